@@ -1,0 +1,198 @@
+#include "engine/engine.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <random>
+
+#include "engine/cpu/cpu_backend.h"
+#include "engine/file_util.h"
+#include "engine/sampler.h"
+
+namespace fp4lab {
+
+namespace fs = std::filesystem;
+
+Result<LinearScheme> ParsePrecision(const std::string& name) {
+  for (LinearScheme s : {LinearScheme::kBf16, LinearScheme::kNvfp4, LinearScheme::kNvfp4W4A16, LinearScheme::kFp8}) {
+    if (name == PrecisionName(s)) return s;
+  }
+  return Status::InvalidArgument("unknown precision '" + name + "' (valid: bf16, nvfp4, nvfp4-w4a16, fp8)");
+}
+
+const char* PrecisionName(LinearScheme scheme) { return LinearSchemeName(scheme); }
+
+namespace {
+
+// Runs the bf16 checkpoint on the CPU over the calibration tokens and returns max |x| of every Linear's input.
+Result<std::map<std::string, float>> CalibrateActivations(const ArchitectureSpec& arch, const ModelConfig& config,
+                                                          const SafetensorsReader& reader, const QuantConfig& quant,
+                                                          const std::vector<int32_t>& tokens) {
+  auto cpu = CreateCpuBackend();
+  WeightLoader loader(reader, quant, LinearScheme::kBf16);
+  FP4LAB_ASSIGN_OR_RETURN(auto model, arch.load(config, loader, *cpu));
+  std::map<std::string, float> amax;
+  std::vector<float> host;
+  model->SetLinearInputObserver([&](const std::string& name, const DeviceTensor& x) -> Status {
+    host.resize(static_cast<size_t>(x.size()));
+    FP4LAB_RETURN_IF_ERROR(cpu->Download(x, host));
+    float m = amax[name];
+    for (float v : host) m = std::max(m, std::fabs(v));
+    amax[name] = m;
+    return Status::Ok();
+  });
+  const size_t window = static_cast<size_t>(config.max_position_embeddings);
+  for (size_t start = 0; start < tokens.size(); start += window) {
+    const size_t n = std::min(window, tokens.size() - start);
+    FP4LAB_ASSIGN_OR_RETURN(auto cache, model->NewCache(static_cast<int64_t>(n)));
+    FP4LAB_ASSIGN_OR_RETURN(auto logits, cpu->Allocate(static_cast<int64_t>(n), config.vocab_size));
+    FP4LAB_RETURN_IF_ERROR(model->Forward(std::span(tokens).subspan(start, n), *cache, *logits));
+  }
+  return amax;
+}
+
+}  // namespace
+
+Engine::~Engine() = default;
+
+Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
+  auto engine = std::unique_ptr<Engine>(new Engine());
+  engine->options_ = options;
+  const fs::path dir(options.model_dir);
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    return Status::NotFound(options.model_dir + ": model directory does not exist");
+  }
+  FP4LAB_ASSIGN_OR_RETURN(engine->scheme_, ParsePrecision(options.precision));
+  const std::string config_path = (dir / "config.json").string();
+  FP4LAB_ASSIGN_OR_RETURN(nlohmann::json config_json, ReadJsonFile(config_path));
+  if (!config_json.is_object() || !config_json.contains("model_type") || !config_json["model_type"].is_string()) {
+    return Status::InvalidArgument(config_path + ": missing string field 'model_type'");
+  }
+  FP4LAB_ASSIGN_OR_RETURN(const ArchitectureSpec* arch,
+                          FindArchitecture(config_json["model_type"].get<std::string>(), config_path));
+  FP4LAB_ASSIGN_OR_RETURN(engine->config_, arch->parse_config(config_json, config_path));
+
+  const std::string hf_quant_path = (dir / "hf_quant_config.json").string();
+  std::optional<nlohmann::json> hf_quant;
+  if (fs::exists(hf_quant_path, ec)) {
+    FP4LAB_ASSIGN_OR_RETURN(hf_quant, ReadJsonFile(hf_quant_path));
+  }
+  FP4LAB_ASSIGN_OR_RETURN(engine->quant_, ParseQuantConfig(config_json, config_path,
+                                                           hf_quant ? &*hf_quant : nullptr, hf_quant_path));
+  FP4LAB_ASSIGN_OR_RETURN(engine->reader_, SafetensorsReader::Open(options.model_dir));
+  // A checkpoint without tokenizer.model still runs on token ids (the parity fixtures); Encode then says why not.
+  auto tokenizer = Tokenizer::Open(options.model_dir, engine->config_.bos_token_id, engine->config_.eos_token_id);
+  if (tokenizer.ok()) {
+    engine->tokenizer_ = std::move(tokenizer).value();
+  } else if (tokenizer.status().code() == StatusCode::kNotFound) {
+    engine->tokenizer_error_ = tokenizer.status();
+  } else {
+    return tokenizer.status();
+  }
+
+  // Quantizing a bf16 checkpoint to a scheme with static activation scales needs calibrated amax per Linear.
+  std::map<std::string, float> amax;
+  const bool needs_activation_scales =
+      engine->scheme_ == LinearScheme::kNvfp4 || engine->scheme_ == LinearScheme::kFp8;
+  if (needs_activation_scales && !IsQuantized(engine->quant_)) {
+    if (options.calibration_text.empty()) {
+      return Status::FailedPrecondition(options.model_dir + ": quantizing a bf16 checkpoint to " + options.precision +
+                                        " on load needs calibration text for the activation scales (--calib FILE)");
+    }
+    FP4LAB_ASSIGN_OR_RETURN(std::vector<int32_t> tokens, engine->Encode(options.calibration_text));
+    tokens.insert(tokens.begin(), engine->BosId());
+    if (static_cast<int>(tokens.size()) > options.calibration_tokens) tokens.resize(options.calibration_tokens);
+    FP4LAB_ASSIGN_OR_RETURN(amax, CalibrateActivations(*arch, engine->config_, *engine->reader_, engine->quant_,
+                                                       tokens));
+  }
+
+  FP4LAB_ASSIGN_OR_RETURN(engine->backend_, CreateBackend(options.device));
+  WeightLoader loader(*engine->reader_, engine->quant_, engine->scheme_, std::move(amax));
+  FP4LAB_ASSIGN_OR_RETURN(engine->model_, arch->load(engine->config_, loader, *engine->backend_));
+  engine->layer_map_ = loader.layer_map();
+  return engine;
+}
+
+std::string Engine::Describe() const {
+  return config_.model_type + " " + std::to_string(config_.ParameterCount()) + " params, " +
+         PrecisionName(scheme_) + " on " + backend_->Name();
+}
+
+Result<std::vector<TokenId>> Engine::Encode(std::string_view text) const {
+  if (!tokenizer_) return tokenizer_error_;
+  return tokenizer_->Encode(text);
+}
+
+std::string Engine::Decode(std::span<const TokenId> tokens) const {
+  return tokenizer_ ? tokenizer_->Decode(tokens) : std::string();
+}
+
+Result<std::vector<float>> Engine::Logits(std::span<const TokenId> tokens) {
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  if (n == 0 || n > MaxContext()) {
+    return Status::InvalidArgument("Logits: " + std::to_string(n) + " tokens; expected 1.." +
+                                   std::to_string(MaxContext()));
+  }
+  FP4LAB_ASSIGN_OR_RETURN(auto cache, model_->NewCache(n));
+  FP4LAB_ASSIGN_OR_RETURN(auto logits, backend_->Allocate(n, config_.vocab_size));
+  FP4LAB_RETURN_IF_ERROR(model_->Forward(tokens, *cache, *logits));
+  std::vector<float> host(static_cast<size_t>(logits->size()));
+  FP4LAB_RETURN_IF_ERROR(backend_->Download(*logits, host));
+  return host;
+}
+
+Result<std::vector<TokenId>> Engine::Generate(std::span<const TokenId> prompt, int max_new_tokens,
+                                              const SamplingOptions& sampling,
+                                              const std::function<bool(TokenId)>& on_token) {
+  if (prompt.empty()) return Status::InvalidArgument("Generate: empty prompt (add BOS at least)");
+  const int64_t capacity = std::min<int64_t>(MaxContext(), static_cast<int64_t>(prompt.size()) + max_new_tokens);
+  if (static_cast<int64_t>(prompt.size()) >= capacity && max_new_tokens > 0) {
+    return Status::InvalidArgument("Generate: prompt of " + std::to_string(prompt.size()) +
+                                   " tokens leaves no room in the context of " + std::to_string(MaxContext()));
+  }
+  FP4LAB_ASSIGN_OR_RETURN(auto cache, model_->NewCache(capacity));
+  std::mt19937_64 rng(sampling.seed);
+  std::vector<TokenId> generated;
+  std::vector<float> row(static_cast<size_t>(config_.vocab_size));
+  std::vector<float> host;
+  // Prefill: one pass over the prompt; only the last row of logits is sampled.
+  FP4LAB_ASSIGN_OR_RETURN(auto logits, backend_->Allocate(static_cast<int64_t>(prompt.size()), config_.vocab_size));
+  FP4LAB_RETURN_IF_ERROR(model_->Forward(prompt, *cache, *logits));
+  host.resize(static_cast<size_t>(logits->size()));
+  FP4LAB_RETURN_IF_ERROR(backend_->Download(*logits, host));
+  std::copy(host.end() - config_.vocab_size, host.end(), row.begin());
+  FP4LAB_ASSIGN_OR_RETURN(auto step_logits, backend_->Allocate(1, config_.vocab_size));
+  while (static_cast<int>(generated.size()) < max_new_tokens) {
+    const TokenId next = SampleToken(row, sampling, rng);
+    if (next == EosId()) break;
+    generated.push_back(next);
+    if (on_token && !on_token(next)) break;
+    if (cache->length >= cache->capacity) break;
+    FP4LAB_RETURN_IF_ERROR(model_->Forward(std::span<const TokenId>(&next, 1), *cache, *step_logits));
+    FP4LAB_RETURN_IF_ERROR(backend_->Download(*step_logits, row));
+  }
+  return generated;
+}
+
+nlohmann::json Engine::Provenance() const {
+  nlohmann::json paths = nlohmann::json::object();
+  std::map<std::string, int> scheme_counts;
+  for (const auto& layer : layer_map_) scheme_counts[LinearSchemeName(layer.scheme)]++;
+  for (const auto& [scheme_name, count] : scheme_counts) {
+    auto scheme = ParsePrecision(scheme_name);
+    auto path = backend_->LinearPath(*scheme);
+    paths[scheme_name] = path.ok() ? *path : path.status().message();
+  }
+  return {{"precision", PrecisionName(scheme_)},
+          {"model_dir", options_.model_dir},
+          {"model_type", config_.model_type},
+          {"parameters", config_.ParameterCount()},
+          {"quantization", IsQuantized(quant_) ? quant_.algorithm + " (" + quant_.source + ")" : "none (bf16)"},
+          {"linear_paths", paths},
+          {"weight_device_bytes", model_->WeightDeviceBytes()},
+          {"device", backend_->Facts()}};
+}
+
+}  // namespace fp4lab

@@ -1,0 +1,59 @@
+// LanguageModel: the only surface tasks see (lm-evaluation-harness's model API, token level).
+//
+// The engine implements it for a loaded checkpoint on a backend at one precision; tests implement it with a
+// FakeLanguageModel (tests/tasks/fake_language_model.h) so scoring is tested without weights. Log-likelihood,
+// rolling log-likelihood and generate-until are built on these primitives in tasks/lm_requests.h.
+//
+// Thread safety: none; one caller at a time.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/status.h"
+
+namespace fp4lab {
+
+using TokenId = int32_t;
+
+struct SamplingOptions {
+  float temperature = 0.0f;  // 0 = greedy (argmax, lowest id wins ties)
+  int top_k = 0;             // 0 = off
+  float top_p = 1.0f;        // 1 = off
+  uint64_t seed = 0;         // generation is a pure function of (prompt, options, seed)
+};
+
+class LanguageModel {
+ public:
+  virtual ~LanguageModel() = default;
+
+  // Short description for logs and provenance, e.g. "llama 260K params, bf16 on cpu".
+  virtual std::string Describe() const = 0;
+
+  virtual int VocabSize() const = 0;
+  // Longest token sequence one forward pass accepts (max_position_embeddings).
+  virtual int MaxContext() const = 0;
+  virtual TokenId BosId() const = 0;
+  virtual TokenId EosId() const = 0;
+
+  // Text <-> tokens. Encode never adds BOS; callers add it where their convention says so.
+  virtual Result<std::vector<TokenId>> Encode(std::string_view text) const = 0;
+  virtual std::string Decode(std::span<const TokenId> tokens) const = 0;
+
+  // One causal forward pass over `tokens` (fresh state): returns logits, row-major [tokens.size(), VocabSize()],
+  // row i = the distribution of the token after tokens[0..i]. REQUIRES: 1 <= tokens.size() <= MaxContext().
+  virtual Result<std::vector<float>> Logits(std::span<const TokenId> tokens) = 0;
+
+  // Autoregressive generation after `prompt` (prefill once, then one decode step per token with a KV cache).
+  // `on_token` is called with each new token and returns false to stop (stop sequences, streaming); generation
+  // also stops at EOS (not passed to on_token) or after max_new_tokens. Returns the generated tokens.
+  virtual Result<std::vector<TokenId>> Generate(std::span<const TokenId> prompt, int max_new_tokens,
+                                                const SamplingOptions& sampling,
+                                                const std::function<bool(TokenId)>& on_token) = 0;
+};
+
+}  // namespace fp4lab

@@ -1,0 +1,64 @@
+// Task: one evaluation (perplexity, fidelity, mmlu, humaneval, latency) over a LanguageModel.
+//
+// The runner (harness/runner.cc) drives every task the same way, once per precision:
+//   1. Run(): evaluate the items that TaskRun::should_run accepts (shard and --resume filter), handing finished
+//      per-item SampleRecords to TaskRun::emit in batches (each batch is stored in one transaction, so a killed run
+//      keeps whole batches only);
+//   2. Aggregate(): turn ALL stored samples of this precision (earlier partial runs included) into metrics;
+//   3. Compare(): paired statistics of a candidate precision against the reference precision on the same items.
+// Because metrics come only from stored samples, an interrupted-and-resumed or sharded-and-merged run gives the
+// same numbers as an uninterrupted one. Tasks never touch SQLite or the CLI.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/language_model.h"
+#include "engine/status.h"
+#include "harness/results/records.h"
+
+namespace fp4lab {
+
+struct TaskRun {
+  LanguageModel& model;              // the precision under test
+  std::string precision;             // its name ("bf16", "nvfp4", ...)
+  LanguageModel* reference = nullptr;  // the bf16 reference model, for tasks with NeedsReference()
+  // True if the item with this id should be evaluated now (in this shard and not already stored).
+  std::function<bool(const std::string& sample_id)> should_run;
+  // Stores a batch of finished items atomically. `task` and `precision` of the records are filled by the runner.
+  std::function<Status(std::vector<SampleRecord>&& batch)> emit;
+  // Progress: items done so far in this call, items this call will evaluate.
+  std::function<void(int64_t done, int64_t total)> progress;
+  bool log_samples = false;  // keep prompt and output text in the samples
+};
+
+class Task {
+ public:
+  virtual ~Task() = default;
+  virtual std::string Name() const = 0;
+  // Bumped whenever a change alters the numbers this task produces.
+  virtual std::string Version() const = 0;
+  // The task's options as stored with the run (convention, context, shots, dataset path, ...).
+  virtual nlohmann::json Config() const = 0;
+  // sha256 of the data the task reads ("" if none).
+  virtual std::string DatasetSha256() const = 0;
+  // Fidelity needs the reference model's outputs beside the candidate's.
+  virtual bool NeedsReference() const { return false; }
+
+  virtual Status Run(TaskRun& run) = 0;
+  virtual Result<std::vector<MetricRecord>> Aggregate(const std::vector<SampleRecord>& samples) const = 0;
+  // Paired comparison of `candidate` with `reference` samples of the same items (empty when not meaningful).
+  virtual Result<std::vector<ComparisonRecord>> Compare(const std::vector<SampleRecord>& candidate,
+                                                        const std::vector<SampleRecord>& reference) const {
+    (void)candidate;
+    (void)reference;
+    return std::vector<ComparisonRecord>{};
+  }
+};
+
+}  // namespace fp4lab

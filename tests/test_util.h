@@ -1,0 +1,34 @@
+// Helpers shared by the test binaries: repository paths and reading reference tensors.
+#pragma once
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "engine/safetensors.h"
+
+namespace fp4lab::testing {
+
+inline std::string SourcePath(const std::string& relative) { return std::string(FP4LAB_SOURCE_DIR) + "/" + relative; }
+inline std::string FixturePath(const std::string& relative) { return SourcePath("tests/fixtures/" + relative); }
+
+// Reads tensor `name` of a reference.safetensors as f32 (F32) or int32 (I32) values; fails the test if absent.
+template <typename T>
+std::vector<T> ReadReference(const std::string& file, const std::string& name) {
+  auto reader = SafetensorsReader::Open(file);
+  EXPECT_TRUE(reader.ok()) << reader.status().ToString();
+  if (!reader.ok()) return {};
+  const TensorView* t = (*reader)->Find(name);
+  EXPECT_NE(t, nullptr) << file << " has no tensor " << name;
+  if (t == nullptr) return {};
+  std::vector<T> out(t->bytes.size() / sizeof(T));
+  std::memcpy(out.data(), t->bytes.data(), t->bytes.size());
+  return out;
+}
+
+// A fresh empty directory under the build tree, removed and recreated on each call.
+std::string TempDir(const std::string& name);
+
+}  // namespace fp4lab::testing
