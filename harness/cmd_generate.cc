@@ -1,0 +1,77 @@
+// `fp4lab generate`: stream a completion of a prompt from a checkpoint at one precision.
+#include <iostream>
+#include <memory>
+
+#include "engine/engine.h"
+#include "engine/file_util.h"
+#include "harness/command.h"
+#include "harness/paths.h"
+
+namespace fp4lab {
+
+namespace {
+
+struct GenerateFlags {
+  std::string model = DefaultModelDir();
+  std::string prompt = "Once upon a time";
+  std::string precision = "bf16";
+  std::string device = "cpu";
+  std::string calib;
+  int max_tokens = 64;
+  SamplingOptions sampling;
+  bool no_bos = false;
+};
+
+Result<int> RunGenerate(const GenerateFlags& f) {
+  EngineOptions options;
+  options.model_dir = f.model;
+  options.precision = f.precision;
+  options.device = f.device;
+  if (!f.calib.empty()) {
+    FP4LAB_ASSIGN_OR_RETURN(options.calibration_text, ReadFile(f.calib));
+  }
+  FP4LAB_ASSIGN_OR_RETURN(auto engine, Engine::Open(options));
+  FP4LAB_ASSIGN_OR_RETURN(std::vector<TokenId> prompt, engine->Encode(f.prompt));
+  if (!f.no_bos) prompt.insert(prompt.begin(), engine->BosId());
+  // Stream: decode the whole continuation each step and print what is new, so sentencepiece's whitespace rules
+  // apply to the sequence as a whole.
+  std::vector<TokenId> generated;
+  std::string printed;
+  std::cout << f.prompt << std::flush;
+  auto on_token = [&](TokenId t) {
+    generated.push_back(t);
+    const std::string text = engine->Decode(generated);
+    if (text.size() > printed.size() && text.compare(0, printed.size(), printed) == 0) {
+      std::cout << text.substr(printed.size()) << std::flush;
+    }
+    printed = text;
+    return true;
+  };
+  FP4LAB_ASSIGN_OR_RETURN(auto tokens, engine->Generate(prompt, f.max_tokens, f.sampling, on_token));
+  std::cout << "\n";
+  return 0;
+}
+
+}  // namespace
+
+Command AddGenerateCommand(CLI::App& root) {
+  auto flags = std::make_shared<GenerateFlags>();
+  CLI::App* app = root.add_subcommand("generate", "Stream a completion of --prompt (bundled stories260K by default)");
+  app->add_option("--model", flags->model, "HF checkpoint directory")->capture_default_str();
+  app->add_option("--prompt", flags->prompt, "Prompt text (BOS is prepended)")->capture_default_str();
+  app->add_option("--max-tokens", flags->max_tokens, "Tokens to generate at most")->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app->add_option("--temperature", flags->sampling.temperature, "0 = greedy")->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app->add_option("--top-k", flags->sampling.top_k, "Keep the k most likely tokens (0 = off)")->capture_default_str();
+  app->add_option("--top-p", flags->sampling.top_p, "Nucleus sampling mass (1 = off)")->capture_default_str()
+      ->check(CLI::Range(0.0f, 1.0f));
+  app->add_option("--seed", flags->sampling.seed, "Sampling seed")->capture_default_str();
+  app->add_option("--precision", flags->precision, "bf16 | nvfp4 | nvfp4-w4a16 | fp8")->capture_default_str();
+  app->add_option("--device", flags->device, "cpu | cuda[:N]")->capture_default_str();
+  app->add_option("--calib", flags->calib, "Calibration text for quantizing a bf16 model to nvfp4/fp8 on load");
+  app->add_flag("--no-bos", flags->no_bos, "Do not prepend BOS");
+  return {app, [flags] { return RunGenerate(*flags); }};
+}
+
+}  // namespace fp4lab

@@ -1,0 +1,154 @@
+// `fp4lab run`: the main job. Runs a model in several precisions on identical inputs, scores every task, stores
+// everything in SQLite and (unless --report "") renders the HTML report next to it.
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <sstream>
+
+#include "engine/file_util.h"
+#include "harness/command.h"
+#include "harness/paths.h"
+#include "harness/runner.h"
+#include "reports/report.h"
+
+namespace fp4lab {
+
+namespace {
+
+struct RunFlags {
+  std::string model = DefaultModelDir();
+  std::string reference;
+  std::string precisions = "bf16,nvfp4,nvfp4-w4a16";
+  std::string tasks = "perplexity,fidelity";
+  std::string device = "cpu";
+  std::string db = "results.sqlite";
+  std::string report = "report.html";
+  std::string shard = "0/1";
+  std::string tag;
+  std::string ppl_convention = "lmeval";
+  std::string ppl_data;
+  std::string calib = DataPath("wikitext2/wikitext2_sample.txt");
+  int calib_tokens = 512;
+  int ctx = 0;
+  bool resume = false;
+  bool log_samples = false;
+  bool no_reference = false;
+  bool json = false;
+  std::string command_line;
+};
+
+std::vector<std::string> SplitList(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+// True when the checkpoint directory carries a quantization config (pre-quantized NVFP4/FP8).
+bool IsPreQuantized(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::exists(fs::path(dir) / "hf_quant_config.json", ec)) return true;
+  auto config = ReadJsonFile((fs::path(dir) / "config.json").string());
+  return config.ok() && config->is_object() && config->contains("quantization_config");
+}
+
+Result<int> RunRun(RunFlags f) {
+  RunPlan plan;
+  plan.model_dir = f.model;
+  plan.reference_dir = f.reference;
+  plan.precisions = SplitList(f.precisions);
+  plan.tasks = SplitList(f.tasks);
+  plan.device = f.device;
+  plan.calibration_file = f.calib;
+  plan.calibration_tokens = f.calib_tokens;
+  plan.tag = f.tag;
+  plan.log_samples = f.log_samples;
+  plan.no_reference = f.no_reference;
+  plan.command_line = f.command_line;
+  FP4LAB_ASSIGN_OR_RETURN(plan.shard, ParseShard(f.shard));
+  nlohmann::json ppl = {{"convention", f.ppl_convention}};
+  nlohmann::json fidelity = nlohmann::json::object();
+  if (f.ctx > 0) ppl["ctx"] = fidelity["ctx"] = f.ctx;
+  if (!f.ppl_data.empty()) ppl["data"] = fidelity["data"] = f.ppl_data;
+  plan.task_options = {{"perplexity", ppl}, {"fidelity", fidelity}};
+
+  // The bf16 reference: always first, unless the user opted out or there is nothing to load it from.
+  std::erase(plan.precisions, std::string("bf16"));
+  if (!plan.no_reference && f.reference.empty() && IsPreQuantized(f.model)) {
+    std::fprintf(stderr,
+                 "note: %s is pre-quantized and no --reference was given: there is no BF16 reference in this run, "
+                 "so no fidelity or paired deltas (pass --reference BF16_DIR to compare against its base)\n",
+                 f.model.c_str());
+    plan.no_reference = true;
+  }
+  if (!plan.no_reference) {
+    plan.precisions.insert(plan.precisions.begin(), "bf16");
+    std::fprintf(stderr, "reference: bf16 weights of %s\n", (f.reference.empty() ? f.model : f.reference).c_str());
+  } else {
+    std::erase(plan.tasks, std::string("fidelity"));
+  }
+  if (plan.precisions.empty()) return Status::InvalidArgument("--precisions: nothing left to run");
+
+  FP4LAB_ASSIGN_OR_RETURN(RunOutcome outcome, ExecuteRun(plan, f.db, f.resume));
+  std::fprintf(stderr, "run %lld complete: %s\n", static_cast<long long>(outcome.run_id), f.db.c_str());
+  if (!f.report.empty()) {
+    ReportOptions report;
+    report.db_path = f.db;
+    report.run_ids = {outcome.run_id};
+    report.out_path = f.report;
+    FP4LAB_RETURN_IF_ERROR(WriteReport(report));
+  }
+  if (f.json) {
+    std::cout << nlohmann::json{{"run_id", outcome.run_id}, {"db", f.db}, {"resumed", outcome.resumed},
+                                {"report", f.report}}.dump()
+              << "\n";
+  } else {
+    std::cout << "run " << outcome.run_id << " stored in " << f.db;
+    if (!f.report.empty()) std::cout << "; report: " << f.report;
+    std::cout << "\nnext: fp4lab compare --db " << f.db << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+Command AddRunCommand(CLI::App& root, const std::string& command_line) {
+  auto f = std::make_shared<RunFlags>();
+  f->command_line = command_line;
+  CLI::App* app = root.add_subcommand(
+      "run",
+      "Run a model in several precisions on identical inputs and store every score.\n"
+      "With no flags: the bundled stories260K model, bf16 reference + nvfp4 (W4A4) + nvfp4-w4a16, perplexity and\n"
+      "fidelity (KL divergence vs bf16) on the bundled TinyStories sample, into results.sqlite and report.html.");
+  app->add_option("--model", f->model, "Checkpoint under test (HF directory, bf16 or NVFP4)")->capture_default_str();
+  app->add_option("--reference", f->reference, "BF16 base of a pre-quantized --model (default: --model itself)");
+  app->add_option("--precisions", f->precisions, "Comma list of bf16, nvfp4, nvfp4-w4a16, fp8 (bf16 is added)")
+      ->capture_default_str();
+  app->add_option("--tasks", f->tasks, "Comma list of tasks: perplexity, fidelity")->capture_default_str();
+  app->add_option("--device", f->device, "cpu | cuda[:N]")->capture_default_str();
+  app->add_option("--db", f->db, "SQLite result file (created if missing)")->capture_default_str();
+  app->add_option("--report", f->report, "HTML report to write after the run (\"\" = none)")->capture_default_str();
+  app->add_option("--shard", f->shard, "Run shard i of n (samples split deterministically); merge with `merge`")
+      ->capture_default_str();
+  app->add_option("--tag", f->tag, "Label for this run (gate baselines can name it)");
+  app->add_option("--ppl-convention", f->ppl_convention, "lmeval (rolling windows; token/word/byte ppl) or "
+                  "llamacpp (chunks, second half scored)")->capture_default_str();
+  app->add_option("--ctx", f->ctx, "Window/chunk length for perplexity and fidelity (0 = convention default)");
+  app->add_option("--ppl-data", f->ppl_data, "Text file for perplexity and fidelity (documents split on "
+                  "<|endoftext|>; default: bundled TinyStories sample)");
+  app->add_option("--calib", f->calib, "Calibration text for activation scales when quantizing bf16 on load")
+      ->capture_default_str();
+  app->add_option("--calib-tokens", f->calib_tokens, "Calibration tokens")->capture_default_str();
+  app->add_flag("--resume", f->resume, "Finish the newest incomplete run of the same plan, reusing stored samples");
+  app->add_flag("--log-samples", f->log_samples, "Store prompt and output text with each sample");
+  app->add_flag("--no-reference", f->no_reference, "Do not run the bf16 reference");
+  app->add_flag("--json", f->json, "Print {run_id, db, resumed, report} as JSON");
+  return {app, [f] { return RunRun(*f); }};
+}
+
+}  // namespace fp4lab

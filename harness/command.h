@@ -1,0 +1,28 @@
+// One CLI command: its CLI11 sub-app and the action to run when it was chosen.
+// Each command lives in harness/cmd_<name>.cc and exposes one Add<Name>Command function.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "engine/status.h"
+
+namespace fp4lab {
+
+struct Command {
+  CLI::App* app = nullptr;
+  // Returns the exit code (0 or 1) or a Status for errors (mapped to 2 or 3 by ExitCodeFor).
+  std::function<Result<int>()> run;
+};
+
+// 2 for input problems (invalid argument, not found, failed precondition, unimplemented), 3 otherwise.
+int ExitCodeFor(const Status& status);
+
+// Commands (one file each).
+Command AddRunCommand(CLI::App& root, const std::string& command_line);
+Command AddGenerateCommand(CLI::App& root);
+Command AddInspectCommand(CLI::App& root);
+
+}  // namespace fp4lab

@@ -1,0 +1,274 @@
+#include "harness/runner.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <map>
+#include <memory>
+
+#include "datasets/sha256.h"
+#include "engine/engine.h"
+#include "engine/file_util.h"
+#include "harness/paths.h"
+#include "harness/progress.h"
+#include "harness/provenance.h"
+#include "harness/results/result_store.h"
+#include "tasks/registry.h"
+
+namespace fp4lab {
+
+namespace {
+
+constexpr size_t kBatchSize = 16;  // samples per transaction
+
+std::string UtcNow() {
+  std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+// The model directory a precision loads: bf16 comes from the reference checkpoint.
+std::string ModelFor(const RunPlan& plan, const std::string& precision) {
+  if (precision == "bf16" && !plan.reference_dir.empty()) return plan.reference_dir;
+  return plan.model_dir;
+}
+
+Status ValidatePlan(const RunPlan& plan) {
+  if (plan.precisions.empty()) return Status::InvalidArgument("--precisions: at least one precision is needed");
+  for (const auto& p : plan.precisions) FP4LAB_RETURN_IF_ERROR(ParsePrecision(p).status().WithContext("--precisions"));
+  if (plan.tasks.empty()) return Status::InvalidArgument("--tasks: at least one task is needed");
+  return Status::Ok();
+}
+
+struct OpenedTask {
+  std::unique_ptr<Task> task;
+  nlohmann::json options;
+};
+
+// Runs one task at one precision: evaluates what is not stored yet, then aggregates from stored samples.
+Status RunTaskAtPrecision(ResultStore& store, int64_t run_id, const RunPlan& plan, OpenedTask& opened,
+                          const std::string& precision, LanguageModel& model, LanguageModel* reference) {
+  Task& task = *opened.task;
+  TaskRecord record;
+  record.run_id = run_id;
+  record.task = task.Name();
+  record.precision = precision;
+  record.version = task.Version();
+  record.dataset_sha256 = task.DatasetSha256();
+  record.config = opened.options;
+  FP4LAB_ASSIGN_OR_RETURN(std::vector<TaskRecord> existing_tasks, store.ListTasks(run_id));
+  for (const auto& existing : existing_tasks) {
+    if (existing.task == record.task && existing.precision == precision && existing.complete) {
+      std::fprintf(stderr, "[%s/%s] already complete, skipped\n", record.task.c_str(), precision.c_str());
+      return Status::Ok();
+    }
+  }
+  FP4LAB_RETURN_IF_ERROR(store.UpsertTask(record));
+  FP4LAB_ASSIGN_OR_RETURN(std::set<std::string> stored, store.StoredSampleIds(run_id, record.task, precision));
+
+  Progress progress(record.task + "/" + precision);
+  std::vector<SampleRecord> pending;
+  auto flush = [&]() -> Status {
+    if (pending.empty()) return Status::Ok();
+    Status s = store.WriteSamples(pending);
+    pending.clear();
+    return s;
+  };
+  TaskRun run{model, precision, reference, nullptr, nullptr, nullptr, plan.log_samples};
+  run.should_run = [&](const std::string& id) { return plan.shard.Contains(id) && !stored.count(id); };
+  run.emit = [&](std::vector<SampleRecord>&& batch) -> Status {
+    for (auto& s : batch) {
+      s.run_id = run_id;
+      s.task = record.task;
+      s.precision = precision;
+      pending.push_back(std::move(s));
+    }
+    return pending.size() >= kBatchSize ? flush() : Status::Ok();
+  };
+  run.progress = [&](int64_t done, int64_t total) { progress.Update(done, total); };
+  FP4LAB_RETURN_IF_ERROR(task.Run(run).WithContext(record.task + " at " + precision));
+  FP4LAB_RETURN_IF_ERROR(flush());
+  progress.Finish();
+
+  FP4LAB_ASSIGN_OR_RETURN(std::vector<SampleRecord> samples, store.ListSamples(run_id, record.task, precision));
+  FP4LAB_ASSIGN_OR_RETURN(std::vector<MetricRecord> metrics, task.Aggregate(samples));
+  for (auto& m : metrics) {
+    m.run_id = run_id;
+    m.task = record.task;
+    m.precision = precision;
+  }
+  std::vector<ComparisonRecord> comparisons;
+  const std::string& ref_precision = plan.precisions.front();
+  if (!plan.no_reference && precision != ref_precision) {
+    FP4LAB_ASSIGN_OR_RETURN(std::vector<SampleRecord> ref_samples,
+                            store.ListSamples(run_id, record.task, ref_precision));
+    FP4LAB_ASSIGN_OR_RETURN(comparisons, task.Compare(samples, ref_samples));
+    for (auto& c : comparisons) {
+      c.run_id = run_id;
+      c.task = record.task;
+      c.precision = precision;
+      c.reference_precision = ref_precision;
+    }
+  }
+  record.complete = true;
+  return store.CompleteTask(record, metrics, comparisons);
+}
+
+}  // namespace
+
+bool Shard::Contains(const std::string& sample_id) const {
+  if (count <= 1) return true;
+  uint64_t h = 1469598103934665603ull;  // FNV-1a 64
+  for (unsigned char c : sample_id) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return static_cast<int>(h % static_cast<uint64_t>(count)) == index;
+}
+
+Result<Shard> ParseShard(const std::string& text) {
+  Shard shard;
+  const auto slash = text.find('/');
+  try {
+    if (slash == std::string::npos) throw std::invalid_argument("no slash");
+    size_t used = 0;
+    shard.index = std::stoi(text.substr(0, slash), &used);
+    if (used != slash) throw std::invalid_argument("index");
+    shard.count = std::stoi(text.substr(slash + 1), &used);
+    if (used != text.size() - slash - 1) throw std::invalid_argument("count");
+  } catch (const std::exception&) {
+    return Status::InvalidArgument("--shard '" + text + "': expected i/n, e.g. 0/2");
+  }
+  if (shard.count < 1 || shard.index < 0 || shard.index >= shard.count) {
+    return Status::InvalidArgument("--shard '" + text + "': need 0 <= i < n");
+  }
+  return shard;
+}
+
+nlohmann::json RunPlan::Canonical() const {
+  return {{"model_dir", model_dir},       {"reference_dir", reference_dir}, {"precisions", precisions},
+          {"no_reference", no_reference}, {"tasks", tasks},                 {"task_options", task_options},
+          {"device", device},             {"calibration_file", calibration_file},
+          {"calibration_tokens", calibration_tokens},
+          {"shard", std::to_string(shard.index) + "/" + std::to_string(shard.count)}};
+}
+
+Result<RunOutcome> ExecuteRun(const RunPlan& plan, const std::string& db_path, bool resume) {
+  FP4LAB_RETURN_IF_ERROR(ValidatePlan(plan));
+  const std::string data_dir = DataDir();
+  // Build every task first: bad task names, options or data files fail before any model loads or row is written.
+  std::vector<OpenedTask> tasks;
+  for (const auto& name : plan.tasks) {
+    nlohmann::json options = plan.task_options.contains(name) ? plan.task_options[name] : nlohmann::json::object();
+    FP4LAB_ASSIGN_OR_RETURN(auto task, CreateTask(name, options, data_dir));
+    tasks.push_back({std::move(task), options});
+  }
+  std::string calibration_text;
+  if (!plan.calibration_file.empty()) {
+    FP4LAB_ASSIGN_OR_RETURN(calibration_text, ReadFile(plan.calibration_file));
+  }
+  // Open every engine before creating the run, so a model that does not load leaves no run behind.
+  std::map<std::string, std::unique_ptr<Engine>> engines;
+  for (const auto& precision : plan.precisions) {
+    EngineOptions options;
+    options.model_dir = ModelFor(plan, precision);
+    options.precision = precision;
+    options.device = plan.device;
+    options.calibration_text = calibration_text;
+    options.calibration_tokens = plan.calibration_tokens;
+    std::fprintf(stderr, "loading %s at %s on %s\n", options.model_dir.c_str(), precision.c_str(),
+                 plan.device.c_str());
+    FP4LAB_ASSIGN_OR_RETURN(engines[precision], Engine::Open(options));
+  }
+
+  FP4LAB_ASSIGN_OR_RETURN(auto store, ResultStore::Open(db_path, OpenMode::kCreateOrOpen));
+  const std::string plan_key = Sha256Hex(plan.Canonical().dump());
+  RunOutcome outcome;
+  if (resume) {
+    FP4LAB_ASSIGN_OR_RETURN(std::optional<RunRecord> existing, store->FindIncompleteRun(plan_key));
+    if (!existing) {
+      return Status::NotFound(db_path + ": --resume found no incomplete run of this plan (same model, precisions, "
+                              "tasks, options and shard); run without --resume to start one");
+    }
+    outcome.run_id = existing->id;
+    outcome.resumed = true;
+    std::fprintf(stderr, "resuming run %lld\n", static_cast<long long>(outcome.run_id));
+  } else {
+    RunRecord run;
+    run.plan_key = plan_key;
+    run.tag = plan.tag;
+    run.started_at = UtcNow();
+    run.model_path = plan.model_dir;
+    run.reference_path = plan.reference_dir.empty() ? plan.model_dir : plan.reference_dir;
+    run.device = plan.device;
+    run.device_name = engines.begin()->second->backend().Facts().value("name", plan.device);
+    run.git_sha = FP4LAB_GIT_SHA;
+    FP4LAB_ASSIGN_OR_RETURN(run.provenance, CollectProvenance(plan));
+    FP4LAB_ASSIGN_OR_RETURN(outcome.run_id, store->CreateRun(run));
+  }
+  // Per-precision engine facts (NVFP4 path, weight bytes) and layer precision maps.
+  FP4LAB_ASSIGN_OR_RETURN(RunRecord run, store->GetRun(outcome.run_id));
+  nlohmann::json provenance = run.provenance;
+  std::vector<LayerPrecisionRecord> layers;
+  for (const auto& [precision, engine] : engines) {
+    provenance["engines"][precision] = engine->Provenance();
+    if (outcome.resumed) continue;
+    for (const auto& l : engine->layer_map()) {
+      layers.push_back({outcome.run_id, precision, l.layer, LinearSchemeName(l.scheme), l.reason, l.bytes});
+    }
+  }
+  FP4LAB_RETURN_IF_ERROR(store->UpdateRunProvenance(outcome.run_id, provenance));
+  if (!layers.empty()) FP4LAB_RETURN_IF_ERROR(store->WriteLayerPrecisions(layers));
+
+  Engine* reference = plan.no_reference ? nullptr : engines[plan.precisions.front()].get();
+  for (auto& opened : tasks) {
+    for (const auto& precision : plan.precisions) {
+      Status s = RunTaskAtPrecision(*store, outcome.run_id, plan, opened, precision, *engines[precision], reference);
+      if (!s.ok()) {
+        // The run stays incomplete (resumable); stored samples are kept.
+        return s;
+      }
+    }
+  }
+  FP4LAB_RETURN_IF_ERROR(store->FinishRun(outcome.run_id, RunStatus::kComplete, UtcNow()));
+  return outcome;
+}
+
+Status RecomputeRunMetrics(const std::string& db_path, int64_t run_id, const std::string& data_dir) {
+  FP4LAB_ASSIGN_OR_RETURN(auto store, ResultStore::Open(db_path, OpenMode::kReadWrite));
+  FP4LAB_ASSIGN_OR_RETURN(std::vector<TaskRecord> records, store->ListTasks(run_id));
+  FP4LAB_ASSIGN_OR_RETURN(RunRecord run, store->GetRun(run_id));
+  const std::vector<std::string> precisions =
+      run.provenance.value("plan", nlohmann::json::object()).value("precisions", std::vector<std::string>{});
+  const bool no_reference = run.provenance.value("plan", nlohmann::json::object()).value("no_reference", false);
+  for (auto& record : records) {
+    FP4LAB_ASSIGN_OR_RETURN(auto task, CreateTask(record.task, record.config, data_dir));
+    FP4LAB_ASSIGN_OR_RETURN(auto samples, store->ListSamples(run_id, record.task, record.precision));
+    FP4LAB_ASSIGN_OR_RETURN(auto metrics, task->Aggregate(samples));
+    for (auto& m : metrics) {
+      m.run_id = run_id;
+      m.task = record.task;
+      m.precision = record.precision;
+    }
+    std::vector<ComparisonRecord> comparisons;
+    if (!no_reference && !precisions.empty() && record.precision != precisions.front()) {
+      FP4LAB_ASSIGN_OR_RETURN(auto ref, store->ListSamples(run_id, record.task, precisions.front()));
+      FP4LAB_ASSIGN_OR_RETURN(comparisons, task->Compare(samples, ref));
+      for (auto& c : comparisons) {
+        c.run_id = run_id;
+        c.task = record.task;
+        c.precision = record.precision;
+        c.reference_precision = precisions.front();
+      }
+    }
+    record.complete = true;
+    FP4LAB_RETURN_IF_ERROR(store->CompleteTask(record, metrics, comparisons));
+  }
+  return Status::Ok();
+}
+
+}  // namespace fp4lab
