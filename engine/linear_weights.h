@@ -8,14 +8,10 @@
 #include <string>
 #include <vector>
 
-#include "engine/quant_config.h"
+#include "engine/linear_scheme.h"
 
 namespace fp4lab {
 
-// How one Linear computes (bf16, nvfp4 = W4A4, nvfp4-w4a16, fp8); the names are the ones users type in
-// --precisions. The enum is quant_config.h's LayerScheme.
-using LinearScheme = LayerScheme;
-const char* LinearSchemeName(LinearScheme s);
 
 struct LinearWeights {
   std::string name;  // module prefix, e.g. "model.layers.0.self_attn.q_proj"

@@ -34,6 +34,9 @@ int RunCli(int argc, char** argv) {
       AddRunCommand(app, command_line),
       AddGenerateCommand(app),
       AddInspectCommand(app),
+      AddCompareCommand(app),
+      AddSamplesCommand(app),
+      AddMergeCommand(app),
   };
   try {
     app.parse(argc, argv);

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -36,9 +37,6 @@ void PrintTable(const HumanEvalScore& score) {
 }
 
 Result<int> RunScoreHumaneval(const ScoreHumanevalFlags& f) {
-  if (!(f.timeout_s > 0.0)) {
-    return Status::InvalidArgument("--timeout must be > 0 seconds, got " + std::to_string(f.timeout_s));
-  }
   SandboxOptions options;
   options.allow_code_exec = true;  // running this command is the opt-in
   options.workers = f.workers;
@@ -68,10 +66,10 @@ Command AddScoreHumanevalCommand(CLI::App& root) {
   app->add_option("--k", flags->ks, "pass@k values, comma-separated (k above a task's sample count is skipped)")
       ->delimiter(',')
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(1, std::numeric_limits<int>::max()));
   app->add_option("--timeout", flags->timeout_s, "Seconds each program may run (human-eval uses 3)")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(0.01, 3600.0));
   app->add_option("--workers", flags->workers, "Programs run in parallel (0 = one per CPU core)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);

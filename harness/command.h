@@ -24,5 +24,8 @@ int ExitCodeFor(const Status& status);
 Command AddRunCommand(CLI::App& root, const std::string& command_line);
 Command AddGenerateCommand(CLI::App& root);
 Command AddInspectCommand(CLI::App& root);
+Command AddCompareCommand(CLI::App& root);
+Command AddSamplesCommand(CLI::App& root);
+Command AddMergeCommand(CLI::App& root);
 
 }  // namespace fp4lab

@@ -1,0 +1,263 @@
+#include "tasks/fidelity.h"
+
+#include <algorithm>
+#include <cmath>
+#include <optional>
+#include <utility>
+
+#include "engine/file_util.h"
+#include "harness/results/stats.h"
+#include "tasks/lm_requests.h"
+#include "tasks/sample_fields.h"
+
+namespace fp4lab {
+namespace {
+
+constexpr std::string_view kTask = "fidelity";
+constexpr std::string_view kChunkPrefix = "chunk";
+constexpr int kMinCtx = 3;  // ctx/2 .. ctx-2 must hold at least one row
+
+Status CheckCtx(int ctx, const LanguageModel& model, const char* which) {
+  if (ctx <= model.MaxContext()) return Status::Ok();
+  return Status::InvalidArgument("fidelity: ctx " + std::to_string(ctx) + " exceeds the " + which +
+                                 " model's max context " + std::to_string(model.MaxContext()));
+}
+
+MetricRecord Metric(const std::string& precision, const char* name, double value, int64_t n, const char* unit,
+                    const char* higher_is, std::optional<double> stderr_value = std::nullopt) {
+  MetricRecord m;
+  m.task = std::string(kTask);
+  m.precision = precision;
+  m.metric = name;
+  m.value = value;
+  m.stderr_value = stderr_value;
+  m.n = n;
+  m.unit = unit;
+  m.higher_is = higher_is;
+  return m;
+}
+
+// StandardError when n >= 2, else absent.
+Result<std::optional<double>> OptionalStderr(const std::vector<double>& values) {
+  if (values.size() < 2) return std::optional<double>();
+  FP4LAB_ASSIGN_OR_RETURN(const double se, StandardError(values));
+  return std::optional<double>(se);
+}
+
+// All positions of the stored chunks, concatenated in chunk order.
+struct Positions {
+  std::vector<double> kld, delta_p, nll_ref, nll_q;
+  int64_t same_top = 0;
+};
+
+}  // namespace
+
+PositionFidelity ComparePosition(std::span<const float> reference_logits, std::span<const float> candidate_logits,
+                                 TokenId correct) {
+  const std::vector<double> lp = LogSoftmax(reference_logits);
+  const std::vector<double> lq = LogSoftmax(candidate_logits);
+  PositionFidelity out;
+  for (size_t v = 0; v < lp.size(); ++v) {
+    const double p = std::exp(lp[v]);
+    if (p > 0.0) out.kld += p * (lp[v] - lq[v]);
+  }
+  const size_t c = static_cast<size_t>(correct);
+  out.delta_p = std::exp(lq[c]) - std::exp(lp[c]);
+  out.same_top = ArgMax(reference_logits) == ArgMax(candidate_logits);
+  out.nll_ref = -lp[c];
+  out.nll_q = -lq[c];
+  return out;
+}
+
+const std::vector<double>& KldBinEdges() {
+  static const std::vector<double> edges = [] {
+    std::vector<double> e;
+    for (int k = -12; k <= 2; ++k) e.push_back(std::pow(10.0, k / 2.0));
+    return e;
+  }();
+  return edges;
+}
+
+std::vector<int64_t> KldHistogram(std::span<const double> kld) {
+  const std::vector<double>& edges = KldBinEdges();
+  std::vector<int64_t> counts(edges.size() + 1, 0);
+  for (double x : kld) {
+    // upper_bound: the first edge > x, so x == edges[i] lands in bin i + 1 ([edges[i], edges[i+1])).
+    const size_t bin = static_cast<size_t>(std::upper_bound(edges.begin(), edges.end(), x) - edges.begin());
+    ++counts[bin];
+  }
+  return counts;
+}
+
+Result<std::unique_ptr<FidelityTask>> FidelityTask::Create(FidelityOptions options) {
+  if (options.ctx < kMinCtx) {
+    return Status::InvalidArgument("fidelity: ctx " + std::to_string(options.ctx) + " must be >= " +
+                                   std::to_string(kMinCtx));
+  }
+  FP4LAB_ASSIGN_OR_RETURN(const TextCorpus corpus, ReadTextCorpus(options.data_path));
+  FP4LAB_ASSIGN_OR_RETURN(std::string text, ReadFile(options.data_path));
+  return std::unique_ptr<FidelityTask>(new FidelityTask(std::move(options), std::move(text), corpus.sha256));
+}
+
+nlohmann::json FidelityTask::Config() const { return {{"ctx", options_.ctx}, {"data", options_.data_path}}; }
+
+Status FidelityTask::Run(TaskRun& run) {
+  if (run.reference == nullptr) {
+    return Status::FailedPrecondition("fidelity: needs the reference model (TaskRun::reference is null)");
+  }
+  LanguageModel& reference = *run.reference;
+  LanguageModel& candidate = run.model;
+  const bool same_model = &candidate == &reference;
+  const int ctx = options_.ctx;
+  if (candidate.VocabSize() != reference.VocabSize()) {
+    return Status::InvalidArgument("fidelity: candidate vocab " + std::to_string(candidate.VocabSize()) +
+                                   " differs from reference vocab " + std::to_string(reference.VocabSize()));
+  }
+  FP4LAB_RETURN_IF_ERROR(CheckCtx(ctx, reference, "reference"));
+  FP4LAB_RETURN_IF_ERROR(CheckCtx(ctx, candidate, "candidate"));
+  FP4LAB_ASSIGN_OR_RETURN(std::vector<TokenId> stream, reference.Encode(text_));
+  stream.insert(stream.begin(), reference.BosId());
+  const int64_t chunks = LlamaCppChunkCount(stream.size(), ctx);
+  if (chunks == 0) {
+    return Status::InvalidArgument(options_.data_path + ": text has " + std::to_string(stream.size()) +
+                                   " tokens (with BOS), fewer than one chunk of " + std::to_string(ctx));
+  }
+  std::vector<int64_t> pending;
+  for (int64_t i = 0; i < chunks; ++i) {
+    if (run.should_run(IndexedSampleId(kChunkPrefix, i))) pending.push_back(i);
+  }
+  const size_t vocab = static_cast<size_t>(reference.VocabSize());
+  const int first = LlamaCppFirstScoredRow(ctx);
+  int64_t done = 0;
+  for (const int64_t index : pending) {
+    const std::vector<TokenId> chunk = LlamaCppChunk(stream, ctx, index, reference.BosId());
+    FP4LAB_ASSIGN_OR_RETURN(const std::vector<float> ref_logits, reference.Logits(chunk));
+    std::vector<float> cand_storage;
+    if (!same_model) {
+      FP4LAB_ASSIGN_OR_RETURN(cand_storage, candidate.Logits(chunk));
+    }
+    const std::vector<float>& cand_logits = same_model ? ref_logits : cand_storage;
+    if (ref_logits.size() != chunk.size() * vocab || cand_logits.size() != chunk.size() * vocab) {
+      return Status::Internal("fidelity: Logits returned " + std::to_string(ref_logits.size()) + " / " +
+                              std::to_string(cand_logits.size()) + " values for " + std::to_string(chunk.size()) +
+                              " tokens x vocab " + std::to_string(vocab));
+    }
+    Positions chunk_positions;
+    std::vector<bool> same_top;
+    for (int r = first; r + 1 < ctx; ++r) {
+      const TokenId correct = chunk[static_cast<size_t>(r) + 1];
+      if (correct < 0 || static_cast<size_t>(correct) >= vocab) {
+        return Status::InvalidArgument("fidelity: token " + std::to_string(correct) + " outside the vocabulary of " +
+                                       std::to_string(vocab));
+      }
+      const size_t offset = static_cast<size_t>(r) * vocab;
+      const PositionFidelity pos =
+          ComparePosition(std::span<const float>(ref_logits).subspan(offset, vocab),
+                          std::span<const float>(cand_logits).subspan(offset, vocab), correct);
+      chunk_positions.kld.push_back(pos.kld);
+      chunk_positions.delta_p.push_back(pos.delta_p);
+      chunk_positions.nll_ref.push_back(pos.nll_ref);
+      chunk_positions.nll_q.push_back(pos.nll_q);
+      same_top.push_back(pos.same_top);
+    }
+    double kld_sum = 0.0;
+    for (double x : chunk_positions.kld) kld_sum += x;
+    SampleRecord sample;
+    sample.sample_id = IndexedSampleId(kChunkPrefix, index);
+    sample.score = kld_sum / static_cast<double>(chunk_positions.kld.size());
+    sample.prompt_sha256 = TokensSha256(chunk);
+    sample.data = {{"kld", chunk_positions.kld},
+                   {"delta_p", chunk_positions.delta_p},
+                   {"same_top", same_top},
+                   {"nll_ref", chunk_positions.nll_ref},
+                   {"nll_q", chunk_positions.nll_q},
+                   {"kld_bin_edges", KldBinEdges()},
+                   {"kld_hist", KldHistogram(chunk_positions.kld)},
+                   {"ctx", ctx}};
+    if (run.log_samples) sample.prompt_text = reference.Decode(chunk);
+    std::vector<SampleRecord> batch;
+    batch.push_back(std::move(sample));
+    FP4LAB_RETURN_IF_ERROR(run.emit(std::move(batch)));
+    if (run.progress) run.progress(++done, static_cast<int64_t>(pending.size()));
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<MetricRecord>> FidelityTask::Aggregate(const std::vector<SampleRecord>& samples) const {
+  if (samples.empty()) return Status::InvalidArgument("fidelity: no samples to aggregate");
+  FP4LAB_ASSIGN_OR_RETURN(const auto ordered, SamplesInIndexOrder(kTask, samples, kChunkPrefix));
+  Positions all;
+  int64_t positions = 0;
+  for (const SampleRecord* sample : ordered) {
+    FP4LAB_ASSIGN_OR_RETURN(const std::vector<double> kld, SampleNumbers(kTask, *sample, "kld"));
+    FP4LAB_ASSIGN_OR_RETURN(const std::vector<double> delta_p, SampleNumbers(kTask, *sample, "delta_p"));
+    FP4LAB_ASSIGN_OR_RETURN(const std::vector<double> nll_ref, SampleNumbers(kTask, *sample, "nll_ref"));
+    FP4LAB_ASSIGN_OR_RETURN(const std::vector<double> nll_q, SampleNumbers(kTask, *sample, "nll_q"));
+    FP4LAB_ASSIGN_OR_RETURN(const std::vector<bool> same_top, SampleFlags(kTask, *sample, "same_top"));
+    const size_t n = kld.size();
+    if (delta_p.size() != n || nll_ref.size() != n || nll_q.size() != n || same_top.size() != n) {
+      return Status::InvalidArgument("fidelity: sample '" + sample->sample_id +
+                                     "': kld, delta_p, nll_ref, nll_q and same_top differ in length");
+    }
+    all.kld.insert(all.kld.end(), kld.begin(), kld.end());
+    all.delta_p.insert(all.delta_p.end(), delta_p.begin(), delta_p.end());
+    all.nll_ref.insert(all.nll_ref.end(), nll_ref.begin(), nll_ref.end());
+    all.nll_q.insert(all.nll_q.end(), nll_q.begin(), nll_q.end());
+    all.same_top += std::count(same_top.begin(), same_top.end(), true);
+    positions += static_cast<int64_t>(n);
+  }
+  if (positions == 0) return Status::InvalidArgument("fidelity: the stored chunks hold no scored positions");
+  const std::string& precision = samples.front().precision;
+  const int64_t n = positions;
+
+  FP4LAB_ASSIGN_OR_RETURN(const double kld_mean, Mean(all.kld));
+  FP4LAB_ASSIGN_OR_RETURN(const auto kld_se, OptionalStderr(all.kld));
+  FP4LAB_ASSIGN_OR_RETURN(const double kld_median, Percentile(all.kld, 50.0));
+  FP4LAB_ASSIGN_OR_RETURN(const double kld_p90, Percentile(all.kld, 90.0));
+  FP4LAB_ASSIGN_OR_RETURN(const double kld_p99, Percentile(all.kld, 99.0));
+  FP4LAB_ASSIGN_OR_RETURN(const double kld_p999, Percentile(all.kld, 99.9));
+  const double kld_max = *std::max_element(all.kld.begin(), all.kld.end());
+
+  const double top_p = static_cast<double>(all.same_top) / static_cast<double>(n);
+  std::optional<double> top_se;
+  if (n >= 2) top_se = 100.0 * std::sqrt(top_p * (1.0 - top_p) / static_cast<double>(n - 1));
+
+  FP4LAB_ASSIGN_OR_RETURN(const double dp_mean, Mean(all.delta_p));
+  FP4LAB_ASSIGN_OR_RETURN(const auto dp_se, OptionalStderr(all.delta_p));
+  double dp_sq = 0.0;
+  for (double x : all.delta_p) dp_sq += x * x;
+  const double dp_rms = std::sqrt(dp_sq / static_cast<double>(n));
+
+  std::vector<double> nll_diff(all.nll_q.size());
+  for (size_t i = 0; i < nll_diff.size(); ++i) nll_diff[i] = all.nll_q[i] - all.nll_ref[i];
+  FP4LAB_ASSIGN_OR_RETURN(const double ln_ratio, Mean(nll_diff));
+  FP4LAB_ASSIGN_OR_RETURN(const auto ln_ratio_se, OptionalStderr(nll_diff));
+  FP4LAB_ASSIGN_OR_RETURN(const double nll_ref_mean, Mean(all.nll_ref));
+  FP4LAB_ASSIGN_OR_RETURN(const auto nll_ref_se, OptionalStderr(all.nll_ref));
+  FP4LAB_ASSIGN_OR_RETURN(const double nll_q_mean, Mean(all.nll_q));
+  FP4LAB_ASSIGN_OR_RETURN(const auto nll_q_se, OptionalStderr(all.nll_q));
+  const double ppl_ref = std::exp(nll_ref_mean);
+  const double ppl_q = std::exp(nll_q_mean);
+  const auto scaled = [](std::optional<double> se, double factor) {
+    return se ? std::optional<double>(*se * factor) : std::nullopt;
+  };
+
+  const int64_t chunks = static_cast<int64_t>(ordered.size());
+  return std::vector<MetricRecord>{
+      Metric(precision, "kld_mean", kld_mean, n, "nats", "worse", kld_se),
+      Metric(precision, "kld_median", kld_median, n, "nats", "worse"),
+      Metric(precision, "kld_p90", kld_p90, n, "nats", "worse"),
+      Metric(precision, "kld_p99", kld_p99, n, "nats", "worse"),
+      Metric(precision, "kld_p999", kld_p999, n, "nats", "worse"),
+      Metric(precision, "kld_max", kld_max, n, "nats", "worse"),
+      Metric(precision, "same_top_p", 100.0 * top_p, n, "%", "better", top_se),
+      Metric(precision, "delta_p_mean", 100.0 * dp_mean, n, "%", "better", scaled(dp_se, 100.0)),
+      Metric(precision, "delta_p_rms", 100.0 * dp_rms, n, "%", "worse"),
+      Metric(precision, "ln_ppl_ratio", ln_ratio, n, "", "worse", ln_ratio_se),
+      Metric(precision, "ppl_ref", ppl_ref, n, "", "worse", scaled(nll_ref_se, ppl_ref)),
+      Metric(precision, "ppl_q", ppl_q, n, "", "worse", scaled(nll_q_se, ppl_q)),
+      Metric(precision, "positions", static_cast<double>(n), chunks, "tokens", ""),
+  };
+}
+
+}  // namespace fp4lab

@@ -1,0 +1,266 @@
+#include "tasks/humaneval_task.h"
+
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <utility>
+
+#include "datasets/sha256.h"
+#include "harness/results/stats.h"
+#include "tasks/humaneval_scoring.h"
+#include "tasks/lm_requests.h"
+#include "tasks/paired_accuracy.h"
+#include "tasks/pass_at_k.h"
+
+namespace fp4lab {
+namespace {
+
+constexpr std::string_view kTask = "humaneval";
+
+std::string DrawId(const std::string& task_id, int draw) { return task_id + "#" + std::to_string(draw); }
+
+MetricRecord Metric(const std::string& precision, std::string name, double value, int64_t n, const char* unit,
+                    const char* higher_is) {
+  MetricRecord m;
+  m.task = std::string(kTask);
+  m.precision = precision;
+  m.metric = std::move(name);
+  m.value = value;
+  m.n = n;
+  m.unit = unit;
+  m.higher_is = higher_is;
+  return m;
+}
+
+// One stored draw, read back for aggregation.
+struct StoredDraw {
+  bool passed = false;
+  std::string outcome;
+  bool prompt_truncated = false;
+};
+
+// Draws by task id, then draw index (so sums do not depend on the order the store returned them in).
+Result<std::map<std::string, std::map<int64_t, StoredDraw>>> ReadDraws(const std::vector<SampleRecord>& samples) {
+  std::map<std::string, std::map<int64_t, StoredDraw>> draws;
+  for (const SampleRecord& sample : samples) {
+    const std::string& id = sample.sample_id;
+    const size_t hash = id.rfind('#');
+    const std::string_view digits =
+        hash == std::string::npos ? std::string_view() : std::string_view(id).substr(hash + 1);
+    const bool well_formed = hash != std::string::npos && hash > 0 && !digits.empty() && digits.size() <= 9 &&
+                             (digits.size() == 1 || digits[0] != '0') &&
+                             digits.find_first_not_of("0123456789") == std::string_view::npos;
+    if (!well_formed) return Status::InvalidArgument("humaneval: sample id '" + id + "' is not '<task_id>#<draw>'");
+    if (sample.score != 0.0 && sample.score != 1.0) {
+      return Status::InvalidArgument("humaneval: sample '" + id + "' has score " + std::to_string(sample.score) +
+                                     ", expected 0 or 1");
+    }
+    const auto truncated = sample.data.find("prompt_truncated");
+    if (truncated == sample.data.end() || !truncated->is_boolean()) {
+      return Status::InvalidArgument("humaneval: sample '" + id +
+                                     "': data field 'prompt_truncated' is missing or not a boolean");
+    }
+    StoredDraw draw{sample.score == 1.0, sample.outcome, truncated->get<bool>()};
+    if (!draws[id.substr(0, hash)].emplace(std::stoll(std::string(digits)), std::move(draw)).second) {
+      return Status::InvalidArgument("humaneval: sample id '" + id + "' occurs twice");
+    }
+  }
+  return draws;
+}
+
+}  // namespace
+
+size_t FindStopSequence(std::string_view text, std::span<const std::string_view> stop) {
+  size_t earliest = std::string_view::npos;
+  for (std::string_view s : stop) earliest = std::min(earliest, text.find(s));
+  return earliest;
+}
+
+Result<GenerationResult> GenerateUntil(LanguageModel& model, std::span<const TokenId> prompt,
+                                       std::span<const std::string_view> stop, int max_new_tokens,
+                                       const SamplingOptions& sampling) {
+  if (prompt.empty() || max_new_tokens < 1 ||
+      static_cast<int64_t>(prompt.size()) + max_new_tokens > model.MaxContext()) {
+    return Status::InvalidArgument("GenerateUntil: a prompt of " + std::to_string(prompt.size()) + " tokens and " +
+                                   std::to_string(max_new_tokens) + " new tokens must fit the model's context of " +
+                                   std::to_string(model.MaxContext()) + " (prompt >= 1, new tokens >= 1)");
+  }
+  std::vector<TokenId> seen;
+  bool stopped = false;
+  const auto on_token = [&](TokenId token) {
+    seen.push_back(token);
+    stopped = FindStopSequence(model.Decode(seen), stop) != std::string_view::npos;
+    return !stopped;
+  };
+  GenerationResult result;
+  FP4LAB_ASSIGN_OR_RETURN(result.tokens, model.Generate(prompt, max_new_tokens, sampling, on_token));
+  result.text = model.Decode(result.tokens);
+  const size_t cut = FindStopSequence(result.text, stop);
+  if (cut != std::string_view::npos) result.text.resize(cut);
+  if (stopped) {
+    result.finish = "stop";
+  } else {
+    result.finish = static_cast<int64_t>(result.tokens.size()) >= max_new_tokens ? "length" : "eos";
+  }
+  return result;
+}
+
+Result<std::unique_ptr<HumanevalTask>> HumanevalTask::Create(HumanevalOptions options) {
+  if (options.samples_per_problem < 1 || options.max_new_tokens < 1 || options.limit < 0) {
+    return Status::InvalidArgument("humaneval: samples_per_problem " + std::to_string(options.samples_per_problem) +
+                                   " and max_new_tokens " + std::to_string(options.max_new_tokens) +
+                                   " must be >= 1 and limit " + std::to_string(options.limit) + " >= 0");
+  }
+  for (int k : options.ks) {
+    if (k < 1) return Status::InvalidArgument("humaneval: pass@k needs k >= 1, got " + std::to_string(k));
+  }
+  if (options.samples_per_problem > 1 && options.sampling.temperature <= 0.0f) {
+    return Status::InvalidArgument("humaneval: " + std::to_string(options.samples_per_problem) +
+                                   " draws per problem need temperature > 0 (greedy draws are identical; lm-eval "
+                                   "humaneval_64 uses temperature 0.2, top_p 0.95)");
+  }
+  FP4LAB_ASSIGN_OR_RETURN(std::vector<HumanEvalProblem> problems, ReadHumanEvalProblems(options.problems_path));
+  FP4LAB_ASSIGN_OR_RETURN(std::string sha, Sha256FileHex(options.problems_path));
+  if (options.limit > 0 && problems.size() > static_cast<size_t>(options.limit)) {
+    problems.resize(static_cast<size_t>(options.limit));
+  }
+  return std::unique_ptr<HumanevalTask>(new HumanevalTask(std::move(options), std::move(problems), std::move(sha)));
+}
+
+nlohmann::json HumanevalTask::Config() const {
+  nlohmann::json stop = nlohmann::json::array();
+  for (std::string_view s : kHumanEvalStopSequences) stop.push_back(std::string(s));
+  return {{"problems", options_.problems_path},
+          {"n", options_.samples_per_problem},
+          {"temperature", options_.sampling.temperature},
+          {"top_k", options_.sampling.top_k},
+          {"top_p", options_.sampling.top_p},
+          {"seed", options_.sampling.seed},
+          {"max_new_tokens", options_.max_new_tokens},
+          {"ks", options_.ks},
+          {"limit", options_.limit},
+          {"timeout_s", options_.sandbox.limits.wall_timeout_s},
+          {"stop", stop},
+          {"bos", true}};
+}
+
+Status HumanevalTask::Run(TaskRun& run) {
+  if (!options_.sandbox.allow_code_exec) {
+    return Status::FailedPrecondition(
+        "humaneval: this task executes model-written Python code; pass --allow-code-exec to opt in");
+  }
+  LanguageModel& model = run.model;
+  const int max_context = model.MaxContext();
+  if (max_context < 2) {
+    return Status::InvalidArgument("humaneval: the model's context of " + std::to_string(max_context) +
+                                   " tokens cannot hold a prompt and a generated token");
+  }
+  std::vector<std::pair<size_t, int>> pending;  // (problem index, draw)
+  for (size_t p = 0; p < problems_.size(); ++p) {
+    for (int draw = 0; draw < options_.samples_per_problem; ++draw) {
+      if (run.should_run(DrawId(problems_[p].task_id, draw))) pending.emplace_back(p, draw);
+    }
+  }
+  if (pending.empty()) return Status::Ok();
+  FP4LAB_ASSIGN_OR_RETURN(const CodeSandbox sandbox, CodeSandbox::Create(options_.sandbox));
+  const std::string isolation(SandboxIsolationName(sandbox.isolation()));
+  const int64_t total = static_cast<int64_t>(pending.size());
+  for (size_t start = 0; start < pending.size(); start += kBatchSamples) {
+    const size_t end = std::min(pending.size(), start + kBatchSamples);
+    std::vector<SampleRecord> batch;
+    std::vector<std::string> programs;
+    for (size_t i = start; i < end; ++i) {
+      const auto [p, draw] = pending[i];
+      const HumanEvalProblem& problem = problems_[p];
+      FP4LAB_ASSIGN_OR_RETURN(std::vector<TokenId> prompt, model.Encode(problem.prompt));
+      prompt.insert(prompt.begin(), model.BosId());
+      const size_t max_prompt = static_cast<size_t>(max_context - 1);
+      const bool truncated = prompt.size() > max_prompt;
+      if (truncated) prompt.erase(prompt.begin(), prompt.end() - static_cast<std::ptrdiff_t>(max_prompt));
+      const int new_tokens = std::min(options_.max_new_tokens, max_context - static_cast<int>(prompt.size()));
+      SamplingOptions sampling = options_.sampling;
+      sampling.seed += static_cast<uint64_t>(draw);
+      FP4LAB_ASSIGN_OR_RETURN(GenerationResult generation,
+                              GenerateUntil(model, prompt, kHumanEvalStopSequences, new_tokens, sampling));
+      SampleRecord sample;
+      sample.sample_id = DrawId(problem.task_id, draw);
+      sample.prompt_sha256 = TokensSha256(prompt);
+      sample.data = {{"task_id", problem.task_id},
+                     {"draw", draw},
+                     {"isolation", isolation},
+                     {"finish", generation.finish},
+                     {"completion_tokens", generation.tokens.size()},
+                     {"prompt_truncated", truncated}};
+      if (run.log_samples) {
+        sample.prompt_text = problem.prompt;
+        sample.output_text = generation.text;
+      }
+      programs.push_back(BuildHumanEvalProgram(problem, generation.text));
+      batch.push_back(std::move(sample));
+    }
+    const std::vector<SandboxRunResult> results = sandbox.RunAll(programs);
+    for (size_t i = 0; i < batch.size(); ++i) {
+      batch[i].score = results[i].outcome == SandboxOutcome::kPassed ? 1.0 : 0.0;
+      batch[i].outcome = std::string(SandboxOutcomeName(results[i].outcome));
+      batch[i].data["message"] = results[i].message;
+    }
+    FP4LAB_RETURN_IF_ERROR(run.emit(std::move(batch)));
+    if (run.progress) run.progress(static_cast<int64_t>(end), total);
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<MetricRecord>> HumanevalTask::Aggregate(const std::vector<SampleRecord>& samples) const {
+  if (samples.empty()) return Status::InvalidArgument("humaneval: no samples to aggregate");
+  FP4LAB_ASSIGN_OR_RETURN(const auto draws, ReadDraws(samples));
+  const std::string& precision = samples.front().precision;
+  std::vector<PassCounts> counts;
+  int64_t timed_out = 0, errors = 0, truncated = 0;
+  for (const auto& [task_id, by_draw] : draws) {
+    PassCounts c;
+    for (const auto& [draw, stored] : by_draw) {
+      ++c.n;
+      if (stored.passed) ++c.c;
+      if (stored.outcome == SandboxOutcomeName(SandboxOutcome::kTimedOut)) ++timed_out;
+      if (stored.outcome == SandboxOutcomeName(SandboxOutcome::kError)) ++errors;
+      if (stored.prompt_truncated) ++truncated;
+    }
+    counts.push_back(c);
+  }
+  std::vector<int> ks = options_.ks;
+  ks.push_back(1);
+  std::sort(ks.begin(), ks.end());
+  ks.erase(std::unique(ks.begin(), ks.end()), ks.end());
+  const int64_t problems = static_cast<int64_t>(counts.size());
+  const int64_t total = static_cast<int64_t>(samples.size());
+  std::vector<MetricRecord> metrics;
+  for (int k : ks) {
+    std::vector<double> estimates;
+    for (const PassCounts& c : counts) {
+      const std::optional<double> estimate = PassAtK(c.n, c.c, k);
+      if (!estimate) break;
+      estimates.push_back(*estimate);
+    }
+    if (estimates.size() != counts.size()) continue;  // some problem has fewer than k draws: not reported
+    FP4LAB_ASSIGN_OR_RETURN(const double mean, Mean(estimates));
+    MetricRecord m = Metric(precision, "pass@" + std::to_string(k), mean, problems, "", "better");
+    if (estimates.size() >= 2) {
+      FP4LAB_ASSIGN_OR_RETURN(const double se, StandardError(estimates));
+      m.stderr_value = se;
+    }
+    metrics.push_back(std::move(m));
+  }
+  metrics.push_back(Metric(precision, "problems", static_cast<double>(problems), problems, "problems", ""));
+  metrics.push_back(Metric(precision, "samples", static_cast<double>(total), total, "samples", ""));
+  metrics.push_back(Metric(precision, "timed_out", static_cast<double>(timed_out), total, "samples", "worse"));
+  metrics.push_back(Metric(precision, "errors", static_cast<double>(errors), total, "samples", "worse"));
+  metrics.push_back(Metric(precision, "truncated", static_cast<double>(truncated), total, "samples", ""));
+  return metrics;
+}
+
+Result<std::vector<ComparisonRecord>> HumanevalTask::Compare(const std::vector<SampleRecord>& candidate,
+                                                             const std::vector<SampleRecord>& reference) const {
+  return ComparePairedAccuracy(kTask, "pass@1", candidate, reference);
+}
+
+}  // namespace fp4lab

@@ -1,0 +1,336 @@
+#include "tasks/mmlu_task.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <map>
+#include <utility>
+
+#include "datasets/sha256.h"
+#include "harness/results/stats.h"
+#include "tasks/lm_requests.h"
+#include "tasks/mmlu_categories.h"
+#include "tasks/mmlu_prompt.h"
+#include "tasks/paired_accuracy.h"
+
+namespace fp4lab {
+namespace {
+
+constexpr std::string_view kTask = "mmlu";
+constexpr size_t kBatchItems = 32;  // samples stored per transaction
+
+std::string ItemId(std::string_view subject, size_t row) { return std::string(subject) + "/" + std::to_string(row); }
+
+MetricRecord Metric(const std::string& precision, std::string name, double value, int64_t n, const char* unit,
+                    const char* higher_is) {
+  MetricRecord m;
+  m.task = std::string(kTask);
+  m.precision = precision;
+  m.metric = std::move(name);
+  m.value = value;
+  m.n = n;
+  m.unit = unit;
+  m.higher_is = higher_is;
+  return m;
+}
+
+// An accuracy metric over `scores` (0/1), with stderr = sample std / sqrt(n) when n >= 2.
+Result<MetricRecord> AccuracyMetric(const std::string& precision, std::string name, const std::vector<double>& scores) {
+  FP4LAB_ASSIGN_OR_RETURN(const double mean, Mean(scores));
+  MetricRecord m = Metric(precision, std::move(name), mean, static_cast<int64_t>(scores.size()), "", "better");
+  if (scores.size() >= 2) {
+    FP4LAB_ASSIGN_OR_RETURN(const double se, StandardError(scores));
+    m.stderr_value = se;
+  }
+  return m;
+}
+
+// One stored item, read back for aggregation.
+struct StoredItem {
+  double score = 0.0;
+  bool truncated = false;
+};
+
+// Parses "<subject>/<row>" into its subject (one of the 57) and row.
+Status ParseItemId(const std::string& id, std::string& subject, int64_t& row) {
+  const size_t slash = id.rfind('/');
+  const std::string_view digits =
+      slash == std::string::npos ? std::string_view() : std::string_view(id).substr(slash + 1);
+  const bool digits_ok = !digits.empty() && digits.size() <= 18 && (digits.size() == 1 || digits[0] != '0') &&
+                         digits.find_first_not_of("0123456789") == std::string_view::npos;
+  if (!digits_ok) {
+    return Status::InvalidArgument("mmlu: sample id '" + id + "' is not '<subject>/<row>'");
+  }
+  subject = id.substr(0, slash);
+  if (!LookupMmluSubject(subject).ok()) {
+    return Status::InvalidArgument("mmlu: sample id '" + id + "' names unknown MMLU subject '" + subject + "'");
+  }
+  row = std::stoll(std::string(digits));
+  return Status::Ok();
+}
+
+// Items by subject, then row (so sums do not depend on the order the store returned them in).
+Result<std::map<std::string, std::map<int64_t, StoredItem>>> ReadItems(const std::vector<SampleRecord>& samples) {
+  std::map<std::string, std::map<int64_t, StoredItem>> items;
+  for (const SampleRecord& sample : samples) {
+    std::string subject;
+    int64_t row = 0;
+    FP4LAB_RETURN_IF_ERROR(ParseItemId(sample.sample_id, subject, row));
+    if (sample.score != 0.0 && sample.score != 1.0) {
+      return Status::InvalidArgument("mmlu: sample '" + sample.sample_id + "' has score " +
+                                     std::to_string(sample.score) + ", expected 0 or 1");
+    }
+    const auto truncated = sample.data.find("truncated");
+    if (truncated == sample.data.end() || !truncated->is_boolean()) {
+      return Status::InvalidArgument("mmlu: sample '" + sample.sample_id +
+                                     "': data field 'truncated' is missing or not a boolean");
+    }
+    if (!items[subject].emplace(row, StoredItem{sample.score, truncated->get<bool>()}).second) {
+      return Status::InvalidArgument("mmlu: sample id '" + sample.sample_id + "' occurs twice");
+    }
+  }
+  return items;
+}
+
+}  // namespace
+
+Result<EncodedPair> EncodePair(const LanguageModel& model, std::string_view context, std::string_view continuation) {
+  // Python's context.rstrip(): the whitespace it removes belongs to the continuation. The whole string is unchanged.
+  const std::string_view stripped = PythonStrip(context);
+  const size_t kept = stripped.empty() ? 0 : static_cast<size_t>(stripped.data() - context.data()) + stripped.size();
+  std::string whole(context);
+  whole += continuation;
+  FP4LAB_ASSIGN_OR_RETURN(const std::vector<TokenId> whole_enc, model.Encode(whole));
+  EncodedPair pair;
+  FP4LAB_ASSIGN_OR_RETURN(pair.context, model.Encode(context.substr(0, kept)));
+  const size_t split = std::min(pair.context.size(), whole_enc.size());
+  pair.continuation.assign(whole_enc.begin() + static_cast<std::ptrdiff_t>(split), whole_enc.end());
+  return pair;
+}
+
+Result<std::unique_ptr<MmluTask>> MmluTask::Create(MmluOptions options) {
+  FP4LAB_ASSIGN_OR_RETURN(const MmluSplit split, ParseMmluSplit(options.split));
+  if (options.shots < 0) {
+    return Status::InvalidArgument("mmlu: shots must be >= 0, got " + std::to_string(options.shots));
+  }
+  if (options.limit < 0) {
+    return Status::InvalidArgument("mmlu: limit must be >= 0 (0 = all rows), got " + std::to_string(options.limit));
+  }
+  if (options.subjects.empty()) {
+    FP4LAB_ASSIGN_OR_RETURN(options.subjects, ListMmluSubjects(options.data_dir, split));
+  }
+  std::vector<Subject> subjects;
+  std::string manifest;
+  const auto read = [&](MmluSplit which, const std::string& name) -> Result<std::vector<MmluQuestion>> {
+    const std::string path = MmluSubjectPath(options.data_dir, which, name);
+    FP4LAB_ASSIGN_OR_RETURN(const std::string sha, Sha256FileHex(path));
+    manifest += std::string(MmluSplitName(which)) + "/" + name + "_" + std::string(MmluSplitName(which)) + ".csv " +
+                sha + "\n";
+    return LoadMmluSubject(options.data_dir, which, name);
+  };
+  for (size_t i = 0; i < options.subjects.size(); ++i) {
+    const std::string& name = options.subjects[i];
+    if (std::find(options.subjects.begin(), options.subjects.begin() + static_cast<std::ptrdiff_t>(i), name) !=
+        options.subjects.begin() + static_cast<std::ptrdiff_t>(i)) {
+      return Status::InvalidArgument("mmlu: subject '" + name + "' is listed twice");
+    }
+    FP4LAB_ASSIGN_OR_RETURN(const MmluSubjectInfo info, LookupMmluSubject(name));
+    Subject subject;
+    subject.name = name;
+    subject.category = std::string(MmluCategoryName(info.lm_eval_group));
+    FP4LAB_ASSIGN_OR_RETURN(subject.items, read(split, name));
+    if (options.limit > 0 && subject.items.size() > static_cast<size_t>(options.limit)) {
+      subject.items.resize(static_cast<size_t>(options.limit));
+    }
+    if (options.shots > 0) {
+      FP4LAB_ASSIGN_OR_RETURN(subject.dev, read(MmluSplit::kDev, name));
+      if (subject.dev.size() < static_cast<size_t>(options.shots)) {
+        return Status::InvalidArgument(MmluSubjectPath(options.data_dir, MmluSplit::kDev, name) + ": " +
+                                       std::to_string(options.shots) + " shots requested but the file has " +
+                                       std::to_string(subject.dev.size()) + " rows");
+      }
+      subject.dev.resize(static_cast<size_t>(options.shots));
+    }
+    subjects.push_back(std::move(subject));
+  }
+  const std::string sha = Sha256Hex(manifest);
+  return std::unique_ptr<MmluTask>(new MmluTask(std::move(options), std::move(subjects), sha));
+}
+
+nlohmann::json MmluTask::Config() const {
+  return {{"data_dir", options_.data_dir},
+          {"split", options_.split},
+          {"subjects", options_.subjects},
+          {"shots", options_.shots},
+          {"limit", options_.limit},
+          {"bos", true},
+          {"tokenization", "lm-eval _encode_pair"}};
+}
+
+Result<SampleRecord> MmluTask::ScoreItem(LanguageModel& model, const Subject& subject, size_t row,
+                                         bool log_samples) const {
+  const std::string id = ItemId(subject.name, row);
+  const MmluQuestion& item = subject.items[row];
+  FP4LAB_ASSIGN_OR_RETURN(const MmluPrompt prompt, BuildMmluPrompt(subject.name, subject.dev, options_.shots, item));
+  std::vector<TokenId> context;
+  std::array<std::vector<TokenId>, 4> continuations;
+  for (size_t i = 0; i < 4; ++i) {
+    FP4LAB_ASSIGN_OR_RETURN(EncodedPair pair, EncodePair(model, prompt.context, prompt.continuations[i]));
+    if (pair.continuation.empty()) {
+      return Status::InvalidArgument("mmlu: item '" + id + "': continuation '" + prompt.continuations[i] +
+                                     "' encodes to no tokens after the context");
+    }
+    if (i == 0) {
+      context = std::move(pair.context);
+      context.insert(context.begin(), model.BosId());
+    }
+    continuations[i] = std::move(pair.continuation);
+  }
+  bool truncated = false;
+  bool single_tokens = true;
+  for (const std::vector<TokenId>& continuation : continuations) {
+    const Result<int> drop = LeadingTokensToDrop(static_cast<int>(context.size()),
+                                                 static_cast<int>(continuation.size()), model.MaxContext());
+    if (!drop.ok()) return drop.status().WithContext("mmlu: item '" + id + "'");
+    truncated = truncated || *drop > 0;
+    single_tokens = single_tokens && continuation.size() == 1;
+  }
+  std::array<double, 4> logprobs{};
+  if (single_tokens) {
+    // One forward over the (left-truncated) context; its last row scores every one-token continuation, exactly as
+    // LogLikelihood would with the same input.
+    FP4LAB_ASSIGN_OR_RETURN(const int drop,
+                            LeadingTokensToDrop(static_cast<int>(context.size()), 1, model.MaxContext()));
+    const std::span<const TokenId> input = std::span<const TokenId>(context).subspan(static_cast<size_t>(drop));
+    FP4LAB_ASSIGN_OR_RETURN(const std::vector<float> logits, model.Logits(input));
+    const size_t vocab = static_cast<size_t>(model.VocabSize());
+    if (logits.size() != input.size() * vocab) {
+      return Status::Internal(model.Describe() + ": Logits returned " + std::to_string(logits.size()) +
+                              " values for " + std::to_string(input.size()) + " tokens x vocab " +
+                              std::to_string(vocab));
+    }
+    const std::vector<double> row_logprobs =
+        LogSoftmax(std::span<const float>(logits).subspan((input.size() - 1) * vocab, vocab));
+    for (size_t i = 0; i < 4; ++i) {
+      const TokenId token = continuations[i][0];
+      if (token < 0 || static_cast<size_t>(token) >= vocab) {
+        return Status::InvalidArgument("mmlu: item '" + id + "': continuation token " + std::to_string(token) +
+                                       " outside the vocabulary of " + std::to_string(vocab));
+      }
+      logprobs[i] = row_logprobs[static_cast<size_t>(token)];
+    }
+  } else {
+    for (size_t i = 0; i < 4; ++i) {
+      FP4LAB_ASSIGN_OR_RETURN(const LogLikelihoodResult ll, LogLikelihood(model, context, continuations[i]));
+      logprobs[i] = ll.logprob;
+    }
+  }
+  int pred = 0;
+  for (int i = 1; i < 4; ++i) {
+    if (logprobs[i] > logprobs[pred]) pred = i;
+  }
+  SampleRecord sample;
+  sample.sample_id = id;
+  sample.score = pred == prompt.gold ? 1.0 : 0.0;
+  sample.outcome = pred == prompt.gold ? "correct" : "wrong";
+  sample.prompt_sha256 = TokensSha256(context);
+  sample.data = {{"pred", pred},
+                 {"gold", prompt.gold},
+                 {"logprobs", logprobs},
+                 {"subject", subject.name},
+                 {"category", subject.category},
+                 {"truncated", truncated},
+                 {"context_tokens", context.size()}};
+  if (log_samples) {
+    sample.prompt_text = prompt.context;
+    sample.output_text = prompt.continuations[static_cast<size_t>(pred)];
+  }
+  return sample;
+}
+
+Status MmluTask::Run(TaskRun& run) {
+  std::vector<std::pair<size_t, size_t>> pending;  // (subject index, row)
+  for (size_t s = 0; s < subjects_.size(); ++s) {
+    for (size_t row = 0; row < subjects_[s].items.size(); ++row) {
+      if (run.should_run(ItemId(subjects_[s].name, row))) pending.emplace_back(s, row);
+    }
+  }
+  const int64_t total = static_cast<int64_t>(pending.size());
+  std::vector<SampleRecord> batch;
+  int64_t done = 0;
+  for (const auto& [s, row] : pending) {
+    FP4LAB_ASSIGN_OR_RETURN(SampleRecord sample, ScoreItem(run.model, subjects_[s], row, run.log_samples));
+    batch.push_back(std::move(sample));
+    ++done;
+    if (batch.size() == kBatchItems || done == total) {
+      FP4LAB_RETURN_IF_ERROR(run.emit(std::move(batch)));
+      batch.clear();
+      if (run.progress) run.progress(done, total);
+    }
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<MetricRecord>> MmluTask::Aggregate(const std::vector<SampleRecord>& samples) const {
+  if (samples.empty()) return Status::InvalidArgument("mmlu: no samples to aggregate");
+  FP4LAB_ASSIGN_OR_RETURN(const auto items, ReadItems(samples));
+  const std::string& precision = samples.front().precision;
+  std::vector<double> all;
+  int64_t truncated = 0;
+  std::vector<MetricRecord> per_subject;
+  std::vector<double> subject_accs;
+  // Per category: its items' scores and the within-subject sum of squared deviations (for the pooled variance).
+  struct CategorySums {
+    std::vector<double> scores;
+    double within_ss = 0.0;
+    int64_t subjects = 0;
+  };
+  std::map<std::string, CategorySums> categories;
+  for (const auto& [subject, rows] : items) {
+    std::vector<double> scores;
+    for (const auto& [row, item] : rows) {
+      scores.push_back(item.score);
+      if (item.truncated) ++truncated;
+    }
+    FP4LAB_ASSIGN_OR_RETURN(MetricRecord acc, AccuracyMetric(precision, "acc/" + subject, scores));
+    subject_accs.push_back(acc.value);
+    FP4LAB_ASSIGN_OR_RETURN(const MmluSubjectInfo info, LookupMmluSubject(subject));
+    CategorySums& category = categories[std::string(MmluCategoryName(info.lm_eval_group))];
+    for (double x : scores) category.within_ss += (x - acc.value) * (x - acc.value);
+    category.scores.insert(category.scores.end(), scores.begin(), scores.end());
+    ++category.subjects;
+    all.insert(all.end(), scores.begin(), scores.end());
+    per_subject.push_back(std::move(acc));
+  }
+  std::vector<MetricRecord> metrics;
+  FP4LAB_ASSIGN_OR_RETURN(MetricRecord acc, AccuracyMetric(precision, "acc", all));
+  metrics.push_back(std::move(acc));
+  FP4LAB_ASSIGN_OR_RETURN(const double macro, Mean(subject_accs));
+  metrics.push_back(
+      Metric(precision, "acc_macro", macro, static_cast<int64_t>(subject_accs.size()), "", "better"));
+  for (const auto& [name, category] : categories) {
+    FP4LAB_ASSIGN_OR_RETURN(const double mean, Mean(category.scores));
+    const int64_t n = static_cast<int64_t>(category.scores.size());
+    MetricRecord m = Metric(precision, "acc_cat/" + name, mean, n, "", "better");
+    // lm-eval's pooled_sample_stderr: pooled variance sum_i (n_i - 1) s_i^2 / (N - k) over the k subjects, whose
+    // numerator is the within-subject sum of squares; stderr = sqrt(pooled variance / N).
+    if (n > category.subjects) {
+      m.stderr_value =
+          std::sqrt(category.within_ss / static_cast<double>(n - category.subjects) / static_cast<double>(n));
+    }
+    metrics.push_back(std::move(m));
+  }
+  for (MetricRecord& m : per_subject) metrics.push_back(std::move(m));
+  const int64_t n = static_cast<int64_t>(all.size());
+  metrics.push_back(Metric(precision, "n", static_cast<double>(n), n, "items", ""));
+  metrics.push_back(Metric(precision, "truncated", static_cast<double>(truncated), n, "items", ""));
+  return metrics;
+}
+
+Result<std::vector<ComparisonRecord>> MmluTask::Compare(const std::vector<SampleRecord>& candidate,
+                                                        const std::vector<SampleRecord>& reference) const {
+  return ComparePairedAccuracy(kTask, "acc", candidate, reference);
+}
+
+}  // namespace fp4lab

@@ -1,0 +1,100 @@
+// MMLU, scored as lm-evaluation-harness's `mmlu` task (lm_eval/tasks/mmlu/default; EVAL_CONVENTIONS.md section 5).
+//
+// Per item: the k-shot prompt of tasks/mmlu_prompt.h (shots = the first k rows of the subject's dev split), four
+// continuations " A".." D" scored by the summed log-probability of their tokens given the context, prediction =
+// argmax (lowest letter on ties, as numpy.argmax).
+// Tokenization is lm-eval's HFLM._encode_pair for decoder-only models, exactly: trailing whitespace of the context
+// (Python str.rstrip) moves to the front of the continuation, then context_enc = encode(context) and
+// continuation_enc = encode(context + continuation)[len(context_enc):].
+// BOS: fp4lab prepends BOS to every context (Config "bos": true). lm-eval's HF backend adds it only when the
+// tokenizer's add_bos_token is set, and most HF Llama exports leave it off; fp4lab adds it because llama-family
+// base models are trained with BOS at the start of every sequence. Compare with lm-eval runs that pass
+// add_bos_token=True.
+// Contexts longer than the model's MaxContext() are truncated from the left as lm-eval does
+// (tasks/mmlu_prompt.h LeadingTokensToDrop); such items are counted (metric "truncated").
+// When every continuation is one token (the usual case for letter answers under a sentencepiece tokenizer), the four
+// share one forward pass over the context, as lm-eval's request grouping does; the numbers are the same as four
+// separate LogLikelihood calls.
+//
+// Samples: id "<subject>/<row>" (row = 0-based index in the subject's split file), score 1 (correct) / 0 (wrong),
+// outcome "correct" / "wrong", data {pred, gold (0..3), logprobs [4] (nats), subject, category (lm-eval group),
+// truncated (bool), context_tokens (with BOS, before truncation)}; with log_samples, prompt_text = the context and
+// output_text = the predicted continuation.
+// Metrics (higher_is "better" for accuracies): acc (micro over items, stderr = sample std / sqrt(n)), acc_macro
+// (unweighted mean of subject accuracies, n = subjects), acc/<subject> (stderr as acc), acc_cat/<category>
+// (size-weighted over the category's items, lm-eval's pooled-variance stderr), n (items), truncated (items).
+// Compare: paired accuracy "acc" (tasks/paired_accuracy.h).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "datasets/mmlu_csv.h"
+#include "tasks/task.h"
+
+namespace fp4lab {
+
+struct MmluOptions {
+  std::string data_dir;               // release layout (datasets/mmlu_csv.h); the CLI passes the bundled datasets/mmlu
+  std::string split = "test";         // "dev" | "val" | "test"
+  std::vector<std::string> subjects;  // empty = every subject with a file in <data_dir>/<split>/
+  int shots = 0;                      // few-shot examples from the dev split (lm-eval's default 0; the paper uses 5)
+  int limit = 0;                      // first `limit` rows of each subject (lm-eval --limit); 0 = all rows
+};
+
+// lm-eval's _encode_pair (see above), without BOS: {context tokens, continuation tokens}.
+struct EncodedPair {
+  std::vector<TokenId> context;
+  std::vector<TokenId> continuation;
+};
+// Errors: the model's Encode errors.
+Result<EncodedPair> EncodePair(const LanguageModel& model, std::string_view context, std::string_view continuation);
+
+class MmluTask : public Task {
+ public:
+  // Reads every selected subject's split file (and dev file when shots > 0) now, so bad data fails before any model
+  // runs. Errors: InvalidArgument for an unknown split, shots < 0, shots above a subject's dev rows, limit < 0 or
+  // a subject listed twice; NotFound for an unknown subject (tasks/mmlu_categories.h) or a missing file;
+  // datasets/mmlu_csv.h parse errors.
+  static Result<std::unique_ptr<MmluTask>> Create(MmluOptions options);
+
+  std::string Name() const override { return "mmlu"; }
+  std::string Version() const override { return "1"; }
+  // {"data_dir", "split", "subjects": [resolved names], "shots", "limit", "bos": true,
+  //  "tokenization": "lm-eval _encode_pair"}.
+  nlohmann::json Config() const override;
+  // sha256 of the manifest "<split>/<subject>_<split>.csv <file sha256>\n" over the files read, in subject order
+  // (each subject's split file, then its dev file when shots > 0).
+  std::string DatasetSha256() const override { return dataset_sha256_; }
+
+  // Errors: the model's Encode/Logits errors; InvalidArgument naming the item when a continuation encodes to no
+  // tokens or to more tokens than the model's context; whatever emit returns.
+  Status Run(TaskRun& run) override;
+  // InvalidArgument for no samples, an id that is not "<known subject>/<row>", a duplicate id, or a score other
+  // than 0/1. Order of `samples` does not matter.
+  Result<std::vector<MetricRecord>> Aggregate(const std::vector<SampleRecord>& samples) const override;
+  Result<std::vector<ComparisonRecord>> Compare(const std::vector<SampleRecord>& candidate,
+                                                const std::vector<SampleRecord>& reference) const override;
+
+ private:
+  struct Subject {
+    std::string name;
+    std::string category;             // lm-eval group name
+    std::vector<MmluQuestion> dev;    // shot rows (empty when shots == 0)
+    std::vector<MmluQuestion> items;  // the evaluated rows (after limit)
+  };
+
+  MmluTask(MmluOptions options, std::vector<Subject> subjects, std::string dataset_sha256)
+      : options_(std::move(options)), subjects_(std::move(subjects)), dataset_sha256_(std::move(dataset_sha256)) {}
+
+  // Scores one item into a sample.
+  Result<SampleRecord> ScoreItem(LanguageModel& model, const Subject& subject, size_t row, bool log_samples) const;
+
+  MmluOptions options_;
+  std::vector<Subject> subjects_;
+  std::string dataset_sha256_;
+};
+
+}  // namespace fp4lab
