@@ -235,9 +235,9 @@ const TensorView* SafetensorsReader::Find(std::string_view name) const {
   return it == index_.end() ? nullptr : &tensors_[it->second];
 }
 
-Result<const TensorView*> SafetensorsReader::Require(std::string_view name) const {
+Result<const TensorView*> TensorSource::Require(std::string_view name) const {
   const TensorView* t = Find(name);
-  if (t == nullptr) return Status::NotFound(path_ + ": checkpoint has no tensor '" + std::string(name) + "'");
+  if (t == nullptr) return Status::NotFound(path() + ": checkpoint has no tensor '" + std::string(name) + "'");
   return t;
 }
 

@@ -35,8 +35,21 @@ struct TensorView {
 
 class MappedFile;
 
+// Where a model's tensors come from: a checkpoint on disk (SafetensorsReader) or a synthetic source (random
+// weights for benchmark presets). Views stay valid for the source's lifetime.
+class TensorSource {
+ public:
+  virtual ~TensorSource() = default;
+  // nullptr if absent.
+  virtual const TensorView* Find(std::string_view name) const = 0;
+  // Names the source in error messages (a directory or file path, or "preset llama-3.1-8b").
+  virtual const std::string& path() const = 0;
+  // NotFound "<path>: checkpoint has no tensor '<name>'" if absent.
+  Result<const TensorView*> Require(std::string_view name) const;
+};
+
 // Read-only view over one safetensors file or a sharded set. Not copyable; thread-safe for reads.
-class SafetensorsReader {
+class SafetensorsReader : public TensorSource {
  public:
   // `path` is a .safetensors file, or a directory holding model.safetensors or model.safetensors.index.json.
   static Result<std::unique_ptr<SafetensorsReader>> Open(const std::string& path);
@@ -44,15 +57,12 @@ class SafetensorsReader {
   SafetensorsReader(const SafetensorsReader&) = delete;
   SafetensorsReader& operator=(const SafetensorsReader&) = delete;
 
-  // nullptr if absent.
-  const TensorView* Find(std::string_view name) const;
-  // NotFound "<dir>: checkpoint has no tensor '<name>'" if absent.
-  Result<const TensorView*> Require(std::string_view name) const;
+  const TensorView* Find(std::string_view name) const override;
   const std::vector<TensorView>& tensors() const { return tensors_; }
   // __metadata__ of the first file (e.g. {"format": "pt"}).
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   const std::vector<std::string>& files() const { return files_; }
-  const std::string& path() const { return path_; }
+  const std::string& path() const override { return path_; }
 
  private:
   SafetensorsReader() = default;

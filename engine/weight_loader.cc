@@ -27,7 +27,7 @@ bool ExcludedByDefault(const std::string& prefix, std::string* pattern) {
   return false;
 }
 
-Result<float> ReadScalarF32(const SafetensorsReader& reader, const std::string& name) {
+Result<float> ReadScalarF32(const TensorSource& reader, const std::string& name) {
   FP4LAB_ASSIGN_OR_RETURN(const TensorView* t, reader.Require(name));
   if (t->dtype != DType::kF32 || t->NumElements() != 1) {
     return Status::InvalidArgument(t->file + ": tensor '" + name + "' must be one F32 value, got " +
@@ -80,7 +80,7 @@ Result<std::vector<float>> DecodeToF32(const TensorView& t) {
   return out;
 }
 
-WeightLoader::WeightLoader(const SafetensorsReader& reader, const QuantConfig& quant, LinearScheme run_scheme,
+WeightLoader::WeightLoader(const TensorSource& reader, const QuantConfig& quant, LinearScheme run_scheme,
                            std::map<std::string, float> activation_amax)
     : reader_(reader), quant_(quant), run_scheme_(run_scheme), activation_amax_(std::move(activation_amax)) {}
 

@@ -38,7 +38,7 @@ class WeightLoader {
  public:
   // `reader` and `quant` must outlive the loader. `activation_amax` maps a Linear prefix to the calibrated max |x|
   // of its input (needed only when quantizing bf16 layers to kNvfp4 or kFp8 on load).
-  WeightLoader(const SafetensorsReader& reader, const QuantConfig& quant, LinearScheme run_scheme,
+  WeightLoader(const TensorSource& reader, const QuantConfig& quant, LinearScheme run_scheme,
                std::map<std::string, float> activation_amax = {});
 
   // Loads the Linear at `prefix` (tensors "<prefix>.weight" etc.). `fused_group` lists every prefix that shares one
@@ -59,7 +59,7 @@ class WeightLoader {
   Result<std::vector<uint16_t>> ReadAsBf16(const TensorView& t);
   void Record(const LinearWeights& w);
 
-  const SafetensorsReader& reader_;
+  const TensorSource& reader_;
   const QuantConfig& quant_;
   LinearScheme run_scheme_;
   std::map<std::string, float> activation_amax_;

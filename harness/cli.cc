@@ -37,6 +37,9 @@ int RunCli(int argc, char** argv) {
       AddCompareCommand(app),
       AddSamplesCommand(app),
       AddMergeCommand(app),
+      AddScoreHumanevalCommand(app),
+      AddReportCommand(app),
+      AddGateCommand(app),
   };
   try {
     app.parse(argc, argv);

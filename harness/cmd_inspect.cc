@@ -1,13 +1,16 @@
 // `fp4lab inspect`: what a checkpoint is, and what each precision would make of it (per-layer precision map,
-// bytes per part, effective bits per parameter).
+// bytes per part, effective bits per parameter). With --config it predicts the weight memory of a model from its
+// config.json alone (engine/memory_model.h).
 #include <iomanip>
 #include <iostream>
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <sstream>
 
 #include "engine/engine.h"
 #include "engine/file_util.h"
+#include "engine/memory_model.h"
 #include "engine/safetensors.h"
 #include "harness/command.h"
 #include "harness/paths.h"
@@ -20,10 +23,77 @@ struct InspectFlags {
   std::string model = DefaultModelDir();
   std::string precision;  // empty: as stored
   std::string calib = DataPath("wikitext2/wikitext2_sample.txt");
+  std::string config;            // config-only prediction mode
+  std::string scheme = "nvfp4";  // its scheme
   bool json = false;
 };
 
+std::string Gigabytes(int64_t bytes) {
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(3) << static_cast<double>(bytes) / 1e9 << " GB";
+  return out.str();
+}
+
+// --config FILE --scheme S: the weight footprint the config implies, part by part, with the layers kept bf16.
+Result<int> RunPredict(const InspectFlags& f) {
+  FP4LAB_ASSIGN_OR_RETURN(const LinearScheme scheme, ParsePrecision(f.scheme));
+  FP4LAB_ASSIGN_OR_RETURN(const ModelInventory inventory, InventoryFromConfigFile(f.config));
+  const MemoryPrediction p = PredictWeightMemory(inventory, scheme);
+  // The naive claim "N parameters at 4 bits": N / 2 bytes, no scales, nothing kept in bf16.
+  const int64_t naive_4bit_bytes = p.parameters / 2;
+  nlohmann::json out = {{"config", f.config},
+                        {"model_type", p.model_type},
+                        {"scheme", LinearSchemeName(scheme)},
+                        {"parameters", p.parameters},
+                        {"quantized_parameters", p.quantized_parameters},
+                        {"bytes", p.bytes},
+                        {"code_bytes", p.code_bytes},
+                        {"scale_bytes", p.scale_bytes},
+                        {"bf16_bytes", p.bf16_bytes},
+                        {"bits_per_parameter", p.BitsPerParameter()},
+                        {"naive_4bit_bytes", naive_4bit_bytes},
+                        {"parts", nlohmann::json::array()},
+                        {"kept_bf16", nlohmann::json::array()},
+                        {"notes", inventory.notes}};
+  for (const PartMemory& part : p.parts) {
+    out["parts"].push_back({{"part", part.part}, {"parameters", part.parameters},
+                            {"quantized_parameters", part.quantized_parameters}, {"bytes", part.bytes},
+                            {"bits_per_parameter", part.BitsPerParameter()}});
+  }
+  for (const KeptBf16& k : p.kept_bf16) {
+    out["kept_bf16"].push_back({{"name", k.name}, {"parameters", k.parameters}, {"reason", k.reason}});
+  }
+  if (f.json) {
+    std::cout << out.dump(2) << "\n";
+    return 0;
+  }
+  std::cout << f.config << ": " << p.model_type << ", " << p.parameters << " parameters; predicted weights at "
+            << LinearSchemeName(scheme) << " (from the config alone)\n"
+            << "  " << std::left << std::setw(20) << "part" << std::right << std::setw(16) << "parameters"
+            << std::setw(16) << "quantized" << std::setw(16) << "bytes" << std::setw(12) << "bits/param\n";
+  for (const PartMemory& part : p.parts) {
+    std::cout << "  " << std::left << std::setw(20) << part.part << std::right << std::setw(16) << part.parameters
+              << std::setw(16) << part.quantized_parameters << std::setw(16) << part.bytes << std::setw(11)
+              << std::fixed << std::setprecision(3) << part.BitsPerParameter() << "\n";
+  }
+  std::cout << "  " << std::left << std::setw(20) << "total" << std::right << std::setw(16) << p.parameters
+            << std::setw(16) << p.quantized_parameters << std::setw(16) << p.bytes << std::setw(11)
+            << p.BitsPerParameter() << "\n";
+  for (const KeptBf16& k : p.kept_bf16) {
+    std::cout << "  stays bf16: " << k.name << " (" << k.parameters << " parameters): " << k.reason << "\n";
+  }
+  std::cout << "  stays bf16: embeddings, norms, scalars and biases (not Linear layers)\n";
+  for (const std::string& note : inventory.notes) std::cout << "  note: " << note << "\n";
+  std::cout << "  " << p.parameters << " parameters at 4 bits would be " << Gigabytes(naive_4bit_bytes)
+            << "; as stored in " << LinearSchemeName(scheme) << ": " << Gigabytes(p.bytes) << " (quantized codes "
+            << Gigabytes(p.code_bytes) << " + scales " << Gigabytes(p.scale_bytes) << " + bf16 "
+            << Gigabytes(p.bf16_bytes) << "), " << std::setprecision(3) << p.BitsPerParameter()
+            << " bits/parameter\n";
+  return 0;
+}
+
 Result<int> RunInspect(const InspectFlags& f) {
+  if (!f.config.empty()) return RunPredict(f);
   FP4LAB_ASSIGN_OR_RETURN(auto reader, SafetensorsReader::Open(f.model));
   std::map<std::string, std::pair<int64_t, int64_t>> by_dtype;  // dtype -> (tensors, bytes)
   for (const auto& t : reader->tensors()) {
@@ -100,6 +170,11 @@ Command AddInspectCommand(CLI::App& root) {
   app->add_option("--model", f->model, "HF checkpoint directory")->capture_default_str();
   app->add_option("--precision", f->precision, "Resolve the map for this precision (default: as stored)");
   app->add_option("--calib", f->calib, "Calibration text (only for quantizing bf16 to nvfp4/fp8 on load)");
+  CLI::Option* config = app->add_option(
+      "--config", f->config, "Predict the weight memory of the model this config.json describes (no checkpoint)");
+  app->add_option("--scheme", f->scheme, "Scheme of the --config prediction: nvfp4 | nvfp4-w4a16 | fp8 | bf16")
+      ->capture_default_str()
+      ->needs(config);
   app->add_flag("--json", f->json, "Machine-readable output");
   return {app, [f] { return RunInspect(*f); }};
 }

@@ -31,6 +31,15 @@ struct RunFlags {
   std::string calib = DataPath("wikitext2/wikitext2_sample.txt");
   int calib_tokens = 512;
   int ctx = 0;
+  int limit = 0;
+  int mmlu_shots = 0;
+  std::string mmlu_subjects;
+  int humaneval_samples = 1;
+  float temperature = 0.0f;
+  float top_p = 1.0f;
+  uint64_t seed = 0;
+  int max_new_tokens = 512;
+  bool allow_code_exec = false;
   bool resume = false;
   bool log_samples = false;
   bool no_reference = false;
@@ -75,7 +84,13 @@ Result<int> RunRun(RunFlags f) {
   nlohmann::json fidelity = nlohmann::json::object();
   if (f.ctx > 0) ppl["ctx"] = fidelity["ctx"] = f.ctx;
   if (!f.ppl_data.empty()) ppl["data"] = fidelity["data"] = f.ppl_data;
-  plan.task_options = {{"perplexity", ppl}, {"fidelity", fidelity}};
+  nlohmann::json mmlu = {{"shots", f.mmlu_shots}, {"limit", f.limit}};
+  if (!f.mmlu_subjects.empty()) mmlu["subjects"] = SplitList(f.mmlu_subjects);
+  nlohmann::json humaneval = {{"n", f.humaneval_samples}, {"temperature", f.temperature}, {"top_p", f.top_p},
+                              {"seed", f.seed}, {"max_new_tokens", f.max_new_tokens}, {"limit", f.limit},
+                              {"allow_code_exec", f.allow_code_exec}};
+  if (f.humaneval_samples > 1) humaneval["ks"] = std::vector<int>{1, f.humaneval_samples};
+  plan.task_options = {{"perplexity", ppl}, {"fidelity", fidelity}, {"mmlu", mmlu}, {"humaneval", humaneval}};
 
   // The bf16 reference: always first, unless the user opted out or there is nothing to load it from.
   std::erase(plan.precisions, std::string("bf16"));
@@ -129,7 +144,8 @@ Command AddRunCommand(CLI::App& root, const std::string& command_line) {
   app->add_option("--reference", f->reference, "BF16 base of a pre-quantized --model (default: --model itself)");
   app->add_option("--precisions", f->precisions, "Comma list of bf16, nvfp4, nvfp4-w4a16, fp8 (bf16 is added)")
       ->capture_default_str();
-  app->add_option("--tasks", f->tasks, "Comma list of tasks: perplexity, fidelity")->capture_default_str();
+  app->add_option("--tasks", f->tasks, "Comma list of tasks: perplexity, fidelity, mmlu, humaneval")
+      ->capture_default_str();
   app->add_option("--device", f->device, "cpu | cuda[:N]")->capture_default_str();
   app->add_option("--db", f->db, "SQLite result file (created if missing)")->capture_default_str();
   app->add_option("--report", f->report, "HTML report to write after the run (\"\" = none)")->capture_default_str();
@@ -144,6 +160,18 @@ Command AddRunCommand(CLI::App& root, const std::string& command_line) {
   app->add_option("--calib", f->calib, "Calibration text for activation scales when quantizing bf16 on load")
       ->capture_default_str();
   app->add_option("--calib-tokens", f->calib_tokens, "Calibration tokens")->capture_default_str();
+  app->add_option("--limit", f->limit, "MMLU: first N questions per subject; HumanEval: first N problems (0 = all)");
+  app->add_option("--mmlu-shots", f->mmlu_shots, "MMLU few-shot examples from dev (lm-eval default 0; paper 5)")
+      ->capture_default_str();
+  app->add_option("--mmlu-subjects", f->mmlu_subjects, "Comma list of MMLU subjects (default: all with test data)");
+  app->add_option("--samples-per-problem", f->humaneval_samples, "HumanEval draws per problem (pass@k, k <= n)")
+      ->capture_default_str();
+  app->add_option("--temperature", f->temperature, "HumanEval sampling temperature (0 = greedy)")->capture_default_str();
+  app->add_option("--top-p", f->top_p, "HumanEval nucleus mass")->capture_default_str();
+  app->add_option("--seed", f->seed, "HumanEval sampling seed")->capture_default_str();
+  app->add_option("--max-new-tokens", f->max_new_tokens, "HumanEval generation limit")->capture_default_str();
+  app->add_flag("--allow-code-exec", f->allow_code_exec,
+                "Allow HumanEval to execute generated code (in a bubblewrap sandbox)");
   app->add_flag("--resume", f->resume, "Finish the newest incomplete run of the same plan, reusing stored samples");
   app->add_flag("--log-samples", f->log_samples, "Store prompt and output text with each sample");
   app->add_flag("--no-reference", f->no_reference, "Do not run the bf16 reference");

@@ -216,6 +216,10 @@ Result<RunOutcome> ExecuteRun(const RunPlan& plan, const std::string& db_path, b
   std::vector<LayerPrecisionRecord> layers;
   for (const auto& [precision, engine] : engines) {
     provenance["engines"][precision] = engine->Provenance();
+    FP4LAB_ASSIGN_OR_RETURN(LinearScheme scheme, ParsePrecision(precision));
+    auto path = engine->backend().LinearPath(scheme);
+    provenance["nvfp4_path"][precision] = {{"path", path.ok() ? *path : "unsupported"},
+                                           {"reason", path.ok() ? engine->backend().Name() : path.status().message()}};
     if (outcome.resumed) continue;
     for (const auto& l : engine->layer_map()) {
       layers.push_back({outcome.run_id, precision, l.layer, LinearSchemeName(l.scheme), l.reason, l.bytes});

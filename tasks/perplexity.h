@@ -1,16 +1,16 @@
 // Perplexity of a text file under two named conventions (EVAL_CONVENTIONS.md section 5; never compare across them).
 //
 // "lmeval" (lm-evaluation-harness loglikelihood_rolling, document level):
-//   each document (tasks/../datasets/text_corpus.h split on <|endoftext|>, then Python str.strip()) is encoded
-//   WITHOUT BOS and cut into RollingTokenWindows(tokens, BOS, ctx) (tasks/lm_requests.h), one forward per window.
-//   One sample per document, id "doc<i>" (i = 0-based document index), data
+//   each document (datasets/text_corpus.h split on <|endoftext|>, then Python str.strip()) is encoded WITHOUT
+//   BOS and cut into RollingTokenWindows(tokens, BOS, ctx) (tasks/lm_requests.h), one forward per window.
+//   One sample per document, id "doc<i>" (i = 0-based document index), score = nll_sum, data
 //     {nll_sum (nats), tokens, bytes (UTF-8 bytes of the stripped document),
-//      words (len(re.split(r"\s+", doc)), Python's Unicode whitespace), windows}.
+//      words (len(re.split(r"\s+", doc)), Python's Unicode whitespace), windows, ctx (the resolved window size)}.
 //   Aggregate (sums over documents, then divide): token_ppl = exp(sum nll / sum tokens), byte_ppl, word_ppl,
 //   bits_per_byte = sum nll / (sum bytes * ln 2), nll_sum, and the counts docs, tokens, bytes, words.
 // "llamacpp" (llama-perplexity): the whole file encoded as one stream with BOS first, LlamaCppChunk()s of ctx
 //   tokens; rows ctx/2 .. ctx-2 score tokens ctx/2+1 .. ctx-1; the shorter tail is dropped. One sample per
-//   chunk, id "chunk<i>", data {nlls: [per-token NLL, nats], nll_sum, tokens}.
+//   chunk, id "chunk<i>", score = nll_sum, data {nlls: [per-token NLL, nats], nll_sum, tokens, ctx}.
 //   Aggregate: ppl = exp(mean NLL) with stderr = ppl * sqrt(var(NLL) / (count - 1)) (var = population variance, as
 //   llama.cpp prints it), nll_mean (stderr), and the counts chunks, scored_tokens.
 // Compare (paired, the same items of the reference precision): ln_ppl_ratio = ln(PPL_cand / PPL_ref) with a 95 %

@@ -41,7 +41,16 @@ class CpuBackend : public Backend {
             {"numerics", "reference: f32 activations, f32 accumulation"}};
   }
 
-  Result<std::string> LinearPath(LinearScheme) const override { return std::string("reference"); }
+  // The CPU emulates every low-precision scheme with the reference numerics (there is no native FP4 here).
+  Result<std::string> LinearPath(LinearScheme scheme) const override {
+    switch (scheme) {
+      case LinearScheme::kBf16: return std::string("reference");
+      case LinearScheme::kNvfp4W4A16: return std::string("weight-only");
+      case LinearScheme::kNvfp4:
+      case LinearScheme::kFp8: return std::string("emulated");
+    }
+    return std::string("reference");
+  }
 
   Result<std::unique_ptr<DeviceTensor>> Allocate(int64_t rows, int64_t cols) override {
     return std::unique_ptr<DeviceTensor>(new CpuTensor(rows, cols));

@@ -32,8 +32,7 @@ bool StartsWith(const std::string& s, const std::string& prefix) { return s.rfin
 
 // Metrics that are a fraction of n items counted correct (a Wilson interval applies).
 bool IsAccuracyMetric(const std::string& metric) {
-  return metric == "acc" || metric == "same_top_p" || StartsWith(metric, "acc/") || StartsWith(metric, "acc_cat/") ||
-         StartsWith(metric, "pass@");
+  return metric == "acc" || StartsWith(metric, "acc/") || StartsWith(metric, "acc_cat/") || StartsWith(metric, "pass@");
 }
 
 std::string MetricKey(const std::string& task, const std::string& precision, const std::string& metric) {
@@ -78,9 +77,12 @@ std::string MissingMetric(const GateRunData& data, const std::string& task, cons
 
 const char* QuantityName(const GateRule& rule) {
   switch (rule.kind) {
-    case GateKind::kAbsolute: return rule.against == GateAgainst::kNone ? "value" : "delta";
-    case GateKind::kRelative: return "relative change";
-    case GateKind::kRatio: return "ratio";
+    case GateKind::kAbsolute:
+      return rule.against == GateAgainst::kNone ? "value" : "delta";
+    case GateKind::kRelative:
+      return "relative change";
+    case GateKind::kRatio:
+      return "ratio";
   }
   return "value";
 }
@@ -88,9 +90,12 @@ const char* QuantityName(const GateRule& rule) {
 // The rule's quantity from the candidate value c and comparator r (ignored for absolute-none).
 double Quantity(const GateRule& rule, double c, double r) {
   switch (rule.kind) {
-    case GateKind::kAbsolute: return rule.against == GateAgainst::kNone ? c : c - r;
-    case GateKind::kRelative: return (c - r) / std::fabs(r);
-    case GateKind::kRatio: return c / r;
+    case GateKind::kAbsolute:
+      return rule.against == GateAgainst::kNone ? c : c - r;
+    case GateKind::kRelative:
+      return (c - r) / std::fabs(r);
+    case GateKind::kRatio:
+      return c / r;
   }
   return c;
 }
@@ -185,18 +190,17 @@ Status BaselineInterval(const GateRule& rule, const GateRunData& candidate, cons
     base_joined.push_back(it->second);
   }
   if (cand_joined.size() != cand.size() || cand_joined.size() != base_scores.size()) {
-    return Status::FailedPrecondition("runs #" + std::to_string(candidate.run.id) + " and #" +
-                                      std::to_string(baseline.run.id) + " share " +
-                                      std::to_string(cand_joined.size()) + " of " + std::to_string(cand.size()) +
-                                      " / " + std::to_string(base_scores.size()) + " samples of " + what +
-                                      "; a paired bootstrap needs identical item sets");
+    return Status::FailedPrecondition(
+        "runs #" + std::to_string(candidate.run.id) + " and #" + std::to_string(baseline.run.id) + " share " +
+        std::to_string(cand_joined.size()) + " of " + std::to_string(cand.size()) + " / " +
+        std::to_string(base_scores.size()) + " samples of " + what + "; a paired bootstrap needs identical item sets");
   }
   FP4LAB_ASSIGN_OR_RETURN(double cand_mean, Mean(cand_joined));
   FP4LAB_ASSIGN_OR_RETURN(double base_mean, Mean(base_joined));
   if (!SameValue(cand_mean, c) || !SameValue(base_mean, r)) {
-    return Status::FailedPrecondition(rule.metric + " is not the mean of the " + what + " sample scores (" +
-                                      Num(c) + " vs mean " + Num(cand_mean) + ", baseline " + Num(r) + " vs " +
-                                      Num(base_mean) + "); resampling items cannot give its interval");
+    return Status::FailedPrecondition(rule.metric + " is not the mean of the " + what + " sample scores (" + Num(c) +
+                                      " vs mean " + Num(cand_mean) + ", baseline " + Num(r) + " vs " + Num(base_mean) +
+                                      "); resampling items cannot give its interval");
   }
   BootstrapOptions bootstrap;
   bootstrap.resamples = options.bootstrap_resamples;
@@ -221,9 +225,12 @@ std::string ComparedText(const GateRule& rule, double c, const std::optional<dou
 
 const char* GateOutcomeName(GateOutcome outcome) {
   switch (outcome) {
-    case GateOutcome::kPass: return "pass";
-    case GateOutcome::kFail: return "fail";
-    case GateOutcome::kError: return "error";
+    case GateOutcome::kPass:
+      return "pass";
+    case GateOutcome::kFail:
+      return "fail";
+    case GateOutcome::kError:
+      return "error";
   }
   return "error";
 }
@@ -252,10 +259,15 @@ GateRuleResult EvaluateGateRule(const GateRule& rule, const GateRunData& candida
   const MetricRecord* c = FindMetric(candidate, rule.task, rule.precision, rule.metric);
   if (c == nullptr) return Error(result, MissingMetric(candidate, rule.task, rule.precision, rule.metric));
 
+  if (rule.kind != GateKind::kAbsolute && rule.against == GateAgainst::kNone) {
+    return Error(result, std::string("kind \"") + GateKindName(rule.kind) + "\" needs a comparator (against)");
+  }
   std::optional<double> r;
   if (rule.against == GateAgainst::kReference) {
     const MetricRecord* ref = FindMetric(candidate, rule.task, rule.reference_precision, rule.metric);
-    if (ref == nullptr) return Error(result, MissingMetric(candidate, rule.task, rule.reference_precision, rule.metric));
+    if (ref == nullptr) {
+      return Error(result, MissingMetric(candidate, rule.task, rule.reference_precision, rule.metric));
+    }
     r = ref->value;
   } else if (rule.against == GateAgainst::kBaseline) {
     if (baseline == nullptr) return Error(result, "rule compares against a baseline run, but no baseline was given");
@@ -292,8 +304,12 @@ GateRuleResult EvaluateGateRule(const GateRule& rule, const GateRunData& candida
 
   Status interval;
   switch (rule.against) {
-    case GateAgainst::kNone: interval = ValueInterval(*c, &result); break;
-    case GateAgainst::kReference: interval = ReferenceInterval(rule, candidate, c->value, *r, &result); break;
+    case GateAgainst::kNone:
+      interval = ValueInterval(*c, &result);
+      break;
+    case GateAgainst::kReference:
+      interval = ReferenceInterval(rule, candidate, c->value, *r, &result);
+      break;
     case GateAgainst::kBaseline:
       interval = BaselineInterval(rule, candidate, *baseline, c->value, *r, load_samples, options, &result);
       break;
@@ -309,7 +325,7 @@ GateRuleResult EvaluateGateRule(const GateRule& rule, const GateRunData& candida
     result.reason = ci + " lies entirely below min " + Num(*rule.min) + " " + compared;
   } else {
     result.outcome = GateOutcome::kPass;
-    result.reason = ci + " reaches " + BoundsText(rule) + " " + compared;
+    result.reason = ci + " is not entirely beyond " + BoundsText(rule) + " " + compared;
   }
   return result;
 }
@@ -352,8 +368,7 @@ GateReport EvaluateGate(ResultStore& store, const std::vector<GateRule>& rules, 
     return report;
   }
   if (options.bootstrap_resamples < 100) {
-    report.setup_error = "bootstrap_resamples is " + std::to_string(options.bootstrap_resamples) +
-                         ", expected >= 100";
+    report.setup_error = "bootstrap_resamples is " + std::to_string(options.bootstrap_resamples) + ", expected >= 100";
     return report;
   }
   Result<RunRecord> candidate_run = ResolveCandidate(store, options);
@@ -386,8 +401,7 @@ GateReport EvaluateGate(ResultStore& store, const std::vector<GateRule>& rules, 
     return store.ListSamples(run_id, task, precision);
   };
   for (const GateRule& rule : rules) {
-    report.results.push_back(
-        EvaluateGateRule(rule, *candidate, baseline ? &*baseline : nullptr, loader, options));
+    report.results.push_back(EvaluateGateRule(rule, *candidate, baseline ? &*baseline : nullptr, loader, options));
   }
   return report;
 }

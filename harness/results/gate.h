@@ -7,8 +7,8 @@
 // that could not be evaluated exits 2: a gate that cannot check all of its rules is not doing its job.
 //
 // Intervals in statistical mode (a rule then fails only when the whole 95% interval lies beyond a bound):
-//   against none:      Wilson score interval for accuracy-type metrics (acc, acc/*, acc_cat/*, pass@*,
-//                      same_top_p) with n items, else value ± 1.96·stderr (the metric must have a stderr);
+//   against none:      Wilson score interval for accuracies over n independent items (acc, acc/*, acc_cat/*,
+//                      pass@*, value in [0, 1]), else value ± 1.96·stderr (the metric must have a stderr);
 //   against reference: the stored paired ComparisonRecord interval of delta (candidate - reference); for
 //                      relative it is divided by |r|, for ratio it is 1 + interval / r (r treated as fixed);
 //   against baseline:  a paired bootstrap (percentile, seeded) over the samples both runs share, resampling
@@ -47,15 +47,15 @@ struct GateRuleResult {
   std::optional<double> observed;  // the bounded quantity (point estimate), when it could be computed
   std::optional<double> ci_low;    // statistical mode: its 95% interval
   std::optional<double> ci_high;
-  std::string interval_method;     // statistical mode: "wilson", "normal", "paired_bootstrap", or the stored
-                                   // comparison's method, e.g. "mcnemar_exact"
+  std::string interval_method;  // statistical mode: "wilson", "normal", "paired_bootstrap", or the stored
+                                // comparison's method, e.g. "mcnemar_exact"
 };
 
 struct GateReport {
-  std::string setup_error;                // non-empty: nothing was evaluated (bad rules, no run, ...); exit 2
-  std::optional<int64_t> run_id;          // the candidate run evaluated
+  std::string setup_error;        // non-empty: nothing was evaluated (bad rules, no run, ...); exit 2
+  std::optional<int64_t> run_id;  // the candidate run evaluated
   std::optional<int64_t> baseline_run_id;
-  std::vector<GateRuleResult> results;    // one per rule, in rule order
+  std::vector<GateRuleResult> results;  // one per rule, in rule order
 };
 
 struct GateCounts {
@@ -76,9 +76,8 @@ struct GateRunData {
 };
 
 // Returns the samples of (run_id, task, precision); used only by statistical rules against a baseline.
-using GateSampleLoader =
-    std::function<Result<std::vector<SampleRecord>>(int64_t run_id, const std::string& task,
-                                                    const std::string& precision)>;
+using GateSampleLoader = std::function<Result<std::vector<SampleRecord>>(int64_t run_id, const std::string& task,
+                                                                         const std::string& precision)>;
 
 // Evaluates one rule. `baseline` may be null (rules against a baseline then end in kError). Never fails as a
 // call: problems become a kError result with the reason.

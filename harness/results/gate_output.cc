@@ -39,18 +39,24 @@ std::string DescribeGateCheck(const GateRule& rule) {
 
 std::string GateOutcomeLabel(GateOutcome outcome) {
   switch (outcome) {
-    case GateOutcome::kPass: return "✅ pass";
-    case GateOutcome::kFail: return "❌ fail";
-    case GateOutcome::kError: return "⚠️ error";
+    case GateOutcome::kPass:
+      return "✅ pass";
+    case GateOutcome::kFail:
+      return "❌ fail";
+    case GateOutcome::kError:
+      return "⚠️ error";
   }
   return "⚠️ error";
 }
 
 std::string GateVerdictLabel(const GateReport& report) {
   switch (GateExitCode(report)) {
-    case 0: return "✅ PASS";
-    case 1: return "❌ FAIL";
-    default: return "⚠️ CANNOT EVALUATE";
+    case 0:
+      return "✅ PASS";
+    case 1:
+      return "❌ FAIL";
+    default:
+      return "⚠️ CANNOT EVALUATE";
   }
 }
 
@@ -58,8 +64,8 @@ std::string GateSummaryLine(const GateReport& report) {
   std::string line = report.run_id ? "Run #" + std::to_string(*report.run_id) : "No run resolved";
   if (report.baseline_run_id) line += " vs baseline run #" + std::to_string(*report.baseline_run_id);
   const GateCounts counts = CountGateOutcomes(report);
-  return line + " · " + std::to_string(report.results.size()) + " rules: " + std::to_string(counts.pass) +
-         " pass, " + std::to_string(counts.fail) + " fail, " + std::to_string(counts.error) + " error · exit code " +
+  return line + " · " + std::to_string(report.results.size()) + " rules: " + std::to_string(counts.pass) + " pass, " +
+         std::to_string(counts.fail) + " fail, " + std::to_string(counts.error) + " error · exit code " +
          std::to_string(GateExitCode(report));
 }
 
@@ -71,15 +77,32 @@ std::string XmlEscape(const std::string& text) {
   for (char c : text) {
     const unsigned char u = static_cast<unsigned char>(c);
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      case '\n': out += "&#10;"; break;
-      case '\t': out += "&#9;"; break;
-      case '\r': out += "&#13;"; break;
-      default: out += (u < 0x20) ? '?' : c;  // C0 controls are not allowed in XML 1.0
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
+      case '\n':
+        out += "&#10;";
+        break;
+      case '\t':
+        out += "&#9;";
+        break;
+      case '\r':
+        out += "&#13;";
+        break;
+      default:
+        out += (u < 0x20) ? '?' : c;  // C0 controls are not allowed in XML 1.0
     }
   }
   return out;
@@ -89,15 +112,31 @@ std::string MarkdownCell(const std::string& text) {
   std::string out;
   for (char c : text) {
     switch (c) {
-      case '|': case '\\': case '`': case '*': case '_': case '[': case ']':
+      case '|':
+      case '\\':
+      case '`':
+      case '*':
+      case '_':
+      case '[':
+      case ']':
         out += '\\';
         out += c;
         break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '\n': case '\r': out += ' '; break;
-      default: out += c;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '\n':
+      case '\r':
+        out += ' ';
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -105,11 +144,11 @@ std::string MarkdownCell(const std::string& text) {
 
 std::vector<std::string> Row(const GateRuleResult& r) {
   return {GateOutcomeLabel(r.outcome), r.rule.name, DescribeGateCheck(r.rule), OptionalNum(r.observed), Interval(r),
-          DescribeGateBound(r.rule), r.reason};
+          DescribeGateBound(r.rule),   r.reason};
 }
 
 const std::vector<std::string>& Columns() {
-  static const std::vector<std::string> kColumns = {"Result", "Rule",  "Check", "Observed",
+  static const std::vector<std::string> kColumns = {"Result",       "Rule",  "Check", "Observed",
                                                     "95% interval", "Bound", "Reason"};
   return kColumns;
 }
@@ -216,7 +255,8 @@ std::string RenderGateJUnitXml(const GateReport& report, const std::string& time
 }
 
 std::string RenderGateMarkdown(const GateReport& report) {
-  std::string md = "### fp4lab gate: " + GateVerdictLabel(report) + "\n\n" + MarkdownCell(GateSummaryLine(report)) + "\n\n";
+  std::string md =
+      "### fp4lab gate: " + GateVerdictLabel(report) + "\n\n" + MarkdownCell(GateSummaryLine(report)) + "\n\n";
   if (!report.setup_error.empty()) {
     md += "⚠️ **Cannot evaluate:** " + MarkdownCell(report.setup_error) + "\n";
     return md;

@@ -2,9 +2,8 @@
 // a plain-text table (terminal) and JSON (machine-readable; `fp4lab report --gate FILE` reads it back).
 #pragma once
 
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "engine/status.h"
 #include "harness/results/gate.h"
@@ -27,9 +26,9 @@ std::string RenderGateMarkdown(const GateReport& report);
 std::string RenderGateText(const GateReport& report);
 
 // Short texts shared by every rendering (and by the HTML report's verdict section):
-std::string DescribeGateCheck(const GateRule& rule);  // "mmlu/nvfp4/acc · absolute vs reference (bf16) · point"
-std::string DescribeGateBound(const GateRule& rule);  // "≥ -0.02", "≤ 1.05", "0.9 ≤ x ≤ 1.1"
-std::string GateOutcomeLabel(GateOutcome outcome);    // "✅ pass" | "❌ fail" | "⚠️ error"
+std::string DescribeGateCheck(const GateRule& rule);     // "mmlu/nvfp4/acc · absolute vs reference (bf16) · point"
+std::string DescribeGateBound(const GateRule& rule);     // "≥ -0.02", "≤ 1.05", "0.9 ≤ x ≤ 1.1"
+std::string GateOutcomeLabel(GateOutcome outcome);       // "✅ pass" | "❌ fail" | "⚠️ error"
 std::string GateVerdictLabel(const GateReport& report);  // "✅ PASS" | "❌ FAIL" | "⚠️ CANNOT EVALUATE"
 std::string GateSummaryLine(const GateReport& report);   // "Run #5 vs baseline run #3 · 4 rules: 2 pass, ..."
 

@@ -57,8 +57,7 @@ Status ReadEnum(const nlohmann::json& rule, const std::string& key, const std::s
       return Status::Ok();
     }
   }
-  return Status::InvalidArgument(where + ": \"" + key + "\" is \"" + text + "\", expected one of " +
-                                 JoinKeys(names));
+  return Status::InvalidArgument(where + ": \"" + key + "\" is \"" + text + "\", expected one of " + JoinKeys(names));
 }
 
 }  // namespace
@@ -101,26 +100,34 @@ Result<GateRule> ParseGateRule(const nlohmann::json& rule, const std::string& wh
 
 const char* GateAgainstName(GateAgainst against) {
   switch (against) {
-    case GateAgainst::kNone: return "none";
-    case GateAgainst::kReference: return "reference";
-    case GateAgainst::kBaseline: return "baseline";
+    case GateAgainst::kNone:
+      return "none";
+    case GateAgainst::kReference:
+      return "reference";
+    case GateAgainst::kBaseline:
+      return "baseline";
   }
   return "none";
 }
 
 const char* GateKindName(GateKind kind) {
   switch (kind) {
-    case GateKind::kAbsolute: return "absolute";
-    case GateKind::kRelative: return "relative";
-    case GateKind::kRatio: return "ratio";
+    case GateKind::kAbsolute:
+      return "absolute";
+    case GateKind::kRelative:
+      return "relative";
+    case GateKind::kRatio:
+      return "ratio";
   }
   return "absolute";
 }
 
 const char* GateModeName(GateMode mode) {
   switch (mode) {
-    case GateMode::kPoint: return "point";
-    case GateMode::kStatistical: return "statistical";
+    case GateMode::kPoint:
+      return "point";
+    case GateMode::kStatistical:
+      return "statistical";
   }
   return "point";
 }

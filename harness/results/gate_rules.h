@@ -12,11 +12,10 @@
 // (statistical mode). Unknown keys are errors, so a typo never silently disables a bound.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "engine/status.h"
 
@@ -39,7 +38,7 @@ struct GateRule {
   GateAgainst against = GateAgainst::kNone;
   GateKind kind = GateKind::kAbsolute;
   GateMode mode = GateMode::kPoint;
-  std::optional<double> min;                 // at least one of min / max is set; min <= max
+  std::optional<double> min;  // at least one of min / max is set; min <= max
   std::optional<double> max;
 };
 

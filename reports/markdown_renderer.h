@@ -1,0 +1,20 @@
+// Renders a ReportDocument as GitHub-flavoured Markdown with the same content as the HTML page: tables become
+// pipe tables, charts become tables of their data (with a text bar), sections keep their ids as anchors.
+// Text from the document is escaped (Markdown punctuation backslashed, < > & as entities), so a database
+// string can never inject markup.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "reports/report_document.h"
+
+namespace fp4lab {
+
+std::string RenderMarkdown(const ReportDocument& document);
+
+// Escapes one line of text for Markdown (also inside a table cell): backslash before \ ` * _ [ ] | # ~,
+// entities for < > &, and newlines folded to spaces.
+std::string MarkdownEscape(std::string_view text);
+
+}  // namespace fp4lab
