@@ -1,0 +1,335 @@
+#include "engine/cuda/cuda_backend.h"
+
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <vector>
+
+#include "engine/cuda/attention_kernel.h"
+#include "engine/cuda/cublaslt_gemm.h"
+#include "engine/cuda/cuda_check.h"
+#include "engine/cuda/cuda_context.h"
+#include "engine/cuda/cuda_device.h"
+#include "engine/cuda/cuda_linear.h"
+#include "engine/cuda/elementwise_kernels.h"
+
+namespace fp4lab {
+namespace {
+
+using cuda::CudaContext;
+using cuda::CudaLinear;
+using cuda::DeviceBuffer;
+
+class CudaTensor : public DeviceTensor {
+ public:
+  CudaTensor(int64_t rows, int64_t cols, DeviceBuffer buffer)
+      : DeviceTensor(rows, cols), buffer_(std::move(buffer)) {}
+  float* data() const { return buffer_.as<float>(); }
+
+ private:
+  DeviceBuffer buffer_;
+};
+
+float* Data(DeviceTensor& t) { return static_cast<CudaTensor&>(t).data(); }
+const float* Data(const DeviceTensor& t) { return static_cast<const CudaTensor&>(t).data(); }
+const CudaLinear& Cuda(const DeviceLinear& l) { return static_cast<const CudaLinear&>(l); }
+
+Status ShapeError(const char* op, const std::string& what) {
+  return Status::Internal(std::string("cuda backend: ") + op + ": " + what);
+}
+
+// 13000 -> "13.0" (cudaDriverGetVersion / cudaRuntimeGetVersion encoding).
+std::string CudaVersionText(int version) {
+  return std::to_string(version / 1000) + "." + std::to_string((version % 1000) / 10);
+}
+
+// 130100 -> "13.1.0" (cublasLtGetVersion encoding: major * 10000 + minor * 100 + patch).
+std::string CublasVersionText(size_t version) {
+  return std::to_string(version / 10000) + "." + std::to_string((version / 100) % 100) + "." +
+         std::to_string(version % 100);
+}
+
+const char* PathName(bool native_nvfp4, LinearScheme scheme) {
+  switch (scheme) {
+    case LinearScheme::kBf16: return "native";
+    case LinearScheme::kNvfp4: return native_nvfp4 ? "native" : "emulated";
+    case LinearScheme::kNvfp4W4A16: return "weight-only";
+    case LinearScheme::kFp8: return "emulated";
+  }
+  return "?";
+}
+
+class CudaBackend : public Backend {
+ public:
+  CudaBackend(std::shared_ptr<CudaContext> context, std::unique_ptr<cuda::CublasLtGemm> gemm,
+              Nvfp4PathDecision nvfp4, nlohmann::json facts)
+      : context_(context), gemm_(std::move(gemm)), workspace_(context), nvfp4_(std::move(nvfp4)),
+        facts_(std::move(facts)) {}
+
+  std::string Name() const override { return context_->label(); }
+
+  nlohmann::json Facts() const override {
+    nlohmann::json facts = facts_;
+    if (!native_shape_refusals_.empty()) facts["nvfp4_layers_emulated_by_shape"] = native_shape_refusals_;
+    if (native_fallback_calls_ > 0) {
+      facts["nvfp4_native_fallback_calls"] = native_fallback_calls_;
+      facts["nvfp4_native_fallback_reason"] = last_native_fallback_;
+    }
+    return facts;
+  }
+
+  Result<std::string> LinearPath(LinearScheme scheme) const override {
+    return std::string(PathName(nvfp4_.native, scheme));
+  }
+
+  Result<std::unique_ptr<DeviceTensor>> Allocate(int64_t rows, int64_t cols) override {
+    const std::string what = "activation tensor [" + std::to_string(rows) + ", " + std::to_string(cols) + "]";
+    if (rows < 0 || cols < 0) return Status::Internal("cuda backend: Allocate: negative shape of " + what);
+    if (rows > 0 && cols > INT64_MAX / 4 / rows) {
+      return Status::ResourceExhausted(context_->label() + ": " + what + " exceeds the addressable size");
+    }
+    FP4LAB_ASSIGN_OR_RETURN(DeviceBuffer buffer, DeviceBuffer::Allocate(context_, rows * cols * 4, what));
+    if (buffer.bytes() > 0) {
+      CUDA_CHECK(cudaMemsetAsync(buffer.data(), 0, static_cast<size_t>(buffer.bytes()), context_->stream()));
+    }
+    return std::unique_ptr<DeviceTensor>(new CudaTensor(rows, cols, std::move(buffer)));
+  }
+
+  Status Upload(std::span<const float> host, DeviceTensor& dst) override {
+    if (static_cast<int64_t>(host.size()) != dst.size()) return ShapeError("Upload", "size mismatch");
+    if (host.empty()) return Status::Ok();
+    FP4LAB_RETURN_IF_ERROR(context_->Activate());
+    CUDA_CHECK(cudaMemcpyAsync(Data(dst), host.data(), host.size_bytes(), cudaMemcpyHostToDevice,
+                               context_->stream()));
+    return Status::Ok();
+  }
+
+  Status Download(const DeviceTensor& src, std::span<float> host) override {
+    if (static_cast<int64_t>(host.size()) != src.size()) return ShapeError("Download", "size mismatch");
+    if (host.empty()) return Status::Ok();
+    FP4LAB_RETURN_IF_ERROR(context_->Activate());
+    CUDA_CHECK(cudaMemcpyAsync(host.data(), Data(src), host.size_bytes(), cudaMemcpyDeviceToHost,
+                               context_->stream()));
+    CUDA_CHECK(cudaStreamSynchronize(context_->stream()));
+    return Status::Ok();
+  }
+
+  Result<std::unique_ptr<DeviceLinear>> PrepareLinear(const LinearWeights& weights) override {
+    FP4LAB_ASSIGN_OR_RETURN(auto linear, CudaLinear::Prepare(context_, weights, nvfp4_.native));
+    if (!linear->native_refusal().empty()) native_shape_refusals_.push_back(linear->native_refusal());
+    return std::unique_ptr<DeviceLinear>(std::move(linear));
+  }
+
+  Status Embed(const DeviceLinear& table, std::span<const int32_t> tokens, DeviceTensor& out) override {
+    const CudaLinear& t = Cuda(table);
+    if (out.rows() != static_cast<int64_t>(tokens.size()) || out.cols() != t.in_features()) {
+      return ShapeError("Embed", "output must be [tokens, hidden]");
+    }
+    for (const int32_t token : tokens) {
+      if (token < 0 || token >= t.out_features()) {
+        return Status::InvalidArgument("token id " + std::to_string(token) + " is outside the vocabulary [0, " +
+                                       std::to_string(t.out_features()) + ")");
+      }
+    }
+    if (tokens.empty()) return Status::Ok();
+    FP4LAB_RETURN_IF_ERROR(context_->Activate());
+    FP4LAB_ASSIGN_OR_RETURN(auto slices, workspace_.Carve({static_cast<int64_t>(tokens.size_bytes())}, "Embed"));
+    CUDA_CHECK(cudaMemcpyAsync(slices[0], tokens.data(), tokens.size_bytes(), cudaMemcpyHostToDevice,
+                               context_->stream()));
+    return t.EmbedRows(static_cast<const int32_t*>(slices[0]), static_cast<int64_t>(tokens.size()), Data(out));
+  }
+
+  Status RmsNorm(const DeviceTensor& x, const DeviceTensor& weight, int64_t group, float eps, float weight_offset,
+                 DeviceTensor& out) override {
+    if (x.size() != out.size() || weight.size() != group || group <= 0 || x.size() % group != 0) {
+      return ShapeError("RmsNorm", "x and out must match and be a multiple of the weight size");
+    }
+    FP4LAB_RETURN_IF_ERROR(context_->Activate());
+    CUDA_CHECK(cuda::LaunchRmsNorm(Data(x), Data(weight), x.size() / group, group, eps, weight_offset, Data(out),
+                                   context_->stream()));
+    return Status::Ok();
+  }
+
+  Status Linear(const DeviceTensor& x, const DeviceLinear& w, DeviceTensor& y) override {
+    const CudaLinear& lin = Cuda(w);
+    if (x.cols() != lin.in_features() || y.cols() != lin.out_features() || x.rows() != y.rows()) {
+      return ShapeError("Linear", lin.name() + ": x [" + std::to_string(x.rows()) + ", " + std::to_string(x.cols()) +
+                                      "] does not fit W [" + std::to_string(lin.out_features()) + ", " +
+                                      std::to_string(lin.in_features()) + "]");
+    }
+    std::string fallback;
+    FP4LAB_RETURN_IF_ERROR(lin.Forward(Data(x), x.rows(), Data(y), *gemm_, workspace_, &fallback));
+    if (!fallback.empty()) {
+      ++native_fallback_calls_;
+      last_native_fallback_ = fallback;
+    }
+    return Status::Ok();
+  }
+
+  Status Rope(DeviceTensor& x, int heads, int head_dim, std::span<const int32_t> positions,
+              std::span<const float> inv_freq) override {
+    if (x.cols() != int64_t{heads} * head_dim || x.rows() != static_cast<int64_t>(positions.size()) ||
+        static_cast<int>(inv_freq.size()) != head_dim / 2) {
+      return ShapeError("Rope", "x must be [positions, heads * head_dim]");
+    }
+    const int half = head_dim / 2;
+    const size_t entries = positions.size() * static_cast<size_t>(half);
+    if (entries == 0) return Status::Ok();
+    // The angle and its cos/sin exactly as the CPU reference computes them (same expressions, same libm), so the
+    // device rotation is bit-identical.
+    std::vector<float> table(2 * entries);
+    for (size_t r = 0; r < positions.size(); ++r) {
+      for (int i = 0; i < half; ++i) {
+        const float angle = static_cast<float>(positions[r]) * inv_freq[i];
+        table[r * half + i] = std::cos(angle);
+        table[entries + r * half + i] = std::sin(angle);
+      }
+    }
+    FP4LAB_RETURN_IF_ERROR(context_->Activate());
+    FP4LAB_ASSIGN_OR_RETURN(auto slices, workspace_.Carve({static_cast<int64_t>(table.size() * 4)}, "Rope"));
+    CUDA_CHECK(cudaMemcpyAsync(slices[0], table.data(), table.size() * 4, cudaMemcpyHostToDevice,
+                               context_->stream()));
+    const float* cos_table = static_cast<const float*>(slices[0]);
+    CUDA_CHECK(cuda::LaunchRope(Data(x), x.rows(), heads, head_dim, cos_table, cos_table + entries,
+                                context_->stream()));
+    return Status::Ok();
+  }
+
+  Status WriteKv(const DeviceTensor& k, const DeviceTensor& v, int64_t pos0, DeviceTensor& k_cache,
+                 DeviceTensor& v_cache) override {
+    if (k.cols() != k_cache.cols() || v.cols() != v_cache.cols() || pos0 < 0 || pos0 + k.rows() > k_cache.rows() ||
+        pos0 + v.rows() > v_cache.rows() || k.rows() != v.rows()) {
+      return ShapeError("WriteKv", "k/v do not fit the cache");
+    }
+    FP4LAB_RETURN_IF_ERROR(context_->Activate());
+    CUDA_CHECK(cudaMemcpyAsync(Data(k_cache) + pos0 * k.cols(), Data(k), static_cast<size_t>(k.size()) * 4,
+                               cudaMemcpyDeviceToDevice, context_->stream()));
+    CUDA_CHECK(cudaMemcpyAsync(Data(v_cache) + pos0 * v.cols(), Data(v), static_cast<size_t>(v.size()) * 4,
+                               cudaMemcpyDeviceToDevice, context_->stream()));
+    return Status::Ok();
+  }
+
+  Status Attention(const DeviceTensor& q, const DeviceTensor& k_cache, const DeviceTensor& v_cache, int64_t pos0,
+                   const AttentionParams& p, DeviceTensor& out) override {
+    const int64_t q_dim = int64_t{p.num_heads} * p.head_dim, kv_dim = int64_t{p.num_kv_heads} * p.head_dim;
+    if (p.num_kv_heads <= 0 || p.num_heads % p.num_kv_heads != 0 || q.cols() != q_dim || out.cols() != q_dim ||
+        out.rows() != q.rows() || k_cache.cols() != kv_dim || v_cache.cols() != kv_dim || pos0 < 0 ||
+        pos0 + q.rows() > k_cache.rows() || p.head_dim > cuda::kMaxAttentionHeadDim) {
+      return ShapeError("Attention", "q/out/cache shapes do not agree");
+    }
+    FP4LAB_RETURN_IF_ERROR(context_->Activate());
+    CUDA_CHECK(cuda::LaunchAttention(Data(q), Data(k_cache), Data(v_cache), q.rows(), pos0, p.num_heads,
+                                     p.num_kv_heads, p.head_dim, p.scale, Data(out), context_->stream()));
+    return Status::Ok();
+  }
+
+  Status SiluMul(const DeviceTensor& gate, const DeviceTensor& up, DeviceTensor& out) override {
+    if (gate.size() != up.size() || gate.size() != out.size()) return ShapeError("SiluMul", "size mismatch");
+    FP4LAB_RETURN_IF_ERROR(context_->Activate());
+    CUDA_CHECK(cuda::LaunchSiluMul(Data(gate), Data(up), Data(out), gate.size(), context_->stream()));
+    return Status::Ok();
+  }
+
+  Status AddInPlace(DeviceTensor& x, const DeviceTensor& y) override {
+    if (x.size() != y.size()) return ShapeError("AddInPlace", "size mismatch");
+    FP4LAB_RETURN_IF_ERROR(context_->Activate());
+    CUDA_CHECK(cuda::LaunchAddInPlace(Data(x), Data(y), x.size(), context_->stream()));
+    return Status::Ok();
+  }
+
+  Status Synchronize() override {
+    FP4LAB_RETURN_IF_ERROR(context_->Activate());
+    CUDA_CHECK(cudaStreamSynchronize(context_->stream()));
+    return Status::Ok();
+  }
+
+ private:
+  std::shared_ptr<CudaContext> context_;
+  std::unique_ptr<cuda::CublasLtGemm> gemm_;
+  cuda::Workspace workspace_;
+  Nvfp4PathDecision nvfp4_;
+  nlohmann::json facts_;                         // fixed at creation
+  std::vector<std::string> native_shape_refusals_;  // kNvfp4 layers emulated on a native device (shape)
+  int64_t native_fallback_calls_ = 0;            // native GEMMs cuBLASLt refused at run time (ran emulated)
+  std::string last_native_fallback_;
+};
+
+Result<int64_t> ParseByteCount(const char* text, const char* source) {
+  const std::string s(text);
+  int64_t value = 0;
+  const auto [end, error] = std::from_chars(s.data(), s.data() + s.size(), value);
+  if (error != std::errc() || end != s.data() + s.size() || value <= 0) {
+    return Status::InvalidArgument(std::string(source) + ": expected a positive number of bytes, got '" + s + "'");
+  }
+  return value;
+}
+
+}  // namespace
+
+Result<CudaBackendOptions> ParseCudaBackendOptions(const std::string& device) {
+  CudaBackendOptions options;
+  if (device != "cuda") {
+    const std::string index = device.rfind("cuda:", 0) == 0 ? device.substr(5) : std::string();
+    const auto [end, error] = std::from_chars(index.data(), index.data() + index.size(), options.device);
+    if (index.empty() || error != std::errc() || end != index.data() + index.size() || options.device < 0) {
+      return Status::InvalidArgument("unknown device '" + device + "' (expected cuda or cuda:N with N >= 0)");
+    }
+  }
+  if (const char* path = std::getenv("FP4LAB_NVFP4_PATH")) {
+    FP4LAB_ASSIGN_OR_RETURN(options.nvfp4_path, ParseNvfp4PathRequest(path, "FP4LAB_NVFP4_PATH"));
+  }
+  if (const char* limit = std::getenv("FP4LAB_CUDA_MEMORY_LIMIT")) {
+    FP4LAB_ASSIGN_OR_RETURN(options.memory_limit_bytes, ParseByteCount(limit, "FP4LAB_CUDA_MEMORY_LIMIT"));
+  }
+  return options;
+}
+
+Result<std::unique_ptr<Backend>> CreateCudaBackend(const CudaBackendOptions& options) {
+  std::string reason;
+  const int count = CudaDeviceCount(&reason);
+  if (options.device < 0 || options.device >= count) {
+    return Status::InvalidArgument("device 'cuda:" + std::to_string(options.device) +
+                                   "' does not exist; available devices: cpu" +
+                                   (count > 0 ? ", " + DescribeCudaDevices() : " (no CUDA device: " + reason + ")"));
+  }
+  FP4LAB_ASSIGN_OR_RETURN(auto context, CudaContext::Create(options.device, options.memory_limit_bytes));
+  FP4LAB_ASSIGN_OR_RETURN(auto gemm, cuda::CublasLtGemm::Create(context));
+  cudaDeviceProp prop{};
+  CUDA_CHECK(cudaGetDeviceProperties(&prop, options.device));
+  int driver = 0, runtime = 0;
+  CUDA_CHECK(cudaDriverGetVersion(&driver));
+  CUDA_CHECK(cudaRuntimeGetVersion(&runtime));
+  const Status probe =
+      options.nvfp4_path == Nvfp4PathRequest::kEmulated ? Status::Ok() : gemm->ProbeNvfp4();
+  Nvfp4PathDecision nvfp4 = DecideNvfp4Path(options.nvfp4_path, prop.major, prop.minor, probe);
+
+  nlohmann::json paths = nlohmann::json::object();
+  for (LinearScheme s : {LinearScheme::kBf16, LinearScheme::kNvfp4, LinearScheme::kNvfp4W4A16, LinearScheme::kFp8}) {
+    paths[LinearSchemeName(s)] = PathName(nvfp4.native, s);
+  }
+  nlohmann::json facts = {
+      {"name", prop.name},
+      {"kind", "cuda"},
+      {"device", context->label()},
+      {"compute_capability", std::to_string(prop.major) + "." + std::to_string(prop.minor)},
+      {"sm_count", prop.multiProcessorCount},
+      {"memory_bytes", static_cast<int64_t>(prop.totalGlobalMem)},
+      {"driver_version", CudaVersionText(driver)},
+      {"cuda_runtime_version", CudaVersionText(runtime)},
+      {"cublaslt_version", CublasVersionText(cublasLtGetVersion())},
+      {"linear_paths", paths},
+      {"nvfp4_path", paths["nvfp4"]},
+      {"nvfp4_path_reason", nvfp4.reason},
+      {"numerics", "f32 activations; bf16 GEMMs round x to bf16 (cuBLASLt, f32 accumulation); W4A4 emulation "
+                   "bit-identical quantizer, exact bf16 operands, f32 accumulation, alpha once per output"}};
+  if (options.memory_limit_bytes > 0) facts["memory_limit_bytes"] = options.memory_limit_bytes;
+  return std::unique_ptr<Backend>(new CudaBackend(context, std::move(gemm), std::move(nvfp4), std::move(facts)));
+}
+
+Result<std::unique_ptr<Backend>> CreateCudaBackend(const std::string& device) {
+  FP4LAB_ASSIGN_OR_RETURN(CudaBackendOptions options, ParseCudaBackendOptions(device));
+  return CreateCudaBackend(options);
+}
+
+}  // namespace fp4lab

@@ -1,0 +1,84 @@
+// CudaLinear: one Linear layer resident on a CUDA device, and its forward pass.
+//
+// Stored form (DeviceBytes counts exactly these buffers):
+//   kBf16        bf16 W [N, K]
+//   kNvfp4       packed E2M1 codes [N, K/2] + linear E4M3 block scales [N, K/16]; on the native path also the
+//                scales swizzled for cuBLASLt [SwizzledScaleBytes(N, K/16)], prepared once here
+//   kNvfp4W4A16  codes + linear block scales (stay packed; dequantized in registers by the GEMM kernel)
+//   kFp8         E4M3 W [N, K]
+// plus the f32 bias [N] when present. Global scales stay on the host.
+//
+// Numerics, per path (the CPU reference in engine/cpu/cpu_linear.h is the contract; only what is listed differs):
+//   bf16          x rounded to bf16 (RNE), cuBLASLt bf16 GEMM, f32 accumulation      [bf16 rounding of x, order]
+//   nvfp4 emulated x quantized per 16-block bit-identically to the CPU, exact e2m1*e4m3 products in bf16 for x and
+//                 W, cuBLASLt bf16 GEMM with f32 accumulation, alpha = input_scale * weight_scale_2 once per
+//                 output                                                             [summation order]
+//   nvfp4 native  cuBLASLt block-scaled FP4 GEMM on the same codes and scales (Blackwell tensor cores apply the
+//                 block scales internally), same alpha                               [hardware summation]
+//   nvfp4-w4a16   f32 x, exactly dequantized W, f32 FMA accumulation, * weight_scale_2  [summation order]
+//   fp8           x -> e4m3(x / input_scale) bit-identically, exact bf16 operands, cuBLASLt bf16 GEMM, alpha =
+//                 input_scale * weight_scale once per output                         [summation order]
+// then + bias.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "engine/backend.h"
+#include "engine/cuda/cublaslt_gemm.h"
+#include "engine/cuda/cuda_context.h"
+
+namespace fp4lab::cuda {
+
+enum class CudaLinearPath { kBf16, kNvfp4Native, kNvfp4Emulated, kNvfp4WeightOnly, kFp8Emulated };
+
+class CudaLinear : public DeviceLinear {
+ public:
+  // Uploads `w` in its path's layout. With native_nvfp4, a kNvfp4 layer whose shape the native GEMM accepts
+  // (CheckNativeNvfp4Shape) takes the native path and gets swizzled scales; other kNvfp4 layers are emulated.
+  // Errors: sizes that do not match the shape (Internal), out of device memory (ResourceExhausted naming the layer).
+  static Result<std::unique_ptr<CudaLinear>> Prepare(const std::shared_ptr<CudaContext>& context,
+                                                     const LinearWeights& w, bool native_nvfp4);
+
+  const std::string& name() const override { return name_; }
+  int64_t out_features() const override { return n_; }
+  int64_t in_features() const override { return k_; }
+  LinearScheme scheme() const override { return scheme_; }
+  int64_t DeviceBytes() const override { return device_bytes_; }
+
+  // Why a kNvfp4 layer is emulated although the device runs NVFP4 natively (its shape); empty otherwise.
+  const std::string& native_refusal() const { return native_refusal_; }
+
+  // y[rows, N] = x[rows, K] * W^T (+ bias) on the context's stream, with the numerics above. Scratch comes from
+  // `workspace`. If cuBLASLt refuses a native NVFP4 problem (no algorithm for this M), the call runs emulated and
+  // *native_fallback (if not null) receives the reason.
+  Status Forward(const float* x, int64_t rows, float* y, CublasLtGemm& gemm, Workspace& workspace,
+                 std::string* native_fallback) const;
+
+  // Decodes rows tokens[0..count) (device ids, validated by the caller) of W times its global scale into
+  // out[count, K], bit-identical to CpuLinear::DequantizedRow (the embedding lookup).
+  Status EmbedRows(const int32_t* tokens, int64_t count, float* out) const;
+
+ private:
+  explicit CudaLinear(std::shared_ptr<CudaContext> context) : context_(std::move(context)) {}
+  Status ForwardNvfp4Emulated(const float* x, int64_t rows, float* y, CublasLtGemm& gemm, Workspace& ws) const;
+  Status ForwardNvfp4Native(const float* x, int64_t rows, float* y, CublasLtGemm& gemm, Workspace& ws) const;
+  Status ForwardFp8(const float* x, int64_t rows, float* y, CublasLtGemm& gemm, Workspace& ws) const;
+  Status ForwardBf16(const float* x, int64_t rows, float* y, CublasLtGemm& gemm, Workspace& ws) const;
+
+  std::shared_ptr<CudaContext> context_;
+  std::string name_;
+  int64_t n_ = 0, k_ = 0;
+  LinearScheme scheme_ = LinearScheme::kBf16;
+  CudaLinearPath path_ = CudaLinearPath::kBf16;
+  std::string native_refusal_;
+  DeviceBuffer weights_;          // bf16 W, NVFP4 codes or E4M3 W (see the header comment)
+  DeviceBuffer block_scales_;     // NVFP4: linear E4M3 [N, K/16]
+  DeviceBuffer swizzled_scales_;  // native NVFP4: cuBLASLt layout
+  DeviceBuffer bias_;             // f32 [N], or empty
+  float weight_global_ = 1.0f;    // weight_scale_2 (NVFP4), weight scale (FP8), 1 (bf16)
+  float input_scale_ = 1.0f;      // kNvfp4 / kFp8 static activation scale
+  int64_t device_bytes_ = 0;
+};
+
+}  // namespace fp4lab::cuda

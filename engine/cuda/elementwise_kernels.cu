@@ -1,0 +1,136 @@
+#include "engine/cuda/elementwise_kernels.h"
+
+#include "engine/cuda/device_codecs.cuh"
+#include "engine/cuda/kernel_util.cuh"
+
+namespace fp4lab::cuda {
+namespace {
+
+__global__ void ConvertToBf16Kernel(const float* x, int64_t count, __nv_bfloat16* out) {
+  for (int64_t i = GlobalThread(); i < count; i += GlobalStride()) out[i] = DeviceF32ToBf16(x[i]);
+}
+
+__global__ void AddBiasKernel(float* y, const float* bias, int64_t rows, int64_t cols) {
+  for (int64_t i = GlobalThread(); i < rows * cols; i += GlobalStride()) y[i] = __fadd_rn(y[i], bias[i % cols]);
+}
+
+__global__ void AddInPlaceKernel(float* x, const float* y, int64_t count) {
+  for (int64_t i = GlobalThread(); i < count; i += GlobalStride()) x[i] = __fadd_rn(x[i], y[i]);
+}
+
+__global__ void SiluMulKernel(const float* gate, const float* up, float* out, int64_t count) {
+  for (int64_t i = GlobalThread(); i < count; i += GlobalStride()) {
+    const float g = gate[i];
+    out[i] = __fmul_rn(__fdiv_rn(g, __fadd_rn(1.0f, expf(-g))), up[i]);
+  }
+}
+
+// One block per group.
+__global__ void RmsNormKernel(const float* x, const float* weight, int64_t group, float eps, float offset,
+                              float* out) {
+  __shared__ float partials[kMaxWarps];
+  const float* row = x + blockIdx.x * group;
+  float* out_row = out + blockIdx.x * group;
+  float sum_sq = 0.0f;
+  for (int64_t i = threadIdx.x; i < group; i += blockDim.x) sum_sq = __fadd_rn(sum_sq, __fmul_rn(row[i], row[i]));
+  sum_sq = BlockSum(sum_sq, partials);
+  const float inv = __fdiv_rn(1.0f, __fsqrt_rn(__fadd_rn(__fdiv_rn(sum_sq, static_cast<float>(group)), eps)));
+  for (int64_t i = threadIdx.x; i < group; i += blockDim.x) {
+    out_row[i] = __fmul_rn(__fmul_rn(row[i], inv), __fadd_rn(offset, weight[i]));
+  }
+}
+
+__global__ void RopeKernel(float* x, int64_t rows, int heads, int head_dim, const float* cos_table,
+                           const float* sin_table) {
+  const int half = head_dim / 2;
+  const int64_t total = rows * heads * half;
+  for (int64_t idx = GlobalThread(); idx < total; idx += GlobalStride()) {
+    const int i = static_cast<int>(idx % half);
+    const int64_t row_head = idx / half;  // r * heads + h
+    const int64_t r = row_head / heads;
+    float* v = x + row_head * head_dim;
+    const float c = cos_table[r * half + i], s = sin_table[r * half + i];
+    const float a = v[i], b = v[i + half];
+    v[i] = __fsub_rn(__fmul_rn(a, c), __fmul_rn(b, s));
+    v[i + half] = __fadd_rn(__fmul_rn(b, c), __fmul_rn(a, s));
+  }
+}
+
+__global__ void EmbedKernel(EmbedTable table, const int32_t* tokens, int64_t count, float* out) {
+  const int64_t cols = table.cols;
+  for (int64_t idx = GlobalThread(); idx < count * cols; idx += GlobalStride()) {
+    const int64_t token = tokens[idx / cols];
+    const int64_t c = idx % cols;
+    float value;
+    switch (table.format) {
+      case EmbedTable::Format::kBf16: {
+        const uint16_t bits = static_cast<const uint16_t*>(table.values)[token * cols + c];
+        value = __uint_as_float(static_cast<uint32_t>(bits) << 16);
+        break;
+      }
+      case EmbedTable::Format::kNvfp4: {
+        const uint8_t byte = static_cast<const uint8_t*>(table.values)[(token * cols + c) / 2];
+        const uint8_t code = (c % 2 == 0) ? (byte & 0xFu) : (byte >> 4);
+        const uint8_t scale = table.block_scales[(token * cols + c) / 16];
+        value = __fmul_rn(DeviceE2M1ToF32(code), DeviceE4M3ToF32(scale));  // exact (engine/nvfp4.h)
+        break;
+      }
+      default:
+        value = DeviceE4M3ToF32(static_cast<const uint8_t*>(table.values)[token * cols + c]);
+        break;
+    }
+    out[idx] = __fmul_rn(value, table.global_scale);
+  }
+}
+
+}  // namespace
+
+cudaError_t LaunchConvertToBf16(const float* x, int64_t count, void* out_bf16, cudaStream_t stream) {
+  if (count == 0) return cudaSuccess;
+  ConvertToBf16Kernel<<<GridFor(count), kThreads, 0, stream>>>(x, count, static_cast<__nv_bfloat16*>(out_bf16));
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchAddBias(float* y, const float* bias, int64_t rows, int64_t cols, cudaStream_t stream) {
+  if (rows * cols == 0) return cudaSuccess;
+  AddBiasKernel<<<GridFor(rows * cols), kThreads, 0, stream>>>(y, bias, rows, cols);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchAddInPlace(float* x, const float* y, int64_t count, cudaStream_t stream) {
+  if (count == 0) return cudaSuccess;
+  AddInPlaceKernel<<<GridFor(count), kThreads, 0, stream>>>(x, y, count);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchSiluMul(const float* gate, const float* up, float* out, int64_t count, cudaStream_t stream) {
+  if (count == 0) return cudaSuccess;
+  SiluMulKernel<<<GridFor(count), kThreads, 0, stream>>>(gate, up, out, count);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchRmsNorm(const float* x, const float* weight, int64_t groups, int64_t group, float eps, float offset,
+                          float* out, cudaStream_t stream) {
+  if (groups == 0) return cudaSuccess;
+  if (groups > kMaxGridX) return cudaErrorInvalidConfiguration;
+  const int threads = group >= kThreads ? kThreads : static_cast<int>((group + 31) / 32 * 32);
+  RmsNormKernel<<<static_cast<unsigned>(groups), threads, 0, stream>>>(x, weight, group, eps, offset, out);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchRope(float* x, int64_t rows, int heads, int head_dim, const float* cos_table, const float* sin_table,
+                       cudaStream_t stream) {
+  const int64_t total = rows * heads * (head_dim / 2);
+  if (total == 0) return cudaSuccess;
+  RopeKernel<<<GridFor(total), kThreads, 0, stream>>>(x, rows, heads, head_dim, cos_table, sin_table);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchEmbed(const EmbedTable& table, const int32_t* tokens, int64_t count, float* out,
+                        cudaStream_t stream) {
+  if (count * table.cols == 0) return cudaSuccess;
+  EmbedKernel<<<GridFor(count * table.cols), kThreads, 0, stream>>>(table, tokens, count, out);
+  return cudaGetLastError();
+}
+
+}  // namespace fp4lab::cuda

@@ -1,0 +1,52 @@
+// Launchers of the elementwise and row-wise kernels of the CUDA backend. All tensors are f32 row-major device
+// memory unless stated; bf16 buffers are passed as void* (__nv_bfloat16 bits). Each launcher enqueues on `stream`
+// and returns the launch error (cudaSuccess when queued). Numerics follow engine/cpu/cpu_backend.cc operation for
+// operation with explicit round-to-nearest intrinsics, so the only differences from the CPU reference are the ones
+// stated per kernel.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace fp4lab::cuda {
+
+// out_bf16[i] = bf16(x[i]), round to nearest even.
+cudaError_t LaunchConvertToBf16(const float* x, int64_t count, void* out_bf16, cudaStream_t stream);
+
+// y[r, c] += bias[c] for y [rows, cols].
+cudaError_t LaunchAddBias(float* y, const float* bias, int64_t rows, int64_t cols, cudaStream_t stream);
+
+// x[i] += y[i]. Bit-identical to the CPU.
+cudaError_t LaunchAddInPlace(float* x, const float* y, int64_t count, cudaStream_t stream);
+
+// out[i] = gate[i] / (1 + exp(-gate[i])) * up[i]; `out` may alias `gate`. Differs from the CPU only through expf
+// (CUDA's expf is within 2 ulp, glibc's within 1).
+cudaError_t LaunchSiluMul(const float* gate, const float* up, float* out, int64_t count, cudaStream_t stream);
+
+// For each of `groups` consecutive groups of `group` elements: y = (x * inv) * (offset + w[i]) with
+// inv = 1 / sqrt(sum(x^2) / group + eps). `out` may alias `x`. Differs from the CPU only in the order of the
+// sum of squares (a tree instead of a left-to-right loop).
+cudaError_t LaunchRmsNorm(const float* x, const float* weight, int64_t groups, int64_t group, float eps, float offset,
+                          float* out, cudaStream_t stream);
+
+// Rotate-half RoPE in place on x[rows, heads * head_dim] with per-row tables cos[rows, head_dim / 2] and
+// sin[rows, head_dim / 2] computed on the host exactly as the CPU does: bit-identical to the CPU.
+cudaError_t LaunchRope(float* x, int64_t rows, int heads, int head_dim, const float* cos_table, const float* sin_table,
+                       cudaStream_t stream);
+
+// Where an embedding table's rows live and how they decode (the DeviceLinear's stored form).
+struct EmbedTable {
+  enum class Format { kBf16, kNvfp4, kFp8 };
+  Format format = Format::kBf16;
+  const void* values = nullptr;           // bf16 [V, D]; NVFP4 codes [V, D/2]; E4M3 [V, D]
+  const uint8_t* block_scales = nullptr;  // NVFP4: E4M3 [V, D/16]
+  float global_scale = 1.0f;              // NVFP4 weight_scale_2, FP8 weight scale; 1 for bf16
+  int64_t cols = 0;                       // D
+};
+// out[i, :] = decoded row tokens[i] of the table, times its global scale (as CpuLinear::DequantizedRow):
+// bit-identical to the CPU. `tokens` is device memory holding `count` ids, already validated.
+cudaError_t LaunchEmbed(const EmbedTable& table, const int32_t* tokens, int64_t count, float* out,
+                        cudaStream_t stream);
+
+}  // namespace fp4lab::cuda

@@ -1,0 +1,33 @@
+// NVFP4 kernels: the run-time activation quantizer (bit-identical to QuantizeNvfp4ActivationRow /
+// FakeQuantizeNvfp4ActivationRow of engine/nvfp4.h), exact weight dequantization for the emulated W4A4 GEMM, and the
+// weight-only W4A16 GEMM that keeps the weights packed. bf16 buffers are __nv_bfloat16 bits passed as void*.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace fp4lab::cuda {
+
+// Quantizes x[rows, k] (k % 16 == 0) per 16-block exactly as the CPU reference: sa = e4m3(bamax / (6 * input_scale)),
+// code = e2m1(x / (f32(sa) * input_scale)), IEEE division. Any output may be null:
+//   products_bf16 [rows, k]       : e2m1(code) * f32(sa), exact in bf16 (the emulated GEMM's A operand)
+//   packed [rows, k / 2]          : codes, low nibble = even k (the native GEMM's B operand)
+//   swizzled_scales               : sa at SwizzledScaleOffset(r, c, k / 16) of a SwizzledScaleBytes(rows, k / 16)
+//                                   buffer; the caller zero-fills it first (the padding must be 0)
+cudaError_t LaunchQuantizeNvfp4Activations(const float* x, int64_t rows, int64_t k, float input_scale,
+                                           void* products_bf16, uint8_t* packed, uint8_t* swizzled_scales,
+                                           cudaStream_t stream);
+
+// out_bf16[n, k] = e2m1(code) * f32(scale[n, k / 16]), exact (DequantizeNvfp4Unscaled): the emulated GEMM's B operand.
+cudaError_t LaunchDequantizeNvfp4(const uint8_t* codes, const uint8_t* scales, int64_t rows, int64_t k,
+                                  void* out_bf16, cudaStream_t stream);
+
+// y[m, n] = weight_scale_2 * sum_k x[m, k] * (e2m1 * e4m3)[n, k] (+ bias[n] when bias != null), with the weights
+// read packed (codes [n, k/2], linear scales [n, k/16]) and dequantized exactly in registers; f32 activations and
+// f32 accumulation as the CPU reference (only the summation order differs). One warp per output column, each lane
+// striding over K in 8-element chunks, then a warp tree reduction. REQUIRES k % 16 == 0.
+cudaError_t LaunchNvfp4W4A16Gemm(const float* x, int64_t m, const uint8_t* codes, const uint8_t* scales, int64_t n,
+                                 int64_t k, float weight_scale_2, const float* bias, float* y, cudaStream_t stream);
+
+}  // namespace fp4lab::cuda

@@ -1,0 +1,320 @@
+// End to end on the CUDA backend (Engine::Open with device "cuda"): the parity fixtures' logits, the real
+// stories260K model's greedy text and perplexity against the CPU path, and the device facts in provenance.
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include "engine/codecs.h"
+#include "engine/engine.h"
+#include "engine/nvfp4.h"
+#include "gpu_test_util.h"
+#include "test_util.h"
+
+namespace fp4lab {
+namespace {
+
+using testing::FixturePath;
+using testing::ReadReference;
+using testing::SourcePath;
+
+constexpr int kLen = 40, kVocab = 256;  // llama_tiny reference: 2 sequences of 40 ids, vocabulary 256
+
+std::unique_ptr<Engine> Open(const std::string& dir, const std::string& precision, const std::string& device) {
+  EngineOptions options;
+  options.model_dir = dir;
+  options.precision = precision;
+  options.device = device;
+  auto engine = Engine::Open(options);
+  EXPECT_TRUE(engine.ok()) << device << " " << precision << ": " << engine.status().ToString();
+  return engine.ok() ? std::move(engine).value() : nullptr;
+}
+
+// Logits of both reference sequences, concatenated [2, 40, 256].
+std::vector<float> FixtureLogits(Engine& engine, const std::vector<int32_t>& ids) {
+  std::vector<float> out;
+  for (int seq = 0; seq < 2; ++seq) {
+    const std::vector<int32_t> tokens(ids.begin() + seq * kLen, ids.begin() + (seq + 1) * kLen);
+    auto logits = engine.Logits(tokens);
+    EXPECT_TRUE(logits.ok()) << logits.status().ToString();
+    if (!logits.ok()) return {};
+    out.insert(out.end(), logits->begin(), logits->end());
+  }
+  return out;
+}
+
+// max |a - b| over sequence `seq` of [2, 40, 256] logits.
+double MaxDiff(const std::vector<float>& a, const std::vector<float>& b, int seq) {
+  double diff = 0.0;
+  for (int i = seq * kLen * kVocab; i < (seq + 1) * kLen * kVocab; ++i) {
+    diff = std::max(diff, std::fabs(double{a[i]} - b[i]));
+  }
+  return diff;
+}
+
+TEST(CudaEngineTest, TinyBf16LogitsAgainstTransformers) {
+  FP4LAB_REQUIRE_GPU();
+  auto gpu = Open(FixturePath("llama_tiny"), "bf16", "cuda");
+  auto cpu = Open(FixturePath("llama_tiny"), "bf16", "cpu");
+  ASSERT_TRUE(gpu && cpu);
+  const std::string ref = FixturePath("llama_tiny/reference.safetensors");
+  const auto ids = ReadReference<int32_t>(ref, "input_ids");
+  const auto f32 = ReadReference<float>(ref, "logits_f32");
+  const auto bf16 = ReadReference<float>(ref, "logits_bf16");
+  const std::vector<float> got = FixtureLogits(*gpu, ids), cpu_logits = FixtureLogits(*cpu, ids);
+  ASSERT_EQ(got.size(), f32.size());
+  for (int seq = 0; seq < 2; ++seq) {
+    // Tolerance: the GPU bf16 path computes in f32 and rounds only each Linear's input to bf16; PyTorch's bf16 run
+    // rounds those same inputs and, besides, every Linear output, the residual stream, the norms and the attention
+    // probabilities. So the GPU sits no farther from the f32 logits than the bf16 run does (its spread is the
+    // bound), and by the triangle inequality within twice that spread of the bf16 run itself.
+    const double spread = MaxDiff(bf16, f32, seq);
+    const double vs_f32 = MaxDiff(got, f32, seq), vs_bf16 = MaxDiff(got, bf16, seq);
+    const double vs_cpu = MaxDiff(got, cpu_logits, seq);
+    std::cout << "[llama_tiny bf16, sequence " << seq << "] max |gpu - logits_f32| = " << vs_f32
+              << ", |gpu - logits_bf16| = " << vs_bf16 << ", |gpu - cpu| = " << vs_cpu
+              << "; bf16 spread |logits_bf16 - logits_f32| = " << spread << "\n";
+    EXPECT_LE(vs_f32, spread) << "sequence " << seq;
+    EXPECT_LE(vs_bf16, 2 * spread) << "sequence " << seq;
+    EXPECT_LE(vs_cpu, spread) << "sequence " << seq;  // the CPU path is f32 throughout, like logits_f32
+  }
+}
+
+// One forward pass over `tokens` that also records every Linear's input (host copies, in call order).
+struct ObservedInput {
+  std::string linear;
+  int64_t cols = 0;
+  std::vector<float> x;  // [tokens, cols]
+};
+std::vector<float> ObservedLogits(Engine& engine, const std::vector<int32_t>& tokens,
+                                  std::vector<ObservedInput>* inputs) {
+  engine.model().SetLinearInputObserver([&](const std::string& linear, const DeviceTensor& x) -> Status {
+    ObservedInput in{linear, x.cols(), std::vector<float>(static_cast<size_t>(x.size()))};
+    FP4LAB_RETURN_IF_ERROR(engine.backend().Download(x, in.x));
+    inputs->push_back(std::move(in));
+    return Status::Ok();
+  });
+  auto logits = engine.Logits(tokens);
+  engine.model().SetLinearInputObserver(nullptr);
+  EXPECT_TRUE(logits.ok()) << logits.status().ToString();
+  return logits.ok() ? std::move(logits).value() : std::vector<float>();
+}
+
+// The first position whose NVFP4 activation codes or block scales differ between two runs' inputs to the quantized
+// Linears (quantized on the host with the reference quantizer and each layer's input_scale), kLen if none; *flips
+// counts the differing codes and scales.
+int FirstQuantizationFlip(const std::vector<ObservedInput>& a, const std::vector<ObservedInput>& b,
+                          const std::string& checkpoint, int64_t* flips) {
+  int first = kLen;
+  EXPECT_EQ(a.size(), b.size());
+  for (size_t l = 0; l < std::min(a.size(), b.size()); ++l) {
+    EXPECT_EQ(a[l].linear, b[l].linear);
+    if (a[l].linear == "lm_head") continue;  // excluded from quantization in this checkpoint
+    const float input_scale = ReadReference<float>(checkpoint, a[l].linear + ".input_scale").at(0);
+    const int64_t k = a[l].cols;
+    std::vector<uint8_t> packed[2], scales[2];
+    for (int64_t p = 0; p < kLen; ++p) {
+      for (int side = 0; side < 2; ++side) {
+        const std::vector<float>& x = side == 0 ? a[l].x : b[l].x;
+        packed[side].assign(static_cast<size_t>(k / 2), 0);
+        scales[side].assign(static_cast<size_t>(k / 16), 0);
+        EXPECT_TRUE(QuantizeNvfp4ActivationRow(std::span(x).subspan(p * k, k), input_scale, packed[side],
+                                               scales[side]).ok());
+      }
+      int64_t row_flips = 0;
+      for (int64_t i = 0; i < k / 2; ++i) {
+        row_flips += ((packed[0][i] ^ packed[1][i]) & 0x0F) != 0;
+        row_flips += ((packed[0][i] ^ packed[1][i]) & 0xF0) != 0;
+      }
+      for (int64_t i = 0; i < k / 16; ++i) row_flips += scales[0][i] != scales[1][i];
+      *flips += row_flips;
+      if (row_flips > 0) first = std::min(first, static_cast<int>(p));
+    }
+  }
+  return first;
+}
+
+// Per logit of one position: the GPU's lm_head (a bf16 Linear in this checkpoint) multiplies bf16(h_k) where the
+// CPU multiplies h_k, |bf16(h) - h| <= 2^-8 |h|, so the logit moves by at most 2^-8 sum_k |h_k w_nk|; everything
+// upstream differs only by f32 summation order, 1e-4 of the logit scale as derived in the CPU reference test.
+std::vector<double> LmHeadBound(const std::vector<float>& h, int64_t pos, const std::vector<uint16_t>& lm_head,
+                                int64_t hidden, double logit_scale) {
+  std::vector<double> bound(kVocab);
+  for (int n = 0; n < kVocab; ++n) {
+    double s = 0.0;
+    for (int64_t k = 0; k < hidden; ++k) {
+      s += std::fabs(double{h[pos * hidden + k]} * Bf16ToF32(lm_head[n * hidden + k]));
+    }
+    bound[n] = gpu_testing::kBf16Unit * s + 1e-4 * logit_scale;
+  }
+  return bound;
+}
+
+TEST(CudaEngineTest, TinyNvfp4LogitsAgainstTheReferenceQuantizedRuns) {
+  FP4LAB_REQUIRE_GPU();
+  const std::string dir = FixturePath("llama_tiny_nvfp4");
+  const std::string checkpoint = dir + "/model.safetensors";
+  const std::string ref = dir + "/reference.safetensors";
+  const auto ids = ReadReference<int32_t>(ref, "input_ids");
+  const auto w4a4 = ReadReference<float>(ref, "logits_w4a4_f32");
+  const auto w4a16 = ReadReference<float>(ref, "logits_w4a16_f32");
+  const auto lm_head = ReadReference<uint16_t>(checkpoint, "lm_head.weight");  // bf16 [256, 128]
+  constexpr int64_t kHidden = 128;
+  ASSERT_EQ(lm_head.size(), static_cast<size_t>(kVocab * kHidden));
+  int64_t positions_checked = 0;
+  for (const std::string precision : {"nvfp4", "nvfp4-w4a16"}) {
+    auto gpu = Open(dir, precision, "cuda");
+    auto cpu = Open(dir, precision, "cpu");
+    ASSERT_TRUE(gpu && cpu);
+    const bool w4a4_run = precision == "nvfp4";
+    const std::vector<float>& fixture = w4a4_run ? w4a4 : w4a16;
+    for (int seq = 0; seq < 2; ++seq) {
+      const std::vector<int32_t> tokens(ids.begin() + seq * kLen, ids.begin() + (seq + 1) * kLen);
+      std::vector<ObservedInput> cpu_in, gpu_in;
+      const std::vector<float> c = ObservedLogits(*cpu, tokens, &cpu_in), g = ObservedLogits(*gpu, tokens, &gpu_in);
+      ASSERT_EQ(c.size(), static_cast<size_t>(kLen * kVocab));
+      ASSERT_EQ(g.size(), c.size());
+      ASSERT_FALSE(cpu_in.empty());
+      ASSERT_EQ(cpu_in.back().linear, "lm_head");
+      // W4A4 is discontinuous: an input within rounding of an E2M1 or E4M3 boundary may quantize differently on the
+      // two sides, and no rounding bound covers the jump. So the CPU comparison holds positions before the first
+      // flipped code (attention is causal, later positions see the flip); W4A16 has no such boundary.
+      int64_t flips = 0;
+      const int first_flip = w4a4_run ? FirstQuantizationFlip(cpu_in, gpu_in, checkpoint, &flips) : kLen;
+      double scale = 0.0;
+      for (float v : c) scale = std::max(scale, std::fabs(double{v}));
+      double worst = 0.0, worst_fixture = 0.0, vs_fixture = 0.0;
+      int cpu_fixture_disagreements = 0, failures = 0;
+      for (int p = 0; p < kLen; ++p) {
+        const std::vector<double> bound = LmHeadBound(cpu_in.back().x, p, lm_head, kHidden, scale);
+        const float* f = fixture.data() + (seq * kLen + p) * kVocab;
+        double cpu_vs_fixture = 0.0;
+        for (int n = 0; n < kVocab; ++n) {
+          cpu_vs_fixture = std::max(cpu_vs_fixture, std::fabs(double{c[p * kVocab + n]} - f[n]));
+          vs_fixture = std::max(vs_fixture, std::fabs(double{g[p * kVocab + n]} - f[n]));
+        }
+        cpu_fixture_disagreements += cpu_vs_fixture > 1e-4 * scale;
+        if (p >= first_flip) continue;
+        for (int n = 0; n < kVocab; ++n) {
+          const double err = std::fabs(double{g[p * kVocab + n]} - c[p * kVocab + n]);
+          worst = std::max(worst, err / bound[n]);
+          // Against the reference implementation's run, by the triangle inequality through the CPU path.
+          const double fixture_bound = bound[n] + cpu_vs_fixture;
+          const double fixture_err = std::fabs(double{g[p * kVocab + n]} - f[n]);
+          worst_fixture = std::max(worst_fixture, fixture_err / fixture_bound);
+          if ((!(err <= bound[n]) || !(fixture_err <= fixture_bound)) && ++failures <= 3) {
+            ADD_FAILURE() << precision << " sequence " << seq << " position " << p << " logit " << n << ": |gpu - cpu| "
+                          << err << " (bound " << bound[n] << "), |gpu - fixture| " << fixture_err << " (bound "
+                          << fixture_bound << ")";
+          }
+        }
+      }
+      EXPECT_EQ(failures, 0) << precision << " sequence " << seq;
+      positions_checked += first_flip;
+      std::cout << "[llama_tiny_nvfp4 " << precision << " (" << *gpu->backend().LinearPath(gpu->precision())
+                << "), sequence " << seq << "] positions 0.." << first_flip - 1 << ": max |gpu - cpu| / bound = "
+                << worst << ", max |gpu - logits_" << (w4a4_run ? "w4a4" : "w4a16") << "_f32| / bound = "
+                << worst_fixture << (w4a4_run ? "; activation codes flipped vs cpu: " + std::to_string(flips) : "")
+                << "; max |gpu - logits_" << (w4a4_run ? "w4a4" : "w4a16") << "_f32| over all positions = "
+                << vs_fixture << "; positions where the cpu path itself differs from it by > 1e-4 of the scale: "
+                << cpu_fixture_disagreements << "\n";
+    }
+  }
+  // The CPU comparison was not vacuous: every W4A16 position, and at least one sequence's worth of W4A4 positions
+  // (before any flip), were held to the bound.
+  EXPECT_GE(positions_checked, 2 * kLen + kLen);
+}
+
+TEST(CudaEngineTest, Stories260KGreedyTextIdenticalToCpuAtBf16) {
+  FP4LAB_REQUIRE_GPU();
+  const std::string dir = SourcePath("datasets/models/stories260K");
+  auto gpu = Open(dir, "bf16", "cuda");
+  auto cpu = Open(dir, "bf16", "cpu");
+  ASSERT_TRUE(gpu && cpu);
+  const auto ids = ReadReference<int32_t>(FixturePath("stories260K/reference.safetensors"), "input_ids");
+  auto gpu_tokens = gpu->Generate(ids, 48, SamplingOptions{}, nullptr);
+  auto cpu_tokens = cpu->Generate(ids, 48, SamplingOptions{}, nullptr);
+  ASSERT_TRUE(gpu_tokens.ok()) << gpu_tokens.status().ToString();
+  ASSERT_TRUE(cpu_tokens.ok()) << cpu_tokens.status().ToString();
+  EXPECT_EQ(*gpu_tokens, *cpu_tokens);
+  EXPECT_EQ(gpu->Decode(*gpu_tokens), cpu->Decode(*cpu_tokens));
+  std::cout << "[stories260K greedy, cuda bf16] " << gpu->Decode(*gpu_tokens) << "\n";
+}
+
+// llama.cpp's perplexity convention (datasets/SOURCES.md, "llamacpp:ctxN"): the file encoded once with BOS first,
+// non-overlapping chunks of ctx tokens whose first token is replaced by BOS, logits at positions ctx/2 .. ctx-2
+// scoring tokens ctx/2+1 .. ctx-1, PPL = exp(mean NLL).
+double Perplexity(Engine& engine, const std::vector<int32_t>& stream, int ctx) {
+  double nll = 0.0;
+  int64_t count = 0;
+  for (size_t start = 0; start + ctx <= stream.size(); start += ctx) {
+    std::vector<int32_t> chunk(stream.begin() + start, stream.begin() + start + ctx);
+    chunk[0] = engine.BosId();
+    auto logits = engine.Logits(chunk);
+    EXPECT_TRUE(logits.ok()) << logits.status().ToString();
+    if (!logits.ok()) return NAN;
+    const int vocab = engine.VocabSize();
+    for (int pos = ctx / 2; pos <= ctx - 2; ++pos) {
+      const float* row = logits->data() + static_cast<size_t>(pos) * vocab;
+      const double max = *std::max_element(row, row + vocab);
+      double sum = 0.0;
+      for (int v = 0; v < vocab; ++v) sum += std::exp(double{row[v]} - max);
+      nll += max + std::log(sum) - row[chunk[pos + 1]];
+      ++count;
+    }
+  }
+  return std::exp(nll / static_cast<double>(count));
+}
+
+TEST(CudaEngineTest, Stories260KPerplexityWithinHalfAPercentOfCpu) {
+  FP4LAB_REQUIRE_GPU();
+  const std::string dir = SourcePath("datasets/models/stories260K");
+  auto gpu = Open(dir, "bf16", "cuda");
+  auto cpu = Open(dir, "bf16", "cpu");
+  ASSERT_TRUE(gpu && cpu);
+  std::ifstream file(SourcePath("datasets/tinystories/tinystories_valid_sample.txt"), std::ios::binary);
+  ASSERT_TRUE(file.good());
+  std::stringstream text;
+  text << file.rdbuf();
+  auto tokens = cpu->Encode(text.str());
+  ASSERT_TRUE(tokens.ok()) << tokens.status().ToString();
+  tokens->insert(tokens->begin(), cpu->BosId());
+  const double gpu_ppl = Perplexity(*gpu, *tokens, 128), cpu_ppl = Perplexity(*cpu, *tokens, 128);
+  std::cout << "[stories260K perplexity, llamacpp ctx128] cpu " << cpu_ppl << ", cuda " << gpu_ppl
+            << ", relative difference " << std::fabs(gpu_ppl / cpu_ppl - 1.0) << "\n";
+  // The acceptance bound: within 0.5 % of the CPU path.
+  EXPECT_LE(std::fabs(gpu_ppl / cpu_ppl - 1.0), 0.005);
+}
+
+TEST(CudaEngineTest, ProvenanceRecordsDeviceFactsAndTheNvfp4Path) {
+  FP4LAB_REQUIRE_GPU();
+  auto engine = Open(FixturePath("llama_tiny_nvfp4"), "nvfp4", "cuda");
+  ASSERT_TRUE(engine);
+  const nlohmann::json p = engine->Provenance();
+  const nlohmann::json& device = p["device"];
+  std::cout << "[provenance device facts] " << device.dump() << "\n";
+  for (const char* key : {"name", "compute_capability", "sm_count", "memory_bytes", "driver_version",
+                          "cuda_runtime_version", "cublaslt_version", "nvfp4_path", "nvfp4_path_reason"}) {
+    ASSERT_TRUE(device.contains(key)) << key;
+  }
+  EXPECT_EQ(device["kind"], "cuda");
+  EXPECT_GT(device["sm_count"].get<int>(), 0);
+  const std::string cc = device["compute_capability"].get<std::string>();
+  const std::string path = p["linear_paths"]["nvfp4"].get<std::string>();
+  const std::string reason = device["nvfp4_path_reason"].get<std::string>();
+  if (cc.rfind("10.", 0) == 0 || cc.rfind("12.", 0) == 0) {
+    EXPECT_EQ(path, "native") << reason;
+  } else {
+    // Hopper and older: cuBLASLt has no block-scaled FP4 GEMM; the backend falls back to emulation and says why.
+    EXPECT_EQ(path, "emulated");
+    EXPECT_NE(reason.find("native NVFP4 unsupported on sm_"), std::string::npos) << reason;
+    EXPECT_NE(reason.find("cublasLt"), std::string::npos) << reason;  // the library call that refused, and its answer
+  }
+  EXPECT_EQ(p["linear_paths"]["bf16"], "native");  // lm_head stays bf16 in this checkpoint
+}
+
+}  // namespace
+}  // namespace fp4lab

@@ -1,0 +1,313 @@
+// Every non-GEMM op of the CUDA backend against the CPU reference backend on seeded random inputs. Ops whose
+// device code repeats the reference's f32 operations one for one are compared bit for bit (Upload/Download, Embed,
+// Rope, WriteKv, AddInPlace); the others with a bound derived next to each test from f32 rounding and the reduction
+// length. Shape errors come back as Status, never a crash.
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <iostream>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "engine/codecs.h"
+#include "engine/fp8.h"
+#include "engine/nvfp4.h"
+#include "gpu_test_util.h"
+
+namespace fp4lab {
+namespace {
+
+using gpu_testing::Bits;
+using gpu_testing::Get;
+using gpu_testing::kF32Unit;
+using gpu_testing::MakeBackend;
+using gpu_testing::Normal;
+using gpu_testing::Put;
+
+class CudaOpsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    FP4LAB_REQUIRE_GPU();
+    cpu_ = MakeBackend("cpu");
+    gpu_ = MakeBackend("cuda");
+    ASSERT_TRUE(cpu_ && gpu_);
+  }
+
+  // Runs `op` on both backends with tensors made from `inputs` (rows, cols, values) and returns the tensors' final
+  // contents per backend: {cpu tensors..., } and {gpu tensors...}.
+  template <typename Op>
+  std::pair<std::vector<std::vector<float>>, std::vector<std::vector<float>>> RunBoth(
+      const std::vector<std::tuple<int64_t, int64_t, std::vector<float>>>& inputs, Op op) {
+    std::vector<std::vector<float>> results[2];
+    Backend* backends[2] = {cpu_.get(), gpu_.get()};
+    for (int b = 0; b < 2; ++b) {
+      std::vector<std::unique_ptr<DeviceTensor>> tensors;
+      for (const auto& [rows, cols, values] : inputs) tensors.push_back(Put(*backends[b], rows, cols, values));
+      const Status s = op(*backends[b], tensors);
+      EXPECT_TRUE(s.ok()) << backends[b]->Name() << ": " << s.ToString();
+      for (const auto& t : tensors) results[b].push_back(Get(*backends[b], *t));
+    }
+    return {results[0], results[1]};
+  }
+
+  std::unique_ptr<Backend> cpu_, gpu_;
+};
+
+void ExpectBitIdentical(const std::vector<float>& cpu, const std::vector<float>& gpu, const std::string& what) {
+  ASSERT_EQ(cpu.size(), gpu.size()) << what;
+  int64_t diffs = 0;
+  for (size_t i = 0; i < cpu.size(); ++i) {
+    if (Bits(cpu[i]) != Bits(gpu[i]) && ++diffs <= 5) {
+      ADD_FAILURE() << what << " [" << i << "]: cpu " << cpu[i] << " gpu " << gpu[i];
+    }
+  }
+  EXPECT_EQ(diffs, 0) << what << ": of " << cpu.size() << " values";
+}
+
+// |gpu - cpu| <= bound[i] for every i; reports the largest ratio.
+void ExpectWithin(const std::vector<float>& cpu, const std::vector<float>& gpu, const std::vector<double>& bound,
+                  const std::string& what) {
+  ASSERT_EQ(cpu.size(), gpu.size()) << what;
+  double worst = 0.0;
+  int64_t failures = 0;
+  for (size_t i = 0; i < cpu.size(); ++i) {
+    const double err = std::fabs(double{gpu[i]} - cpu[i]);
+    worst = std::max(worst, bound[i] > 0 ? err / bound[i] : (err > 0 ? INFINITY : 0.0));
+    if (!(err <= bound[i]) && ++failures <= 5) {
+      ADD_FAILURE() << what << " [" << i << "]: cpu " << cpu[i] << " gpu " << gpu[i] << " |err| " << err
+                    << " > bound " << bound[i];
+    }
+  }
+  EXPECT_EQ(failures, 0) << what;
+  std::cout << "[" << what << "] " << cpu.size() << " values, max |err| / bound = " << worst << "\n";
+}
+
+TEST_F(CudaOpsTest, UploadDownloadRoundTripsBits) {
+  std::vector<float> v = Normal(1000, 1);
+  v[0] = -0.0f;
+  v[1] = INFINITY;
+  v[2] = 1e-40f;  // subnormal
+  auto t = Put(*gpu_, 10, 100, v);
+  ASSERT_NE(t, nullptr);
+  ExpectBitIdentical(v, Get(*gpu_, *t), "round trip");
+  // Allocate zero-fills.
+  auto zero = gpu_->Allocate(3, 7);
+  ASSERT_TRUE(zero.ok());
+  ExpectBitIdentical(std::vector<float>(21, 0.0f), Get(*gpu_, **zero), "Allocate");
+}
+
+LinearWeights EmbeddingTable(LinearScheme scheme, int64_t vocab, int64_t dim) {
+  const std::vector<float> w = Normal(static_cast<size_t>(vocab * dim), 2, 0.5f);
+  LinearWeights t;
+  t.name = "model.embed_tokens";
+  t.out_features = vocab;
+  t.in_features = dim;
+  t.scheme = scheme;
+  if (scheme == LinearScheme::kBf16) {
+    t.bf16.resize(w.size());
+    EncodeBf16Row(w, t.bf16);
+  } else if (scheme == LinearScheme::kFp8) {
+    t.fp8_weight_scale = Fp8ScaleFromAmax(AmaxOf(w));
+    t.fp8 = *QuantizeFp8Weight(t.name, w, t.fp8_weight_scale);
+  } else {
+    auto q = QuantizeNvfp4Weight(t.name, w, vocab, dim, WeightScale2FromAmax(AmaxOf(w)) * 1.37f);
+    t.codes = q->packed;
+    t.block_scales = q->scales;
+    t.weight_scale_2 = q->weight_scale_2;
+  }
+  return t;
+}
+
+TEST_F(CudaOpsTest, EmbedIsBitIdenticalForEveryTableFormat) {
+  const std::vector<int32_t> tokens = {0, 96, 5, 5, 17, 42, 3, 88, 61, 0, 12};
+  for (LinearScheme scheme : {LinearScheme::kBf16, LinearScheme::kNvfp4, LinearScheme::kFp8}) {
+    const LinearWeights table = EmbeddingTable(scheme, 97, 64);
+    std::vector<float> out[2];
+    Backend* backends[2] = {cpu_.get(), gpu_.get()};
+    for (int b = 0; b < 2; ++b) {
+      auto lin = backends[b]->PrepareLinear(table);
+      ASSERT_TRUE(lin.ok()) << lin.status().ToString();
+      auto t = backends[b]->Allocate(static_cast<int64_t>(tokens.size()), 64);
+      ASSERT_TRUE(t.ok());
+      ASSERT_TRUE(backends[b]->Embed(**lin, tokens, **t).ok());
+      out[b] = Get(*backends[b], **t);
+    }
+    ExpectBitIdentical(out[0], out[1], std::string("Embed ") + LinearSchemeName(scheme));
+  }
+  auto lin = gpu_->PrepareLinear(EmbeddingTable(LinearScheme::kBf16, 97, 64));
+  ASSERT_TRUE(lin.ok());
+  auto t = gpu_->Allocate(1, 64);
+  const std::vector<int32_t> bad = {97};
+  const Status s = gpu_->Embed(**lin, bad, **t);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("outside the vocabulary [0, 97)"), std::string::npos) << s.message();
+}
+
+// RmsNorm tolerance. Both sides form s = sum x_i^2 in f32 (the CPU left to right, the GPU as a tree): each within
+// group * u of the exact sum, so they differ by at most 2 * group * u relatively. m = s / group + eps adds one
+// division and one addition per side (2u each, eps > 0 cannot amplify), sqrt halves the relative difference and
+// rounds (u per side), the reciprocal rounds (u per side): inv differs by at most (group + 6) u. The two
+// multiplications of the output round once more per side: |y_gpu - y_cpu| <= (group + 10) u |y| to first order;
+// (group + 16) u |y| leaves room for the second-order terms.
+std::vector<double> RmsNormBound(const std::vector<float>& y, int64_t group) {
+  std::vector<double> bound(y.size());
+  for (size_t i = 0; i < y.size(); ++i) bound[i] = (group + 16) * kF32Unit * std::fabs(y[i]) + FLT_MIN;
+  return bound;
+}
+
+TEST_F(CudaOpsTest, RmsNormWithinDerivedBound) {
+  struct Case {
+    int64_t rows, group, width;
+    float offset;
+  };
+  for (const Case& c : {Case{7, 64, 64, 0.0f}, Case{5, 8, 64, 1.0f}, Case{3, 4096, 4096, 0.0f}}) {
+    const std::vector<float> x = Normal(static_cast<size_t>(c.rows * c.width), 3, 2.0f);
+    const std::vector<float> w = Normal(static_cast<size_t>(c.group), 4);
+    // out aliases x, as the Llama forward does for q/k norms.
+    auto [cpu, gpu] = RunBoth({{c.rows, c.width, x}, {1, c.group, w}}, [&](Backend& b, auto& t) {
+      return b.RmsNorm(*t[0], *t[1], c.group, 1e-5f, c.offset, *t[0]);
+    });
+    ExpectWithin(cpu[0], gpu[0], RmsNormBound(cpu[0], c.group), "RmsNorm group " + std::to_string(c.group));
+  }
+}
+
+TEST_F(CudaOpsTest, RopeIsBitIdentical) {
+  for (const auto& [heads, head_dim] : std::vector<std::pair<int, int>>{{4, 64}, {8, 8}, {2, 128}}) {
+    const std::vector<int32_t> positions = {0, 1, 17, 511, 4095, 100000};
+    std::vector<float> inv_freq(head_dim / 2);
+    for (int i = 0; i < head_dim / 2; ++i) {
+      inv_freq[i] = 1.0f / std::pow(10000.0f, static_cast<float>(2 * i) / static_cast<float>(head_dim));
+    }
+    const int64_t rows = static_cast<int64_t>(positions.size());
+    const std::vector<float> x = Normal(static_cast<size_t>(rows * heads * head_dim), 5);
+    auto [cpu, gpu] = RunBoth({{rows, int64_t{heads} * head_dim, x}}, [&](Backend& b, auto& t) {
+      return b.Rope(*t[0], heads, head_dim, positions, inv_freq);
+    });
+    ExpectBitIdentical(cpu[0], gpu[0], "Rope head_dim " + std::to_string(head_dim));
+  }
+}
+
+// Attention tolerance, per (query i, head h), from the CPU's two-pass softmax vs the GPU's tiled online softmax:
+//  - scores s_t = scale * q.k_t: each side's dot product is within D u sum_d |q_d k_td| of the exact one, and the
+//    scale multiplication adds u |s_t|: the sides differ by delta_t <= 2 (D + 1) u scale sum_d |q_d k_td|;
+//  - exp(s_t - m): the subtraction rounds (u |s_t - m| per side), expf is within 1 ulp (glibc, <= 2u) and 2 ulp
+//    (CUDA, <= 4u); the GPU rescales earlier tiles by a rounded expf(m_old - m_new) once per later tile (<= 5u each);
+//  - normalisation: the sums of n keys round n u per side, the divisions u per side.
+// A relative perturbation d_t of the unnormalised weights changes a normalised weight w_t by at most
+// exp(2 max_t d_t) - 1 relatively, so with D' = max_t (delta_t + 2u |s_t - m|):
+//   eps = expm1(2 D') + (6 + 5 tiles + 2 n + 2) u,
+// and out_d = sum_t w_t v_td moves by at most eps * max_t |v_td|, plus the f32 accumulation of that sum on both
+// sides (n u max|v| each): bound = (eps + 2 n u) * max_t,d |v_td|.
+std::vector<double> AttentionBound(const std::vector<float>& q, const std::vector<float>& k_cache,
+                                   const std::vector<float>& v_cache, int64_t rows, int64_t pos0, int heads,
+                                   int kv_heads, int head_dim, float scale) {
+  const int64_t q_dim = int64_t{heads} * head_dim, kv_dim = int64_t{kv_heads} * head_dim;
+  const double u = kF32Unit;
+  std::vector<double> bound(static_cast<size_t>(rows * q_dim));
+  for (int64_t i = 0; i < rows; ++i) {
+    const int64_t n = pos0 + i + 1;
+    const int64_t tiles = (n + 127) / 128;
+    for (int h = 0; h < heads; ++h) {
+      const int64_t kv_off = int64_t{h / (heads / kv_heads)} * head_dim;
+      std::vector<double> s(static_cast<size_t>(n)), abs_dot(static_cast<size_t>(n));
+      double m = -INFINITY, v_max = 0.0;
+      for (int64_t t = 0; t < n; ++t) {
+        double dot = 0.0, abs = 0.0;
+        for (int d = 0; d < head_dim; ++d) {
+          const double p = double{q[i * q_dim + h * head_dim + d]} * k_cache[t * kv_dim + kv_off + d];
+          dot += p;
+          abs += std::fabs(p);
+          v_max = std::max(v_max, std::fabs(double{v_cache[t * kv_dim + kv_off + d]}));
+        }
+        s[t] = dot * scale;
+        abs_dot[t] = abs * scale;
+        m = std::max(m, s[t]);
+      }
+      double d_max = 0.0;
+      for (int64_t t = 0; t < n; ++t) {
+        d_max = std::max(d_max, 2.0 * (head_dim + 1) * u * abs_dot[t] + 2.0 * u * std::fabs(s[t] - m));
+      }
+      const double eps = std::expm1(2.0 * d_max) + (10.0 + 5.0 * tiles + 2.0 * n) * u;
+      for (int d = 0; d < head_dim; ++d) bound[i * q_dim + h * head_dim + d] = (eps + 2.0 * n * u) * v_max;
+    }
+  }
+  return bound;
+}
+
+TEST_F(CudaOpsTest, AttentionPrefillAndDecodeWithinDerivedBound) {
+  struct Case {
+    int heads, kv_heads, head_dim;
+    int64_t cached, rows;  // rows already in the cache (pos0), new query rows
+  };
+  // GQA prefill; GQA decode over 301 keys (3 key tiles); MHA prefill of 130 rows (the last queries span 2 tiles).
+  for (const Case& c : {Case{8, 2, 64, 0, 37}, Case{8, 2, 64, 300, 1}, Case{4, 4, 128, 0, 130}, Case{8, 4, 8, 5, 9}}) {
+    const int64_t capacity = c.cached + c.rows + 3;
+    const int64_t q_dim = int64_t{c.heads} * c.head_dim, kv_dim = int64_t{c.kv_heads} * c.head_dim;
+    const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+    const std::vector<float> q = Normal(static_cast<size_t>(c.rows * q_dim), 6, 1.5f);
+    const std::vector<float> k = Normal(static_cast<size_t>((c.cached + c.rows) * kv_dim), 7, 1.5f);
+    const std::vector<float> v = Normal(static_cast<size_t>((c.cached + c.rows) * kv_dim), 8);
+    const auto rows_of = [&](const std::vector<float>& a, int64_t from, int64_t count) {
+      return std::vector<float>(a.begin() + from * kv_dim, a.begin() + (from + count) * kv_dim);
+    };
+    const std::vector<float> empty_cache(static_cast<size_t>(capacity * kv_dim), 0.0f);
+    // Tensors: 0 q, 1 k cache, 2 v cache, 3 out, 4/5 k/v rows already cached, 6/7 k/v rows of the new queries.
+    auto [cpu, gpu] = RunBoth(
+        {{c.rows, q_dim, q},
+         {capacity, kv_dim, empty_cache},
+         {capacity, kv_dim, empty_cache},
+         {c.rows, q_dim, std::vector<float>(static_cast<size_t>(c.rows * q_dim), 0.0f)},
+         {c.cached, kv_dim, rows_of(k, 0, c.cached)},
+         {c.cached, kv_dim, rows_of(v, 0, c.cached)},
+         {c.rows, kv_dim, rows_of(k, c.cached, c.rows)},
+         {c.rows, kv_dim, rows_of(v, c.cached, c.rows)}},
+        [&](Backend& b, auto& t) -> Status {
+          if (c.cached > 0) FP4LAB_RETURN_IF_ERROR(b.WriteKv(*t[4], *t[5], 0, *t[1], *t[2]));
+          FP4LAB_RETURN_IF_ERROR(b.WriteKv(*t[6], *t[7], c.cached, *t[1], *t[2]));
+          return b.Attention(*t[0], *t[1], *t[2], c.cached, {c.heads, c.kv_heads, c.head_dim, scale}, *t[3]);
+        });
+    // WriteKv is a copy: the caches agree bit for bit.
+    ExpectBitIdentical(cpu[1], gpu[1], "k cache");
+    ExpectBitIdentical(cpu[2], gpu[2], "v cache");
+    ExpectWithin(cpu[3], gpu[3],
+                 AttentionBound(q, k, v, c.rows, c.cached, c.heads, c.kv_heads, c.head_dim, scale),
+                 "Attention heads " + std::to_string(c.heads) + "/" + std::to_string(c.kv_heads) + " D " +
+                     std::to_string(c.head_dim) + " pos0 " + std::to_string(c.cached) + " rows " +
+                     std::to_string(c.rows));
+  }
+}
+
+// SiluMul tolerance: y = g / (1 + exp(-g)) * up. exp differs by at most 1 ulp (glibc) + 2 ulp (CUDA) = 6u
+// relatively; 1 + e shrinks a relative error of e (e / (1 + e) <= 1); the addition, division and multiplication
+// round once per side (6u): |y_gpu - y_cpu| <= 12u |y| to first order, bounded by 16u |y|.
+TEST_F(CudaOpsTest, SiluMulWithinDerivedBoundAndAddInPlaceBitIdentical) {
+  const std::vector<float> gate = Normal(3000, 9, 4.0f), up = Normal(3000, 10);
+  auto [cpu, gpu] = RunBoth({{3, 1000, gate}, {3, 1000, up}},
+                            [&](Backend& b, auto& t) { return b.SiluMul(*t[0], *t[1], *t[0]); });  // out aliases gate
+  std::vector<double> bound(cpu[0].size());
+  for (size_t i = 0; i < bound.size(); ++i) bound[i] = 16 * kF32Unit * std::fabs(cpu[0][i]) + FLT_MIN;
+  ExpectWithin(cpu[0], gpu[0], bound, "SiluMul");
+
+  auto [cpu_sum, gpu_sum] = RunBoth({{3, 1000, gate}, {3, 1000, up}},
+                                    [&](Backend& b, auto& t) { return b.AddInPlace(*t[0], *t[1]); });
+  ExpectBitIdentical(cpu_sum[0], gpu_sum[0], "AddInPlace");
+}
+
+TEST_F(CudaOpsTest, ShapeMismatchesAreStatusesNotCrashes) {
+  auto a = gpu_->Allocate(2, 8);
+  auto b = gpu_->Allocate(3, 8);
+  auto w = gpu_->Allocate(1, 5);
+  ASSERT_TRUE(a.ok() && b.ok() && w.ok());
+  EXPECT_EQ(gpu_->AddInPlace(**a, **b).code(), StatusCode::kInternal);
+  EXPECT_EQ(gpu_->SiluMul(**a, **b, **a).code(), StatusCode::kInternal);
+  EXPECT_EQ(gpu_->RmsNorm(**a, **w, 5, 1e-5f, 0.0f, **a).code(), StatusCode::kInternal);
+  std::vector<float> wrong(3);
+  EXPECT_EQ(gpu_->Upload(wrong, **a).code(), StatusCode::kInternal);
+  EXPECT_EQ(gpu_->Download(**a, wrong).code(), StatusCode::kInternal);
+  EXPECT_EQ(gpu_->Attention(**a, **b, **b, 0, {2, 2, 3, 0.5f}, **a).code(), StatusCode::kInternal);  // 2 * 3 != 8
+  EXPECT_TRUE(gpu_->Synchronize().ok());
+}
+
+}  // namespace
+}  // namespace fp4lab
