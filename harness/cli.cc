@@ -40,6 +40,7 @@ int RunCli(int argc, char** argv) {
       AddScoreHumanevalCommand(app),
       AddReportCommand(app),
       AddGateCommand(app),
+      AddQuantizeCommand(app),
   };
   try {
     app.parse(argc, argv);

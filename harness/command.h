@@ -30,5 +30,6 @@ Command AddMergeCommand(CLI::App& root);
 Command AddScoreHumanevalCommand(CLI::App& root);
 Command AddReportCommand(CLI::App& root);
 Command AddGateCommand(CLI::App& root);
+Command AddQuantizeCommand(CLI::App& root);
 
 }  // namespace fp4lab
