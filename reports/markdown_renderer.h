@@ -4,6 +4,8 @@
 // string can never inject markup.
 #pragma once
 
+#include "harness/results/text_escape.h"
+
 #include <string>
 #include <string_view>
 
@@ -13,8 +15,5 @@ namespace fp4lab {
 
 std::string RenderMarkdown(const ReportDocument& document);
 
-// Escapes one line of text for Markdown (also inside a table cell): backslash before \ ` * _ [ ] | # ~,
-// entities for < > &, and newlines folded to spaces.
-std::string MarkdownEscape(std::string_view text);
 
 }  // namespace fp4lab

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "engine/file_util.h"
+#include "harness/results/text_escape.h"
 
 namespace fp4lab {
 namespace {
@@ -108,39 +109,6 @@ std::string XmlEscape(const std::string& text) {
   return out;
 }
 
-std::string MarkdownCell(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '|':
-      case '\\':
-      case '`':
-      case '*':
-      case '_':
-      case '[':
-      case ']':
-        out += '\\';
-        out += c;
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '&':
-        out += "&amp;";
-        break;
-      case '\n':
-      case '\r':
-        out += ' ';
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
 
 std::vector<std::string> Row(const GateRuleResult& r) {
   return {GateOutcomeLabel(r.outcome), r.rule.name, DescribeGateCheck(r.rule), OptionalNum(r.observed), Interval(r),
@@ -256,9 +224,9 @@ std::string RenderGateJUnitXml(const GateReport& report, const std::string& time
 
 std::string RenderGateMarkdown(const GateReport& report) {
   std::string md =
-      "### fp4lab gate: " + GateVerdictLabel(report) + "\n\n" + MarkdownCell(GateSummaryLine(report)) + "\n\n";
+      "### fp4lab gate: " + GateVerdictLabel(report) + "\n\n" + MarkdownEscape(GateSummaryLine(report)) + "\n\n";
   if (!report.setup_error.empty()) {
-    md += "⚠️ **Cannot evaluate:** " + MarkdownCell(report.setup_error) + "\n";
+    md += "⚠️ **Cannot evaluate:** " + MarkdownEscape(report.setup_error) + "\n";
     return md;
   }
   md += "|";
@@ -268,7 +236,7 @@ std::string RenderGateMarkdown(const GateReport& report) {
   md += "\n";
   for (const GateRuleResult& r : report.results) {
     md += "|";
-    for (const std::string& cell : Row(r)) md += " " + MarkdownCell(cell) + " |";
+    for (const std::string& cell : Row(r)) md += " " + MarkdownEscape(cell) + " |";
     md += "\n";
   }
   return md;
