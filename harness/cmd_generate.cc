@@ -33,14 +33,14 @@ Result<int> RunGenerate(const GenerateFlags& f) {
   FP4LAB_ASSIGN_OR_RETURN(auto engine, Engine::Open(options));
   FP4LAB_ASSIGN_OR_RETURN(std::vector<TokenId> prompt, engine->Encode(f.prompt));
   if (!f.no_bos) prompt.insert(prompt.begin(), engine->BosId());
-  // Stream: decode the whole continuation each step and print what is new, so sentencepiece's whitespace rules
-  // apply to the sequence as a whole.
-  std::vector<TokenId> generated;
-  std::string printed;
+  // Stream: decode prompt + continuation each step and print what is new, so sentencepiece's whitespace rules
+  // apply to the sequence as a whole (decoding the continuation alone would drop its leading space).
+  std::vector<TokenId> sequence(prompt.begin() + (f.no_bos ? 0 : 1), prompt.end());
+  std::string printed = engine->Decode(sequence);
   std::cout << f.prompt << std::flush;
   auto on_token = [&](TokenId t) {
-    generated.push_back(t);
-    const std::string text = engine->Decode(generated);
+    sequence.push_back(t);
+    const std::string text = engine->Decode(sequence);
     if (text.size() > printed.size() && text.compare(0, printed.size(), printed) == 0) {
       std::cout << text.substr(printed.size()) << std::flush;
     }
