@@ -8,6 +8,8 @@
 
 #include "engine/cpu/cpu_backend.h"
 #include "engine/file_util.h"
+#include "engine/host_memory.h"
+#include "engine/presets.h"
 #include "engine/sampler.h"
 
 namespace fp4lab {
@@ -23,11 +25,8 @@ Result<LinearScheme> ParsePrecision(const std::string& name) {
 
 const char* PrecisionName(LinearScheme scheme) { return LinearSchemeName(scheme); }
 
-namespace {
-
-// Runs the bf16 checkpoint on the CPU over the calibration tokens and returns max |x| of every Linear's input.
 Result<std::map<std::string, float>> CalibrateActivations(const ArchitectureSpec& arch, const ModelConfig& config,
-                                                          const SafetensorsReader& reader, const QuantConfig& quant,
+                                                          const TensorSource& reader, const QuantConfig& quant,
                                                           const std::vector<int32_t>& tokens) {
   auto cpu = CreateCpuBackend();
   WeightLoader loader(reader, quant, LinearScheme::kBf16);
@@ -52,8 +51,6 @@ Result<std::map<std::string, float>> CalibrateActivations(const ArchitectureSpec
   return amax;
 }
 
-}  // namespace
-
 Engine::~Engine() = default;
 
 Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
@@ -63,6 +60,10 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
     return Status::NotFound(options.model_dir + ": model directory does not exist");
+  }
+  if (IsSyntheticModelDir(options.model_dir)) {
+    FP4LAB_ASSIGN_OR_RETURN(SyntheticModelSpec spec, ReadSyntheticModelDir(options.model_dir));
+    return OpenSynthetic(spec, options);
   }
   FP4LAB_ASSIGN_OR_RETURN(engine->scheme_, ParsePrecision(options.precision));
   const std::string config_path = (dir / "config.json").string();
@@ -113,6 +114,55 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   FP4LAB_ASSIGN_OR_RETURN(engine->model_, arch->load(engine->config_, loader, *engine->backend_));
   engine->layer_map_ = loader.layer_map();
   return engine;
+}
+
+Result<std::unique_ptr<Engine>> Engine::OpenSynthetic(const SyntheticModelSpec& spec, const EngineOptions& options) {
+  auto engine = std::unique_ptr<Engine>(new Engine());
+  const std::string label = spec.origin.empty() ? "synthetic model" : spec.origin;
+  engine->options_ = options;
+  if (engine->options_.model_dir.empty()) engine->options_.model_dir = label;
+  FP4LAB_ASSIGN_OR_RETURN(engine->scheme_, ParsePrecision(options.precision));
+  nlohmann::json config = spec.config;
+  if (!config.is_object() || !config.contains("model_type") || !config["model_type"].is_string()) {
+    return Status::InvalidArgument(label + ": missing string field 'model_type'");
+  }
+  config.erase("quantization_config");
+  FP4LAB_ASSIGN_OR_RETURN(const ArchitectureSpec* arch,
+                          FindArchitecture(config["model_type"].get<std::string>(), label));
+  FP4LAB_ASSIGN_OR_RETURN(engine->config_, arch->parse_config(config, label));
+  FP4LAB_ASSIGN_OR_RETURN(auto source, SyntheticWeights::Create(engine->config_, {engine->scheme_, spec.seed, label}));
+  engine->quant_ = source->quant_config();
+  engine->tokenizer_error_ = Status::NotFound(label + ": a synthetic model has no tokenizer (it runs on token ids)");
+  FP4LAB_ASSIGN_OR_RETURN(engine->backend_, CreateBackend(options.device));
+
+  // Host memory: the generated tensors, plus the CPU backend's f32 copy of every weight (engine/cpu/cpu_linear.h).
+  int64_t host_needed = source->TotalBytes();
+  if (engine->backend_->Name() == "cpu") host_needed += 4 * engine->config_.ParameterCount();
+  FP4LAB_ASSIGN_OR_RETURN(const int64_t host_available, HostAvailableMemoryBytes());
+  if (host_needed > host_available) {
+    return Status::ResourceExhausted(label + ": loading at " + options.precision + " on " + engine->backend_->Name() +
+                                     " needs " + std::to_string(host_needed) + " bytes of host memory (generated "
+                                     "weights " + std::to_string(source->TotalBytes()) + "), but only " +
+                                     std::to_string(host_available) + " are available");
+  }
+  WeightLoader loader(*source, engine->quant_, engine->scheme_);
+  auto model = arch->load(engine->config_, loader, *engine->backend_);
+  if (!model.ok()) {
+    const Status generation = source->generation_status();
+    return generation.ok() ? model.status() : generation;
+  }
+  engine->model_ = std::move(model).value();
+  engine->layer_map_ = loader.layer_map();
+  engine->synthetic_ = {{"origin", label},
+                        {"seed", spec.seed},
+                        {"generated_bytes", source->TotalBytes()},
+                        {"weights", "deterministic random, not a trained model (engine/synthetic_weights.h)"}};
+  return engine;  // `source` and its generated host copy are released here
+}
+
+Result<std::unique_ptr<Engine>> Engine::OpenPreset(const std::string& preset, const EngineOptions& options) {
+  FP4LAB_ASSIGN_OR_RETURN(const ModelPreset* found, FindPreset(preset));
+  return OpenSynthetic({found->config, 0, "preset " + found->name}, options);
 }
 
 std::string Engine::Describe() const {
@@ -185,14 +235,17 @@ nlohmann::json Engine::Provenance() const {
     auto path = backend_->LinearPath(*scheme);
     paths[scheme_name] = path.ok() ? *path : path.status().message();
   }
-  return {{"precision", PrecisionName(scheme_)},
-          {"model_dir", options_.model_dir},
-          {"model_type", config_.model_type},
-          {"parameters", config_.ParameterCount()},
-          {"quantization", IsQuantized(quant_) ? quant_.algorithm + " (" + quant_.source + ")" : "none (bf16)"},
-          {"linear_paths", paths},
-          {"weight_device_bytes", model_->WeightDeviceBytes()},
-          {"device", backend_->Facts()}};
+  nlohmann::json provenance = {{"precision", PrecisionName(scheme_)},
+                               {"model_dir", options_.model_dir},
+                               {"model_type", config_.model_type},
+                               {"parameters", config_.ParameterCount()},
+                               {"quantization",
+                                IsQuantized(quant_) ? quant_.algorithm + " (" + quant_.source + ")" : "none (bf16)"},
+                               {"linear_paths", paths},
+                               {"weight_device_bytes", model_->WeightDeviceBytes()},
+                               {"device", backend_->Facts()}};
+  if (!synthetic_.is_null()) provenance["synthetic"] = synthetic_;
+  return provenance;
 }
 
 }  // namespace fp4lab

@@ -2,6 +2,7 @@
 // LanguageModel surface tasks use. Engine::Open is the only entry point the harness needs.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -12,13 +13,16 @@
 #include "engine/backend.h"
 #include "engine/language_model.h"
 #include "engine/quant_config.h"
+#include "engine/synthetic_weights.h"
 #include "engine/tokenizer.h"
 #include "engine/weight_loader.h"
 
 namespace fp4lab {
 
 struct EngineOptions {
-  std::string model_dir;           // HF checkpoint directory (config.json, *.safetensors, tokenizer.model)
+  // HF checkpoint directory (config.json, *.safetensors, tokenizer.model), or a synthetic model directory
+  // (config.json + fp4lab_synthetic.json, engine/synthetic_weights.h), whose weights are generated on load.
+  std::string model_dir;
   std::string precision = "bf16";  // "bf16" | "nvfp4" | "nvfp4-w4a16" | "fp8"
   std::string device = "cpu";      // "cpu" | "cuda[:N]"
   // Calibration text for activation scales when a bf16 checkpoint is quantized on load to nvfp4 (W4A4) or fp8:
@@ -32,9 +36,26 @@ Result<LinearScheme> ParsePrecision(const std::string& name);
 // The inverse: "bf16", "nvfp4", "nvfp4-w4a16", "fp8".
 const char* PrecisionName(LinearScheme scheme);
 
+// Runs a bf16 checkpoint on the CPU reference over `tokens` (in windows of the model's context) and returns the
+// max |x| of every Linear's input, keyed by Linear prefix: the activation amax that ModelOpt's "max" calibration
+// turns into input_scale = amax / 2688 (NVFP4) or amax / 448 (FP8).
+Result<std::map<std::string, float>> CalibrateActivations(const ArchitectureSpec& arch, const ModelConfig& config,
+                                                          const TensorSource& reader, const QuantConfig& quant,
+                                                          const std::vector<int32_t>& tokens);
+
 class Engine : public LanguageModel {
  public:
   static Result<std::unique_ptr<Engine>> Open(const EngineOptions& options);
+  // A model with deterministic random weights (engine/synthetic_weights.h) for the llama-family config
+  // `spec.config`, served in the stored form of options.precision (so no calibration is needed; a
+  // quantization_config in the config is ignored). options.model_dir is only recorded in provenance (the origin
+  // when empty). The generated host copy is released once the backend has prepared every layer.
+  // Errors: the config's parse errors naming spec.origin; ResourceExhausted with the bytes needed when host memory
+  // cannot hold the generated weights (and, on the CPU backend, their f32 form).
+  static Result<std::unique_ptr<Engine>> OpenSynthetic(const SyntheticModelSpec& spec, const EngineOptions& options);
+  // OpenSynthetic for a built-in preset (engine/presets.h) with seed 0. InvalidArgument listing the presets if
+  // `preset` is unknown.
+  static Result<std::unique_ptr<Engine>> OpenPreset(const std::string& preset, const EngineOptions& options);
   ~Engine() override;
 
   // LanguageModel
@@ -74,6 +95,7 @@ class Engine : public LanguageModel {
   std::unique_ptr<Backend> backend_;
   std::unique_ptr<Model> model_;
   std::vector<LayerPrecision> layer_map_;
+  nlohmann::json synthetic_;  // {origin, seed, ...} for a synthetic model; null otherwise
 };
 
 }  // namespace fp4lab

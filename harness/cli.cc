@@ -41,6 +41,7 @@ int RunCli(int argc, char** argv) {
       AddReportCommand(app),
       AddGateCommand(app),
       AddQuantizeCommand(app),
+      AddBenchCommand(app),
   };
   try {
     app.parse(argc, argv);

@@ -31,5 +31,6 @@ Command AddScoreHumanevalCommand(CLI::App& root);
 Command AddReportCommand(CLI::App& root);
 Command AddGateCommand(CLI::App& root);
 Command AddQuantizeCommand(CLI::App& root);
+Command AddBenchCommand(CLI::App& root);
 
 }  // namespace fp4lab

@@ -3,6 +3,9 @@
 #include <set>
 
 #include "tasks/fidelity.h"
+#include "tasks/humaneval_task.h"
+#include "tasks/latency.h"
+#include "tasks/mmlu_task.h"
 #include "tasks/perplexity.h"
 
 namespace fp4lab {
@@ -55,6 +58,59 @@ Result<std::unique_ptr<Task>> CreateFidelity(const nlohmann::json& o, const std:
   return std::unique_ptr<Task>(std::move(task));
 }
 
+Result<std::unique_ptr<Task>> CreateMmlu(const nlohmann::json& o, const std::string& data_dir) {
+  // "bos" and "tokenization" are informational keys the task writes into its own stored config.
+  FP4LAB_RETURN_IF_ERROR(CheckKeys("mmlu", o, {"data_dir", "split", "subjects", "shots", "limit", "bos",
+                                               "tokenization"}));
+  MmluOptions options;
+  FP4LAB_ASSIGN_OR_RETURN(options.data_dir, Get<std::string>("mmlu", o, "data_dir", data_dir + "/mmlu"));
+  FP4LAB_ASSIGN_OR_RETURN(options.split, Get<std::string>("mmlu", o, "split", "test"));
+  FP4LAB_ASSIGN_OR_RETURN(options.subjects, Get<std::vector<std::string>>("mmlu", o, "subjects", {}));
+  FP4LAB_ASSIGN_OR_RETURN(options.shots, Get<int>("mmlu", o, "shots", 0));
+  FP4LAB_ASSIGN_OR_RETURN(options.limit, Get<int>("mmlu", o, "limit", 0));
+  FP4LAB_ASSIGN_OR_RETURN(auto task, MmluTask::Create(options));
+  return std::unique_ptr<Task>(std::move(task));
+}
+
+Result<std::unique_ptr<Task>> CreateHumaneval(const nlohmann::json& o, const std::string& data_dir) {
+  FP4LAB_RETURN_IF_ERROR(CheckKeys("humaneval", o, {"problems", "n", "temperature", "top_k", "top_p", "seed",
+                                                    "max_new_tokens", "ks", "limit", "timeout_s", "stop", "bos",
+                                                    "allow_code_exec"}));
+  HumanevalOptions options;
+  FP4LAB_ASSIGN_OR_RETURN(options.problems_path, Get<std::string>("humaneval", o, "problems",
+                                                                  data_dir + "/humaneval/humaneval_sample.jsonl"));
+  FP4LAB_ASSIGN_OR_RETURN(options.samples_per_problem, Get<int>("humaneval", o, "n", 1));
+  FP4LAB_ASSIGN_OR_RETURN(options.sampling.temperature, Get<float>("humaneval", o, "temperature", 0.0f));
+  FP4LAB_ASSIGN_OR_RETURN(options.sampling.top_k, Get<int>("humaneval", o, "top_k", 0));
+  FP4LAB_ASSIGN_OR_RETURN(options.sampling.top_p, Get<float>("humaneval", o, "top_p", 1.0f));
+  FP4LAB_ASSIGN_OR_RETURN(options.sampling.seed, Get<uint64_t>("humaneval", o, "seed", 0));
+  FP4LAB_ASSIGN_OR_RETURN(options.max_new_tokens, Get<int>("humaneval", o, "max_new_tokens", 512));
+  FP4LAB_ASSIGN_OR_RETURN(options.ks, Get<std::vector<int>>("humaneval", o, "ks", {1}));
+  FP4LAB_ASSIGN_OR_RETURN(options.limit, Get<int>("humaneval", o, "limit", 0));
+  FP4LAB_ASSIGN_OR_RETURN(options.sandbox.limits.wall_timeout_s,
+                          Get<double>("humaneval", o, "timeout_s", options.sandbox.limits.wall_timeout_s));
+  FP4LAB_ASSIGN_OR_RETURN(options.sandbox.allow_code_exec, Get<bool>("humaneval", o, "allow_code_exec", false));
+  FP4LAB_ASSIGN_OR_RETURN(auto task, HumanevalTask::Create(options));
+  return std::unique_ptr<Task>(std::move(task));
+}
+
+Result<std::unique_ptr<Task>> CreateLatency(const nlohmann::json& o, const std::string&) {
+  // "timed" and "excluded" are informational keys the task writes into its own stored config.
+  FP4LAB_RETURN_IF_ERROR(CheckKeys("latency", o, {"prompt_lengths", "batches", "decode_tokens", "decode_prompt",
+                                                  "repetitions", "warmup", "seed", "timed", "excluded"}));
+  LatencyOptions options;
+  FP4LAB_ASSIGN_OR_RETURN(options.prompt_lengths,
+                          Get<std::vector<int>>("latency", o, "prompt_lengths", options.prompt_lengths));
+  FP4LAB_ASSIGN_OR_RETURN(options.batches, Get<std::vector<int>>("latency", o, "batches", options.batches));
+  FP4LAB_ASSIGN_OR_RETURN(options.decode_tokens, Get<int>("latency", o, "decode_tokens", options.decode_tokens));
+  FP4LAB_ASSIGN_OR_RETURN(options.decode_prompt, Get<int>("latency", o, "decode_prompt", options.decode_prompt));
+  FP4LAB_ASSIGN_OR_RETURN(options.repetitions, Get<int>("latency", o, "repetitions", options.repetitions));
+  FP4LAB_ASSIGN_OR_RETURN(options.warmup, Get<int>("latency", o, "warmup", options.warmup));
+  FP4LAB_ASSIGN_OR_RETURN(options.seed, Get<uint64_t>("latency", o, "seed", options.seed));
+  FP4LAB_ASSIGN_OR_RETURN(auto task, LatencyTask::Create(options));
+  return std::unique_ptr<Task>(std::move(task));
+}
+
 struct TaskFactory {
   const char* name;
   Result<std::unique_ptr<Task>> (*create)(const nlohmann::json& options, const std::string& data_dir);
@@ -63,6 +119,9 @@ struct TaskFactory {
 const TaskFactory kTasks[] = {
     {"perplexity", &CreatePerplexity},
     {"fidelity", &CreateFidelity},
+    {"mmlu", &CreateMmlu},
+    {"humaneval", &CreateHumaneval},
+    {"latency", &CreateLatency},
 };
 
 }  // namespace

@@ -1,0 +1,105 @@
+#include "engine/presets.h"
+
+namespace fp4lab {
+
+namespace {
+
+// meta-llama/Llama-3.1-8B config.json (architecture, RoPE and token ids as published).
+nlohmann::json Llama31_8B() {
+  return {{"architectures", {"LlamaForCausalLM"}},
+          {"attention_bias", false},
+          {"bos_token_id", 128000},
+          {"eos_token_id", 128001},
+          {"head_dim", 128},
+          {"hidden_act", "silu"},
+          {"hidden_size", 4096},
+          {"intermediate_size", 14336},
+          {"max_position_embeddings", 131072},
+          {"mlp_bias", false},
+          {"model_type", "llama"},
+          {"num_attention_heads", 32},
+          {"num_hidden_layers", 32},
+          {"num_key_value_heads", 8},
+          {"rms_norm_eps", 1e-5},
+          {"rope_scaling",
+           {{"factor", 8.0},
+            {"high_freq_factor", 4.0},
+            {"low_freq_factor", 1.0},
+            {"original_max_position_embeddings", 8192},
+            {"rope_type", "llama3"}}},
+          {"rope_theta", 500000.0},
+          {"tie_word_embeddings", false},
+          {"vocab_size", 128256}};
+}
+
+// meta-llama/Llama-3.2-1B config.json.
+nlohmann::json Llama32_1B() {
+  return {{"architectures", {"LlamaForCausalLM"}},
+          {"attention_bias", false},
+          {"bos_token_id", 128000},
+          {"eos_token_id", 128001},
+          {"head_dim", 64},
+          {"hidden_act", "silu"},
+          {"hidden_size", 2048},
+          {"intermediate_size", 8192},
+          {"max_position_embeddings", 131072},
+          {"mlp_bias", false},
+          {"model_type", "llama"},
+          {"num_attention_heads", 32},
+          {"num_hidden_layers", 16},
+          {"num_key_value_heads", 8},
+          {"rms_norm_eps", 1e-5},
+          {"rope_scaling",
+           {{"factor", 32.0},
+            {"high_freq_factor", 4.0},
+            {"low_freq_factor", 1.0},
+            {"original_max_position_embeddings", 8192},
+            {"rope_type", "llama3"}}},
+          {"rope_theta", 500000.0},
+          {"tie_word_embeddings", true},
+          {"vocab_size", 128256}};
+}
+
+// Small enough for the CPU reference in CI; every Linear's K is a multiple of 16 so all precisions quantize it.
+nlohmann::json Tiny() {
+  return {{"architectures", {"LlamaForCausalLM"}},
+          {"bos_token_id", 1},
+          {"eos_token_id", 2},
+          {"head_dim", 32},
+          {"hidden_act", "silu"},
+          {"hidden_size", 128},
+          {"intermediate_size", 384},
+          {"max_position_embeddings", 512},
+          {"model_type", "llama"},
+          {"num_attention_heads", 4},
+          {"num_hidden_layers", 2},
+          {"num_key_value_heads", 2},
+          {"rms_norm_eps", 1e-5},
+          {"rope_theta", 10000.0},
+          {"tie_word_embeddings", false},
+          {"vocab_size", 2048}};
+}
+
+}  // namespace
+
+const std::vector<ModelPreset>& ModelPresets() {
+  static const std::vector<ModelPreset> kPresets = {
+      {"llama-3.1-8b", "Llama 3.1 8B shapes (32 layers, hidden 4096, GQA 32/8, FFN 14336, vocab 128256)",
+       Llama31_8B()},
+      {"llama-3.2-1b", "Llama 3.2 1B shapes (16 layers, hidden 2048, GQA 32/8, FFN 8192, tied embeddings)",
+       Llama32_1B()},
+      {"tiny", "2-layer llama (hidden 128, vocab 2048, context 512) for CPU runs and CI", Tiny()},
+  };
+  return kPresets;
+}
+
+Result<const ModelPreset*> FindPreset(const std::string& name) {
+  std::string valid;
+  for (const ModelPreset& preset : ModelPresets()) {
+    if (preset.name == name) return &preset;
+    valid += (valid.empty() ? "" : ", ") + preset.name;
+  }
+  return Status::InvalidArgument("unknown preset '" + name + "' (valid: " + valid + ")");
+}
+
+}  // namespace fp4lab

@@ -1,0 +1,35 @@
+// Built-in model configurations for benchmarking real-size shapes without a checkpoint: each preset is a Hugging
+// Face config.json object that Engine::OpenPreset (engine/engine.h) pairs with deterministic random weights
+// (engine/synthetic_weights.h), so latency and memory of a real-size model are measured in any precision.
+//
+// Presets (published architecture values; see datasets/configs/ for the same configs as files):
+//   "llama-3.1-8b" : 32 layers, hidden 4096, 32/8 heads, head_dim 128, FFN 14336, vocab 128256, untied lm_head,
+//                    llama3 RoPE (factor 8, theta 500000), context 131072; 8,030,261,248 parameters.
+//   "llama-3.2-1b" : 16 layers, hidden 2048, 32/8 heads, head_dim 64, FFN 8192, vocab 128256, tied embeddings,
+//                    llama3 RoPE (factor 32, theta 500000), context 131072; 1,235,814,400 parameters.
+//   "tiny"         : a 2-layer llama (hidden 128, FFN 384, 4/2 heads, vocab 2048, context 512) that the CPU
+//                    reference runs in well under a second per pass; for CI and tests, not a real model.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/status.h"
+
+namespace fp4lab {
+
+struct ModelPreset {
+  std::string name;         // "llama-3.1-8b"
+  std::string description;  // one line for listings
+  nlohmann::json config;    // a complete HF config.json object (model_type, sizes, rope, token ids)
+};
+
+// Every preset, in the order listings show them.
+const std::vector<ModelPreset>& ModelPresets();
+
+// The preset called `name`. InvalidArgument "unknown preset 'x' (valid: llama-3.1-8b, llama-3.2-1b, tiny)".
+Result<const ModelPreset*> FindPreset(const std::string& name);
+
+}  // namespace fp4lab

@@ -1,0 +1,194 @@
+#include "harness/bench_summary.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "reports/report_format.h"
+
+namespace fp4lab {
+
+namespace {
+
+constexpr char kTask[] = "latency";
+
+std::string Fixed2(double v) {
+  char text[64];
+  std::snprintf(text, sizeof text, "%.2f", v);
+  return text;
+}
+
+// "8.03 B", "1.24 B", "657.92 K" parameters.
+std::string FormatParameters(int64_t n) {
+  const double v = static_cast<double>(n);
+  if (v >= 1e9) return Fixed2(v / 1e9) + " B";
+  if (v >= 1e6) return Fixed2(v / 1e6) + " M";
+  return Fixed2(v / 1e3) + " K";
+}
+
+std::optional<double> Opt(const nlohmann::json& j, const char* key) {
+  if (!j.is_object() || !j.contains(key) || !j[key].is_number()) return std::nullopt;
+  return j[key].get<double>();
+}
+
+std::string OptionalCell(const std::optional<double>& v, const std::function<std::string(double)>& format) {
+  return v ? format(*v) : "—";
+}
+
+std::string Ms(double v) { return FormatSignificant(v, 4); }
+std::string Bytes(double v) { return FormatBytes(v); }
+
+// The path the run's own scheme took on the device, from the engine provenance's linear_paths.
+std::string PathOf(const nlohmann::json& engine, const std::string& precision) {
+  const nlohmann::json paths = engine.value("linear_paths", nlohmann::json::object());
+  if (paths.contains(precision) && paths[precision].is_string()) return paths[precision].get<std::string>();
+  return "—";
+}
+
+}  // namespace
+
+Result<BenchSummary> LoadBenchSummary(ResultStore& store, int64_t run_id) {
+  FP4LAB_ASSIGN_OR_RETURN(const RunRecord run, store.GetRun(run_id));
+  FP4LAB_ASSIGN_OR_RETURN(const std::vector<MetricRecord> all_metrics, store.ListMetrics(run_id));
+  BenchSummary summary;
+  summary.run_id = run_id;
+  summary.db = store.path();
+  summary.device = run.device;
+  summary.device_name = run.device_name;
+  const nlohmann::json engines = run.provenance.value("engines", nlohmann::json::object());
+  std::vector<std::string> order = run.provenance.value("plan", nlohmann::json::object())
+                                       .value("precisions", std::vector<std::string>{});
+  std::map<std::string, std::vector<const MetricRecord*>> metrics;
+  for (const MetricRecord& m : all_metrics) {
+    if (m.task != kTask) continue;
+    metrics[m.precision].push_back(&m);
+    if (std::find(order.begin(), order.end(), m.precision) == order.end()) order.push_back(m.precision);
+  }
+  if (metrics.empty()) {
+    return Status::NotFound(store.path() + ": run " + std::to_string(run_id) + " has no latency results");
+  }
+  summary.model = run.model_path;
+  for (const auto& [precision, engine] : engines.items()) {
+    const nlohmann::json synthetic = engine.value("synthetic", nlohmann::json());
+    if (synthetic.is_object() && synthetic.contains("origin")) summary.model = synthetic["origin"].get<std::string>();
+    summary.parameters = engine.value("parameters", int64_t{0});
+    break;
+  }
+
+  for (const std::string& precision : order) {
+    if (!metrics.count(precision)) continue;
+    FP4LAB_ASSIGN_OR_RETURN(const std::vector<SampleRecord> samples, store.ListSamples(run_id, kTask, precision));
+    BenchPrecision p;
+    p.precision = precision;
+    p.path = PathOf(engines.value(precision, nlohmann::json::object()), precision);
+    int64_t decode_tokens = 0;
+    nlohmann::json memory = nlohmann::json::object();
+    std::vector<const SampleRecord*> unmeasured;
+    for (const SampleRecord& s : samples) {
+      if (s.sample_id == "memory") memory = s.data;
+      if (s.sample_id.rfind("decode@b1/", 0) == 0) decode_tokens = s.data.value("decode_tokens", int64_t{0});
+      if (s.outcome == "not_measured") unmeasured.push_back(&s);
+    }
+    const std::string tg = "tg" + std::to_string(decode_tokens);
+    for (const MetricRecord* m : metrics[precision]) {
+      auto add_row = [&](const std::string& test) {
+        BenchRow row{precision, test, m->value, std::nullopt, m->n, ""};
+        if (m->stderr_value) row.stddev = *m->stderr_value * std::sqrt(static_cast<double>(m->n));
+        summary.rows.push_back(row);
+      };
+      if (m->metric.rfind("prefill_tok_s@", 0) == 0) add_row("pp" + m->metric.substr(14));
+      if (m->metric == "decode_tok_s@b1") add_row(tg);
+      if (m->metric == "ttft_ms") p.ttft_ms = m->value;
+      if (m->metric == "itl_ms_p50") p.itl_p50_ms = m->value;
+      if (m->metric == "itl_ms_p90") p.itl_p90_ms = m->value;
+      if (m->metric == "itl_ms_p99") p.itl_p99_ms = m->value;
+      if (m->metric == "weight_bytes") p.weight_bytes = m->value;
+      if (m->metric == "predicted_weight_bytes") p.predicted_weight_bytes = m->value;
+      if (m->metric == "kv_cache_bytes") p.kv_cache_bytes = m->value;
+      if (m->metric == "peak_device_bytes") p.peak_bytes = m->value;
+    }
+    for (const SampleRecord* s : unmeasured) {
+      summary.rows.push_back({precision, tg + " b" + std::to_string(s->data.value("batch", 0)), std::nullopt,
+                              std::nullopt, 0, s->data.value("reason", std::string("not measured"))});
+    }
+    p.workspace_bytes = Opt(memory, "workspace_bytes");
+    p.workspace_tokens = memory.value("workspace_tokens", int64_t{0});
+    p.kv_cache_positions = memory.value("kv_cache_positions", int64_t{0});
+    p.peak_source = memory.value("peak_source", std::string());
+    p.weight_bytes_by_kind = memory.value("weight_bytes_by_kind", nlohmann::json::object());
+    summary.precisions.push_back(std::move(p));
+  }
+  return summary;
+}
+
+std::string RenderBenchSummary(const BenchSummary& s) {
+  std::map<std::string, std::string> paths;
+  for (const BenchPrecision& p : s.precisions) paths[p.precision] = p.path;
+  std::ostringstream out;
+  out << "| model | params | precision | path | device | test | t/s |\n"
+      << "| :--- | ---: | :--- | :--- | :--- | ---: | ---: |\n";
+  for (const BenchRow& row : s.rows) {
+    std::string value = row.note;
+    if (row.tok_s) value = Fixed2(*row.tok_s) + (row.stddev ? " ± " + Fixed2(*row.stddev) : "");
+    out << "| " << s.model << " | " << FormatParameters(s.parameters) << " | " << row.precision << " | "
+        << paths[row.precision] << " | " << s.device << " | " << row.test << " | " << value << " |\n";
+  }
+  out << "\n| precision | TTFT ms | ITL p50 ms | ITL p90 ms | ITL p99 ms | weights | predicted | KV cache | "
+         "workspace | peak |\n"
+      << "| :--- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n";
+  std::set<std::string> peak_sources;
+  int64_t kv_positions = 0, workspace_tokens = 0;
+  for (const BenchPrecision& p : s.precisions) {
+    out << "| " << p.precision << " | " << OptionalCell(p.ttft_ms, Ms) << " | " << OptionalCell(p.itl_p50_ms, Ms) << " | "
+        << OptionalCell(p.itl_p90_ms, Ms) << " | " << OptionalCell(p.itl_p99_ms, Ms) << " | " << OptionalCell(p.weight_bytes, Bytes)
+        << " | " << OptionalCell(p.predicted_weight_bytes, Bytes) << " | " << OptionalCell(p.kv_cache_bytes, Bytes) << " | "
+        << OptionalCell(p.workspace_bytes, Bytes) << " | " << OptionalCell(p.peak_bytes, Bytes) << " |\n";
+    if (!p.peak_source.empty()) peak_sources.insert(p.peak_source);
+    kv_positions = std::max(kv_positions, p.kv_cache_positions);
+    workspace_tokens = std::max(workspace_tokens, p.workspace_tokens);
+  }
+  out << "\n" << s.device << " (" << s.device_name << "). t/s: mean ± stddev over the repetitions after warm-up; "
+      << "tokenization and sampling excluded (Model::Forward and the logits download are timed).\n"
+      << "KV cache: f32 over " << kv_positions << " positions (decode prompt + decode tokens); workspace: "
+      << "activation buffers and logits of a " << workspace_tokens << "-token pass (analytic); weights: "
+      << "Model::WeightDeviceBytes; predicted: engine/memory_model.h.\n";
+  for (const std::string& source : peak_sources) out << "peak: " << source << "\n";
+  return out.str();
+}
+
+nlohmann::json BenchSummaryJson(const BenchSummary& s) {
+  auto opt = [](const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(); };
+  nlohmann::json rows = nlohmann::json::array();
+  for (const BenchRow& r : s.rows) {
+    nlohmann::json row = {{"precision", r.precision}, {"test", r.test}, {"tok_s", opt(r.tok_s)},
+                          {"stddev", opt(r.stddev)}, {"repetitions", r.repetitions}};
+    if (!r.note.empty()) row["note"] = r.note;
+    rows.push_back(row);
+  }
+  nlohmann::json precisions = nlohmann::json::array();
+  for (const BenchPrecision& p : s.precisions) {
+    precisions.push_back({{"precision", p.precision},
+                          {"path", p.path},
+                          {"ttft_ms", opt(p.ttft_ms)},
+                          {"itl_ms_p50", opt(p.itl_p50_ms)},
+                          {"itl_ms_p90", opt(p.itl_p90_ms)},
+                          {"itl_ms_p99", opt(p.itl_p99_ms)},
+                          {"weight_bytes", opt(p.weight_bytes)},
+                          {"predicted_weight_bytes", opt(p.predicted_weight_bytes)},
+                          {"weight_bytes_by_kind", p.weight_bytes_by_kind},
+                          {"kv_cache_bytes", opt(p.kv_cache_bytes)},
+                          {"kv_cache_positions", p.kv_cache_positions},
+                          {"workspace_bytes", opt(p.workspace_bytes)},
+                          {"workspace_tokens", p.workspace_tokens},
+                          {"peak_device_bytes", opt(p.peak_bytes)},
+                          {"peak_source", p.peak_source}});
+  }
+  return {{"run_id", s.run_id}, {"db", s.db},     {"model", s.model},         {"parameters", s.parameters},
+          {"device", s.device}, {"device_name", s.device_name}, {"rows", rows}, {"precisions", precisions}};
+}
+
+}  // namespace fp4lab

@@ -1,0 +1,142 @@
+// LatencyTask::Aggregate: metrics from the stored samples (sample layout and metric list: tasks/latency.h).
+#include <map>
+#include <optional>
+
+#include "harness/results/stats.h"
+#include "tasks/latency.h"
+
+namespace fp4lab {
+
+namespace {
+
+Status BadSample(const SampleRecord& s, const std::string& what) {
+  return Status::InvalidArgument("latency: sample '" + s.sample_id + "': " + what);
+}
+
+Result<double> Number(const SampleRecord& s, const char* key) {
+  if (!s.data.is_object() || !s.data.contains(key) || !s.data[key].is_number()) {
+    return BadSample(s, std::string("data field '") + key + "' must be a number");
+  }
+  return s.data[key].get<double>();
+}
+
+// "prefill@128/rep3" -> ("prefill@128", 3); nullopt when the id has no "/rep<r>" suffix.
+std::optional<std::string> RepShape(const std::string& id) {
+  const size_t slash = id.rfind("/rep");
+  if (slash == std::string::npos || slash + 4 >= id.size()) return std::nullopt;
+  for (size_t i = slash + 4; i < id.size(); ++i) {
+    if (id[i] < '0' || id[i] > '9') return std::nullopt;
+  }
+  return id.substr(0, slash);
+}
+
+// "prefill@<digits>" -> the length; nullopt otherwise.
+std::optional<int64_t> PrefillLength(const std::string& shape) {
+  const std::string prefix = "prefill@";
+  if (shape.rfind(prefix, 0) != 0 || shape.size() == prefix.size()) return std::nullopt;
+  int64_t length = 0;
+  for (size_t i = prefix.size(); i < shape.size(); ++i) {
+    if (shape[i] < '0' || shape[i] > '9') return std::nullopt;
+    length = length * 10 + (shape[i] - '0');
+  }
+  return length;
+}
+
+MetricRecord Metric(const std::string& name, double value, int64_t n, const char* unit, const char* higher_is) {
+  MetricRecord m;
+  m.metric = name;
+  m.value = value;
+  m.n = n;
+  m.unit = unit;
+  m.higher_is = higher_is;
+  return m;
+}
+
+// Mean over repetitions with stderr = sample stddev / sqrt(n) (absent for one repetition).
+Result<MetricRecord> MeanMetric(const std::string& name, const std::vector<double>& values, const char* unit,
+                                const char* higher_is) {
+  FP4LAB_ASSIGN_OR_RETURN(const double mean, Mean(values));
+  MetricRecord m = Metric(name, mean, static_cast<int64_t>(values.size()), unit, higher_is);
+  if (values.size() >= 2) {
+    FP4LAB_ASSIGN_OR_RETURN(m.stderr_value, StandardError(values));
+  }
+  return m;
+}
+
+MetricRecord Bytes(const std::string& name, double value, const char* higher_is) {
+  return Metric(name, value, 1, "bytes", higher_is);
+}
+
+}  // namespace
+
+Result<std::vector<MetricRecord>> LatencyTask::Aggregate(const std::vector<SampleRecord>& samples) const {
+  std::map<int64_t, std::vector<double>> prefill_tok_s;  // by length, ascending
+  std::vector<double> decode_tok_s, ttft_ms, itl_ms;
+  const SampleRecord* memory = nullptr;
+  for (const SampleRecord& s : samples) {
+    if (s.sample_id == "memory") {
+      memory = &s;
+      continue;
+    }
+    if (s.outcome == "not_measured" && s.sample_id.rfind("decode@b", 0) == 0) continue;
+    const std::optional<std::string> shape = RepShape(s.sample_id);
+    if (!shape) return BadSample(s, "unknown sample id (expected prefill@<L>/rep<r>, decode@b1/rep<r>, "
+                                    "decode@b<B> or memory)");
+    if (const std::optional<int64_t> length = PrefillLength(*shape)) {
+      FP4LAB_ASSIGN_OR_RETURN(const double tokens, Number(s, "tokens"));
+      FP4LAB_ASSIGN_OR_RETURN(const double seconds, Number(s, "seconds"));
+      if (!(seconds > 0.0)) return BadSample(s, "seconds must be positive");
+      prefill_tok_s[*length].push_back(tokens / seconds);
+    } else if (*shape == "decode@b1") {
+      FP4LAB_ASSIGN_OR_RETURN(const double tokens, Number(s, "decode_tokens"));
+      FP4LAB_ASSIGN_OR_RETURN(const double ttft, Number(s, "ttft_ms"));
+      if (!s.data.contains("itl_ms") || !s.data["itl_ms"].is_array() || s.data["itl_ms"].empty()) {
+        return BadSample(s, "data field 'itl_ms' must be a non-empty array of numbers");
+      }
+      double total_ms = 0.0;
+      for (const auto& v : s.data["itl_ms"]) {
+        if (!v.is_number()) return BadSample(s, "data field 'itl_ms' must hold numbers only");
+        itl_ms.push_back(v.get<double>());
+        total_ms += v.get<double>();
+      }
+      if (!(total_ms > 0.0)) return BadSample(s, "itl_ms must sum to a positive time");
+      decode_tok_s.push_back(1e3 * tokens / total_ms);
+      ttft_ms.push_back(ttft);
+    } else {
+      return BadSample(s, "unknown shape '" + *shape + "'");
+    }
+  }
+
+  std::vector<MetricRecord> metrics;
+  for (const auto& [length, values] : prefill_tok_s) {
+    FP4LAB_ASSIGN_OR_RETURN(MetricRecord m,
+                            MeanMetric("prefill_tok_s@" + std::to_string(length), values, "tok/s", "better"));
+    metrics.push_back(std::move(m));
+  }
+  if (!decode_tok_s.empty()) {
+    FP4LAB_ASSIGN_OR_RETURN(MetricRecord decode, MeanMetric("decode_tok_s@b1", decode_tok_s, "tok/s", "better"));
+    metrics.push_back(std::move(decode));
+    FP4LAB_ASSIGN_OR_RETURN(MetricRecord ttft, MeanMetric("ttft_ms", ttft_ms, "ms", "worse"));
+    metrics.push_back(std::move(ttft));
+    for (const auto& [name, q] : {std::pair<const char*, double>{"itl_ms_p50", 50.0}, {"itl_ms_p90", 90.0},
+                                  {"itl_ms_p99", 99.0}}) {
+      FP4LAB_ASSIGN_OR_RETURN(const double value, Percentile(itl_ms, q));
+      metrics.push_back(Metric(name, value, static_cast<int64_t>(itl_ms.size()), "ms", "worse"));
+    }
+  }
+  if (memory != nullptr) {
+    FP4LAB_ASSIGN_OR_RETURN(const double weight, Number(*memory, "weight_bytes"));
+    FP4LAB_ASSIGN_OR_RETURN(const double predicted, Number(*memory, "predicted_weight_bytes"));
+    FP4LAB_ASSIGN_OR_RETURN(const double kv, Number(*memory, "kv_cache_bytes"));
+    metrics.push_back(Bytes("weight_bytes", weight, "worse"));
+    metrics.push_back(Bytes("predicted_weight_bytes", predicted, ""));
+    metrics.push_back(Bytes("kv_cache_bytes", kv, "worse"));
+    if (memory->data.contains("peak_device_bytes")) {
+      FP4LAB_ASSIGN_OR_RETURN(const double peak, Number(*memory, "peak_device_bytes"));
+      metrics.push_back(Bytes("peak_device_bytes", peak, "worse"));
+    }
+  }
+  return metrics;
+}
+
+}  // namespace fp4lab

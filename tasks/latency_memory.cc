@@ -1,0 +1,85 @@
+#include "tasks/latency_memory.h"
+
+#include "engine/host_memory.h"
+#include "engine/linear_scheme.h"
+
+namespace fp4lab {
+
+namespace {
+
+bool IsCpu(const nlohmann::json& facts) { return facts.value("kind", std::string()) == "cpu"; }
+
+std::optional<int64_t> IntFact(const nlohmann::json& facts, const char* key) {
+  if (!facts.is_object() || !facts.contains(key) || !facts[key].is_number_integer()) return std::nullopt;
+  return facts[key].get<int64_t>();
+}
+
+std::string LayerKind(const std::string& layer) {
+  if (layer.find("self_attn.") != std::string::npos) return "attention";
+  if (layer.find("mlp.") != std::string::npos) return "mlp";
+  if (layer.find("lm_head") != std::string::npos) return "lm_head";
+  return "other";
+}
+
+}  // namespace
+
+int64_t KvCacheBytes(const ModelConfig& c, int64_t positions) {
+  return 2 * int64_t{c.num_layers} * positions * c.num_kv_heads * c.head_dim * 4;
+}
+
+int64_t ForwardWorkspaceBytes(const ModelConfig& c, int64_t tokens) {
+  const int64_t q = int64_t{c.num_heads} * c.head_dim, kv = int64_t{c.num_kv_heads} * c.head_dim;
+  const int64_t per_token = 2 * c.hidden_size + 2 * q + 2 * kv + 2 * int64_t{c.intermediate_size} + c.vocab_size;
+  return tokens * per_token * 4;
+}
+
+Result<MemoryBudget> AvailableMemory(const Backend& backend, int64_t model_weight_bytes) {
+  const nlohmann::json facts = backend.Facts();
+  MemoryBudget budget;
+  if (IsCpu(facts)) {
+    FP4LAB_ASSIGN_OR_RETURN(budget.available_bytes, HostAvailableMemoryBytes());
+    budget.source = "host MemAvailable (/proc/meminfo)";
+    budget.host_is_device = true;
+    return budget;
+  }
+  if (auto free_bytes = IntFact(facts, "memory_free_bytes")) {
+    budget.available_bytes = *free_bytes;
+    budget.source = backend.Name() + " free memory (device facts)";
+    return budget;
+  }
+  const auto limit = IntFact(facts, "memory_limit_bytes");
+  const auto total = limit ? limit : IntFact(facts, "memory_bytes");
+  if (!total) {
+    return Status::Unimplemented(backend.Name() + ": the backend reports neither free nor total device memory, so "
+                                 "shapes cannot be checked against it");
+  }
+  budget.available_bytes = *total - model_weight_bytes;
+  budget.source = backend.Name() + (limit ? " memory limit" : " total memory") +
+                  " minus this model's weights (other allocations not counted)";
+  return budget;
+}
+
+PeakMemory MeasurePeakMemory(const Backend& backend) {
+  const nlohmann::json facts = backend.Facts();
+  if (IsCpu(facts)) {
+    auto rss = PeakResidentBytes();
+    if (!rss.ok()) return {std::nullopt, "not measured: " + rss.status().message()};
+    return {*rss, "host peak RSS (getrusage ru_maxrss): the whole process, every model it holds included"};
+  }
+  if (auto peak = IntFact(facts, "memory_peak_bytes")) {
+    return {*peak, backend.Name() + " peak bytes held by the backend (device facts)"};
+  }
+  return {std::nullopt, "not measured: " + backend.Name() + " does not report its peak memory"};
+}
+
+nlohmann::json WeightBytesByKind(const ModelConfig& config, const std::vector<LayerPrecision>& layers) {
+  nlohmann::json kinds = nlohmann::json::object();
+  kinds["embedding"][LinearSchemeName(LinearScheme::kBf16)] = int64_t{config.vocab_size} * config.hidden_size * 2;
+  for (const LayerPrecision& layer : layers) {
+    nlohmann::json& slot = kinds[LayerKind(layer.layer)][LinearSchemeName(layer.scheme)];
+    slot = (slot.is_null() ? int64_t{0} : slot.get<int64_t>()) + layer.bytes;
+  }
+  return kinds;
+}
+
+}  // namespace fp4lab

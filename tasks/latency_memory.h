@@ -1,0 +1,55 @@
+// Memory figures of the latency task (tasks/latency.h): what one forward pass needs (analytic, from the buffers
+// engine/arch/llama.cc and the caller allocate), what the backend's device has available, the peak it reached,
+// and stored weight bytes by layer kind.
+//
+// Device facts read from Backend::Facts() (a backend that does not report a key gets the fallback stated):
+//   "kind"               "cpu" for the CPU reference: device memory IS host memory (MemAvailable, peak RSS).
+//   "memory_free_bytes"  free device memory now (e.g. cudaMemGetInfo); fallback: "memory_limit_bytes" or
+//                        "memory_bytes" minus the model's weight bytes (other allocations not counted).
+//   "memory_peak_bytes"  the most device bytes the backend held at once; fallback: not measured.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/backend.h"
+#include "engine/model_config.h"
+#include "engine/status.h"
+#include "engine/weight_loader.h"
+
+namespace fp4lab {
+
+// f32 K and V caches of `positions` positions over every layer (engine/kv_cache.h):
+// 2 * layers * positions * kv_heads * head_dim * 4 bytes.
+int64_t KvCacheBytes(const ModelConfig& config, int64_t positions);
+
+// f32 activation buffers of one Model::Forward over `tokens` tokens (x, h [n, D]; q, attn [n, H * head_dim];
+// k, v [n, KV * head_dim]; gate, up [n, F]) plus the logits [n, V] the caller allocates. Backend-internal scratch
+// is not included.
+int64_t ForwardWorkspaceBytes(const ModelConfig& config, int64_t tokens);
+
+struct MemoryBudget {
+  int64_t available_bytes = 0;
+  std::string source;        // how the figure was obtained, e.g. "host MemAvailable (/proc/meminfo)"
+  bool host_is_device = false;  // the CPU backend: host buffers come out of the same budget
+};
+
+// The bytes `backend` can still allocate (see the facts above). `model_weight_bytes` is used by the fallback.
+// IoError when the host figure cannot be read.
+Result<MemoryBudget> AvailableMemory(const Backend& backend, int64_t model_weight_bytes);
+
+struct PeakMemory {
+  std::optional<int64_t> bytes;  // absent when the backend cannot report it
+  std::string source;            // what the figure is, or why it is absent
+};
+PeakMemory MeasurePeakMemory(const Backend& backend);
+
+// {"<kind>": {"<scheme>": bytes}} with kinds "embedding" (the bf16 table, V * D * 2), "attention" (self_attn.*),
+// "mlp" (mlp.*), "lm_head" and "other", from the layer map's stored bytes.
+nlohmann::json WeightBytesByKind(const ModelConfig& config, const std::vector<LayerPrecision>& layers);
+
+}  // namespace fp4lab

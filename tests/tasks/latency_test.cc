@@ -1,0 +1,244 @@
+// The latency task: its statistics, aggregation from stored samples, and a real run on the tiny preset (CPU).
+#include "tasks/latency.h"
+
+#include <cmath>
+#include <map>
+#include <set>
+
+#include <gtest/gtest.h>
+
+#include "engine/engine.h"
+#include "engine/memory_model.h"
+#include "fake_language_model.h"
+#include "tasks/latency_memory.h"
+#include "tasks/registry.h"
+
+namespace fp4lab {
+namespace {
+
+TEST(LatencyTaskTest, CreateRejectsBadOptions) {
+  auto bad = [](LatencyOptions o) { return LatencyTask::Create(std::move(o)).status().code(); };
+  EXPECT_EQ(bad({.prompt_lengths = {}}), StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad({.prompt_lengths = {128, 0}}), StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad({.batches = {-1}}), StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad({.decode_tokens = 0}), StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad({.repetitions = 0}), StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad({.warmup = -1}), StatusCode::kInvalidArgument);
+  auto task = LatencyTask::Create({});
+  ASSERT_TRUE(task.ok());
+  EXPECT_EQ((*task)->Name(), "latency");
+  EXPECT_EQ((*task)->Config()["prompt_lengths"], (std::vector<int>{128, 512, 2048}));
+  EXPECT_NE((*task)->Config()["excluded"].get<std::string>().find("tokenization and sampling"), std::string::npos);
+}
+
+TEST(LatencyTaskTest, RegistryBuildsItFromItsOwnStoredConfig) {
+  auto task = CreateTask("latency", {{"prompt_lengths", {16}}, {"repetitions", 2}}, "");
+  ASSERT_TRUE(task.ok()) << task.status().ToString();
+  auto again = CreateTask("latency", (*task)->Config(), "");
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ((*again)->Config(), (*task)->Config());
+  EXPECT_EQ(CreateTask("latency", {{"prompt_length", {16}}}, "").status().code(), StatusCode::kInvalidArgument);
+}
+
+SampleRecord Sample(const std::string& id, nlohmann::json data, const std::string& outcome = "measured") {
+  SampleRecord s;
+  s.sample_id = id;
+  s.outcome = outcome;
+  s.data = std::move(data);
+  return s;
+}
+
+// Expected values computed by hand from the sample data.
+TEST(LatencyTaskTest, AggregateComputesEveryMetricFromSamples) {
+  auto task = LatencyTask::Create({});
+  ASSERT_TRUE(task.ok());
+  const std::vector<SampleRecord> samples = {
+      Sample("prefill@128/rep0", {{"tokens", 128}, {"seconds", 0.5}}),   // 256 tok/s
+      Sample("prefill@128/rep1", {{"tokens", 128}, {"seconds", 0.25}}),  // 512 tok/s
+      Sample("prefill@16/rep0", {{"tokens", 16}, {"seconds", 0.1}}),     // 160 tok/s
+      Sample("decode@b1/rep0", {{"prompt_tokens", 8}, {"decode_tokens", 4}, {"ttft_ms", 10.0},
+                                {"itl_ms", {1.0, 2.0, 3.0, 4.0}}}),       // 4 tokens in 10 ms: 400 tok/s
+      Sample("decode@b1/rep1", {{"prompt_tokens", 8}, {"decode_tokens", 4}, {"ttft_ms", 20.0},
+                                {"itl_ms", {5.0, 5.0, 5.0, 5.0}}}),       // 4 tokens in 20 ms: 200 tok/s
+      Sample("decode@b8", {{"batch", 8}, {"reason", "no batched path"}}, "not_measured"),
+      Sample("memory", {{"weight_bytes", 1000}, {"predicted_weight_bytes", 1010}, {"kv_cache_bytes", 64},
+                        {"peak_device_bytes", 5000}}),
+  };
+  auto metrics = (*task)->Aggregate(samples);
+  ASSERT_TRUE(metrics.ok()) << metrics.status().ToString();
+  std::map<std::string, MetricRecord> by_name;
+  std::vector<std::string> order;
+  for (const MetricRecord& m : *metrics) {
+    by_name[m.metric] = m;
+    order.push_back(m.metric);
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{"prefill_tok_s@16", "prefill_tok_s@128", "decode_tok_s@b1", "ttft_ms",
+                                             "itl_ms_p50", "itl_ms_p90", "itl_ms_p99", "weight_bytes",
+                                             "predicted_weight_bytes", "kv_cache_bytes", "peak_device_bytes"}));
+  EXPECT_DOUBLE_EQ(by_name["prefill_tok_s@128"].value, 384.0);
+  EXPECT_DOUBLE_EQ(*by_name["prefill_tok_s@128"].stderr_value, std::sqrt(2 * 128.0 * 128.0) / std::sqrt(2.0));
+  EXPECT_EQ(by_name["prefill_tok_s@128"].unit, "tok/s");
+  EXPECT_EQ(by_name["prefill_tok_s@128"].higher_is, "better");
+  EXPECT_DOUBLE_EQ(by_name["prefill_tok_s@16"].value, 160.0);
+  EXPECT_FALSE(by_name["prefill_tok_s@16"].stderr_value.has_value());
+  EXPECT_DOUBLE_EQ(by_name["decode_tok_s@b1"].value, 300.0);
+  EXPECT_DOUBLE_EQ(by_name["ttft_ms"].value, 15.0);
+  EXPECT_EQ(by_name["ttft_ms"].higher_is, "worse");
+  // ITL over all 8 steps {1, 2, 3, 4, 5, 5, 5, 5}: p50 at h = 3.5 -> 4.5; p90 at h = 6.3 -> 5; p99 -> 5.
+  EXPECT_DOUBLE_EQ(by_name["itl_ms_p50"].value, 4.5);
+  EXPECT_DOUBLE_EQ(by_name["itl_ms_p90"].value, 5.0);
+  EXPECT_EQ(by_name["itl_ms_p99"].n, 8);
+  EXPECT_EQ(by_name["itl_ms_p99"].unit, "ms");
+  EXPECT_DOUBLE_EQ(by_name["weight_bytes"].value, 1000.0);
+  EXPECT_EQ(by_name["weight_bytes"].unit, "bytes");
+  EXPECT_EQ(by_name["predicted_weight_bytes"].higher_is, "");
+  EXPECT_DOUBLE_EQ(by_name["peak_device_bytes"].value, 5000.0);
+
+  EXPECT_EQ((*task)->Aggregate({Sample("warmup/rep0", {})}).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ((*task)->Aggregate({Sample("prefill@128/rep0", {{"tokens", 128}})}).status().code(),
+            StatusCode::kInvalidArgument);
+}
+
+TEST(LatencyTaskTest, RefusesAModelThatIsNotAnEngine) {
+  auto task = LatencyTask::Create({});
+  ASSERT_TRUE(task.ok());
+  testing::FakeLanguageModel fake;
+  TaskRun run{.model = fake, .precision = "bf16"};
+  run.should_run = [](const std::string&) { return true; };
+  run.emit = [](std::vector<SampleRecord>&&) { return Status::Ok(); };
+  EXPECT_EQ((*task)->Run(run).code(), StatusCode::kFailedPrecondition);
+}
+
+class LatencyRunTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    EngineOptions options;
+    options.precision = "nvfp4";
+    auto engine = Engine::OpenPreset("tiny", options);
+    ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+    engine_ = std::move(engine).value().release();
+  }
+  static void TearDownTestSuite() {
+    delete engine_;
+    engine_ = nullptr;
+  }
+
+  // Runs `task` on the tiny engine, keeping the emitted samples; `skip` ids are treated as already stored.
+  static std::vector<SampleRecord> RunTask(LatencyTask& task, const std::set<std::string>& skip = {}) {
+    std::vector<SampleRecord> samples;
+    TaskRun run{.model = *engine_, .precision = "nvfp4"};
+    run.should_run = [&](const std::string& id) { return !skip.count(id); };
+    run.emit = [&](std::vector<SampleRecord>&& batch) {
+      for (auto& s : batch) samples.push_back(std::move(s));
+      return Status::Ok();
+    };
+    const Status status = task.Run(run);
+    EXPECT_TRUE(status.ok()) << status.ToString();
+    return samples;
+  }
+
+  static Engine* engine_;
+};
+Engine* LatencyRunTest::engine_ = nullptr;
+
+// The tiny preset's context is 512: a requested 4096 is clipped to 512 and 512 itself is then a duplicate.
+TEST_F(LatencyRunTest, MeasuresEveryShapeOnTheCpuAndRecordsMemory) {
+  auto task = LatencyTask::Create({.prompt_lengths = {16, 4096, 512},
+                                   .batches = {1, 8},
+                                   .decode_tokens = 6,
+                                   .decode_prompt = 8,
+                                   .repetitions = 2,
+                                   .warmup = 1});
+  ASSERT_TRUE(task.ok());
+  const std::vector<SampleRecord> samples = RunTask(**task);
+  std::set<std::string> ids;
+  for (const SampleRecord& s : samples) ids.insert(s.sample_id);
+  EXPECT_EQ(ids, (std::set<std::string>{"prefill@16/rep0", "prefill@16/rep1", "prefill@512/rep0", "prefill@512/rep1",
+                                        "decode@b1/rep0", "decode@b1/rep1", "decode@b8", "memory"}));
+  const ModelConfig& config = engine_->config();
+  for (const SampleRecord& s : samples) {
+    if (s.sample_id.rfind("prefill@", 0) == 0) {
+      EXPECT_GT(s.data["seconds"].get<double>(), 0.0);
+      EXPECT_DOUBLE_EQ(s.score, s.data["tokens"].get<double>() / s.data["seconds"].get<double>());
+    } else if (s.sample_id.rfind("decode@b1/", 0) == 0) {
+      EXPECT_EQ(s.data["itl_ms"].size(), 6u);
+      EXPECT_EQ(s.data["prompt_tokens"], 8);
+      EXPECT_GT(s.data["ttft_ms"].get<double>(), 0.0);
+    } else if (s.sample_id == "decode@b8") {
+      EXPECT_EQ(s.outcome, "not_measured");
+      EXPECT_NE(s.data["reason"].get<std::string>().find("batched decode"), std::string::npos);
+      EXPECT_EQ(s.data["kv_cache_bytes_needed"], 8 * KvCacheBytes(config, 8 + 6));
+    } else {
+      // Measured figures against independent ones: the engine's own weight bytes, the config-only prediction,
+      // a KV cache actually allocated for the decode context, and the CPU's peak RSS, which must at least hold
+      // the reference backend's f32 copy of every weight.
+      EXPECT_EQ(s.data["weight_bytes"], engine_->model().WeightDeviceBytes());
+      EXPECT_EQ(s.data["predicted_weight_bytes"],
+                PredictWeightMemory(LlamaInventory(config), LinearScheme::kNvfp4).bytes);
+      auto cache = engine_->model().NewCache(8 + 6);
+      ASSERT_TRUE(cache.ok());
+      EXPECT_EQ(s.data["kv_cache_bytes"], (*cache)->Bytes());
+      EXPECT_EQ(s.data["workspace_tokens"], 512);
+      EXPECT_GE(s.data["peak_device_bytes"].get<int64_t>(), 4 * config.ParameterCount());
+      EXPECT_NE(s.data["peak_source"].get<std::string>().find("RSS"), std::string::npos);
+      const nlohmann::json kinds = s.data["weight_bytes_by_kind"];
+      EXPECT_GT(kinds["attention"]["nvfp4"].get<int64_t>(), 0);
+      EXPECT_GT(kinds["mlp"]["nvfp4"].get<int64_t>(), 0);
+      EXPECT_EQ(kinds["lm_head"]["bf16"], int64_t{config.vocab_size} * config.hidden_size * 2);
+      EXPECT_EQ(kinds["embedding"]["bf16"], int64_t{config.vocab_size} * config.hidden_size * 2);
+    }
+  }
+  auto metrics = (*task)->Aggregate(samples);
+  ASSERT_TRUE(metrics.ok()) << metrics.status().ToString();
+  std::set<std::string> names;
+  for (const MetricRecord& m : *metrics) {
+    names.insert(m.metric);
+    EXPECT_GT(m.value, 0.0) << m.metric;
+  }
+  EXPECT_EQ(names, (std::set<std::string>{"prefill_tok_s@16", "prefill_tok_s@512", "decode_tok_s@b1", "ttft_ms",
+                                          "itl_ms_p50", "itl_ms_p90", "itl_ms_p99", "weight_bytes",
+                                          "predicted_weight_bytes", "kv_cache_bytes", "peak_device_bytes"}));
+}
+
+TEST_F(LatencyRunTest, ResumeRunsOnlyWhatIsNotStored) {
+  auto task = LatencyTask::Create({.prompt_lengths = {16}, .batches = {1}, .decode_tokens = 2, .decode_prompt = 4,
+                                   .repetitions = 2, .warmup = 0});
+  ASSERT_TRUE(task.ok());
+  const std::vector<SampleRecord> samples = RunTask(**task, {"prefill@16/rep0", "decode@b1/rep0", "decode@b1/rep1"});
+  std::set<std::string> ids;
+  for (const SampleRecord& s : samples) ids.insert(s.sample_id);
+  EXPECT_EQ(ids, (std::set<std::string>{"prefill@16/rep1", "memory"}));
+}
+
+// A config whose context admits a prompt far larger than this host's memory: the task refuses before allocating,
+// naming the bytes from the documented formulas (KV: 2 * layers * L * kv_dim * 4; activations and logits:
+// L * (2D + 2Q + 2KV + 2F + V) * 4).
+TEST(LatencyFitTest, APromptThatDoesNotFitIsReportedWithTheBytesNeeded) {
+  const nlohmann::json config = {{"model_type", "llama"}, {"hidden_size", 64}, {"intermediate_size", 64},
+                                 {"num_hidden_layers", 1}, {"num_attention_heads", 1}, {"num_key_value_heads", 1},
+                                 {"vocab_size", 32000},    {"max_position_embeddings", 1000000}};
+  EngineOptions options;
+  auto engine = Engine::OpenSynthetic({config, 0, "config huge-context"}, options);
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  auto task = LatencyTask::Create({.prompt_lengths = {1000000}, .batches = {1}, .decode_tokens = 1,
+                                   .decode_prompt = 1, .repetitions = 1, .warmup = 0});
+  ASSERT_TRUE(task.ok());
+  TaskRun run{.model = **engine, .precision = "bf16"};
+  bool emitted = false;
+  run.should_run = [](const std::string&) { return true; };
+  run.emit = [&](std::vector<SampleRecord>&&) {
+    emitted = true;
+    return Status::Ok();
+  };
+  const Status status = (*task)->Run(run);
+  const int64_t needed = 2 * 1 * int64_t{1000000} * 64 * 4 + int64_t{1000000} * (8 * 64 + 32000) * 4;
+  EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("prefill of 1000000 tokens needs " + std::to_string(needed) + " bytes"),
+            std::string::npos)
+      << status.message();
+  EXPECT_NE(status.message().find("--prompt-lengths"), std::string::npos);
+  EXPECT_FALSE(emitted);  // nothing measured before the check
+}
+
+}  // namespace
+}  // namespace fp4lab
