@@ -4,6 +4,7 @@
 #include "engine/cuda/elementwise_kernels.h"
 #include "engine/cuda/fp8_kernels.h"
 #include "engine/cuda/nvfp4_kernels.h"
+#include "engine/cuda/w4a16_gemv.h"
 #include "engine/native_nvfp4_plan.h"
 #include "engine/nvfp4.h"
 
@@ -111,7 +112,12 @@ Status CudaLinear::Forward(const float* x, int64_t rows, float* y, CublasLtGemm&
       FP4LAB_RETURN_IF_ERROR(ForwardNvfp4Emulated(x, rows, y, gemm, workspace));
       break;
     case CudaLinearPath::kNvfp4WeightOnly:
-      // The kernel adds the bias itself.
+      // The kernels add the bias themselves. Decode-sized batches take the GEMV.
+      if (W4A16GemvSupports(rows, k_)) {
+        CUDA_CHECK(LaunchW4A16Gemv(x, rows, weights_.as<uint8_t>(), block_scales_.as<uint8_t>(), n_, k_,
+                                   weight_global_, bias_.as<float>(), y, context_->stream()));
+        return Status::Ok();
+      }
       CUDA_CHECK(LaunchNvfp4W4A16Gemm(x, rows, weights_.as<uint8_t>(), block_scales_.as<uint8_t>(), n_, k_,
                                       weight_global_, bias_.as<float>(), y, context_->stream()));
       return Status::Ok();
