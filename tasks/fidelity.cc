@@ -25,16 +25,7 @@ Status CheckCtx(int ctx, const LanguageModel& model, const char* which) {
 
 MetricRecord Metric(const std::string& precision, const char* name, double value, int64_t n, const char* unit,
                     const char* higher_is, std::optional<double> stderr_value = std::nullopt) {
-  MetricRecord m;
-  m.task = std::string(kTask);
-  m.precision = precision;
-  m.metric = name;
-  m.value = value;
-  m.stderr_value = stderr_value;
-  m.n = n;
-  m.unit = unit;
-  m.higher_is = higher_is;
-  return m;
+  return MakeMetric(kTask, precision, name, value, n, unit, higher_is, stderr_value);
 }
 
 // StandardError when n >= 2, else absent.

@@ -21,15 +21,7 @@ std::string DrawId(const std::string& task_id, int draw) { return task_id + "#" 
 
 MetricRecord Metric(const std::string& precision, std::string name, double value, int64_t n, const char* unit,
                     const char* higher_is) {
-  MetricRecord m;
-  m.task = std::string(kTask);
-  m.precision = precision;
-  m.metric = std::move(name);
-  m.value = value;
-  m.n = n;
-  m.unit = unit;
-  m.higher_is = higher_is;
-  return m;
+  return MakeMetric(kTask, precision, std::move(name), value, n, unit, higher_is);
 }
 
 // One stored draw, read back for aggregation.

@@ -24,15 +24,7 @@ std::string ItemId(std::string_view subject, size_t row) { return std::string(su
 
 MetricRecord Metric(const std::string& precision, std::string name, double value, int64_t n, const char* unit,
                     const char* higher_is) {
-  MetricRecord m;
-  m.task = std::string(kTask);
-  m.precision = precision;
-  m.metric = std::move(name);
-  m.value = value;
-  m.n = n;
-  m.unit = unit;
-  m.higher_is = higher_is;
-  return m;
+  return MakeMetric(kTask, precision, std::move(name), value, n, unit, higher_is);
 }
 
 // An accuracy metric over `scores` (0/1), with stderr = sample std / sqrt(n) when n >= 2.

@@ -64,15 +64,7 @@ std::vector<int64_t> PendingItems(const TaskRun& run, std::string_view prefix, i
 
 MetricRecord Metric(const std::string& precision, const char* name, double value, int64_t n, const char* unit,
                     const char* higher_is) {
-  MetricRecord m;
-  m.task = std::string(kTask);
-  m.precision = precision;
-  m.metric = name;
-  m.value = value;
-  m.n = n;
-  m.unit = unit;
-  m.higher_is = higher_is;
-  return m;
+  return MakeMetric(kTask, precision, name, value, n, unit, higher_is);
 }
 
 ComparisonRecord Comparison(const std::string& candidate, const std::string& reference, const char* metric,

@@ -13,7 +13,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -36,6 +38,22 @@ struct TaskRun {
   std::function<void(int64_t done, int64_t total)> progress;
   bool log_samples = false;  // keep prompt and output text in the samples
 };
+
+// A metric row of `task` at `precision` (the runner fills run_id).
+inline MetricRecord MakeMetric(std::string_view task, const std::string& precision, std::string name, double value,
+                               int64_t n, const char* unit, const char* higher_is,
+                               std::optional<double> stderr_value = std::nullopt) {
+  MetricRecord m;
+  m.task = std::string(task);
+  m.precision = precision;
+  m.metric = std::move(name);
+  m.value = value;
+  m.stderr_value = stderr_value;
+  m.n = n;
+  m.unit = unit;
+  m.higher_is = higher_is;
+  return m;
+}
 
 class Task {
  public:
