@@ -61,7 +61,9 @@ int64_t StoredSamples(const std::string& db) {
   return samples.ok() ? static_cast<int64_t>(samples->size()) : 0;
 }
 
-const std::string kPerplexityArgs = "run --tasks perplexity --precisions bf16 --report \"\" --calib \"\"";
+// bf16 reference + weight-only NVFP4 (no calibration needed): 40 documents, so a kill after the first stored batch
+// of 16 lands well before the end.
+const std::string kPerplexityArgs = "run --tasks perplexity --precisions nvfp4-w4a16 --report \"\" --calib \"\"";
 
 TEST(RunCli, KillNineThenResumeEqualsUninterruptedRun) {
   const std::string dir = TempDir("run_cli_resume");
@@ -77,7 +79,7 @@ TEST(RunCli, KillNineThenResumeEqualsUninterruptedRun) {
     const std::string data_dir = std::string("FP4LAB_DATA_DIR=") + FP4LAB_SOURCE_DIR + "/datasets";
     ::putenv(const_cast<char*>(data_dir.c_str()));
     ::freopen("/dev/null", "w", stderr);
-    ::execl(FP4LAB_EXE, FP4LAB_EXE, "run", "--tasks", "perplexity", "--precisions", "bf16", "--report", "",
+    ::execl(FP4LAB_EXE, FP4LAB_EXE, "run", "--tasks", "perplexity", "--precisions", "nvfp4-w4a16", "--report", "",
             "--calib", "", "--db", db.c_str(), static_cast<char*>(nullptr));
     ::_exit(127);
   }
