@@ -1,6 +1,7 @@
 #include "test_util.h"
 
 #include <filesystem>
+#include <fstream>
 
 namespace fp4lab::testing {
 
@@ -9,6 +10,12 @@ std::string TempDir(const std::string& name) {
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir.string();
+}
+
+std::string WriteTempText(const std::string& name, const std::string& text) {
+  const std::string path = TempDir(name) + "/data.txt";
+  std::ofstream(path, std::ios::binary) << text;
+  return path;
 }
 
 }  // namespace fp4lab::testing

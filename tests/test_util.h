@@ -31,4 +31,7 @@ std::vector<T> ReadReference(const std::string& file, const std::string& name) {
 // A fresh empty directory under the build tree, removed and recreated on each call.
 std::string TempDir(const std::string& name);
 
+// Writes `text` to <TempDir(name)>/data.txt and returns that path.
+std::string WriteTempText(const std::string& name, const std::string& text);
+
 }  // namespace fp4lab::testing

@@ -22,12 +22,6 @@ using testing::FakeModelOptions;
 // arithmetic to ~1e-15; 1e-12 leaves room for summation order and still catches any formula error.
 constexpr double kDoubleTol = 1e-12;
 
-std::string WriteText(const std::string& name, const std::string& text) {
-  const std::string path = testing::TempDir(name) + "/data.txt";
-  std::ofstream(path, std::ios::binary) << text;
-  return path;
-}
-
 std::unique_ptr<FidelityTask> MakeTask(int ctx, const std::string& path) {
   auto task = FidelityTask::Create({.ctx = ctx, .data_path = path});
   EXPECT_TRUE(task.ok()) << task.status().ToString();
@@ -122,7 +116,7 @@ TEST(FidelityTaskTest, RunScoresSecondHalfOfEachChunkAgainstClosedForm) {
     row[2] = 0.5f;
   }});
   const std::string text = "abcdefghijklmnopqrstu";  // 21 bytes + BOS = 22 tokens -> 2 chunks of 8 (tail 6)
-  auto task = MakeTask(8, WriteText("fid_closed", text));
+  auto task = MakeTask(8, testing::WriteTempText("fid_closed", text));
   ASSERT_NE(task, nullptr);
   const std::vector<SampleRecord> samples = RunTask(*task, candidate, reference);
   ASSERT_EQ(samples.size(), 2u);
@@ -166,7 +160,7 @@ TEST(FidelityTaskTest, IdenticalModelsGiveExactlyZero) {
   const FakeModelOptions options{.max_context = 32, .seed = 9};
   FakeLanguageModel reference(options);
   FakeLanguageModel twin(options);
-  auto task = MakeTask(16, WriteText("fid_identical", kText));
+  auto task = MakeTask(16, testing::WriteTempText("fid_identical", kText));
   ASSERT_NE(task, nullptr);
   for (bool same_object : {false, true}) {
     LanguageModel& candidate = same_object ? static_cast<LanguageModel&>(reference) : twin;
@@ -197,7 +191,7 @@ TEST(FidelityTaskTest, IdenticalModelsGiveExactlyZero) {
 TEST(FidelityTaskTest, PerturbedModelHasPositiveKldAndConsistentAggregate) {
   FakeLanguageModel reference(FakeModelOptions{.max_context = 32, .seed = 9});
   FakeLanguageModel candidate(FakeModelOptions{.max_context = 32, .seed = 9, .noise = 0.5f});
-  auto task = MakeTask(16, WriteText("fid_noise", kText));
+  auto task = MakeTask(16, testing::WriteTempText("fid_noise", kText));
   ASSERT_NE(task, nullptr);
   const std::vector<SampleRecord> samples = RunTask(*task, candidate, reference);
   ASSERT_EQ(samples.size(), 4u);
@@ -235,7 +229,7 @@ SampleRecord FidelitySample(int index, std::vector<double> kld, std::vector<doub
 }
 
 TEST(FidelityAggregateTest, HandCase) {
-  auto task = MakeTask(8, WriteText("fid_agg", "x"));
+  auto task = MakeTask(8, testing::WriteTempText("fid_agg", "x"));
   ASSERT_NE(task, nullptr);
   const auto metrics = task->Aggregate({
       FidelitySample(1, {0.2, 0.0}, {0.2, 0.0}, {true, false}, {1, 1}, {1, 2.5}),
@@ -264,7 +258,7 @@ TEST(FidelityAggregateTest, HandCase) {
 }
 
 TEST(FidelityAggregateTest, RejectsRaggedAndForeignSamples) {
-  auto task = MakeTask(8, WriteText("fid_agg_bad", "x"));
+  auto task = MakeTask(8, testing::WriteTempText("fid_agg_bad", "x"));
   ASSERT_NE(task, nullptr);
   EXPECT_FALSE(task->Aggregate({}).ok());
   EXPECT_FALSE(task->Aggregate({FidelitySample(0, {0.1, 0.2}, {0.0}, {true, true}, {1, 1}, {1, 1})}).ok());
@@ -281,7 +275,7 @@ TEST(FidelityAggregateTest, RejectsRaggedAndForeignSamples) {
 TEST(FidelityTaskTest, SplitRunsAggregateLikeOneRun) {
   const FakeModelOptions ref_options{.max_context = 32, .seed = 9};
   const FakeModelOptions cand_options{.max_context = 32, .seed = 9, .noise = 0.3f};
-  auto task = MakeTask(8, WriteText("fid_resume", kText));
+  auto task = MakeTask(8, testing::WriteTempText("fid_resume", kText));
   ASSERT_NE(task, nullptr);
   FakeLanguageModel ref_a(ref_options), cand_a(cand_options);
   const std::vector<SampleRecord> full = RunTask(*task, cand_a, ref_a);
@@ -304,7 +298,7 @@ TEST(FidelityTaskTest, SplitRunsAggregateLikeOneRun) {
 }
 
 TEST(FidelityTaskTest, NeedsAReferenceOfTheSameVocabulary) {
-  auto task = MakeTask(8, WriteText("fid_errors", kText));
+  auto task = MakeTask(8, testing::WriteTempText("fid_errors", kText));
   ASSERT_NE(task, nullptr);
   EXPECT_TRUE(task->NeedsReference());
   FakeLanguageModel model(FakeModelOptions{.max_context = 32});
@@ -321,7 +315,7 @@ TEST(FidelityTaskTest, NeedsAReferenceOfTheSameVocabulary) {
   FakeLanguageModel short_context(FakeModelOptions{.max_context = 4});
   run.reference = &short_context;
   EXPECT_EQ(task->Run(run).code(), StatusCode::kInvalidArgument);
-  EXPECT_FALSE(FidelityTask::Create({.ctx = 2, .data_path = WriteText("fid_ctx", kText)}).ok());
+  EXPECT_FALSE(FidelityTask::Create({.ctx = 2, .data_path = testing::WriteTempText("fid_ctx", kText)}).ok());
 }
 
 }  // namespace

@@ -24,12 +24,6 @@ using testing::FakeModelOptions;
 // Double rounding over at most a few hundred O(10) terms stays below 1e-12 absolute / relative.
 constexpr double kDoubleTol = 1e-12;
 
-std::string WriteText(const std::string& name, const std::string& text) {
-  const std::string path = testing::TempDir(name) + "/data.txt";
-  std::ofstream(path, std::ios::binary) << text;
-  return path;
-}
-
 std::unique_ptr<PerplexityTask> MakeTask(PerplexityConvention convention, int ctx, const std::string& path) {
   auto task = PerplexityTask::Create({.convention = convention, .ctx = ctx, .data_path = path});
   EXPECT_TRUE(task.ok()) << task.status().ToString();
@@ -124,7 +118,7 @@ TEST(PerplexityConventionTest, ParsesNamesAndRejectsOthers) {
 }
 
 TEST(PerplexityTaskTest, CreateRejectsBadOptionsAndMissingFiles) {
-  const std::string path = WriteText("ppl_create", "hello");
+  const std::string path = testing::WriteTempText("ppl_create", "hello");
   EXPECT_FALSE(PerplexityTask::Create({.convention = PerplexityConvention::kLmEval, .ctx = -1, .data_path = path})
                    .ok());
   EXPECT_FALSE(PerplexityTask::Create({.convention = PerplexityConvention::kLlamaCpp, .ctx = 2, .data_path = path})
@@ -143,7 +137,7 @@ TEST(PerplexityTaskTest, CreateRejectsBadOptionsAndMissingFiles) {
 TEST(PerplexityLmEvalTest, WindowsPerDocumentAndDataFields) {
   // Two documents; the first has 10 byte tokens, so ctx 4 gives the windows of the hand case in
   // lm_requests_test: inputs [BOS,a,b,c], [d,e,f,g], [f,g,h,i].
-  const std::string path = WriteText("ppl_lmeval", "abcdefghij\n<|endoftext|>\n  x y\xC2\xA0z \n<|endoftext|>\n");
+  const std::string path = testing::WriteTempText("ppl_lmeval", "abcdefghij\n<|endoftext|>\n  x y\xC2\xA0z \n<|endoftext|>\n");
   auto task = MakeTask(PerplexityConvention::kLmEval, 4, path);
   ASSERT_NE(task, nullptr);
   const FakeModelOptions options{.max_context = 8, .seed = 11};
@@ -182,7 +176,7 @@ TEST(PerplexityLmEvalTest, WindowsPerDocumentAndDataFields) {
 }
 
 TEST(PerplexityLmEvalTest, DefaultCtxIsTheModelMaxContextAndTooLargeCtxFails) {
-  const std::string path = WriteText("ppl_lmeval_ctx", std::string(20, 'a'));
+  const std::string path = testing::WriteTempText("ppl_lmeval_ctx", std::string(20, 'a'));
   auto task = MakeTask(PerplexityConvention::kLmEval, 0, path);
   ASSERT_NE(task, nullptr);
   FakeLanguageModel model(FakeModelOptions{.max_context = 8});
@@ -206,7 +200,7 @@ SampleRecord DocSample(int index, double nll, int tokens, int bytes, int words) 
 }
 
 TEST(PerplexityLmEvalTest, AggregateSumsThenDivides) {
-  auto task = MakeTask(PerplexityConvention::kLmEval, 4, WriteText("ppl_agg", "x"));
+  auto task = MakeTask(PerplexityConvention::kLmEval, 4, testing::WriteTempText("ppl_agg", "x"));
   ASSERT_NE(task, nullptr);
   // nll 10 + 6 = 16 over 8 tokens, 12 bytes, 3 words.
   const auto metrics = task->Aggregate({DocSample(1, 6, 3, 4, 1), DocSample(0, 10, 5, 8, 2)});
@@ -226,7 +220,7 @@ TEST(PerplexityLmEvalTest, AggregateSumsThenDivides) {
 }
 
 TEST(PerplexityLmEvalTest, AggregateRejectsForeignDuplicateAndBrokenSamples) {
-  auto task = MakeTask(PerplexityConvention::kLmEval, 4, WriteText("ppl_agg_bad", "x"));
+  auto task = MakeTask(PerplexityConvention::kLmEval, 4, testing::WriteTempText("ppl_agg_bad", "x"));
   ASSERT_NE(task, nullptr);
   EXPECT_FALSE(task->Aggregate({}).ok());
   EXPECT_FALSE(task->Aggregate({DocSample(0, 1, 1, 1, 1), DocSample(0, 1, 1, 1, 1)}).ok());
@@ -247,7 +241,7 @@ TEST(PerplexityLlamaCppTest, ChunksCountsAndScoredPositions) {
   // 30 bytes -> stream of 31 tokens with BOS -> 3 chunks of 8, tail of 7 dropped; 3 scored tokens each.
   const std::string text = "The quick brown fox jumps over";
   ASSERT_EQ(text.size(), 30u);
-  const std::string path = WriteText("ppl_llamacpp", text);
+  const std::string path = testing::WriteTempText("ppl_llamacpp", text);
   auto task = MakeTask(PerplexityConvention::kLlamaCpp, 8, path);
   ASSERT_NE(task, nullptr);
   const FakeModelOptions options{.max_context = 16, .seed = 2};
@@ -279,7 +273,7 @@ TEST(PerplexityLlamaCppTest, ChunksCountsAndScoredPositions) {
 }
 
 TEST(PerplexityLlamaCppTest, TextShorterThanOneChunkIsInvalid) {
-  const std::string path = WriteText("ppl_llamacpp_short", "abcdef");  // 7 tokens with BOS
+  const std::string path = testing::WriteTempText("ppl_llamacpp_short", "abcdef");  // 7 tokens with BOS
   auto task = MakeTask(PerplexityConvention::kLlamaCpp, 8, path);
   ASSERT_NE(task, nullptr);
   FakeLanguageModel model(FakeModelOptions{.max_context = 16});
@@ -300,7 +294,7 @@ SampleRecord ChunkSample(int index, std::vector<double> nlls, const std::string&
 }
 
 TEST(PerplexityLlamaCppTest, AggregateUsesLlamaCppStderr) {
-  auto task = MakeTask(PerplexityConvention::kLlamaCpp, 8, WriteText("ppl_llamacpp_agg", "x"));
+  auto task = MakeTask(PerplexityConvention::kLlamaCpp, 8, testing::WriteTempText("ppl_llamacpp_agg", "x"));
   ASSERT_NE(task, nullptr);
   const auto metrics = task->Aggregate({ChunkSample(1, {3, 4}), ChunkSample(0, {1, 2})});
   ASSERT_TRUE(metrics.ok()) << metrics.status().ToString();
@@ -321,7 +315,7 @@ TEST(PerplexityLlamaCppTest, AggregateUsesLlamaCppStderr) {
 void ExpectSplitRunsAggregateLikeOneRun(PerplexityConvention convention, int ctx, const std::string& name) {
   std::string text;
   for (int i = 0; i < 9; ++i) text += "story number " + std::to_string(i) + " is here\n<|endoftext|>\n";
-  const std::string path = WriteText(name, text);
+  const std::string path = testing::WriteTempText(name, text);
   auto task = MakeTask(convention, ctx, path);
   ASSERT_NE(task, nullptr);
   const FakeModelOptions options{.max_context = 16, .seed = 4};
@@ -379,7 +373,7 @@ std::map<std::string, ComparisonRecord> CompareByName(const std::vector<Comparis
 }
 
 TEST(PerplexityCompareTest, LmEvalRatioEstimatorByHand) {
-  auto task = MakeTask(PerplexityConvention::kLmEval, 4, WriteText("ppl_cmp_lmeval", "x"));
+  auto task = MakeTask(PerplexityConvention::kLmEval, 4, testing::WriteTempText("ppl_cmp_lmeval", "x"));
   ASSERT_NE(task, nullptr);
   // Reference nll (2, 2) over tokens (1, 1); candidate (3, 5): d = (1, 3), T = 2, r = 2,
   // residuals d - r*tokens = (-1, 1), SE = sqrt(2/1 * 2) / 2 = 1.
@@ -404,7 +398,7 @@ TEST(PerplexityCompareTest, LmEvalRatioEstimatorByHand) {
 }
 
 TEST(PerplexityCompareTest, LlamaCppPairsPerTokenAndIdenticalRunsGiveZero) {
-  auto task = MakeTask(PerplexityConvention::kLlamaCpp, 8, WriteText("ppl_cmp_llamacpp", "x"));
+  auto task = MakeTask(PerplexityConvention::kLlamaCpp, 8, testing::WriteTempText("ppl_cmp_llamacpp", "x"));
   ASSERT_NE(task, nullptr);
   // d = (1, 2, 3): mean 2, sample sd 1, SE 1/sqrt(3).
   const auto rows = task->Compare({ChunkSample(0, {1, 2}, "nvfp4"), ChunkSample(1, {3}, "nvfp4")},
