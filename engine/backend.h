@@ -8,6 +8,7 @@
 // Error contract: ops return Status; shape mismatches are Internal (bugs), device failures carry the device error.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -24,14 +25,50 @@ namespace fp4lab {
 // An f32 activation buffer on the backend's device. Concrete backends subclass it.
 class DeviceTensor {
  public:
-  DeviceTensor(int64_t rows, int64_t cols) : rows_(rows), cols_(cols) {}
+  DeviceTensor(int64_t rows, int64_t cols) : rows_(rows), cols_(cols), id_(NextId()) {}
   virtual ~DeviceTensor() = default;
   int64_t rows() const { return rows_; }
   int64_t cols() const { return cols_; }
   int64_t size() const { return rows_ * cols_; }
+  // Unique per tensor in this process (never reused, unlike an address): keys recorded programs.
+  uint64_t id() const { return id_; }
 
  private:
+  static uint64_t NextId() {
+    static std::atomic<uint64_t> next{1};
+    return next.fetch_add(1);
+  }
   int64_t rows_, cols_;
+  uint64_t id_;
+};
+
+// Int32 values on the backend's device (token ids, positions, KV-cache rows). Concrete backends subclass it.
+class DeviceIndices {
+ public:
+  explicit DeviceIndices(int64_t size) : size_(size) {}
+  virtual ~DeviceIndices() = default;
+  int64_t size() const { return size_; }
+
+ private:
+  int64_t size_;
+};
+
+// Where the M rows of one forward pass sit, as two device arrays of M values: row i is at position positions[i] of
+// its sequence, its K/V goes to KV-cache row cache_rows[i], and it attends to cache rows
+// cache_rows[i] - positions[i] .. cache_rows[i] (its sequence so far, itself included). Device-resident so that a
+// recorded program (BeginRecording) replays at new positions after one small upload.
+struct RowPlacement {
+  const DeviceIndices* positions = nullptr;
+  const DeviceIndices* cache_rows = nullptr;
+  bool one_sequence = false;  // every row is of one sequence, at consecutive positions (prefill): lets a backend
+                              // tile queries that share keys
+};
+
+// Ops recorded by BeginRecording .. EndRecording (a CUDA graph), replayed by Backend::Replay. It reads and writes
+// the same buffers every time, so it is valid while they live.
+class DeviceProgram {
+ public:
+  virtual ~DeviceProgram() = default;
 };
 
 // A Linear layer prepared for one backend (weights resident on its device, in its layout).
@@ -70,10 +107,21 @@ class Backend {
   virtual Status Upload(std::span<const float> host, DeviceTensor& dst) = 0;     // REQUIRES sizes match
   virtual Status Download(const DeviceTensor& src, std::span<float> host) = 0;   // REQUIRES sizes match
   virtual Result<std::unique_ptr<DeviceLinear>> PrepareLinear(const LinearWeights& weights) = 0;
+  // One Linear named `name` whose output rows are the parts' rows stacked in order (q|k|v, gate|up: one GEMM
+  // instead of several over the same input). FailedPrecondition when the parts cannot be fused (CheckFusable in
+  // engine/linear_weights.h); callers then prepare them one by one.
+  virtual Result<std::unique_ptr<DeviceLinear>> PrepareFusedLinear(std::span<const LinearWeights> parts,
+                                                                   const std::string& name) = 0;
+  // True when PrepareLinear generates a synthetic payload (LinearWeights::synthetic) on the device itself; a backend
+  // that does not (the default) must receive every payload materialized.
+  virtual bool GeneratesSyntheticWeights() const { return false; }
+  virtual Result<std::unique_ptr<DeviceIndices>> AllocateIndices(int64_t size) = 0;  // zero-filled
+  virtual Status UploadIndices(std::span<const int32_t> host, DeviceIndices& dst) = 0;  // REQUIRES sizes match
 
   // --- ops (all shapes in elements; every tensor f32 row-major) ---
   // out[i, :] = row tokens[i] of `table`'s weight matrix W[V, D] (the embedding; may be the tied lm_head).
-  virtual Status Embed(const DeviceLinear& table, std::span<const int32_t> tokens, DeviceTensor& out) = 0;
+  // REQUIRES every id in [0, V): callers validate on the host before uploading (the device cannot report it).
+  virtual Status Embed(const DeviceLinear& table, const DeviceIndices& tokens, DeviceTensor& out) = 0;
   // RMSNorm over consecutive groups of `group` elements: y = x / sqrt(mean(x^2) + eps) * (weight_offset + w).
   // weight is [1, group]. weight_offset is 0 for Llama, 1 for Gemma's (1 + w). `out` may alias `x`.
   virtual Status RmsNorm(const DeviceTensor& x, const DeviceTensor& weight, int64_t group, float eps,
@@ -81,22 +129,47 @@ class Backend {
   // y[M, N] = x[M, K] * W^T (+ bias), with the numerics of w.scheme().
   virtual Status Linear(const DeviceTensor& x, const DeviceLinear& w, DeviceTensor& y) = 0;
   // Rotate-half RoPE (HF layout) in place on x[M, heads * head_dim]; row i is at position positions[i].
-  // inv_freq has head_dim / 2 entries (see RopeInverseFrequencies).
-  virtual Status Rope(DeviceTensor& x, int heads, int head_dim, std::span<const int32_t> positions,
-                      std::span<const float> inv_freq) = 0;
-  // Stores k, v [M, kv_heads * head_dim] into rows pos0 .. pos0+M-1 of the layer's caches [capacity, kv_dim].
-  virtual Status WriteKv(const DeviceTensor& k, const DeviceTensor& v, int64_t pos0, DeviceTensor& k_cache,
-                         DeviceTensor& v_cache) = 0;
-  // Causal attention for M queries at positions pos0 .. pos0+M-1 over cache rows 0 .. pos0+M-1:
-  // out[M, num_heads * head_dim].
+  // rope_table [P, head_dim] holds, for every position p < P, cos(p * inv_freq[j]) in column j and
+  // sin(p * inv_freq[j]) in column head_dim / 2 + j (RopeTable in engine/model_config.h builds it).
+  // REQUIRES every position < P.
+  virtual Status Rope(DeviceTensor& x, int heads, int head_dim, const DeviceTensor& rope_table,
+                      const DeviceIndices& positions) = 0;
+  // The fused form of Rope + WriteKv on the output of a fused q|k|v Linear, qkv [M, Q + 2 KV] (Q = heads *
+  // head_dim, KV = kv_heads * head_dim): q [M, Q] = Rope(qkv[:, :Q]); cache row rows.cache_rows[i] of k_cache
+  // gets Rope(qkv[i, Q:Q+KV]) and of v_cache qkv[i, Q+KV:]. Bit-identical to the unfused ops.
+  virtual Status RopeAndStoreKv(const DeviceTensor& qkv, int heads, int kv_heads, int head_dim,
+                                const DeviceTensor& rope_table, const RowPlacement& rows, DeviceTensor& q,
+                                DeviceTensor& k_cache, DeviceTensor& v_cache) = 0;
+  // Stores row i of k, v [M, kv_heads * head_dim] into row rows.cache_rows[i] of the layer's caches
+  // [rows, kv_dim]. REQUIRES every cache row in range.
+  virtual Status WriteKv(const DeviceTensor& k, const DeviceTensor& v, const RowPlacement& rows,
+                         DeviceTensor& k_cache, DeviceTensor& v_cache) = 0;
+  // Causal attention: query i attends to cache rows rows.cache_rows[i] - rows.positions[i] .. rows.cache_rows[i]
+  // (see RowPlacement); out[M, num_heads * head_dim].
   virtual Status Attention(const DeviceTensor& q, const DeviceTensor& k_cache, const DeviceTensor& v_cache,
-                           int64_t pos0, const AttentionParams& params, DeviceTensor& out) = 0;
+                           const RowPlacement& rows, const AttentionParams& params, DeviceTensor& out) = 0;
   // out = silu(gate) * up, elementwise. `out` may alias `gate`.
   virtual Status SiluMul(const DeviceTensor& gate, const DeviceTensor& up, DeviceTensor& out) = 0;
+  // The same on the output of a fused gate|up Linear: out[M, F] = silu(gate_up[:, :F]) * gate_up[:, F:].
+  virtual Status SiluMulHalves(const DeviceTensor& gate_up, DeviceTensor& out) = 0;
   // x += y, elementwise.
   virtual Status AddInPlace(DeviceTensor& x, const DeviceTensor& y) = 0;
   // Waits for queued work (no-op on CPU).
   virtual Status Synchronize() = 0;
+
+  // --- recording (CUDA graphs) ---
+  // Ops issued between BeginRecording and EndRecording are recorded into a DeviceProgram instead of being run.
+  // Recording must not include Upload, Download or Synchronize, and every op must find its scratch memory already
+  // large enough (run the same ops once before recording them). Unimplemented when the backend cannot record (the
+  // CPU backend): callers then issue the ops directly. EndRecording must follow a successful BeginRecording even
+  // when an op in between failed.
+  virtual Status BeginRecording() = 0;
+  virtual Result<std::unique_ptr<DeviceProgram>> EndRecording() = 0;
+  // False once scratch memory the program refers to has been reallocated (a later op needed more): the caller
+  // drops it and records again.
+  virtual bool IsCurrent(const DeviceProgram& program) const = 0;
+  // Runs a recorded program once, asynchronously like any op. REQUIRES IsCurrent(program).
+  virtual Status Replay(const DeviceProgram& program) = 0;
 };
 
 // Creates "cpu" or "cuda[:N]". InvalidArgument listing the devices that exist when `device` is unknown.

@@ -44,9 +44,9 @@ Result<std::map<std::string, float>> CalibrateActivations(const ArchitectureSpec
   const size_t window = static_cast<size_t>(config.max_position_embeddings);
   for (size_t start = 0; start < tokens.size(); start += window) {
     const size_t n = std::min(window, tokens.size() - start);
-    FP4LAB_ASSIGN_OR_RETURN(auto cache, model->NewCache(static_cast<int64_t>(n)));
+    FP4LAB_ASSIGN_OR_RETURN(auto cache, model->NewCache(static_cast<int64_t>(n), 1));
     FP4LAB_ASSIGN_OR_RETURN(auto logits, cpu->Allocate(static_cast<int64_t>(n), config.vocab_size));
-    FP4LAB_RETURN_IF_ERROR(model->Forward(std::span(tokens).subspan(start, n), *cache, *logits));
+    FP4LAB_RETURN_IF_ERROR(model->Forward(std::span(tokens).subspan(start, n), *cache, 0, *logits));
   }
   return amax;
 }
@@ -135,17 +135,21 @@ Result<std::unique_ptr<Engine>> Engine::OpenSynthetic(const SyntheticModelSpec& 
   engine->tokenizer_error_ = Status::NotFound(label + ": a synthetic model has no tokenizer (it runs on token ids)");
   FP4LAB_ASSIGN_OR_RETURN(engine->backend_, CreateBackend(options.device));
 
-  // Host memory: the generated tensors, plus the CPU backend's f32 copy of every weight (engine/cpu/cpu_linear.h).
-  int64_t host_needed = source->TotalBytes();
+  // Host memory: the tensors generated on the host (all, or only the small ones when the backend generates the
+  // Linear and embedding payloads on its device), plus the CPU backend's f32 copy of every weight
+  // (engine/cpu/cpu_linear.h).
+  const bool on_device = engine->backend_->GeneratesSyntheticWeights();
+  const int64_t host_generated = source->TotalBytes() - (on_device ? source->MatrixBytes() : 0);
+  int64_t host_needed = host_generated;
   if (engine->backend_->Name() == "cpu") host_needed += 4 * engine->config_.ParameterCount();
   FP4LAB_ASSIGN_OR_RETURN(const int64_t host_available, HostAvailableMemoryBytes());
   if (host_needed > host_available) {
     return Status::ResourceExhausted(label + ": loading at " + options.precision + " on " + engine->backend_->Name() +
                                      " needs " + std::to_string(host_needed) + " bytes of host memory (generated "
-                                     "weights " + std::to_string(source->TotalBytes()) + "), but only " +
+                                     "weights " + std::to_string(host_generated) + "), but only " +
                                      std::to_string(host_available) + " are available");
   }
-  WeightLoader loader(*source, engine->quant_, engine->scheme_);
+  WeightLoader loader(*source, engine->scheme_, on_device ? SyntheticPayloads::kOnDevice : SyntheticPayloads::kOnHost);
   auto model = arch->load(engine->config_, loader, *engine->backend_);
   if (!model.ok()) {
     const Status generation = source->generation_status();
@@ -156,6 +160,7 @@ Result<std::unique_ptr<Engine>> Engine::OpenSynthetic(const SyntheticModelSpec& 
   engine->synthetic_ = {{"origin", label},
                         {"seed", spec.seed},
                         {"generated_bytes", source->TotalBytes()},
+                        {"generated_on", on_device ? "device" : "host"},
                         {"weights", "deterministic random, not a trained model (engine/synthetic_weights.h)"}};
   return engine;  // `source` and its generated host copy are released here
 }
@@ -185,9 +190,9 @@ Result<std::vector<float>> Engine::Logits(std::span<const TokenId> tokens) {
     return Status::InvalidArgument("Logits: " + std::to_string(n) + " tokens; expected 1.." +
                                    std::to_string(MaxContext()));
   }
-  FP4LAB_ASSIGN_OR_RETURN(auto cache, model_->NewCache(n));
+  FP4LAB_ASSIGN_OR_RETURN(auto cache, model_->NewCache(n, 1));
   FP4LAB_ASSIGN_OR_RETURN(auto logits, backend_->Allocate(n, config_.vocab_size));
-  FP4LAB_RETURN_IF_ERROR(model_->Forward(tokens, *cache, *logits));
+  FP4LAB_RETURN_IF_ERROR(model_->Forward(tokens, *cache, 0, *logits));
   std::vector<float> host(static_cast<size_t>(logits->size()));
   FP4LAB_RETURN_IF_ERROR(backend_->Download(*logits, host));
   return host;
@@ -202,14 +207,14 @@ Result<std::vector<TokenId>> Engine::Generate(std::span<const TokenId> prompt, i
     return Status::InvalidArgument("Generate: prompt of " + std::to_string(prompt.size()) +
                                    " tokens leaves no room in the context of " + std::to_string(MaxContext()));
   }
-  FP4LAB_ASSIGN_OR_RETURN(auto cache, model_->NewCache(capacity));
+  FP4LAB_ASSIGN_OR_RETURN(auto cache, model_->NewCache(capacity, 1));
   std::mt19937_64 rng(sampling.seed);
   std::vector<TokenId> generated;
   std::vector<float> row(static_cast<size_t>(config_.vocab_size));
   std::vector<float> host;
   // Prefill: one pass over the prompt; only the last row of logits is sampled.
   FP4LAB_ASSIGN_OR_RETURN(auto logits, backend_->Allocate(static_cast<int64_t>(prompt.size()), config_.vocab_size));
-  FP4LAB_RETURN_IF_ERROR(model_->Forward(prompt, *cache, *logits));
+  FP4LAB_RETURN_IF_ERROR(model_->Forward(prompt, *cache, 0, *logits));
   host.resize(static_cast<size_t>(logits->size()));
   FP4LAB_RETURN_IF_ERROR(backend_->Download(*logits, host));
   std::copy(host.end() - config_.vocab_size, host.end(), row.begin());
@@ -219,8 +224,8 @@ Result<std::vector<TokenId>> Engine::Generate(std::span<const TokenId> prompt, i
     if (next == EosId()) break;
     generated.push_back(next);
     if (on_token && !on_token(next)) break;
-    if (cache->length >= cache->capacity) break;
-    FP4LAB_RETURN_IF_ERROR(model_->Forward(std::span<const TokenId>(&next, 1), *cache, *step_logits));
+    if (cache->lengths[0] >= cache->capacity) break;
+    FP4LAB_RETURN_IF_ERROR(model_->DecodeStep(std::span<const TokenId>(&next, 1), *cache, *step_logits));
     FP4LAB_RETURN_IF_ERROR(backend_->Download(*step_logits, row));
   }
   return generated;

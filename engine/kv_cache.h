@@ -1,6 +1,7 @@
 // KvCache: per-layer key and value buffers on a backend's device, filled by the forward pass.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -9,11 +10,18 @@
 
 namespace fp4lab {
 
+// Holds `sequences` independent sequences of up to `capacity` positions each: sequence s owns rows
+// [s * capacity, (s + 1) * capacity) of every layer's buffers, and position p of it is row s * capacity + p.
 struct KvCache {
-  int64_t capacity = 0;  // positions the buffers hold
-  int64_t length = 0;    // positions written so far (the next token goes to position `length`)
-  std::vector<std::unique_ptr<DeviceTensor>> k;  // per layer [capacity, kv_heads * head_dim]
+  int64_t capacity = 0;          // positions per sequence
+  std::vector<int64_t> lengths;  // per sequence: positions written so far (its next token goes to lengths[s])
+  uint64_t id = 0;               // unique per allocation in this process (keys recorded decode programs)
+  std::vector<std::unique_ptr<DeviceTensor>> k;  // per layer [sequences * capacity, kv_heads * head_dim]
   std::vector<std::unique_ptr<DeviceTensor>> v;  // per layer, same shape
+
+  int sequences() const { return static_cast<int>(lengths.size()); }
+  // Forgets every sequence (lengths to 0); the buffers are kept.
+  void Clear() { std::fill(lengths.begin(), lengths.end(), 0); }
 
   // f32 bytes held by the cache.
   int64_t Bytes() const {
@@ -24,7 +32,9 @@ struct KvCache {
   }
 };
 
-// Allocates `layers` K and V buffers of [capacity, kv_dim] on `backend`.
-Result<std::unique_ptr<KvCache>> AllocateKvCache(Backend& backend, int layers, int64_t capacity, int64_t kv_dim);
+// Allocates `layers` K and V buffers of [sequences * capacity, kv_dim] on `backend`, every sequence empty.
+// REQUIRES capacity >= 1, sequences >= 1.
+Result<std::unique_ptr<KvCache>> AllocateKvCache(Backend& backend, int layers, int64_t capacity, int sequences,
+                                                 int64_t kv_dim);
 
 }  // namespace fp4lab

@@ -95,6 +95,20 @@ std::vector<float> RopeInverseFrequencies(const RopeConfig& rope, int head_dim) 
   return inv;
 }
 
+std::vector<float> RopeTable(std::span<const float> inv_freq, int64_t positions) {
+  const size_t half = inv_freq.size();
+  std::vector<float> table(static_cast<size_t>(positions) * 2 * half);
+  for (int64_t p = 0; p < positions; ++p) {
+    float* row = table.data() + static_cast<size_t>(p) * 2 * half;
+    for (size_t j = 0; j < half; ++j) {
+      const float angle = static_cast<float>(p) * inv_freq[j];
+      row[j] = std::cos(angle);
+      row[half + j] = std::sin(angle);
+    }
+  }
+  return table;
+}
+
 Result<ModelConfig> ParseCommonConfig(const nlohmann::json& config, const std::string& path) {
   if (!config.is_object()) return Status::InvalidArgument(path + ": expected a JSON object");
   ModelConfig c;

@@ -5,6 +5,7 @@
 // file in engine/arch/ and one line in engine/arch/registry.cc.
 #pragma once
 
+#include <span>
 #include <string>
 #include <vector>
 
@@ -57,5 +58,10 @@ Result<RopeConfig> ParseRopeConfig(const nlohmann::json& config, const std::stri
 
 // Inverse frequencies for RoPE, head_dim / 2 of them, including llama3 scaling when configured.
 std::vector<float> RopeInverseFrequencies(const RopeConfig& rope, int head_dim);
+
+// The cos/sin table Backend::Rope reads, row-major [positions, 2 * inv_freq.size()]: row p holds
+// cos(p * inv_freq[j]) in column j and sin(p * inv_freq[j]) in column inv_freq.size() + j, with the angle computed
+// in f32 as HF does (float(p) * inv_freq[j]) and std::cos / std::sin of it.
+std::vector<float> RopeTable(std::span<const float> inv_freq, int64_t positions);
 
 }  // namespace fp4lab

@@ -17,15 +17,18 @@
 //                  .weight_scale F32 [] = max|z| * sigma / 448, .input_scale F32 [] = 16 / 448.
 // A Linear whose K is not a multiple of 16 stays bf16 under the NVFP4 schemes and is listed in exclude_modules.
 //
-// Randomness: tensor t's word j is output j of SplitMix64 seeded with SplitMix64(seed) ^ FNV-1a-64(t's name), so
-// any tensor is reproducible in isolation, independent of the order tensors are asked for and of the number of
-// threads that fill it. A standard normal value is the inverse normal CDF at (u16 + 1/2) / 65536 of one 16-bit
-// slice of a word: 65536 equiprobable levels (finer than bf16's 8 significant bits), truncated at +-4.33.
+// Randomness (engine/synthetic_spec.h, shared with the CUDA generator): tensor t's word j is output j of SplitMix64
+// seeded with SplitMix64(seed) ^ FNV-1a-64(t's name), so any tensor is reproducible in isolation, independent of
+// the order tensors are asked for and of the number of threads that fill it. A standard normal value is the
+// inverse normal CDF at (u16 + 1/2) / 65536 of one 16-bit slice of a word: 65536 equiprobable levels (finer than
+// bf16's 8 significant bits), truncated at +-4.33.
 //
 // Memory: a tensor is generated on its first Find() (several threads for large tensors) and held until the source
 // is destroyed (TensorSource views must stay valid for its lifetime); Engine::OpenSynthetic destroys the source as
-// soon as the backend has prepared every layer, so the host copy lives only while the model loads.
-// Thread safety: Find() may be called from several threads.
+// soon as the backend has prepared every layer, so the host copy lives only while the model loads. For a backend
+// that generates weights on its device, Describe() hands out the description of a tensor instead, and its bytes
+// never exist on the host (WeightLoader with SyntheticPayloads::kOnDevice).
+// Thread safety: Find() and Describe() may be called from several threads.
 #pragma once
 
 #include <cstdint>
@@ -43,11 +46,18 @@
 #include "engine/quant_config.h"
 #include "engine/safetensors.h"
 #include "engine/status.h"
+#include "engine/synthetic_spec.h"
 
 namespace fp4lab {
 
 // The assumed activation amax behind the synthetic input_scale of W4A4 and FP8 layers.
 inline constexpr float kSyntheticActivationAmax = 16.0f;
+
+// One tensor of a SyntheticWeights source, described without generating it.
+struct SyntheticTensorInfo {
+  TensorView view;          // name, dtype, shape and file (the source's label); no bytes
+  SyntheticTensor payload;  // what its bytes are (GenerateSyntheticBytes, or a device generator)
+};
 
 struct SyntheticWeightsOptions {
   LinearScheme scheme = LinearScheme::kBf16;  // the stored form to serve (table above)
@@ -66,6 +76,8 @@ class SyntheticWeights : public TensorSource {
   // Generates the tensor on first use. nullptr if the model has no such tensor, or if generating it failed (then
   // generation_status() says why).
   const TensorView* Find(std::string_view name) const override;
+  // The tensor described, generating nothing. nullptr if the model has no such tensor.
+  const SyntheticTensorInfo* Describe(std::string_view name) const;
   const std::string& path() const override { return options_.label; }
 
   // The quantization description a checkpoint holding these tensors carries: Format::kNone for bf16, otherwise
@@ -77,24 +89,25 @@ class SyntheticWeights : public TensorSource {
   const std::vector<std::string>& names() const { return names_; }
   // Bytes of every tensor the model has (what a checkpoint file would hold, headers aside).
   int64_t TotalBytes() const;
+  // Bytes of the 2-D tensors (Linear weights and block scales, the embedding, an untied lm_head): the payloads a
+  // WeightLoader with SyntheticPayloads::kOnDevice leaves to the backend, so only the rest is generated on the host.
+  int64_t MatrixBytes() const;
   // Bytes generated so far and still held.
   int64_t HeldBytes() const;
   // Ok, or ResourceExhausted naming the tensor and its bytes when a host allocation failed inside Find().
   Status generation_status() const;
 
  private:
-  struct Spec;
   struct Generated;
   SyntheticWeights() = default;
   void AddLinear(const std::string& prefix, int64_t n, int64_t k, bool quantizable,
                  std::vector<std::string>* excluded);
-  void Add(const std::string& name, Spec spec);
-  std::unique_ptr<Generated> Generate(const std::string& name, const Spec& spec) const;
+  void Add(const std::string& name, DType dtype, std::vector<int64_t> shape, SyntheticFill fill, float value = 0.0f);
+  std::unique_ptr<Generated> Generate(const SyntheticTensorInfo& info) const;
 
   SyntheticWeightsOptions options_;
-  uint64_t key_ = 0;
   std::vector<std::string> names_;
-  std::map<std::string, Spec, std::less<>> specs_;
+  std::map<std::string, SyntheticTensorInfo, std::less<>> specs_;
   QuantConfig quant_;
   nlohmann::json quant_json_;
 

@@ -84,6 +84,29 @@ WeightLoader::WeightLoader(const TensorSource& reader, const QuantConfig& quant,
                            std::map<std::string, float> activation_amax)
     : reader_(reader), quant_(quant), run_scheme_(run_scheme), activation_amax_(std::move(activation_amax)) {}
 
+WeightLoader::WeightLoader(const SyntheticWeights& source, LinearScheme run_scheme, SyntheticPayloads payloads)
+    : reader_(source), quant_(source.quant_config()), run_scheme_(run_scheme) {
+  if (payloads == SyntheticPayloads::kOnDevice) device_payloads_ = &source;
+}
+
+bool WeightLoader::Has(const std::string& name) const {
+  // A kOnDevice source answers from its descriptions: asking it to Find() would generate the tensor.
+  if (device_payloads_ != nullptr) return device_payloads_->Describe(name) != nullptr;
+  return reader_.Find(name) != nullptr;
+}
+
+Result<const TensorView*> WeightLoader::Stored(const std::string& name, DType dtype,
+                                               std::optional<SyntheticTensor>* deferred) {
+  deferred->reset();
+  if (device_payloads_ != nullptr) {
+    if (const SyntheticTensorInfo* info = device_payloads_->Describe(name); info && info->view.dtype == dtype) {
+      *deferred = info->payload;
+      return &info->view;
+    }
+  }
+  return reader_.Require(name);
+}
+
 Result<std::vector<uint16_t>> WeightLoader::ReadAsBf16(const TensorView& t) {
   std::vector<uint16_t> bits(static_cast<size_t>(t.NumElements()));
   if (t.dtype == DType::kBF16) {
@@ -106,7 +129,8 @@ Result<std::vector<float>> WeightLoader::Vector(const std::string& name, int64_t
 }
 
 Result<LinearWeights> WeightLoader::Dense(const std::string& name, const std::string& reason) {
-  FP4LAB_ASSIGN_OR_RETURN(const TensorView* t, reader_.Require(name));
+  std::optional<SyntheticTensor> deferred;
+  FP4LAB_ASSIGN_OR_RETURN(const TensorView* t, Stored(name, DType::kBF16, &deferred));
   if (t->shape.size() != 2) {
     return Status::InvalidArgument(t->file + ": tensor '" + name + "' must be 2-D, got " + t->ShapeString());
   }
@@ -116,7 +140,11 @@ Result<LinearWeights> WeightLoader::Dense(const std::string& name, const std::st
   w.in_features = t->shape[1];
   w.scheme = LinearScheme::kBf16;
   w.reason = reason;
-  FP4LAB_ASSIGN_OR_RETURN(w.bf16, ReadAsBf16(*t));
+  if (deferred) {
+    w.synthetic = SyntheticLinearPayload{*deferred, {}};
+  } else {
+    FP4LAB_ASSIGN_OR_RETURN(w.bf16, ReadAsBf16(*t));
+  }
   return w;
 }
 
@@ -150,8 +178,9 @@ Result<LinearWeights> WeightLoader::LoadQuantizedLayer(const std::string& prefix
   }
   LinearWeights w;
   w.name = prefix;
+  std::optional<SyntheticTensor> deferred_weight, deferred_scales;
   if (stored == LinearScheme::kFp8) {
-    FP4LAB_ASSIGN_OR_RETURN(const TensorView* weight, reader_.Require(prefix + ".weight"));
+    FP4LAB_ASSIGN_OR_RETURN(const TensorView* weight, Stored(prefix + ".weight", DType::kF8E4M3, &deferred_weight));
     if (weight->dtype != DType::kF8E4M3 || weight->shape.size() != 2) {
       return Status::InvalidArgument(weight->file + ": tensor '" + weight->name + "' is in an FP8 layer and must be "
                                      "F8_E4M3 [N, K], got " + std::string(DTypeName(weight->dtype)) + " " +
@@ -161,7 +190,11 @@ Result<LinearWeights> WeightLoader::LoadQuantizedLayer(const std::string& prefix
     w.in_features = weight->shape[1];
     w.scheme = LinearScheme::kFp8;
     w.reason = "checkpoint FP8";
-    w.fp8.assign(weight->bytes.begin(), weight->bytes.end());
+    if (deferred_weight) {
+      w.synthetic = SyntheticLinearPayload{*deferred_weight, {}};
+    } else {
+      w.fp8.assign(weight->bytes.begin(), weight->bytes.end());
+    }
     FP4LAB_ASSIGN_OR_RETURN(w.fp8_weight_scale, ReadScalarF32(reader_, prefix + ".weight_scale"));
     FP4LAB_ASSIGN_OR_RETURN(w.input_scale, ReadScalarF32(reader_, prefix + ".input_scale"));
     return w;
@@ -170,7 +203,7 @@ Result<LinearWeights> WeightLoader::LoadQuantizedLayer(const std::string& prefix
   // (weight_packed, weight_scale, weight_global_scale = 1/weight_scale_2, input_global_scale = 1/input_scale).
   const bool ct = quant_.format == QuantConfig::Format::kCompressedTensors;
   const std::string packed_name = prefix + (ct ? ".weight_packed" : ".weight");
-  FP4LAB_ASSIGN_OR_RETURN(const TensorView* packed, reader_.Require(packed_name));
+  FP4LAB_ASSIGN_OR_RETURN(const TensorView* packed, Stored(packed_name, DType::kU8, &deferred_weight));
   if (packed->dtype != DType::kU8 || packed->shape.size() != 2) {
     return Status::InvalidArgument(packed->file + ": tensor '" + packed_name + "' is in an NVFP4 layer and must be "
                                    "packed U8 [N, K/2], got " + std::string(DTypeName(packed->dtype)) + " " +
@@ -182,13 +215,21 @@ Result<LinearWeights> WeightLoader::LoadQuantizedLayer(const std::string& prefix
     return Status::InvalidArgument(packed->file + ": tensor '" + packed_name + "': K = " +
                                    std::to_string(w.in_features) + " is not a multiple of 16 in an NVFP4 layer");
   }
-  FP4LAB_ASSIGN_OR_RETURN(const TensorView* scales, reader_.Require(prefix + ".weight_scale"));
+  FP4LAB_ASSIGN_OR_RETURN(const TensorView* scales,
+                          Stored(prefix + ".weight_scale", DType::kF8E4M3, &deferred_scales));
   FP4LAB_RETURN_IF_ERROR(ExpectTensor(*scales, DType::kF8E4M3, {w.out_features, w.in_features / 16},
                                       "NVFP4 block scales [N, K/16]"));
-  w.codes.assign(packed->bytes.begin(), packed->bytes.end());
-  w.block_scales.assign(scales->bytes.begin(), scales->bytes.end());
-  FP4LAB_RETURN_IF_ERROR(ValidateNvfp4View({w.out_features, w.in_features, w.codes, w.block_scales})
-                             .WithContext(packed->file));
+  // One source holds both tensors and their dtypes are checked above, so both are deferred or neither is (a mix
+  // would leave a view without bytes, which ValidateNvfp4View rejects).
+  if (deferred_weight && deferred_scales) {
+    // The sizes ValidateNvfp4View checks follow from the shapes checked above.
+    w.synthetic = SyntheticLinearPayload{*deferred_weight, *deferred_scales};
+  } else {
+    w.codes.assign(packed->bytes.begin(), packed->bytes.end());
+    w.block_scales.assign(scales->bytes.begin(), scales->bytes.end());
+    FP4LAB_RETURN_IF_ERROR(ValidateNvfp4View({w.out_features, w.in_features, w.codes, w.block_scales})
+                               .WithContext(packed->file));
+  }
   if (ct) {
     FP4LAB_ASSIGN_OR_RETURN(float global, ReadScalarF32(reader_, prefix + ".weight_global_scale"));
     w.weight_scale_2 = 1.0f / global;
@@ -227,6 +268,11 @@ Result<LinearWeights> WeightLoader::LoadBf16Layer(const std::string& prefix, std
   if (w.in_features % kNvfp4BlockSize != 0 && run_scheme_ != LinearScheme::kFp8) {
     w.reason = "K=" + std::to_string(w.in_features) + " is not a multiple of 16";
     return w;
+  }
+  if (w.synthetic) {  // quantized on load: the bf16 values are needed here
+    FP4LAB_ASSIGN_OR_RETURN(const TensorView* t, reader_.Require(prefix + ".weight"));
+    FP4LAB_ASSIGN_OR_RETURN(w.bf16, ReadAsBf16(*t));
+    w.synthetic.reset();
   }
   // The global scales are shared by every member of the fused group (ModelOpt's preprocess_linear_fusion).
   std::vector<std::string> members(group.begin(), group.end());

@@ -10,10 +10,13 @@
 //                                                  unless excluded (lm_head, routers) or K % 16 != 0 -> kBf16
 //   quantized layer + run bf16 -> FailedPrecondition: the reference needs the BF16 base checkpoint (--reference).
 // W4A4 and FP8 quantize-on-load need activation scales: the caller supplies calibrated amax per Linear.
+// Synthetic weights (engine/synthetic_weights.h) follow the same rules; with SyntheticPayloads::kOnDevice every
+// payload taken as stored (not quantized on load) comes as LinearWeights::synthetic instead of bytes.
 #pragma once
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -22,8 +25,13 @@
 #include "engine/quant_config.h"
 #include "engine/safetensors.h"
 #include "engine/status.h"
+#include "engine/synthetic_weights.h"
 
 namespace fp4lab {
+
+// Where the payloads of synthetic weights are generated: here on the host, or by the backend on its device
+// (Backend::GeneratesSyntheticWeights).
+enum class SyntheticPayloads { kOnHost, kOnDevice };
 
 // The resolved scheme of one Linear, for `fp4lab inspect` and the results store.
 struct LayerPrecision {
@@ -40,6 +48,10 @@ class WeightLoader {
   // of its input (needed only when quantizing bf16 layers to kNvfp4 or kFp8 on load).
   WeightLoader(const TensorSource& reader, const QuantConfig& quant, LinearScheme run_scheme,
                std::map<std::string, float> activation_amax = {});
+  // Loads synthetic weights under their own quantization config. kOnDevice: the Linear and Dense payloads are
+  // described, not generated (LinearWeights::synthetic); vectors, biases and scalars are generated here as usual.
+  // `source` must outlive the loader.
+  WeightLoader(const SyntheticWeights& source, LinearScheme run_scheme, SyntheticPayloads payloads);
 
   // Loads the Linear at `prefix` (tensors "<prefix>.weight" etc.). `fused_group` lists every prefix that shares one
   // global scale with it when quantized (q/k/v, gate/up; include `prefix` itself); empty = just itself.
@@ -48,7 +60,7 @@ class WeightLoader {
   Result<LinearWeights> Dense(const std::string& name, const std::string& reason);
   // A 1-D tensor decoded to f32 (norm weights, biases). InvalidArgument if its size is not `expected`.
   Result<std::vector<float>> Vector(const std::string& name, int64_t expected);
-  bool Has(const std::string& name) const { return reader_.Find(name) != nullptr; }
+  bool Has(const std::string& name) const;
 
   LinearScheme run_scheme() const { return run_scheme_; }
   const std::vector<LayerPrecision>& layer_map() const { return layer_map_; }
@@ -57,9 +69,14 @@ class WeightLoader {
   Result<LinearWeights> LoadQuantizedLayer(const std::string& prefix, LinearScheme stored);
   Result<LinearWeights> LoadBf16Layer(const std::string& prefix, std::span<const std::string> fused_group);
   Result<std::vector<uint16_t>> ReadAsBf16(const TensorView& t);
+  // The stored tensor `name`. When its payload is left to the device (a kOnDevice source holding it as `dtype`,
+  // the dtype taken as stored), the view has no bytes and *deferred receives its description; otherwise the view
+  // has the bytes and *deferred is reset.
+  Result<const TensorView*> Stored(const std::string& name, DType dtype, std::optional<SyntheticTensor>* deferred);
   void Record(const LinearWeights& w);
 
   const TensorSource& reader_;
+  const SyntheticWeights* device_payloads_ = nullptr;  // kOnDevice source, else null
   const QuantConfig& quant_;
   LinearScheme run_scheme_;
   std::map<std::string, float> activation_amax_;

@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <utility>
 
 #include "reports/report_format.h"
 
@@ -41,6 +42,18 @@ std::string OptionalCell(const std::optional<double>& v, const std::function<std
 
 std::string Ms(double v) { return FormatSignificant(v, 4); }
 std::string Bytes(double v) { return FormatBytes(v); }
+
+// "itl_ms_p50@b8" -> {"itl_ms_p50", 8}; a name without an "@b<B>" suffix is batch 1 ("ttft_ms", "itl_ms_p50").
+std::pair<std::string, int64_t> SplitBatch(const std::string& metric) {
+  const size_t at = metric.rfind("@b");
+  if (at == std::string::npos || at + 2 == metric.size() || metric.size() - at > 14) return {metric, 1};
+  int64_t batch = 0;
+  for (size_t i = at + 2; i < metric.size(); ++i) {
+    if (metric[i] < '0' || metric[i] > '9') return {metric, 1};
+    batch = batch * 10 + (metric[i] - '0');
+  }
+  return {metric.substr(0, at), batch};
+}
 
 // The path the run's own scheme took on the device, from the engine provenance's linear_paths.
 std::string PathOf(const nlohmann::json& engine, const std::string& precision) {
@@ -87,33 +100,45 @@ Result<BenchSummary> LoadBenchSummary(ResultStore& store, int64_t run_id) {
     p.path = PathOf(engines.value(precision, nlohmann::json::object()), precision);
     int64_t decode_tokens = 0;
     nlohmann::json memory = nlohmann::json::object();
-    std::vector<const SampleRecord*> unmeasured;
     for (const SampleRecord& s : samples) {
       if (s.sample_id == "memory") memory = s.data;
-      if (s.sample_id.rfind("decode@b1/", 0) == 0) decode_tokens = s.data.value("decode_tokens", int64_t{0});
-      if (s.outcome == "not_measured") unmeasured.push_back(&s);
+      if (s.sample_id.rfind("decode@b", 0) == 0 && s.outcome == "measured") {
+        decode_tokens = s.data.value("decode_tokens", int64_t{0});
+      }
     }
-    const std::string tg = "tg" + std::to_string(decode_tokens);
+    const nlohmann::json kv_by_batch = memory.value("kv_cache_bytes_by_batch", nlohmann::json::object());
+    std::map<int64_t, BenchBatch> batches;
+    std::map<int64_t, BenchRow> decode_rows;
+    auto row_of = [&](const MetricRecord& m, const std::string& test, int64_t batch) {
+      BenchRow row{precision, test, batch, m.value, std::nullopt, m.n};
+      if (m.stderr_value) row.stddev = *m.stderr_value * std::sqrt(static_cast<double>(m.n));
+      return row;
+    };
     for (const MetricRecord* m : metrics[precision]) {
-      auto add_row = [&](const std::string& test) {
-        BenchRow row{precision, test, m->value, std::nullopt, m->n, ""};
-        if (m->stderr_value) row.stddev = *m->stderr_value * std::sqrt(static_cast<double>(m->n));
-        summary.rows.push_back(row);
-      };
-      if (m->metric.rfind("prefill_tok_s@", 0) == 0) add_row("pp" + m->metric.substr(14));
-      if (m->metric == "decode_tok_s@b1") add_row(tg);
-      if (m->metric == "ttft_ms") p.ttft_ms = m->value;
-      if (m->metric == "itl_ms_p50") p.itl_p50_ms = m->value;
-      if (m->metric == "itl_ms_p90") p.itl_p90_ms = m->value;
-      if (m->metric == "itl_ms_p99") p.itl_p99_ms = m->value;
+      if (m->metric.rfind("prefill_tok_s@", 0) == 0) {
+        summary.rows.push_back(row_of(*m, "pp" + m->metric.substr(14), 0));
+        continue;
+      }
       if (m->metric == "weight_bytes") p.weight_bytes = m->value;
       if (m->metric == "predicted_weight_bytes") p.predicted_weight_bytes = m->value;
-      if (m->metric == "kv_cache_bytes") p.kv_cache_bytes = m->value;
       if (m->metric == "peak_device_bytes") p.peak_bytes = m->value;
+      const auto [name, batch] = SplitBatch(m->metric);
+      std::optional<double>* slot = nullptr;
+      if (name == "ttft_ms") slot = &batches[batch].ttft_ms;
+      if (name == "itl_ms_p50") slot = &batches[batch].itl_p50_ms;
+      if (name == "itl_ms_p90") slot = &batches[batch].itl_p90_ms;
+      if (name == "itl_ms_p99") slot = &batches[batch].itl_p99_ms;
+      if (slot != nullptr) *slot = m->value;
+      if (name == "decode_tok_s") {
+        const std::string tg = "tg" + std::to_string(decode_tokens);
+        decode_rows[batch] = row_of(*m, batch == 1 ? tg : tg + " b" + std::to_string(batch), batch);
+      }
     }
-    for (const SampleRecord* s : unmeasured) {
-      summary.rows.push_back({precision, tg + " b" + std::to_string(s->data.value("batch", 0)), std::nullopt,
-                              std::nullopt, 0, s->data.value("reason", std::string("not measured"))});
+    for (const auto& [batch, row] : decode_rows) summary.rows.push_back(row);
+    for (auto& [batch, b] : batches) {
+      b.batch = batch;
+      b.kv_cache_bytes = Opt(kv_by_batch, std::to_string(batch).c_str());
+      p.batches.push_back(b);
     }
     p.workspace_bytes = Opt(memory, "workspace_bytes");
     p.workspace_tokens = memory.value("workspace_tokens", int64_t{0});
@@ -132,29 +157,36 @@ std::string RenderBenchSummary(const BenchSummary& s) {
   out << "| model | params | precision | path | device | test | t/s |\n"
       << "| :--- | ---: | :--- | :--- | :--- | ---: | ---: |\n";
   for (const BenchRow& row : s.rows) {
-    std::string value = row.note;
-    if (row.tok_s) value = Fixed2(*row.tok_s) + (row.stddev ? " ± " + Fixed2(*row.stddev) : "");
     out << "| " << s.model << " | " << FormatParameters(s.parameters) << " | " << row.precision << " | "
-        << paths[row.precision] << " | " << s.device << " | " << row.test << " | " << value << " |\n";
+        << paths[row.precision] << " | " << s.device << " | " << row.test << " | " << Fixed2(row.tok_s)
+        << (row.stddev ? " ± " + Fixed2(*row.stddev) : "") << " |\n";
   }
-  out << "\n| precision | TTFT ms | ITL p50 ms | ITL p90 ms | ITL p99 ms | weights | predicted | KV cache | "
-         "workspace | peak |\n"
-      << "| :--- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n";
+  out << "\n| precision | batch | TTFT ms | ITL p50 ms | ITL p90 ms | ITL p99 ms | KV cache |\n"
+      << "| :--- | ---: | ---: | ---: | ---: | ---: | ---: |\n";
+  for (const BenchPrecision& p : s.precisions) {
+    for (const BenchBatch& b : p.batches) {
+      out << "| " << p.precision << " | " << b.batch << " | " << OptionalCell(b.ttft_ms, Ms) << " | "
+          << OptionalCell(b.itl_p50_ms, Ms) << " | " << OptionalCell(b.itl_p90_ms, Ms) << " | "
+          << OptionalCell(b.itl_p99_ms, Ms) << " | " << OptionalCell(b.kv_cache_bytes, Bytes) << " |\n";
+    }
+  }
+  out << "\n| precision | weights | predicted | workspace | peak |\n"
+      << "| :--- | ---: | ---: | ---: | ---: |\n";
   std::set<std::string> peak_sources;
   int64_t kv_positions = 0, workspace_tokens = 0;
   for (const BenchPrecision& p : s.precisions) {
-    out << "| " << p.precision << " | " << OptionalCell(p.ttft_ms, Ms) << " | " << OptionalCell(p.itl_p50_ms, Ms) << " | "
-        << OptionalCell(p.itl_p90_ms, Ms) << " | " << OptionalCell(p.itl_p99_ms, Ms) << " | " << OptionalCell(p.weight_bytes, Bytes)
-        << " | " << OptionalCell(p.predicted_weight_bytes, Bytes) << " | " << OptionalCell(p.kv_cache_bytes, Bytes) << " | "
-        << OptionalCell(p.workspace_bytes, Bytes) << " | " << OptionalCell(p.peak_bytes, Bytes) << " |\n";
+    out << "| " << p.precision << " | " << OptionalCell(p.weight_bytes, Bytes) << " | "
+        << OptionalCell(p.predicted_weight_bytes, Bytes) << " | " << OptionalCell(p.workspace_bytes, Bytes) << " | "
+        << OptionalCell(p.peak_bytes, Bytes) << " |\n";
     if (!p.peak_source.empty()) peak_sources.insert(p.peak_source);
     kv_positions = std::max(kv_positions, p.kv_cache_positions);
     workspace_tokens = std::max(workspace_tokens, p.workspace_tokens);
   }
   out << "\n" << s.device << " (" << s.device_name << "). t/s: mean ± stddev over the repetitions after warm-up; "
-      << "tokenization and sampling excluded (Model::Forward and the logits download are timed).\n"
-      << "KV cache: f32 over " << kv_positions << " positions (decode prompt + decode tokens); workspace: "
-      << "activation buffers and logits of a " << workspace_tokens << "-token pass (analytic); weights: "
+      << "tokenization and sampling excluded (Model::Forward / Model::DecodeStep and the logits download are "
+      << "timed). tg<N> b<B>: B sequences decoded together, t/s = B * N / decode time; ITL = one step of all B.\n"
+      << "KV cache: f32, B sequences of " << kv_positions << " positions (decode prompt + decode tokens); "
+      << "workspace: activation buffers and logits of a " << workspace_tokens << "-token pass (analytic); weights: "
       << "Model::WeightDeviceBytes; predicted: engine/memory_model.h.\n";
   for (const std::string& source : peak_sources) out << "peak: " << source << "\n";
   return out.str();
@@ -164,23 +196,28 @@ nlohmann::json BenchSummaryJson(const BenchSummary& s) {
   auto opt = [](const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(); };
   nlohmann::json rows = nlohmann::json::array();
   for (const BenchRow& r : s.rows) {
-    nlohmann::json row = {{"precision", r.precision}, {"test", r.test}, {"tok_s", opt(r.tok_s)},
+    nlohmann::json row = {{"precision", r.precision}, {"test", r.test}, {"tok_s", r.tok_s},
                           {"stddev", opt(r.stddev)}, {"repetitions", r.repetitions}};
-    if (!r.note.empty()) row["note"] = r.note;
+    if (r.batch > 0) row["batch"] = r.batch;
     rows.push_back(row);
   }
   nlohmann::json precisions = nlohmann::json::array();
   for (const BenchPrecision& p : s.precisions) {
+    nlohmann::json batches = nlohmann::json::array();
+    for (const BenchBatch& b : p.batches) {
+      batches.push_back({{"batch", b.batch},
+                         {"ttft_ms", opt(b.ttft_ms)},
+                         {"itl_ms_p50", opt(b.itl_p50_ms)},
+                         {"itl_ms_p90", opt(b.itl_p90_ms)},
+                         {"itl_ms_p99", opt(b.itl_p99_ms)},
+                         {"kv_cache_bytes", opt(b.kv_cache_bytes)}});
+    }
     precisions.push_back({{"precision", p.precision},
                           {"path", p.path},
-                          {"ttft_ms", opt(p.ttft_ms)},
-                          {"itl_ms_p50", opt(p.itl_p50_ms)},
-                          {"itl_ms_p90", opt(p.itl_p90_ms)},
-                          {"itl_ms_p99", opt(p.itl_p99_ms)},
+                          {"batches", batches},
                           {"weight_bytes", opt(p.weight_bytes)},
                           {"predicted_weight_bytes", opt(p.predicted_weight_bytes)},
                           {"weight_bytes_by_kind", p.weight_bytes_by_kind},
-                          {"kv_cache_bytes", opt(p.kv_cache_bytes)},
                           {"kv_cache_positions", p.kv_cache_positions},
                           {"workspace_bytes", opt(p.workspace_bytes)},
                           {"workspace_tokens", p.workspace_tokens},

@@ -1,7 +1,7 @@
 // What `fp4lab bench` prints: the latency task's stored results of one run, read back from the result store and
 // laid out like llama-bench (one row per precision x test, "t/s" as mean ± stddev over repetitions), followed by
-// latency percentiles and memory per precision. The same shape on every device: the CPU fills it the same way a
-// GPU does, with the shapes it did not measure marked as such.
+// TTFT / ITL percentiles and KV cache per precision x decode batch, and memory per precision. The same shape on
+// every device: the CPU fills it the same way a GPU does.
 #pragma once
 
 #include <cstdint>
@@ -16,24 +16,31 @@
 
 namespace fp4lab {
 
-// One throughput row: "pp<L>" (prefill of L tokens) or "tg<N>" (N decode tokens at batch 1); a batch that was
-// not measured is a row "tg<N> b<B>" with `note` saying why.
+// One throughput row: "pp<L>" (prefill of L tokens), "tg<N>" (N decode steps at batch 1) or "tg<N> b<B>" (N decode
+// steps of B sequences at once; t/s counts the tokens of every sequence, B * N per repetition).
 struct BenchRow {
   std::string precision;
   std::string test;
-  std::optional<double> tok_s;   // mean over repetitions
+  int64_t batch = 0;             // decode rows: B; 0 for prefill rows
+  double tok_s = 0.0;            // mean over repetitions
   std::optional<double> stddev;  // sample standard deviation over repetitions (n >= 2)
   int64_t repetitions = 0;
-  std::string note;              // why there is no figure
+};
+
+// Latency of one precision at one decode batch (absent figures stay nullopt).
+struct BenchBatch {
+  int64_t batch = 0;
+  std::optional<double> ttft_ms, itl_p50_ms, itl_p90_ms, itl_p99_ms;
+  std::optional<double> kv_cache_bytes;  // B sequences of kv_cache_positions positions
 };
 
 // Latency and memory of one precision (absent figures stay nullopt).
 struct BenchPrecision {
   std::string precision;
-  std::string path;          // the NVFP4 / linear path that ran: "reference", "native", "emulated", "weight-only"
-  std::optional<double> ttft_ms, itl_p50_ms, itl_p90_ms, itl_p99_ms;
-  std::optional<double> weight_bytes, predicted_weight_bytes, kv_cache_bytes, workspace_bytes, peak_bytes;
-  int64_t kv_cache_positions = 0;
+  std::string path;                 // the linear path that ran: "reference", "native", "emulated", "weight-only"
+  std::vector<BenchBatch> batches;  // ascending
+  std::optional<double> weight_bytes, predicted_weight_bytes, workspace_bytes, peak_bytes;
+  int64_t kv_cache_positions = 0;   // per sequence: decode prompt + decode tokens
   int64_t workspace_tokens = 0;
   std::string peak_source;
   nlohmann::json weight_bytes_by_kind = nlohmann::json::object();
@@ -54,10 +61,11 @@ struct BenchSummary {
 // latency results.
 Result<BenchSummary> LoadBenchSummary(ResultStore& store, int64_t run_id);
 
-// The llama-bench-style Markdown tables (throughput, then latency and memory) and a note per measurement source.
+// The llama-bench-style Markdown tables (throughput, latency per batch, memory) and a note per measurement source.
 std::string RenderBenchSummary(const BenchSummary& summary);
 
-// The same content as JSON: {run_id, db, model, parameters, device, device_name, rows: [...], precisions: [...]}.
+// The same content as JSON: {run_id, db, model, parameters, device, device_name, rows: [...], precisions: [...]},
+// each precision with its "batches": [{batch, ttft_ms, itl_ms_p50, itl_ms_p90, itl_ms_p99, kv_cache_bytes}].
 nlohmann::json BenchSummaryJson(const BenchSummary& summary);
 
 }  // namespace fp4lab

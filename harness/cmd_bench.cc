@@ -155,8 +155,9 @@ Command AddBenchCommand(CLI::App& root) {
   auto f = std::make_shared<BenchFlags>();
   CLI::App* app = root.add_subcommand(
       "bench",
-      "Measure latency and memory: prefill tok/s per prompt length, decode tok/s at batch 1, TTFT and inter-token\n"
-      "latency percentiles, weight / KV-cache / peak memory beside the analytic prediction, per precision.\n"
+      "Measure latency and memory: prefill tok/s per prompt length, decode tok/s per batch size (--batches: B\n"
+      "sequences decoded together, one token each per step), TTFT and inter-token latency percentiles per batch,\n"
+      "weight / KV-cache / peak memory beside the analytic prediction, per precision.\n"
       "Tokenization and sampling are excluded. Results go to the SQLite store like `fp4lab run --tasks latency`.\n"
       "With no model flag: the built-in 'tiny' preset (seconds on a CPU).");
   auto* model = app->add_option("--model", f->model, "Checkpoint directory (HF, bf16 or NVFP4)");
@@ -170,7 +171,8 @@ Command AddBenchCommand(CLI::App& root) {
   app->add_option("--device", f->device, "cpu | cuda[:N]")->capture_default_str();
   app->add_option("--prompt-lengths", f->prompt_lengths, "Prefill lengths (clipped to the model's context)")
       ->capture_default_str();
-  app->add_option("--batches", f->batches, "Decode batch sizes (batch > 1 needs a batched decode path)")
+  app->add_option("--batches", f->batches,
+                  "Decode batch sizes: B sequences decoded together; tok/s counts all B (e.g. 1,8,32)")
       ->capture_default_str();
   app->add_option("--decode-tokens", f->decode_tokens, "Decode steps per repetition")->capture_default_str();
   app->add_option("--decode-prompt", f->decode_prompt, "Prompt tokens before the decode steps (TTFT)")

@@ -17,14 +17,13 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr char kTimed[] =
-    "prefill: Model::Forward + Backend::Synchronize (logits stay on the device); TTFT: Model::Forward over the "
-    "decode prompt + Backend::Download of its logits; decode step: Model::Forward of 1 token + Backend::Download "
-    "of its logits; host steady_clock";
+    "prefill: Model::Forward + Backend::Synchronize (logits stay on the device); TTFT: Model::Forward over "
+    "sequence 0's decode prompt + Backend::Download of its logits; decode step (ITL): Model::DecodeStep of one "
+    "token per sequence of the batch + Backend::Download of the batch's logits; host steady_clock";
 constexpr char kExcluded[] =
-    "tokenization and sampling: inputs are fixed pseudo-random token ids and decode feeds the next id of that "
-    "stream; buffer allocation outside Model::Forward";
-constexpr char kNoBatchedDecode[] =
-    "not measured: the engine has no batched decode path (Model::Forward runs one sequence at a time)";
+    "tokenization and sampling: inputs are fixed pseudo-random token ids and decode feeds the next id of each "
+    "sequence's stream; the prompts of sequences 1 .. B-1; buffer allocation outside Model::Forward and "
+    "Model::DecodeStep";
 
 double Seconds(Clock::time_point begin, Clock::time_point end) {
   return std::chrono::duration<double>(end - begin).count();
@@ -51,6 +50,7 @@ std::vector<int32_t> TokenIds(int64_t count, int vocab, uint64_t seed) {
 // The shapes one Run measures, after clipping to the model's context.
 struct Shapes {
   std::vector<int64_t> prefill_lengths;
+  std::vector<int> batches;   // options.batches without duplicates, in the order given
   int64_t decode_prompt = 0;  // P
   int64_t decode_tokens = 0;  // N
 };
@@ -62,6 +62,9 @@ Shapes ClipShapes(const LatencyOptions& o, int64_t context) {
     if (std::find(s.prefill_lengths.begin(), s.prefill_lengths.end(), clipped) == s.prefill_lengths.end()) {
       s.prefill_lengths.push_back(clipped);
     }
+  }
+  for (int batch : o.batches) {
+    if (std::find(s.batches.begin(), s.batches.end(), batch) == s.batches.end()) s.batches.push_back(batch);
   }
   s.decode_prompt = std::min<int64_t>(o.decode_prompt, context - 1);
   s.decode_tokens = std::min<int64_t>(o.decode_tokens, context - s.decode_prompt);
@@ -90,13 +93,13 @@ Status CheckFits(const std::string& what, const std::string& parts, int64_t devi
   return Status::Ok();
 }
 
-// One timed prefill: Forward over `tokens` into an emptied cache, then Synchronize.
+// One timed prefill: Forward over `tokens` into an emptied one-sequence cache, then Synchronize.
 Result<double> TimePrefill(Model& model, Backend& backend, KvCache& cache, DeviceTensor& logits,
                            std::span<const int32_t> tokens) {
-  cache.length = 0;
+  cache.Clear();
   FP4LAB_RETURN_IF_ERROR(backend.Synchronize());
   const Clock::time_point begin = Clock::now();
-  FP4LAB_RETURN_IF_ERROR(model.Forward(tokens, cache, logits));
+  FP4LAB_RETURN_IF_ERROR(model.Forward(tokens, cache, 0, logits));
   FP4LAB_RETURN_IF_ERROR(backend.Synchronize());
   return Seconds(begin, Clock::now());
 }
@@ -106,30 +109,55 @@ struct DecodeTiming {
   std::vector<double> itl_ms;
 };
 
-// Buffers of one decode run, allocated once before any clock starts.
+// Buffers of one decode run at batch B, allocated once before any clock starts.
 struct DecodeBuffers {
-  std::unique_ptr<KvCache> cache;
+  std::unique_ptr<KvCache> cache;               // B sequences of P + N positions
   std::unique_ptr<DeviceTensor> prompt_logits;  // [P, V]
-  std::unique_ptr<DeviceTensor> step_logits;    // [1, V]
-  std::vector<float> host_prompt;
-  std::vector<float> host_step;
+  std::unique_ptr<DeviceTensor> step_logits;    // [B, V]
+  std::vector<float> host_prompt;               // P * V
+  std::vector<float> host_step;                 // B * V
 };
 
-// One timed decode run: the prompt (TTFT), then one step per id in `steps` (inter-token latencies).
-Result<DecodeTiming> TimeDecode(Model& model, Backend& backend, DecodeBuffers& b, std::span<const int32_t> prompt,
-                                std::span<const int32_t> steps) {
+// The token ids of one decode run at batch B (see tasks/latency.h): prompts[s] is sequence s's P-token prompt and
+// steps [N, B] row-major holds step i's token of sequence s at i * B + s.
+struct DecodeInputs {
+  std::vector<std::span<const int32_t>> prompts;
+  std::vector<int32_t> steps;
+};
+
+// REQUIRES ids.size() >= batch * (p + n).
+DecodeInputs MakeDecodeInputs(std::span<const int32_t> ids, int batch, int64_t p, int64_t n) {
+  DecodeInputs in;
+  in.steps.resize(static_cast<size_t>(n * batch));
+  for (int s = 0; s < batch; ++s) {
+    const std::span<const int32_t> stream = ids.subspan(static_cast<size_t>(s * (p + n)), static_cast<size_t>(p + n));
+    in.prompts.push_back(stream.first(static_cast<size_t>(p)));
+    for (int64_t i = 0; i < n; ++i) in.steps[static_cast<size_t>(i * batch + s)] = stream[static_cast<size_t>(p + i)];
+  }
+  return in;
+}
+
+// One timed decode run: sequence 0's prompt (TTFT), the other prompts untimed, then one DecodeStep of the whole
+// batch per row of in.steps (inter-token latencies).
+Result<DecodeTiming> TimeDecode(Model& model, Backend& backend, DecodeBuffers& b, const DecodeInputs& in) {
+  const size_t batch = in.prompts.size();
   DecodeTiming timing;
-  b.cache->length = 0;
+  b.cache->Clear();
   FP4LAB_RETURN_IF_ERROR(backend.Synchronize());
   Clock::time_point begin = Clock::now();
-  FP4LAB_RETURN_IF_ERROR(model.Forward(prompt, *b.cache, *b.prompt_logits));
+  FP4LAB_RETURN_IF_ERROR(model.Forward(in.prompts[0], *b.cache, 0, *b.prompt_logits));
   FP4LAB_RETURN_IF_ERROR(backend.Download(*b.prompt_logits, b.host_prompt));
   Clock::time_point end = Clock::now();
   timing.ttft_ms = 1e3 * Seconds(begin, end);
-  timing.itl_ms.reserve(steps.size());
-  for (size_t i = 0; i < steps.size(); ++i) {
+  for (size_t s = 1; s < batch; ++s) {
+    FP4LAB_RETURN_IF_ERROR(model.Forward(in.prompts[s], *b.cache, static_cast<int>(s), *b.prompt_logits));
+  }
+  FP4LAB_RETURN_IF_ERROR(backend.Synchronize());  // the untimed prompts stay out of the first step's time
+  const std::span<const int32_t> steps(in.steps);
+  timing.itl_ms.reserve(steps.size() / batch);
+  for (size_t offset = 0; offset < steps.size(); offset += batch) {
     begin = Clock::now();
-    FP4LAB_RETURN_IF_ERROR(model.Forward(steps.subspan(i, 1), *b.cache, *b.step_logits));
+    FP4LAB_RETURN_IF_ERROR(model.DecodeStep(steps.subspan(offset, batch), *b.cache, *b.step_logits));
     FP4LAB_RETURN_IF_ERROR(backend.Download(*b.step_logits, b.host_step));
     end = Clock::now();
     timing.itl_ms.push_back(1e3 * Seconds(begin, end));
@@ -138,6 +166,8 @@ Result<DecodeTiming> TimeDecode(Model& model, Backend& backend, DecodeBuffers& b
 }
 
 std::string RepId(const std::string& shape, int rep) { return shape + "/rep" + std::to_string(rep); }
+
+std::string DecodeShape(int batch) { return "decode@b" + std::to_string(batch); }
 
 }  // namespace
 
@@ -196,20 +226,15 @@ Status LatencyTask::Run(TaskRun& run) {
     if (reps > 0) prefill_todo.push_back(length);
     total += reps;
   }
-  const bool wants_b1 = std::find(options_.batches.begin(), options_.batches.end(), 1) != options_.batches.end();
-  int64_t decode_reps = 0;
-  if (wants_b1) {
-    for (int r = 0; r < options_.repetitions; ++r) decode_reps += run.should_run(RepId("decode@b1", r));
-  }
-  std::vector<int> unmeasured;
-  for (int batch : options_.batches) {
-    if (batch > 1 && run.should_run("decode@b" + std::to_string(batch)) &&
-        std::find(unmeasured.begin(), unmeasured.end(), batch) == unmeasured.end()) {
-      unmeasured.push_back(batch);
-    }
+  std::vector<int> decode_todo;
+  for (int batch : shapes.batches) {
+    int64_t reps = 0;
+    for (int r = 0; r < options_.repetitions; ++r) reps += run.should_run(RepId(DecodeShape(batch), r));
+    if (reps > 0) decode_todo.push_back(batch);
+    total += reps;
   }
   const bool wants_memory = run.should_run("memory");
-  total += decode_reps + static_cast<int64_t>(unmeasured.size()) + (wants_memory ? 1 : 0);
+  total += wants_memory ? 1 : 0;
   if (total == 0) return Status::Ok();
 
   // Every shape must fit before anything runs.
@@ -222,14 +247,18 @@ Status LatencyTask::Run(TaskRun& run) {
                                      KvCacheBytes(config, length) + ForwardWorkspaceBytes(config, length), 0, budget,
                                      backend.Name(), "--prompt-lengths"));
   }
-  if (decode_reps > 0) {
+  for (int batch : decode_todo) {
+    const int64_t kv = KvCacheBytes(config, batch * (p + n));
+    const int64_t prompt_workspace = ForwardWorkspaceBytes(config, p);
+    const int64_t step_workspace = ForwardWorkspaceBytes(config, batch);
+    const int64_t host = (p + batch) * vocab * 4;
     FP4LAB_RETURN_IF_ERROR(CheckFits(
-        "decode of " + std::to_string(n) + " tokens after a " + std::to_string(p) + "-token prompt",
-        "KV cache " + std::to_string(KvCacheBytes(config, p + n)) + " + activations and logits " +
-            std::to_string(ForwardWorkspaceBytes(config, p) + ForwardWorkspaceBytes(config, 1)) +
-            " + host logits " + std::to_string((p + 1) * vocab * 4),
-        KvCacheBytes(config, p + n) + ForwardWorkspaceBytes(config, p) + ForwardWorkspaceBytes(config, 1),
-        (p + 1) * vocab * 4, budget, backend.Name(), "--decode-tokens"));
+        "decode at batch " + std::to_string(batch) + " (" + std::to_string(n) + " tokens after a " +
+            std::to_string(p) + "-token prompt per sequence)",
+        "KV cache " + std::to_string(kv) + " + prompt activations and logits " + std::to_string(prompt_workspace) +
+            " + step activations and logits " + std::to_string(step_workspace) + " + host logits " +
+            std::to_string(host),
+        kv + prompt_workspace + step_workspace, host, budget, backend.Name(), "--batches or --decode-tokens"));
   }
 
   int64_t done = 0;
@@ -241,13 +270,13 @@ Status LatencyTask::Run(TaskRun& run) {
     return Status::Ok();
   };
 
-  const int64_t longest = std::max(p + n, *std::max_element(shapes.prefill_lengths.begin(),
-                                                            shapes.prefill_lengths.end()));
+  int64_t longest = *std::max_element(shapes.prefill_lengths.begin(), shapes.prefill_lengths.end());
+  for (int batch : decode_todo) longest = std::max(longest, batch * (p + n));
   const std::vector<int32_t> ids = TokenIds(longest, config.vocab_size, options_.seed);
   for (int64_t length : prefill_todo) {
     const std::string shape = "prefill@" + std::to_string(length);
     const std::span<const int32_t> tokens(ids.data(), static_cast<size_t>(length));
-    FP4LAB_ASSIGN_OR_RETURN(auto cache, model.NewCache(length));
+    FP4LAB_ASSIGN_OR_RETURN(auto cache, model.NewCache(length, 1));
     FP4LAB_ASSIGN_OR_RETURN(auto logits, backend.Allocate(length, vocab));
     for (int w = 0; w < options_.warmup; ++w) {
       FP4LAB_RETURN_IF_ERROR(TimePrefill(model, backend, *cache, *logits, tokens));
@@ -264,48 +293,43 @@ Status LatencyTask::Run(TaskRun& run) {
     }
   }
 
-  if (decode_reps > 0) {
+  for (int batch : decode_todo) {
+    const std::string shape = DecodeShape(batch);
+    const DecodeInputs inputs = MakeDecodeInputs(ids, batch, p, n);
     DecodeBuffers buffers;
-    FP4LAB_ASSIGN_OR_RETURN(buffers.cache, model.NewCache(p + n));
+    FP4LAB_ASSIGN_OR_RETURN(buffers.cache, model.NewCache(p + n, batch));
     FP4LAB_ASSIGN_OR_RETURN(buffers.prompt_logits, backend.Allocate(p, vocab));
-    FP4LAB_ASSIGN_OR_RETURN(buffers.step_logits, backend.Allocate(1, vocab));
+    FP4LAB_ASSIGN_OR_RETURN(buffers.step_logits, backend.Allocate(batch, vocab));
     buffers.host_prompt.resize(static_cast<size_t>(p * vocab));
-    buffers.host_step.resize(static_cast<size_t>(vocab));
-    const std::span<const int32_t> prompt(ids.data(), static_cast<size_t>(p));
-    const std::span<const int32_t> steps(ids.data() + p, static_cast<size_t>(n));
+    buffers.host_step.resize(static_cast<size_t>(batch * vocab));
     for (int w = 0; w < options_.warmup; ++w) {
-      FP4LAB_RETURN_IF_ERROR(TimeDecode(model, backend, buffers, prompt, steps));
+      FP4LAB_RETURN_IF_ERROR(TimeDecode(model, backend, buffers, inputs));
     }
     for (int r = 0; r < options_.repetitions; ++r) {
-      if (!run.should_run(RepId("decode@b1", r))) continue;
-      FP4LAB_ASSIGN_OR_RETURN(const DecodeTiming timing, TimeDecode(model, backend, buffers, prompt, steps));
+      if (!run.should_run(RepId(shape, r))) continue;
+      FP4LAB_ASSIGN_OR_RETURN(const DecodeTiming timing, TimeDecode(model, backend, buffers, inputs));
       double total_ms = 0.0;
       for (double ms : timing.itl_ms) total_ms += ms;
       SampleRecord sample;
-      sample.sample_id = RepId("decode@b1", r);
-      sample.score = 1e3 * static_cast<double>(n) / total_ms;
+      sample.sample_id = RepId(shape, r);
+      sample.score = 1e3 * static_cast<double>(batch * n) / total_ms;
       sample.outcome = "measured";
-      sample.data = {{"prompt_tokens", p}, {"decode_tokens", n}, {"ttft_ms", timing.ttft_ms},
-                     {"itl_ms", timing.itl_ms}};
+      sample.data = {{"batch", batch},           {"prompt_tokens", p},          {"decode_tokens", n},
+                     {"ttft_ms", timing.ttft_ms}, {"itl_ms", timing.itl_ms}};
       FP4LAB_RETURN_IF_ERROR(emit(std::move(sample)));
     }
-  }
-
-  for (int batch : unmeasured) {
-    SampleRecord sample;
-    sample.sample_id = "decode@b" + std::to_string(batch);
-    sample.outcome = "not_measured";
-    sample.data = {{"batch", batch}, {"reason", kNoBatchedDecode},
-                   {"kv_cache_bytes_needed", batch * KvCacheBytes(config, p + n)}};
-    FP4LAB_RETURN_IF_ERROR(emit(std::move(sample)));
   }
 
   if (wants_memory) {
     const MemoryPrediction prediction = PredictWeightMemory(LlamaInventory(config), engine->precision());
     nlohmann::json by_part = nlohmann::json::object();
     for (const PartMemory& part : prediction.parts) by_part[part.part] = part.bytes;
-    const int64_t workspace_tokens = std::max(p, *std::max_element(shapes.prefill_lengths.begin(),
-                                                                   shapes.prefill_lengths.end()));
+    // The largest single pass: a prefill, the decode prompt or a decode step of the largest batch.
+    const int64_t workspace_tokens =
+        std::max({p, int64_t{*std::max_element(shapes.batches.begin(), shapes.batches.end())},
+                  *std::max_element(shapes.prefill_lengths.begin(), shapes.prefill_lengths.end())});
+    nlohmann::json kv_by_batch = nlohmann::json::object();
+    for (int batch : shapes.batches) kv_by_batch[std::to_string(batch)] = KvCacheBytes(config, batch * (p + n));
     const PeakMemory peak = MeasurePeakMemory(backend);
     SampleRecord sample;
     sample.sample_id = "memory";
@@ -321,6 +345,7 @@ Status LatencyTask::Run(TaskRun& run) {
         {"kv_cache_bytes", KvCacheBytes(config, p + n)},
         {"kv_cache_positions", p + n},
         {"kv_cache_bytes_per_token", KvCacheBytes(config, 1)},
+        {"kv_cache_bytes_by_batch", kv_by_batch},
         {"workspace_bytes", ForwardWorkspaceBytes(config, workspace_tokens)},
         {"workspace_tokens", workspace_tokens},
         {"available_bytes", budget.available_bytes},

@@ -30,17 +30,23 @@ std::optional<std::string> RepShape(const std::string& id) {
   return id.substr(0, slash);
 }
 
-// "prefill@<digits>" -> the length; nullopt otherwise.
-std::optional<int64_t> PrefillLength(const std::string& shape) {
-  const std::string prefix = "prefill@";
-  if (shape.rfind(prefix, 0) != 0 || shape.size() == prefix.size()) return std::nullopt;
-  int64_t length = 0;
+// "<prefix><digits>" -> the number (a prefill length or a decode batch); nullopt otherwise.
+std::optional<int64_t> ShapeNumber(const std::string& shape, const std::string& prefix) {
+  if (shape.rfind(prefix, 0) != 0 || shape.size() == prefix.size() || shape.size() - prefix.size() > 12) {
+    return std::nullopt;
+  }
+  int64_t number = 0;
   for (size_t i = prefix.size(); i < shape.size(); ++i) {
     if (shape[i] < '0' || shape[i] > '9') return std::nullopt;
-    length = length * 10 + (shape[i] - '0');
+    number = number * 10 + (shape[i] - '0');
   }
-  return length;
+  return number;
 }
+
+// The repetitions of one decode batch.
+struct DecodeSamples {
+  std::vector<double> tok_s, ttft_ms, itl_ms;  // tok_s and ttft_ms per repetition; itl_ms pools every step
+};
 
 MetricRecord Metric(const std::string& name, double value, int64_t n, const char* unit, const char* higher_is) {
   MetricRecord m;
@@ -71,37 +77,38 @@ MetricRecord Bytes(const std::string& name, double value, const char* higher_is)
 
 Result<std::vector<MetricRecord>> LatencyTask::Aggregate(const std::vector<SampleRecord>& samples) const {
   std::map<int64_t, std::vector<double>> prefill_tok_s;  // by length, ascending
-  std::vector<double> decode_tok_s, ttft_ms, itl_ms;
+  std::map<int64_t, DecodeSamples> decode;               // by batch, ascending
   const SampleRecord* memory = nullptr;
   for (const SampleRecord& s : samples) {
     if (s.sample_id == "memory") {
       memory = &s;
       continue;
     }
+    // Version 1 stored each batch above 1 as one "decode@b<B>" row without figures.
     if (s.outcome == "not_measured" && s.sample_id.rfind("decode@b", 0) == 0) continue;
     const std::optional<std::string> shape = RepShape(s.sample_id);
-    if (!shape) return BadSample(s, "unknown sample id (expected prefill@<L>/rep<r>, decode@b1/rep<r>, "
-                                    "decode@b<B> or memory)");
-    if (const std::optional<int64_t> length = PrefillLength(*shape)) {
+    if (!shape) return BadSample(s, "unknown sample id (expected prefill@<L>/rep<r>, decode@b<B>/rep<r> or memory)");
+    if (const std::optional<int64_t> length = ShapeNumber(*shape, "prefill@")) {
       FP4LAB_ASSIGN_OR_RETURN(const double tokens, Number(s, "tokens"));
       FP4LAB_ASSIGN_OR_RETURN(const double seconds, Number(s, "seconds"));
       if (!(seconds > 0.0)) return BadSample(s, "seconds must be positive");
       prefill_tok_s[*length].push_back(tokens / seconds);
-    } else if (*shape == "decode@b1") {
+    } else if (const std::optional<int64_t> batch = ShapeNumber(*shape, "decode@b"); batch && *batch >= 1) {
       FP4LAB_ASSIGN_OR_RETURN(const double tokens, Number(s, "decode_tokens"));
       FP4LAB_ASSIGN_OR_RETURN(const double ttft, Number(s, "ttft_ms"));
       if (!s.data.contains("itl_ms") || !s.data["itl_ms"].is_array() || s.data["itl_ms"].empty()) {
         return BadSample(s, "data field 'itl_ms' must be a non-empty array of numbers");
       }
+      DecodeSamples& d = decode[*batch];
       double total_ms = 0.0;
       for (const auto& v : s.data["itl_ms"]) {
         if (!v.is_number()) return BadSample(s, "data field 'itl_ms' must hold numbers only");
-        itl_ms.push_back(v.get<double>());
+        d.itl_ms.push_back(v.get<double>());
         total_ms += v.get<double>();
       }
       if (!(total_ms > 0.0)) return BadSample(s, "itl_ms must sum to a positive time");
-      decode_tok_s.push_back(1e3 * tokens / total_ms);
-      ttft_ms.push_back(ttft);
+      d.tok_s.push_back(1e3 * static_cast<double>(*batch) * tokens / total_ms);
+      d.ttft_ms.push_back(ttft);
     } else {
       return BadSample(s, "unknown shape '" + *shape + "'");
     }
@@ -113,15 +120,17 @@ Result<std::vector<MetricRecord>> LatencyTask::Aggregate(const std::vector<Sampl
                             MeanMetric("prefill_tok_s@" + std::to_string(length), values, "tok/s", "better"));
     metrics.push_back(std::move(m));
   }
-  if (!decode_tok_s.empty()) {
-    FP4LAB_ASSIGN_OR_RETURN(MetricRecord decode, MeanMetric("decode_tok_s@b1", decode_tok_s, "tok/s", "better"));
-    metrics.push_back(std::move(decode));
-    FP4LAB_ASSIGN_OR_RETURN(MetricRecord ttft, MeanMetric("ttft_ms", ttft_ms, "ms", "worse"));
+  for (const auto& [batch, d] : decode) {
+    const std::string at = "@b" + std::to_string(batch);
+    const std::string suffix = batch == 1 ? "" : at;  // batch 1 keeps the version 1 names
+    FP4LAB_ASSIGN_OR_RETURN(MetricRecord tok_s, MeanMetric("decode_tok_s" + at, d.tok_s, "tok/s", "better"));
+    metrics.push_back(std::move(tok_s));
+    FP4LAB_ASSIGN_OR_RETURN(MetricRecord ttft, MeanMetric("ttft_ms" + suffix, d.ttft_ms, "ms", "worse"));
     metrics.push_back(std::move(ttft));
     for (const auto& [name, q] : {std::pair<const char*, double>{"itl_ms_p50", 50.0}, {"itl_ms_p90", 90.0},
                                   {"itl_ms_p99", 99.0}}) {
-      FP4LAB_ASSIGN_OR_RETURN(const double value, Percentile(itl_ms, q));
-      metrics.push_back(Metric(name, value, static_cast<int64_t>(itl_ms.size()), "ms", "worse"));
+      FP4LAB_ASSIGN_OR_RETURN(const double value, Percentile(d.itl_ms, q));
+      metrics.push_back(Metric(name + suffix, value, static_cast<int64_t>(d.itl_ms.size()), "ms", "worse"));
     }
   }
   if (memory != nullptr) {

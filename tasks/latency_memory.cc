@@ -29,7 +29,7 @@ int64_t KvCacheBytes(const ModelConfig& c, int64_t positions) {
 
 int64_t ForwardWorkspaceBytes(const ModelConfig& c, int64_t tokens) {
   const int64_t q = int64_t{c.num_heads} * c.head_dim, kv = int64_t{c.num_kv_heads} * c.head_dim;
-  const int64_t per_token = 2 * c.hidden_size + 2 * q + 2 * kv + 2 * int64_t{c.intermediate_size} + c.vocab_size;
+  const int64_t per_token = 2 * c.hidden_size + 3 * q + 2 * kv + 3 * int64_t{c.intermediate_size} + c.vocab_size;
   return tokens * per_token * 4;
 }
 
@@ -67,7 +67,9 @@ PeakMemory MeasurePeakMemory(const Backend& backend) {
     return {*rss, "host peak RSS (getrusage ru_maxrss): the whole process, every model it holds included"};
   }
   if (auto peak = IntFact(facts, "memory_peak_bytes")) {
-    return {*peak, backend.Name() + " peak bytes held by the backend (device facts)"};
+    const std::string scope = facts.value("memory_peak_scope", std::string("scope not reported"));
+    return {*peak, backend.Name() + " peak bytes held by the backend since it was created (device facts "
+                   "memory_peak_bytes: " + scope + ")"};
   }
   return {std::nullopt, "not measured: " + backend.Name() + " does not report its peak memory"};
 }

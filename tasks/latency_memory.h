@@ -6,7 +6,8 @@
 //   "kind"               "cpu" for the CPU reference: device memory IS host memory (MemAvailable, peak RSS).
 //   "memory_free_bytes"  free device memory now (e.g. cudaMemGetInfo); fallback: "memory_limit_bytes" or
 //                        "memory_bytes" minus the model's weight bytes (other allocations not counted).
-//   "memory_peak_bytes"  the most device bytes the backend held at once; fallback: not measured.
+//   "memory_peak_bytes"  the most device bytes the backend held at once since it was created; fallback: not
+//                        measured. "memory_peak_scope" says what that count covers (quoted in the source).
 #pragma once
 
 #include <cstdint>
@@ -27,9 +28,10 @@ namespace fp4lab {
 // 2 * layers * positions * kv_heads * head_dim * 4 bytes.
 int64_t KvCacheBytes(const ModelConfig& config, int64_t positions);
 
-// f32 activation buffers of one Model::Forward over `tokens` tokens (x, h [n, D]; q, attn [n, H * head_dim];
-// k, v [n, KV * head_dim]; gate, up [n, F]) plus the logits [n, V] the caller allocates. Backend-internal scratch
-// is not included.
+// f32 activation buffers of one Model::Forward over `tokens` tokens as engine/arch/llama.cc holds them with fused
+// q|k|v and gate|up (x, h [n, D]; q, attn [n, Q]; qkv [n, Q + 2 KV]; gate [n, F]; gate_up [n, 2 F], which covers the
+// unfused k, v, up as well) plus the logits [n, V] the caller allocates: n * (2 D + 3 Q + 2 KV + 3 F + V) * 4 bytes
+// (Q = heads * head_dim, KV = kv_heads * head_dim). Backend-internal scratch is not included.
 int64_t ForwardWorkspaceBytes(const ModelConfig& config, int64_t tokens);
 
 struct MemoryBudget {

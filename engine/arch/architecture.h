@@ -29,11 +29,19 @@ class Model {
   virtual const ModelConfig& config() const = 0;
   // Installs (or clears, with an empty function) the observer of Linear inputs.
   virtual void SetLinearInputObserver(LinearInputObserver observer) = 0;
-  // Allocates a KV cache for `capacity` positions.
-  virtual Result<std::unique_ptr<KvCache>> NewCache(int64_t capacity) = 0;
-  // Runs `tokens` at positions cache.length .. cache.length + n - 1, appends their K/V to `cache`, and writes the
-  // logits of every position into `logits` [n, vocab_size]. REQUIRES cache.length + n <= cache.capacity.
-  virtual Status Forward(std::span<const int32_t> tokens, KvCache& cache, DeviceTensor& logits) = 0;
+  // Allocates a KV cache for `sequences` sequences of up to `capacity` positions each (engine/kv_cache.h).
+  virtual Result<std::unique_ptr<KvCache>> NewCache(int64_t capacity, int sequences) = 0;
+  // Runs `tokens` of sequence `sequence` at positions L .. L + n - 1 (L = cache.lengths[sequence]), appends their
+  // K/V to the cache, and writes the logits of every position into `logits` [n, vocab_size] (prefill, scoring).
+  // InvalidArgument when L + n exceeds cache.capacity, a token id is outside the vocabulary or `sequence` does not
+  // exist.
+  virtual Status Forward(std::span<const int32_t> tokens, KvCache& cache, int sequence, DeviceTensor& logits) = 0;
+  // One decode step of every sequence at once (batched decode): tokens[s] is appended to sequence s at position
+  // cache.lengths[s], and logits [cache.sequences(), vocab_size] gets row s = the distribution after it.
+  // REQUIRES tokens.size() == cache.sequences(); InvalidArgument when a sequence is full or an id is out of range.
+  // On a backend that can record (CUDA), repeated steps with the same cache and logits replay one recorded
+  // program (a CUDA graph) instead of issuing every op again.
+  virtual Status DecodeStep(std::span<const int32_t> tokens, KvCache& cache, DeviceTensor& logits) = 0;
   // Device bytes held by weights.
   virtual int64_t WeightDeviceBytes() const = 0;
 };

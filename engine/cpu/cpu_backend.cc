@@ -22,12 +22,42 @@ class CpuTensor : public DeviceTensor {
   std::vector<float> data_;
 };
 
+class CpuIndices : public DeviceIndices {
+ public:
+  explicit CpuIndices(int64_t size) : DeviceIndices(size), data_(size, 0) {}
+  int32_t* data() { return data_.data(); }
+  const int32_t* data() const { return data_.data(); }
+
+ private:
+  std::vector<int32_t> data_;
+};
+
+const char kNoRecording[] = "the cpu backend runs ops directly and cannot record them";
+
 CpuTensor& Cpu(DeviceTensor& t) { return static_cast<CpuTensor&>(t); }
 const CpuTensor& Cpu(const DeviceTensor& t) { return static_cast<const CpuTensor&>(t); }
 const CpuLinear& Cpu(const DeviceLinear& l) { return static_cast<const CpuLinear&>(l); }
+const int32_t* Cpu(const DeviceIndices& i) { return static_cast<const CpuIndices&>(i).data(); }
 
 Status ShapeError(const char* op, const std::string& what) {
   return Status::Internal(std::string("cpu backend: ") + op + ": " + what);
+}
+
+// Rotate-half RoPE in place on one row of `heads` heads at position `pos` (HF layout), from the cos/sin table.
+Status RotateRow(float* row, int heads, int head_dim, const DeviceTensor& rope_table, int32_t pos) {
+  if (pos < 0 || pos >= rope_table.rows()) return ShapeError("Rope", "position outside the table");
+  const int half = head_dim / 2;
+  const float* cos_sin = Cpu(rope_table).data() + int64_t{pos} * head_dim;
+  for (int i = 0; i < half; ++i) {
+    const float c = cos_sin[i], s = cos_sin[half + i];
+    for (int h = 0; h < heads; ++h) {
+      float* v = row + int64_t{h} * head_dim;
+      const float a = v[i], b = v[i + half];
+      v[i] = a * c - b * s;
+      v[i + half] = b * c + a * s;
+    }
+  }
+  return Status::Ok();
 }
 
 class CpuBackend : public Backend {
@@ -73,11 +103,29 @@ class CpuBackend : public Backend {
     return std::unique_ptr<DeviceLinear>(std::move(linear));
   }
 
-  Status Embed(const DeviceLinear& table, std::span<const int32_t> tokens, DeviceTensor& out) override {
+  Result<std::unique_ptr<DeviceLinear>> PrepareFusedLinear(std::span<const LinearWeights> parts,
+                                                           const std::string& name) override {
+    FP4LAB_RETURN_IF_ERROR(CheckFusable(parts));
+    FP4LAB_ASSIGN_OR_RETURN(auto linear, CpuLinear::PrepareStacked(parts, name));
+    return std::unique_ptr<DeviceLinear>(std::move(linear));
+  }
+
+  Result<std::unique_ptr<DeviceIndices>> AllocateIndices(int64_t size) override {
+    return std::unique_ptr<DeviceIndices>(new CpuIndices(size));
+  }
+
+  Status UploadIndices(std::span<const int32_t> host, DeviceIndices& dst) override {
+    if (static_cast<int64_t>(host.size()) != dst.size()) return ShapeError("UploadIndices", "size mismatch");
+    std::copy(host.begin(), host.end(), static_cast<CpuIndices&>(dst).data());
+    return Status::Ok();
+  }
+
+  Status Embed(const DeviceLinear& table, const DeviceIndices& token_ids, DeviceTensor& out) override {
     const CpuLinear& t = Cpu(table);
-    if (out.rows() != static_cast<int64_t>(tokens.size()) || out.cols() != t.in_features()) {
+    if (out.rows() != token_ids.size() || out.cols() != t.in_features()) {
       return ShapeError("Embed", "output must be [tokens, hidden]");
     }
+    const std::span<const int32_t> tokens(Cpu(token_ids), static_cast<size_t>(token_ids.size()));
     for (size_t i = 0; i < tokens.size(); ++i) {
       if (tokens[i] < 0 || tokens[i] >= t.out_features()) {
         return Status::InvalidArgument("token id " + std::to_string(tokens[i]) + " is outside the vocabulary [0, " +
@@ -117,57 +165,79 @@ class CpuBackend : public Backend {
     return lin.Forward(Cpu(x).data(), x.rows(), Cpu(y).data());
   }
 
-  Status Rope(DeviceTensor& x, int heads, int head_dim, std::span<const int32_t> positions,
-              std::span<const float> inv_freq) override {
-    if (x.cols() != int64_t{heads} * head_dim || x.rows() != static_cast<int64_t>(positions.size()) ||
-        static_cast<int>(inv_freq.size()) != head_dim / 2) {
-      return ShapeError("Rope", "x must be [positions, heads * head_dim]");
+  Status Rope(DeviceTensor& x, int heads, int head_dim, const DeviceTensor& rope_table,
+              const DeviceIndices& positions) override {
+    if (x.cols() != int64_t{heads} * head_dim || x.rows() != positions.size() || rope_table.cols() != head_dim) {
+      return ShapeError("Rope", "x must be [positions, heads * head_dim] and the table [P, head_dim]");
     }
-    const int half = head_dim / 2;
     for (int64_t r = 0; r < x.rows(); ++r) {
-      for (int i = 0; i < half; ++i) {
-        // HF computes the angle in f32 (position * inv_freq) then cos/sin of it.
-        const float angle = static_cast<float>(positions[r]) * inv_freq[i];
-        const float c = std::cos(angle), s = std::sin(angle);
-        for (int h = 0; h < heads; ++h) {
-          float* v = Cpu(x).data() + r * x.cols() + int64_t{h} * head_dim;
-          const float a = v[i], b = v[i + half];
-          v[i] = a * c - b * s;
-          v[i + half] = b * c + a * s;
-        }
-      }
+      FP4LAB_RETURN_IF_ERROR(RotateRow(Cpu(x).data() + r * x.cols(), heads, head_dim, rope_table,
+                                       Cpu(positions)[r]));
     }
     return Status::Ok();
   }
 
-  Status WriteKv(const DeviceTensor& k, const DeviceTensor& v, int64_t pos0, DeviceTensor& k_cache,
+  Status RopeAndStoreKv(const DeviceTensor& qkv, int heads, int kv_heads, int head_dim,
+                        const DeviceTensor& rope_table, const RowPlacement& rows, DeviceTensor& q,
+                        DeviceTensor& k_cache, DeviceTensor& v_cache) override {
+    const int64_t q_dim = int64_t{heads} * head_dim, kv_dim = int64_t{kv_heads} * head_dim;
+    if (qkv.cols() != q_dim + 2 * kv_dim || q.cols() != q_dim || q.rows() != qkv.rows() ||
+        k_cache.cols() != kv_dim || v_cache.cols() != kv_dim || k_cache.rows() != v_cache.rows() ||
+        rows.positions->size() != qkv.rows() || rows.cache_rows->size() != qkv.rows() ||
+        rope_table.cols() != head_dim) {
+      return ShapeError("RopeAndStoreKv", "qkv [M, Q + 2 KV], q [M, Q] and the caches do not agree");
+    }
+    for (int64_t r = 0; r < qkv.rows(); ++r) {
+      const float* src = Cpu(qkv).data() + r * qkv.cols();
+      const int64_t row = Cpu(*rows.cache_rows)[r];
+      if (row < 0 || row >= k_cache.rows()) return ShapeError("RopeAndStoreKv", "cache row out of range");
+      float* q_row = Cpu(q).data() + r * q_dim;
+      float* k_row = Cpu(k_cache).data() + row * kv_dim;
+      std::memcpy(q_row, src, q_dim * sizeof(float));
+      std::memcpy(k_row, src + q_dim, kv_dim * sizeof(float));
+      std::memcpy(Cpu(v_cache).data() + row * kv_dim, src + q_dim + kv_dim, kv_dim * sizeof(float));
+      const int32_t pos = Cpu(*rows.positions)[r];
+      FP4LAB_RETURN_IF_ERROR(RotateRow(q_row, heads, head_dim, rope_table, pos));
+      FP4LAB_RETURN_IF_ERROR(RotateRow(k_row, kv_heads, head_dim, rope_table, pos));
+    }
+    return Status::Ok();
+  }
+
+  Status WriteKv(const DeviceTensor& k, const DeviceTensor& v, const RowPlacement& rows, DeviceTensor& k_cache,
                  DeviceTensor& v_cache) override {
-    if (k.cols() != k_cache.cols() || v.cols() != v_cache.cols() || pos0 + k.rows() > k_cache.rows() ||
-        k.rows() != v.rows()) {
+    if (k.cols() != k_cache.cols() || v.cols() != v_cache.cols() || k.rows() != v.rows() ||
+        rows.cache_rows->size() != k.rows() || k_cache.rows() != v_cache.rows()) {
       return ShapeError("WriteKv", "k/v do not fit the cache");
     }
-    std::memcpy(Cpu(k_cache).data() + pos0 * k.cols(), Cpu(k).data(), k.size() * sizeof(float));
-    std::memcpy(Cpu(v_cache).data() + pos0 * v.cols(), Cpu(v).data(), v.size() * sizeof(float));
+    for (int64_t i = 0; i < k.rows(); ++i) {
+      const int64_t row = Cpu(*rows.cache_rows)[i];
+      if (row < 0 || row >= k_cache.rows()) return ShapeError("WriteKv", "cache row out of range");
+      std::memcpy(Cpu(k_cache).data() + row * k.cols(), Cpu(k).data() + i * k.cols(), k.cols() * sizeof(float));
+      std::memcpy(Cpu(v_cache).data() + row * v.cols(), Cpu(v).data() + i * v.cols(), v.cols() * sizeof(float));
+    }
     return Status::Ok();
   }
 
-  Status Attention(const DeviceTensor& q, const DeviceTensor& k_cache, const DeviceTensor& v_cache, int64_t pos0,
-                   const AttentionParams& p, DeviceTensor& out) override {
+  Status Attention(const DeviceTensor& q, const DeviceTensor& k_cache, const DeviceTensor& v_cache,
+                   const RowPlacement& rows, const AttentionParams& p, DeviceTensor& out) override {
     const int64_t q_dim = int64_t{p.num_heads} * p.head_dim, kv_dim = int64_t{p.num_kv_heads} * p.head_dim;
     if (q.cols() != q_dim || out.cols() != q_dim || out.rows() != q.rows() || k_cache.cols() != kv_dim ||
-        pos0 + q.rows() > k_cache.rows()) {
+        v_cache.cols() != kv_dim || rows.positions->size() != q.rows() || rows.cache_rows->size() != q.rows()) {
       return ShapeError("Attention", "q/out/cache shapes do not agree");
     }
     const int group = p.num_heads / p.num_kv_heads;
-    std::vector<float> scores(pos0 + q.rows());
+    std::vector<float> scores;
     for (int64_t i = 0; i < q.rows(); ++i) {
-      const int64_t n_keys = pos0 + i + 1;  // causal: keys 0 .. pos0 + i
+      const int64_t n_keys = int64_t{Cpu(*rows.positions)[i]} + 1;  // causal: its sequence up to itself
+      const int64_t first = int64_t{Cpu(*rows.cache_rows)[i]} - n_keys + 1;
+      if (first < 0 || first + n_keys > k_cache.rows()) return ShapeError("Attention", "cache rows out of range");
+      scores.resize(static_cast<size_t>(n_keys));
       for (int h = 0; h < p.num_heads; ++h) {
         const float* qv = Cpu(q).data() + i * q_dim + int64_t{h} * p.head_dim;
         const int64_t kv_off = int64_t{h / group} * p.head_dim;
         float max_score = -std::numeric_limits<float>::infinity();
         for (int64_t t = 0; t < n_keys; ++t) {
-          const float* kv = Cpu(k_cache).data() + t * kv_dim + kv_off;
+          const float* kv = Cpu(k_cache).data() + (first + t) * kv_dim + kv_off;
           float dot = 0.0f;
           for (int d = 0; d < p.head_dim; ++d) dot += qv[d] * kv[d];
           scores[t] = dot * p.scale;
@@ -182,7 +252,7 @@ class CpuBackend : public Backend {
         std::fill(o, o + p.head_dim, 0.0f);
         for (int64_t t = 0; t < n_keys; ++t) {
           const float weight = scores[t] / denom;
-          const float* vv = Cpu(v_cache).data() + t * kv_dim + kv_off;
+          const float* vv = Cpu(v_cache).data() + (first + t) * kv_dim + kv_off;
           for (int d = 0; d < p.head_dim; ++d) o[d] += weight * vv[d];
         }
       }
@@ -199,6 +269,20 @@ class CpuBackend : public Backend {
     return Status::Ok();
   }
 
+  Status SiluMulHalves(const DeviceTensor& gate_up, DeviceTensor& out) override {
+    const int64_t f = out.cols();
+    if (gate_up.cols() != 2 * f || gate_up.rows() != out.rows()) {
+      return ShapeError("SiluMulHalves", "gate_up must be [M, 2F] for out [M, F]");
+    }
+    for (int64_t r = 0; r < out.rows(); ++r) {
+      const float* g = Cpu(gate_up).data() + r * 2 * f;
+      const float* u = g + f;
+      float* o = Cpu(out).data() + r * f;
+      for (int64_t i = 0; i < f; ++i) o[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+    }
+    return Status::Ok();
+  }
+
   Status AddInPlace(DeviceTensor& x, const DeviceTensor& y) override {
     if (x.size() != y.size()) return ShapeError("AddInPlace", "size mismatch");
     float* a = Cpu(x).data();
@@ -208,6 +292,11 @@ class CpuBackend : public Backend {
   }
 
   Status Synchronize() override { return Status::Ok(); }
+
+  Status BeginRecording() override { return Status::Unimplemented(kNoRecording); }
+  Result<std::unique_ptr<DeviceProgram>> EndRecording() override { return Status::Unimplemented(kNoRecording); }
+  bool IsCurrent(const DeviceProgram&) const override { return false; }
+  Status Replay(const DeviceProgram&) override { return Status::Unimplemented(kNoRecording); }
 };
 
 }  // namespace

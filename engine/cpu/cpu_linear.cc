@@ -6,6 +6,15 @@
 
 namespace fp4lab {
 
+Result<std::unique_ptr<CpuLinear>> CpuLinear::PrepareStacked(std::span<const LinearWeights> parts,
+                                                            const std::string& name) {
+  FP4LAB_ASSIGN_OR_RETURN(LinearWeights stacked, StackLinearWeights(parts, name));
+  FP4LAB_ASSIGN_OR_RETURN(auto lin, Prepare(stacked));
+  lin->stored_bytes_ = 0;
+  for (const LinearWeights& w : parts) lin->stored_bytes_ += w.StoredBytes();
+  return lin;
+}
+
 Result<std::unique_ptr<CpuLinear>> CpuLinear::Prepare(const LinearWeights& w) {
   auto lin = std::unique_ptr<CpuLinear>(new CpuLinear());
   lin->name_ = w.name;

@@ -19,6 +19,10 @@ namespace fp4lab {
 class CpuLinear : public DeviceLinear {
  public:
   static Result<std::unique_ptr<CpuLinear>> Prepare(const LinearWeights& w);
+  // One layer whose rows are the parts' rows stacked (StackLinearWeights); DeviceBytes stays the parts' sum (the
+  // stored form keeps each part's global scales).
+  static Result<std::unique_ptr<CpuLinear>> PrepareStacked(std::span<const LinearWeights> parts,
+                                                           const std::string& name);
 
   int64_t out_features() const override { return n_; }
   int64_t in_features() const override { return k_; }

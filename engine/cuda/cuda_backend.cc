@@ -31,7 +31,33 @@ class CudaTensor : public DeviceTensor {
   DeviceBuffer buffer_;
 };
 
+class CudaIndices : public DeviceIndices {
+ public:
+  CudaIndices(int64_t size, DeviceBuffer buffer) : DeviceIndices(size), buffer_(std::move(buffer)) {}
+  int32_t* data() const { return buffer_.as<int32_t>(); }
+
+ private:
+  DeviceBuffer buffer_;
+};
+
+// A CUDA graph instantiated from a recording, and the workspace generation its slices belong to.
+class CudaProgram : public DeviceProgram {
+ public:
+  CudaProgram(cudaGraphExec_t exec, uint64_t workspace_generation)
+      : exec_(exec), workspace_generation_(workspace_generation) {}
+  ~CudaProgram() override { (void)cudaGraphExecDestroy(exec_); }
+  CudaProgram(const CudaProgram&) = delete;
+  CudaProgram& operator=(const CudaProgram&) = delete;
+  cudaGraphExec_t exec() const { return exec_; }
+  uint64_t workspace_generation() const { return workspace_generation_; }
+
+ private:
+  cudaGraphExec_t exec_;
+  uint64_t workspace_generation_;
+};
+
 float* Data(DeviceTensor& t) { return static_cast<CudaTensor&>(t).data(); }
+const int32_t* Data(const DeviceIndices& i) { return static_cast<const CudaIndices&>(i).data(); }
 const float* Data(const DeviceTensor& t) { return static_cast<const CudaTensor&>(t).data(); }
 const CudaLinear& Cuda(const DeviceLinear& l) { return static_cast<const CudaLinear&>(l); }
 
@@ -76,6 +102,24 @@ class CudaBackend : public Backend {
       facts["nvfp4_native_fallback_calls"] = native_fallback_calls_;
       facts["nvfp4_native_fallback_reason"] = last_native_fallback_;
     }
+    // Memory as of this call: bytes held through the context now and at most, and what is still free for fp4lab
+    // (the card's free memory, capped by FP4LAB_CUDA_MEMORY_LIMIT when set; absent if the driver cannot say).
+    facts["memory_allocated_bytes"] = context_->allocated_bytes();
+    facts["memory_peak_bytes"] = context_->peak_allocated_bytes();
+    facts["memory_peak_scope"] =
+        "every device buffer this backend allocated through its CUDA context (weights, KV caches, activations, "
+        "scratch, the cuBLASLt workspace); not the CUDA runtime's own context, cuBLASLt handles or CUDA graph memory";
+    size_t free_bytes = 0, total_bytes = 0;
+    if (context_->Activate().ok() && cudaMemGetInfo(&free_bytes, &total_bytes) == cudaSuccess) {
+      int64_t free_now = static_cast<int64_t>(free_bytes);
+      if (facts_.contains("memory_limit_bytes")) {
+        const int64_t under_limit = facts_["memory_limit_bytes"].get<int64_t>() - context_->allocated_bytes();
+        free_now = under_limit < free_now ? under_limit : free_now;
+      }
+      facts["memory_free_bytes"] = free_now;
+    } else {
+      (void)cudaGetLastError();  // not sticky: clear it
+    }
     return facts;
   }
 
@@ -115,29 +159,48 @@ class CudaBackend : public Backend {
     return Status::Ok();
   }
 
+  Result<std::unique_ptr<DeviceLinear>> PrepareFusedLinear(std::span<const LinearWeights> parts,
+                                                           const std::string& name) override {
+    FP4LAB_ASSIGN_OR_RETURN(auto linear, CudaLinear::Prepare(context_, parts, name, nvfp4_.native));
+    if (!linear->native_refusal().empty()) native_shape_refusals_.push_back(linear->native_refusal());
+    return std::unique_ptr<DeviceLinear>(std::move(linear));
+  }
+
   Result<std::unique_ptr<DeviceLinear>> PrepareLinear(const LinearWeights& weights) override {
     FP4LAB_ASSIGN_OR_RETURN(auto linear, CudaLinear::Prepare(context_, weights, nvfp4_.native));
     if (!linear->native_refusal().empty()) native_shape_refusals_.push_back(linear->native_refusal());
     return std::unique_ptr<DeviceLinear>(std::move(linear));
   }
 
-  Status Embed(const DeviceLinear& table, std::span<const int32_t> tokens, DeviceTensor& out) override {
+  bool GeneratesSyntheticWeights() const override { return true; }
+
+  Result<std::unique_ptr<DeviceIndices>> AllocateIndices(int64_t size) override {
+    const std::string what = "index array [" + std::to_string(size) + "]";
+    if (size < 0) return Status::Internal("cuda backend: AllocateIndices: negative size of " + what);
+    FP4LAB_ASSIGN_OR_RETURN(DeviceBuffer buffer, DeviceBuffer::Allocate(context_, size * 4, what));
+    if (buffer.bytes() > 0) {
+      CUDA_CHECK(cudaMemsetAsync(buffer.data(), 0, static_cast<size_t>(buffer.bytes()), context_->stream()));
+    }
+    return std::unique_ptr<DeviceIndices>(new CudaIndices(size, std::move(buffer)));
+  }
+
+  Status UploadIndices(std::span<const int32_t> host, DeviceIndices& dst) override {
+    if (static_cast<int64_t>(host.size()) != dst.size()) return ShapeError("UploadIndices", "size mismatch");
+    if (host.empty()) return Status::Ok();
+    FP4LAB_RETURN_IF_ERROR(context_->Activate());
+    // From pageable memory: returns once `host` has been staged, so it may go away afterwards.
+    CUDA_CHECK(cudaMemcpyAsync(static_cast<CudaIndices&>(dst).data(), host.data(), host.size_bytes(),
+                               cudaMemcpyHostToDevice, context_->stream()));
+    return Status::Ok();
+  }
+
+  Status Embed(const DeviceLinear& table, const DeviceIndices& tokens, DeviceTensor& out) override {
     const CudaLinear& t = Cuda(table);
-    if (out.rows() != static_cast<int64_t>(tokens.size()) || out.cols() != t.in_features()) {
+    if (out.rows() != tokens.size() || out.cols() != t.in_features()) {
       return ShapeError("Embed", "output must be [tokens, hidden]");
     }
-    for (const int32_t token : tokens) {
-      if (token < 0 || token >= t.out_features()) {
-        return Status::InvalidArgument("token id " + std::to_string(token) + " is outside the vocabulary [0, " +
-                                       std::to_string(t.out_features()) + ")");
-      }
-    }
-    if (tokens.empty()) return Status::Ok();
-    FP4LAB_RETURN_IF_ERROR(context_->Activate());
-    FP4LAB_ASSIGN_OR_RETURN(auto slices, workspace_.Carve({static_cast<int64_t>(tokens.size_bytes())}, "Embed"));
-    CUDA_CHECK(cudaMemcpyAsync(slices[0], tokens.data(), tokens.size_bytes(), cudaMemcpyHostToDevice,
-                               context_->stream()));
-    return t.EmbedRows(static_cast<const int32_t*>(slices[0]), static_cast<int64_t>(tokens.size()), Data(out));
+    if (tokens.size() == 0) return Status::Ok();
+    return t.EmbedRows(Data(tokens), tokens.size(), Data(out));
   }
 
   Status RmsNorm(const DeviceTensor& x, const DeviceTensor& weight, int64_t group, float eps, float weight_offset,
@@ -167,60 +230,61 @@ class CudaBackend : public Backend {
     return Status::Ok();
   }
 
-  Status Rope(DeviceTensor& x, int heads, int head_dim, std::span<const int32_t> positions,
-              std::span<const float> inv_freq) override {
-    if (x.cols() != int64_t{heads} * head_dim || x.rows() != static_cast<int64_t>(positions.size()) ||
-        static_cast<int>(inv_freq.size()) != head_dim / 2) {
-      return ShapeError("Rope", "x must be [positions, heads * head_dim]");
-    }
-    const int half = head_dim / 2;
-    const size_t entries = positions.size() * static_cast<size_t>(half);
-    if (entries == 0) return Status::Ok();
-    // The angle and its cos/sin exactly as the CPU reference computes them (same expressions, same libm), so the
-    // device rotation is bit-identical.
-    std::vector<float> table(2 * entries);
-    for (size_t r = 0; r < positions.size(); ++r) {
-      for (int i = 0; i < half; ++i) {
-        const float angle = static_cast<float>(positions[r]) * inv_freq[i];
-        table[r * half + i] = std::cos(angle);
-        table[entries + r * half + i] = std::sin(angle);
-      }
+  Status Rope(DeviceTensor& x, int heads, int head_dim, const DeviceTensor& rope_table,
+              const DeviceIndices& positions) override {
+    if (x.cols() != int64_t{heads} * head_dim || x.rows() != positions.size() || rope_table.cols() != head_dim) {
+      return ShapeError("Rope", "x must be [positions, heads * head_dim] and the table [P, head_dim]");
     }
     FP4LAB_RETURN_IF_ERROR(context_->Activate());
-    FP4LAB_ASSIGN_OR_RETURN(auto slices, workspace_.Carve({static_cast<int64_t>(table.size() * 4)}, "Rope"));
-    CUDA_CHECK(cudaMemcpyAsync(slices[0], table.data(), table.size() * 4, cudaMemcpyHostToDevice,
-                               context_->stream()));
-    const float* cos_table = static_cast<const float*>(slices[0]);
-    CUDA_CHECK(cuda::LaunchRope(Data(x), x.rows(), heads, head_dim, cos_table, cos_table + entries,
+    CUDA_CHECK(cuda::LaunchRope(Data(x), x.rows(), heads, head_dim, Data(rope_table), Data(positions),
                                 context_->stream()));
     return Status::Ok();
   }
 
-  Status WriteKv(const DeviceTensor& k, const DeviceTensor& v, int64_t pos0, DeviceTensor& k_cache,
-                 DeviceTensor& v_cache) override {
-    if (k.cols() != k_cache.cols() || v.cols() != v_cache.cols() || pos0 < 0 || pos0 + k.rows() > k_cache.rows() ||
-        pos0 + v.rows() > v_cache.rows() || k.rows() != v.rows()) {
-      return ShapeError("WriteKv", "k/v do not fit the cache");
+  Status RopeAndStoreKv(const DeviceTensor& qkv, int heads, int kv_heads, int head_dim,
+                        const DeviceTensor& rope_table, const RowPlacement& rows, DeviceTensor& q,
+                        DeviceTensor& k_cache, DeviceTensor& v_cache) override {
+    const int64_t q_dim = int64_t{heads} * head_dim, kv_dim = int64_t{kv_heads} * head_dim;
+    if (qkv.cols() != q_dim + 2 * kv_dim || q.cols() != q_dim || q.rows() != qkv.rows() ||
+        k_cache.cols() != kv_dim || v_cache.cols() != kv_dim || k_cache.rows() != v_cache.rows() ||
+        rows.positions->size() != qkv.rows() || rows.cache_rows->size() != qkv.rows() ||
+        rope_table.cols() != head_dim) {
+      return ShapeError("RopeAndStoreKv", "qkv [M, Q + 2 KV], q [M, Q] and the caches do not agree");
     }
     FP4LAB_RETURN_IF_ERROR(context_->Activate());
-    CUDA_CHECK(cudaMemcpyAsync(Data(k_cache) + pos0 * k.cols(), Data(k), static_cast<size_t>(k.size()) * 4,
-                               cudaMemcpyDeviceToDevice, context_->stream()));
-    CUDA_CHECK(cudaMemcpyAsync(Data(v_cache) + pos0 * v.cols(), Data(v), static_cast<size_t>(v.size()) * 4,
-                               cudaMemcpyDeviceToDevice, context_->stream()));
+    CUDA_CHECK(cuda::LaunchRopeAndStoreKv(Data(qkv), qkv.rows(), heads, kv_heads, head_dim, Data(rope_table),
+                                          Data(*rows.positions), Data(*rows.cache_rows), Data(q), Data(k_cache),
+                                          Data(v_cache), context_->stream()));
     return Status::Ok();
   }
 
-  Status Attention(const DeviceTensor& q, const DeviceTensor& k_cache, const DeviceTensor& v_cache, int64_t pos0,
-                   const AttentionParams& p, DeviceTensor& out) override {
+  Status WriteKv(const DeviceTensor& k, const DeviceTensor& v, const RowPlacement& rows, DeviceTensor& k_cache,
+                 DeviceTensor& v_cache) override {
+    if (k.cols() != k_cache.cols() || v.cols() != v_cache.cols() || k.rows() != v.rows() ||
+        rows.cache_rows->size() != k.rows() || k_cache.rows() != v_cache.rows()) {
+      return ShapeError("WriteKv", "k/v do not fit the cache");
+    }
+    FP4LAB_RETURN_IF_ERROR(context_->Activate());
+    const int32_t* dst_rows = Data(*rows.cache_rows);
+    CUDA_CHECK(cuda::LaunchScatterRows(Data(k), k.rows(), k.cols(), dst_rows, Data(k_cache), context_->stream()));
+    CUDA_CHECK(cuda::LaunchScatterRows(Data(v), v.rows(), v.cols(), dst_rows, Data(v_cache), context_->stream()));
+    return Status::Ok();
+  }
+
+  Status Attention(const DeviceTensor& q, const DeviceTensor& k_cache, const DeviceTensor& v_cache,
+                   const RowPlacement& rows, const AttentionParams& p, DeviceTensor& out) override {
     const int64_t q_dim = int64_t{p.num_heads} * p.head_dim, kv_dim = int64_t{p.num_kv_heads} * p.head_dim;
     if (p.num_kv_heads <= 0 || p.num_heads % p.num_kv_heads != 0 || q.cols() != q_dim || out.cols() != q_dim ||
-        out.rows() != q.rows() || k_cache.cols() != kv_dim || v_cache.cols() != kv_dim || pos0 < 0 ||
-        pos0 + q.rows() > k_cache.rows() || p.head_dim > cuda::kMaxAttentionHeadDim) {
+        out.rows() != q.rows() || k_cache.cols() != kv_dim || v_cache.cols() != kv_dim ||
+        rows.positions->size() != q.rows() || rows.cache_rows->size() != q.rows() ||
+        p.head_dim > cuda::kMaxAttentionHeadDim) {
       return ShapeError("Attention", "q/out/cache shapes do not agree");
     }
     FP4LAB_RETURN_IF_ERROR(context_->Activate());
-    CUDA_CHECK(cuda::LaunchAttention(Data(q), Data(k_cache), Data(v_cache), q.rows(), pos0, p.num_heads,
-                                     p.num_kv_heads, p.head_dim, p.scale, Data(out), context_->stream()));
+    CUDA_CHECK(cuda::LaunchAttention(Data(q), Data(k_cache), Data(v_cache), q.rows(), Data(*rows.positions),
+                                     Data(*rows.cache_rows), rows.one_sequence, p.num_heads, p.num_kv_heads,
+                                     p.head_dim, p.scale,
+                                     Data(out), context_->stream()));
     return Status::Ok();
   }
 
@@ -228,6 +292,15 @@ class CudaBackend : public Backend {
     if (gate.size() != up.size() || gate.size() != out.size()) return ShapeError("SiluMul", "size mismatch");
     FP4LAB_RETURN_IF_ERROR(context_->Activate());
     CUDA_CHECK(cuda::LaunchSiluMul(Data(gate), Data(up), Data(out), gate.size(), context_->stream()));
+    return Status::Ok();
+  }
+
+  Status SiluMulHalves(const DeviceTensor& gate_up, DeviceTensor& out) override {
+    if (gate_up.cols() != 2 * out.cols() || gate_up.rows() != out.rows()) {
+      return ShapeError("SiluMulHalves", "gate_up must be [M, 2F] for out [M, F]");
+    }
+    FP4LAB_RETURN_IF_ERROR(context_->Activate());
+    CUDA_CHECK(cuda::LaunchSiluMulHalves(Data(gate_up), out.rows(), out.cols(), Data(out), context_->stream()));
     return Status::Ok();
   }
 
@@ -241,6 +314,34 @@ class CudaBackend : public Backend {
   Status Synchronize() override {
     FP4LAB_RETURN_IF_ERROR(context_->Activate());
     CUDA_CHECK(cudaStreamSynchronize(context_->stream()));
+    return Status::Ok();
+  }
+
+  Status BeginRecording() override {
+    FP4LAB_RETURN_IF_ERROR(context_->Activate());
+    // Thread-local mode: an op that would synchronize or allocate while recording fails instead of being lost.
+    CUDA_CHECK(cudaStreamBeginCapture(context_->stream(), cudaStreamCaptureModeThreadLocal));
+    return Status::Ok();
+  }
+
+  Result<std::unique_ptr<DeviceProgram>> EndRecording() override {
+    FP4LAB_RETURN_IF_ERROR(context_->Activate());
+    cudaGraph_t graph = nullptr;
+    CUDA_CHECK(cudaStreamEndCapture(context_->stream(), &graph));
+    cudaGraphExec_t exec = nullptr;
+    const cudaError_t instantiated = cudaGraphInstantiate(&exec, graph, 0);
+    (void)cudaGraphDestroy(graph);
+    CUDA_CHECK(instantiated);
+    return std::unique_ptr<DeviceProgram>(new CudaProgram(exec, workspace_.generation()));
+  }
+
+  bool IsCurrent(const DeviceProgram& program) const override {
+    return static_cast<const CudaProgram&>(program).workspace_generation() == workspace_.generation();
+  }
+
+  Status Replay(const DeviceProgram& program) override {
+    FP4LAB_RETURN_IF_ERROR(context_->Activate());
+    CUDA_CHECK(cudaGraphLaunch(static_cast<const CudaProgram&>(program).exec(), context_->stream()));
     return Status::Ok();
   }
 

@@ -1,5 +1,6 @@
 #include "engine/cuda/cuda_context.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "engine/cuda/cuda_check.h"
@@ -67,6 +68,7 @@ Result<void*> CudaContext::Allocate(int64_t bytes, const std::string& what) {
   }
   CUDA_CHECK(error);
   allocated_bytes_ += bytes;
+  peak_allocated_bytes_ = std::max(peak_allocated_bytes_, allocated_bytes_);
   return ptr;
 }
 
@@ -111,6 +113,7 @@ Result<std::vector<void*>> Workspace::Carve(std::initializer_list<int64_t> bytes
   if (total > buffer_.bytes()) {
     buffer_ = DeviceBuffer();  // free first, so that the old and the new buffer never need to fit together
     FP4LAB_ASSIGN_OR_RETURN(buffer_, DeviceBuffer::Allocate(context_, total, what + " scratch"));
+    ++generation_;
   }
   std::vector<void*> slices;
   int64_t offset = 0;

@@ -43,6 +43,14 @@ class CudaContext {
   Result<void*> Allocate(int64_t bytes, const std::string& what);
   void Release(void* ptr, int64_t bytes);
 
+  // Device bytes held through Allocate now, and the most held at once since creation or the last ResetPeak
+  // (weights, KV caches, activations, scratch, the cuBLASLt workspace: everything fp4lab allocates on the device;
+  // not the CUDA runtime's own context, library handles or CUDA graph memory).
+  int64_t allocated_bytes() const { return allocated_bytes_; }
+  int64_t peak_allocated_bytes() const { return peak_allocated_bytes_; }
+  // Starts a new peak window at the bytes held now (e.g. to measure one phase).
+  void ResetPeak() { peak_allocated_bytes_ = allocated_bytes_; }
+
  private:
   CudaContext() = default;
 
@@ -52,6 +60,7 @@ class CudaContext {
   cudaStream_t stream_ = nullptr;
   int64_t memory_limit_bytes_ = 0;
   int64_t allocated_bytes_ = 0;
+  int64_t peak_allocated_bytes_ = 0;
 };
 
 // A device allocation owned by value (move-only). It keeps its context alive and frees itself through it.
@@ -89,10 +98,13 @@ class Workspace {
   explicit Workspace(std::shared_ptr<CudaContext> context) : context_(std::move(context)) {}
   // One slice per entry of `bytes` (each may be 0), in order. `what` names the op in out-of-memory messages.
   Result<std::vector<void*>> Carve(std::initializer_list<int64_t> bytes, const std::string& what);
+  // Counts the reallocations so far: a recorded program that carved slices is stale once it changes.
+  uint64_t generation() const { return generation_; }
 
  private:
   std::shared_ptr<CudaContext> context_;
   DeviceBuffer buffer_;
+  uint64_t generation_ = 0;
 };
 
 }  // namespace fp4lab::cuda

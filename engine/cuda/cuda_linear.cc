@@ -4,6 +4,8 @@
 #include "engine/cuda/elementwise_kernels.h"
 #include "engine/cuda/fp8_kernels.h"
 #include "engine/cuda/nvfp4_kernels.h"
+#include "engine/cuda/synthetic_device.h"
+#include "engine/cuda/synthetic_kernels.h"
 #include "engine/cuda/w4a16_gemv.h"
 #include "engine/native_nvfp4_plan.h"
 #include "engine/nvfp4.h"
@@ -24,69 +26,110 @@ std::string Shape(int64_t rows, int64_t cols) {
 
 Result<std::unique_ptr<CudaLinear>> CudaLinear::Prepare(const std::shared_ptr<CudaContext>& context,
                                                         const LinearWeights& w, bool native_nvfp4) {
+  return Prepare(context, std::span<const LinearWeights>(&w, 1), w.name, native_nvfp4);
+}
+
+Result<std::unique_ptr<CudaLinear>> CudaLinear::Prepare(const std::shared_ptr<CudaContext>& context,
+                                                        std::span<const LinearWeights> parts,
+                                                        const std::string& name, bool native_nvfp4) {
+  FP4LAB_RETURN_IF_ERROR(CheckFusable(parts));
+  const LinearWeights& first = parts[0];
   auto lin = std::unique_ptr<CudaLinear>(new CudaLinear(context));
-  lin->name_ = w.name;
-  lin->n_ = w.out_features;
-  lin->k_ = w.in_features;
-  lin->scheme_ = w.scheme;
-  const int64_t n = w.out_features, k = w.in_features, nk = n * k;
+  lin->name_ = name;
+  lin->k_ = first.in_features;
+  lin->scheme_ = first.scheme;
+  for (const LinearWeights& w : parts) lin->n_ += w.out_features;
+  const int64_t n = lin->n_, k = lin->k_;
+  const bool nvfp4 = first.scheme == LinearScheme::kNvfp4 || first.scheme == LinearScheme::kNvfp4W4A16;
+  if (nvfp4 && k % kNvfp4BlockSize != 0) {
+    return Status::Internal(name + ": K = " + std::to_string(k) + " is not a multiple of the NVFP4 block");
+  }
+  // Bytes of one W row in the stored form, and of its block scales.
+  const int64_t row_bytes = first.scheme == LinearScheme::kBf16 ? 2 * k : nvfp4 ? k / 2 : k;
+  const int64_t scale_row_bytes = nvfp4 ? k / kNvfp4BlockSize : 0;
   FP4LAB_RETURN_IF_ERROR(context->Activate());
-  const auto upload = [&](DeviceBuffer& dst, const void* src, size_t bytes, const std::string& what) -> Status {
-    FP4LAB_ASSIGN_OR_RETURN(dst, DeviceBuffer::Allocate(context, static_cast<int64_t>(bytes), w.name + " " + what));
-    if (bytes > 0) {
-      // From pageable memory: returns once the source has been staged, so `src` may go away afterwards.
-      CUDA_CHECK(cudaMemcpyAsync(dst.data(), src, bytes, cudaMemcpyHostToDevice, context->stream()));
-    }
-    lin->device_bytes_ += static_cast<int64_t>(bytes);
+
+  const auto allocate = [&](DeviceBuffer& dst, int64_t bytes, const std::string& what) -> Status {
+    FP4LAB_ASSIGN_OR_RETURN(dst, DeviceBuffer::Allocate(context, bytes, name + " " + what));
+    lin->device_bytes_ += bytes;
     return Status::Ok();
   };
-  const auto size_error = [&](const char* what) {
-    return Status::Internal(w.name + ": " + what + " do not match the layer shape " + Shape(n, k));
+  // `bytes` at `dst`: uploaded from `src` (pageable: returns once staged, so `src` may go away afterwards), or
+  // generated here from the part's synthetic description (the same bytes).
+  const auto fill = [&](void* dst, const void* src, int64_t bytes, const SyntheticTensor* generated,
+                        const LinearWeights& w) -> Status {
+    if (generated != nullptr) {
+      if (generated->Bytes() != bytes) {
+        return Status::Internal(w.name + ": synthetic payload bytes do not match the layer shape " +
+                                Shape(w.out_features, k));
+      }
+      return GenerateSyntheticTensor(*context, *generated, dst);
+    }
+    if (bytes > 0) {
+      CUDA_CHECK(cudaMemcpyAsync(dst, src, static_cast<size_t>(bytes), cudaMemcpyHostToDevice, context->stream()));
+    }
+    return Status::Ok();
   };
+  const char* what = first.scheme == LinearScheme::kBf16 ? "bf16 weight" : nvfp4 ? "NVFP4 codes" : "FP8 weight";
+  FP4LAB_RETURN_IF_ERROR(allocate(lin->weights_, n * row_bytes, std::string(what) + " " + Shape(n, row_bytes)));
+  if (nvfp4) {
+    FP4LAB_RETURN_IF_ERROR(
+        allocate(lin->block_scales_, n * scale_row_bytes, "NVFP4 block scales " + Shape(n, scale_row_bytes)));
+  }
+  if (!first.bias.empty()) FP4LAB_RETURN_IF_ERROR(allocate(lin->bias_, n * 4, "bias [" + std::to_string(n) + "]"));
 
-  switch (w.scheme) {
+  int64_t row0 = 0;  // first output row of the part
+  for (const LinearWeights& w : parts) {
+    const int64_t rows = w.out_features;
+    const int64_t payload_bytes = first.scheme == LinearScheme::kBf16 ? w.WeightElements() * 2 : w.WeightElements();
+    if (payload_bytes != rows * row_bytes || w.BlockScaleElements() != rows * scale_row_bytes ||
+        (!w.bias.empty() && static_cast<int64_t>(w.bias.size()) != rows)) {
+      return Status::Internal(w.name + ": weights, block scales or bias do not match the layer shape " +
+                              Shape(rows, k));
+    }
+    const void* payload = first.scheme == LinearScheme::kBf16 ? static_cast<const void*>(w.bf16.data())
+                          : nvfp4                              ? static_cast<const void*>(w.codes.data())
+                                                               : static_cast<const void*>(w.fp8.data());
+    FP4LAB_RETURN_IF_ERROR(fill(lin->weights_.as<uint8_t>() + row0 * row_bytes, payload, rows * row_bytes,
+                                w.synthetic ? &w.synthetic->weight : nullptr, w));
+    if (nvfp4) {
+      FP4LAB_RETURN_IF_ERROR(fill(lin->block_scales_.as<uint8_t>() + row0 * scale_row_bytes, w.block_scales.data(),
+                                  rows * scale_row_bytes, w.synthetic ? &w.synthetic->block_scales : nullptr, w));
+    }
+    if (!w.bias.empty()) {
+      FP4LAB_RETURN_IF_ERROR(fill(lin->bias_.as<float>() + row0, w.bias.data(), rows * 4, nullptr, w));
+    }
+    row0 += rows;
+  }
+
+  switch (first.scheme) {
     case LinearScheme::kBf16:
-      if (static_cast<int64_t>(w.bf16.size()) != nk) return size_error("bf16 weights");
-      FP4LAB_RETURN_IF_ERROR(upload(lin->weights_, w.bf16.data(), w.bf16.size() * 2, "bf16 weight " + Shape(n, k)));
       lin->path_ = CudaLinearPath::kBf16;
       break;
     case LinearScheme::kNvfp4:
     case LinearScheme::kNvfp4W4A16:
-      if (k % kNvfp4BlockSize != 0 || static_cast<int64_t>(w.codes.size()) * 2 != nk ||
-          static_cast<int64_t>(w.block_scales.size()) * kNvfp4BlockSize != nk) {
-        return size_error("NVFP4 codes/scales");
-      }
-      FP4LAB_RETURN_IF_ERROR(
-          upload(lin->weights_, w.codes.data(), w.codes.size(), "NVFP4 codes " + Shape(n, k / 2)));
-      FP4LAB_RETURN_IF_ERROR(upload(lin->block_scales_, w.block_scales.data(), w.block_scales.size(),
-                                    "NVFP4 block scales " + Shape(n, k / kNvfp4BlockSize)));
-      lin->weight_global_ = w.weight_scale_2;
-      lin->input_scale_ = w.input_scale;
-      if (w.scheme == LinearScheme::kNvfp4W4A16) {
+      lin->weight_global_ = first.weight_scale_2;
+      lin->input_scale_ = first.input_scale;
+      if (first.scheme == LinearScheme::kNvfp4W4A16) {
         lin->path_ = CudaLinearPath::kNvfp4WeightOnly;
       } else if (!native_nvfp4) {
         lin->path_ = CudaLinearPath::kNvfp4Emulated;
-      } else if (const Status shape = CheckNativeNvfp4Shape(w.name, n, k); !shape.ok()) {
+      } else if (const Status shape = CheckNativeNvfp4Shape(name, n, k); !shape.ok()) {
         lin->path_ = CudaLinearPath::kNvfp4Emulated;
         lin->native_refusal_ = shape.message();
-      } else {
-        FP4LAB_ASSIGN_OR_RETURN(std::vector<uint8_t> swizzled, SwizzleWeightScales(w));
-        FP4LAB_RETURN_IF_ERROR(upload(lin->swizzled_scales_, swizzled.data(), swizzled.size(),
-                                      "NVFP4 swizzled block scales"));
+      } else {  // the cuBLASLt scale layout, swizzled on the device from the linear scales
+        FP4LAB_RETURN_IF_ERROR(allocate(lin->swizzled_scales_, SwizzledScaleBytes(n, scale_row_bytes),
+                                        "NVFP4 swizzled block scales"));
+        CUDA_CHECK(LaunchSwizzleScales(lin->block_scales_.as<uint8_t>(), n, scale_row_bytes,
+                                       lin->swizzled_scales_.as<uint8_t>(), context->stream()));
         lin->path_ = CudaLinearPath::kNvfp4Native;
       }
       break;
     case LinearScheme::kFp8:
-      if (static_cast<int64_t>(w.fp8.size()) != nk) return size_error("FP8 weights");
-      FP4LAB_RETURN_IF_ERROR(upload(lin->weights_, w.fp8.data(), w.fp8.size(), "FP8 weight " + Shape(n, k)));
-      lin->weight_global_ = w.fp8_weight_scale;
-      lin->input_scale_ = w.input_scale;
+      lin->weight_global_ = first.fp8_weight_scale;
+      lin->input_scale_ = first.input_scale;
       lin->path_ = CudaLinearPath::kFp8Emulated;
       break;
-  }
-  if (!w.bias.empty()) {
-    if (static_cast<int64_t>(w.bias.size()) != n) return size_error("bias values");
-    FP4LAB_RETURN_IF_ERROR(upload(lin->bias_, w.bias.data(), w.bias.size() * 4, "bias [" + std::to_string(n) + "]"));
   }
   return lin;
 }
@@ -112,15 +155,13 @@ Status CudaLinear::Forward(const float* x, int64_t rows, float* y, CublasLtGemm&
       FP4LAB_RETURN_IF_ERROR(ForwardNvfp4Emulated(x, rows, y, gemm, workspace));
       break;
     case CudaLinearPath::kNvfp4WeightOnly:
-      // The kernels add the bias themselves. Decode-sized batches take the GEMV.
-      if (W4A16GemvSupports(rows, k_)) {
+      if (W4A16GemvSupports(rows, k_)) {  // decode-sized batches: the GEMV, which adds the bias itself
         CUDA_CHECK(LaunchW4A16Gemv(x, rows, weights_.as<uint8_t>(), block_scales_.as<uint8_t>(), n_, k_,
                                    weight_global_, bias_.as<float>(), y, context_->stream()));
         return Status::Ok();
       }
-      CUDA_CHECK(LaunchNvfp4W4A16Gemm(x, rows, weights_.as<uint8_t>(), block_scales_.as<uint8_t>(), n_, k_,
-                                      weight_global_, bias_.as<float>(), y, context_->stream()));
-      return Status::Ok();
+      FP4LAB_RETURN_IF_ERROR(ForwardNvfp4W4A16Gemm(x, rows, y, gemm, workspace));
+      break;
     case CudaLinearPath::kFp8Emulated:
       FP4LAB_RETURN_IF_ERROR(ForwardFp8(x, rows, y, gemm, workspace));
       break;
@@ -143,6 +184,15 @@ Status CudaLinear::ForwardNvfp4Emulated(const float* x, int64_t rows, float* y, 
   CUDA_CHECK(LaunchDequantizeNvfp4(weights_.as<uint8_t>(), block_scales_.as<uint8_t>(), n_, k_, slices[1],
                                    context_->stream()));
   return gemm.Bf16(slices[0], slices[1], rows, n_, k_, input_scale_ * weight_global_, y);
+}
+
+Status CudaLinear::ForwardNvfp4W4A16Gemm(const float* x, int64_t rows, float* y, CublasLtGemm& gemm,
+                                         Workspace& ws) const {
+  FP4LAB_ASSIGN_OR_RETURN(auto slices, ws.Carve({rows * k_ * 2, n_ * k_ * 2}, name_ + " W4A16 GEMM"));
+  CUDA_CHECK(LaunchConvertToBf16(x, rows * k_, slices[0], context_->stream()));
+  CUDA_CHECK(LaunchDequantizeNvfp4(weights_.as<uint8_t>(), block_scales_.as<uint8_t>(), n_, k_, slices[1],
+                                   context_->stream()));
+  return gemm.Bf16(slices[0], slices[1], rows, n_, k_, weight_global_, y);
 }
 
 Status CudaLinear::ForwardNvfp4Native(const float* x, int64_t rows, float* y, CublasLtGemm& gemm,

@@ -4,9 +4,11 @@
 //   kBf16        bf16 W [N, K]
 //   kNvfp4       packed E2M1 codes [N, K/2] + linear E4M3 block scales [N, K/16]; on the native path also the
 //                scales swizzled for cuBLASLt [SwizzledScaleBytes(N, K/16)], prepared once here
-//   kNvfp4W4A16  codes + linear block scales (stay packed; dequantized in registers by the GEMM kernel)
+//   kNvfp4W4A16  codes + linear block scales (stay packed; the GEMV dequantizes them in registers, larger batches
+//                into a workspace copy per call)
 //   kFp8         E4M3 W [N, K]
-// plus the f32 bias [N] when present. Global scales stay on the host.
+// plus the f32 bias [N] when present. Global scales stay on the host. A synthetic layer (LinearWeights::synthetic)
+// has its payload generated in place on the device (engine/cuda/synthetic_device.h), never uploaded.
 //
 // Numerics, per path (the CPU reference in engine/cpu/cpu_linear.h is the contract; only what is listed differs):
 //   bf16          x rounded to bf16 (RNE), cuBLASLt bf16 GEMM, f32 accumulation      [bf16 rounding of x, order]
@@ -15,13 +17,17 @@
 //                 output                                                             [summation order]
 //   nvfp4 native  cuBLASLt block-scaled FP4 GEMM on the same codes and scales (Blackwell tensor cores apply the
 //                 block scales internally), same alpha                               [hardware summation]
-//   nvfp4-w4a16   f32 x, exactly dequantized W, f32 FMA accumulation, * weight_scale_2  [summation order]
+//   nvfp4-w4a16   rows <= 16 (decode; W4A16GemvSupports): f32 x, exactly dequantized W in registers, f32 FMA
+//                 accumulation, * weight_scale_2 (engine/cuda/w4a16_gemv.h)            [summation order]
+//                 more rows (prefill): W dequantized exactly to bf16 into the workspace, x rounded to bf16,
+//                 cuBLASLt bf16 GEMM, alpha = weight_scale_2 once per output  [bf16 rounding of x, order]
 //   fp8           x -> e4m3(x / input_scale) bit-identically, exact bf16 operands, cuBLASLt bf16 GEMM, alpha =
 //                 input_scale * weight_scale once per output                         [summation order]
 // then + bias.
 #pragma once
 
 #include <memory>
+#include <span>
 #include <string>
 
 #include "engine/backend.h"
@@ -39,6 +45,11 @@ class CudaLinear : public DeviceLinear {
   // Errors: sizes that do not match the shape (Internal), out of device memory (ResourceExhausted naming the layer).
   static Result<std::unique_ptr<CudaLinear>> Prepare(const std::shared_ptr<CudaContext>& context,
                                                      const LinearWeights& w, bool native_nvfp4);
+  // One layer named `name` whose output rows are the parts' rows stacked in order (fused q|k|v, gate|up); the
+  // parts must pass CheckFusable (engine/linear_weights.h), else FailedPrecondition.
+  static Result<std::unique_ptr<CudaLinear>> Prepare(const std::shared_ptr<CudaContext>& context,
+                                                     std::span<const LinearWeights> parts, const std::string& name,
+                                                     bool native_nvfp4);
 
   const std::string& name() const override { return name_; }
   int64_t out_features() const override { return n_; }
@@ -62,6 +73,7 @@ class CudaLinear : public DeviceLinear {
  private:
   explicit CudaLinear(std::shared_ptr<CudaContext> context) : context_(std::move(context)) {}
   Status ForwardNvfp4Emulated(const float* x, int64_t rows, float* y, CublasLtGemm& gemm, Workspace& ws) const;
+  Status ForwardNvfp4W4A16Gemm(const float* x, int64_t rows, float* y, CublasLtGemm& gemm, Workspace& ws) const;
   Status ForwardNvfp4Native(const float* x, int64_t rows, float* y, CublasLtGemm& gemm, Workspace& ws) const;
   Status ForwardFp8(const float* x, int64_t rows, float* y, CublasLtGemm& gemm, Workspace& ws) const;
   Status ForwardBf16(const float* x, int64_t rows, float* y, CublasLtGemm& gemm, Workspace& ws) const;

@@ -25,6 +25,14 @@ __global__ void SiluMulKernel(const float* gate, const float* up, float* out, in
   }
 }
 
+__global__ void SiluMulHalvesKernel(const float* gate_up, int64_t rows, int64_t f, float* out) {
+  for (int64_t i = GlobalThread(); i < rows * f; i += GlobalStride()) {
+    const int64_t r = i / f, c = i % f;
+    const float g = gate_up[r * 2 * f + c];
+    out[i] = __fmul_rn(__fdiv_rn(g, __fadd_rn(1.0f, expf(-g))), gate_up[r * 2 * f + f + c]);
+  }
+}
+
 // One block per group.
 __global__ void RmsNormKernel(const float* x, const float* weight, int64_t group, float eps, float offset,
                               float* out) {
@@ -40,8 +48,14 @@ __global__ void RmsNormKernel(const float* x, const float* weight, int64_t group
   }
 }
 
-__global__ void RopeKernel(float* x, int64_t rows, int heads, int head_dim, const float* cos_table,
-                           const float* sin_table) {
+// The rotation of one (a, b) pair (RopeKernel, RopeAndStoreKvKernel), as the CPU computes it.
+__device__ __forceinline__ void Rotate(float a, float b, float c, float s, float& out_a, float& out_b) {
+  out_a = __fsub_rn(__fmul_rn(a, c), __fmul_rn(b, s));
+  out_b = __fadd_rn(__fmul_rn(b, c), __fmul_rn(a, s));
+}
+
+__global__ void RopeKernel(float* x, int64_t rows, int heads, int head_dim, const float* rope_table,
+                           const int32_t* positions) {
   const int half = head_dim / 2;
   const int64_t total = rows * heads * half;
   for (int64_t idx = GlobalThread(); idx < total; idx += GlobalStride()) {
@@ -49,10 +63,44 @@ __global__ void RopeKernel(float* x, int64_t rows, int heads, int head_dim, cons
     const int64_t row_head = idx / half;  // r * heads + h
     const int64_t r = row_head / heads;
     float* v = x + row_head * head_dim;
-    const float c = cos_table[r * half + i], s = sin_table[r * half + i];
-    const float a = v[i], b = v[i + half];
-    v[i] = __fsub_rn(__fmul_rn(a, c), __fmul_rn(b, s));
-    v[i + half] = __fadd_rn(__fmul_rn(b, c), __fmul_rn(a, s));
+    const float* cos_sin = rope_table + static_cast<int64_t>(positions[r]) * head_dim;
+    Rotate(v[i], v[i + half], cos_sin[i], cos_sin[half + i], v[i], v[i + half]);
+  }
+}
+
+// Per row, work items: heads * half q pairs, then kv_heads * half k pairs, then kv_dim v values.
+__global__ void RopeAndStoreKvKernel(const float* qkv, int64_t rows, int heads, int kv_heads, int head_dim,
+                                     const float* rope_table, const int32_t* positions, const int32_t* cache_rows,
+                                     float* q, float* k_cache, float* v_cache) {
+  const int half = head_dim / 2;
+  const int64_t q_dim = static_cast<int64_t>(heads) * head_dim, kv_dim = static_cast<int64_t>(kv_heads) * head_dim;
+  const int64_t q_pairs = static_cast<int64_t>(heads) * half, k_pairs = static_cast<int64_t>(kv_heads) * half;
+  const int64_t per_row = q_pairs + k_pairs + kv_dim;
+  for (int64_t idx = GlobalThread(); idx < rows * per_row; idx += GlobalStride()) {
+    const int64_t r = idx / per_row;
+    int64_t j = idx % per_row;
+    const float* src = qkv + r * (q_dim + 2 * kv_dim);
+    const int64_t cache_row = cache_rows[r];
+    if (j >= q_pairs + k_pairs) {  // v: a copy
+      j -= q_pairs + k_pairs;
+      v_cache[cache_row * kv_dim + j] = src[q_dim + kv_dim + j];
+      continue;
+    }
+    const bool is_q = j < q_pairs;
+    if (!is_q) j -= q_pairs;
+    const int64_t i = j % half, offset = (j / half) * head_dim + i;  // element i of head j / half
+    const float* cos_sin = rope_table + static_cast<int64_t>(positions[r]) * head_dim;
+    const float* in = is_q ? src : src + q_dim;
+    float* out = is_q ? q + r * q_dim : k_cache + cache_row * kv_dim;
+    Rotate(in[offset], in[offset + half], cos_sin[i], cos_sin[half + i], out[offset], out[offset + half]);
+  }
+}
+
+__global__ void ScatterRowsKernel(const float* src, int64_t rows, int64_t cols, const int32_t* dst_rows,
+                                  float* dst) {
+  for (int64_t idx = GlobalThread(); idx < rows * cols; idx += GlobalStride()) {
+    const int64_t r = idx / cols;
+    dst[static_cast<int64_t>(dst_rows[r]) * cols + idx % cols] = src[idx];
   }
 }
 
@@ -118,11 +166,35 @@ cudaError_t LaunchRmsNorm(const float* x, const float* weight, int64_t groups, i
   return cudaGetLastError();
 }
 
-cudaError_t LaunchRope(float* x, int64_t rows, int heads, int head_dim, const float* cos_table, const float* sin_table,
-                       cudaStream_t stream) {
+cudaError_t LaunchRope(float* x, int64_t rows, int heads, int head_dim, const float* rope_table,
+                       const int32_t* positions, cudaStream_t stream) {
   const int64_t total = rows * heads * (head_dim / 2);
   if (total == 0) return cudaSuccess;
-  RopeKernel<<<GridFor(total), kThreads, 0, stream>>>(x, rows, heads, head_dim, cos_table, sin_table);
+  RopeKernel<<<GridFor(total), kThreads, 0, stream>>>(x, rows, heads, head_dim, rope_table, positions);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchRopeAndStoreKv(const float* qkv, int64_t rows, int heads, int kv_heads, int head_dim,
+                                 const float* rope_table, const int32_t* positions, const int32_t* cache_rows,
+                                 float* q, float* k_cache, float* v_cache, cudaStream_t stream) {
+  const int64_t per_row = static_cast<int64_t>(heads + kv_heads) * (head_dim / 2) +
+                          static_cast<int64_t>(kv_heads) * head_dim;
+  if (rows * per_row == 0) return cudaSuccess;
+  RopeAndStoreKvKernel<<<GridFor(rows * per_row), kThreads, 0, stream>>>(
+      qkv, rows, heads, kv_heads, head_dim, rope_table, positions, cache_rows, q, k_cache, v_cache);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchSiluMulHalves(const float* gate_up, int64_t rows, int64_t f, float* out, cudaStream_t stream) {
+  if (rows * f == 0) return cudaSuccess;
+  SiluMulHalvesKernel<<<GridFor(rows * f), kThreads, 0, stream>>>(gate_up, rows, f, out);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchScatterRows(const float* src, int64_t rows, int64_t cols, const int32_t* dst_rows, float* dst,
+                              cudaStream_t stream) {
+  if (rows * cols == 0) return cudaSuccess;
+  ScatterRowsKernel<<<GridFor(rows * cols), kThreads, 0, stream>>>(src, rows, cols, dst_rows, dst);
   return cudaGetLastError();
 }
 

@@ -30,10 +30,27 @@ cudaError_t LaunchSiluMul(const float* gate, const float* up, float* out, int64_
 cudaError_t LaunchRmsNorm(const float* x, const float* weight, int64_t groups, int64_t group, float eps, float offset,
                           float* out, cudaStream_t stream);
 
-// Rotate-half RoPE in place on x[rows, heads * head_dim] with per-row tables cos[rows, head_dim / 2] and
-// sin[rows, head_dim / 2] computed on the host exactly as the CPU does: bit-identical to the CPU.
-cudaError_t LaunchRope(float* x, int64_t rows, int heads, int head_dim, const float* cos_table, const float* sin_table,
-                       cudaStream_t stream);
+// Rotate-half RoPE in place on x[rows, heads * head_dim]; row r is at position positions[r] (device int32) and
+// reads row positions[r] of rope_table [P, head_dim] (cos in columns 0 .. head_dim/2 - 1, sin after them; built on
+// the host by RopeTable exactly as the CPU computes it): bit-identical to the CPU. REQUIRES positions < P.
+cudaError_t LaunchRope(float* x, int64_t rows, int heads, int head_dim, const float* rope_table,
+                       const int32_t* positions, cudaStream_t stream);
+
+// The fused Rope + KV write (Backend::RopeAndStoreKv) on qkv [rows, Q + 2 KV]: q [rows, Q] gets the rotated q
+// heads, row cache_rows[r] of k_cache the rotated k heads and of v_cache the v values; bit-identical to LaunchRope +
+// LaunchScatterRows (same per-pair operations). positions, cache_rows: device int32 [rows].
+cudaError_t LaunchRopeAndStoreKv(const float* qkv, int64_t rows, int heads, int kv_heads, int head_dim,
+                                 const float* rope_table, const int32_t* positions, const int32_t* cache_rows,
+                                 float* q, float* k_cache, float* v_cache, cudaStream_t stream);
+
+// out[r, c] = silu(gate_up[r, c]) * gate_up[r, f + c] for out [rows, f]: LaunchSiluMul on a fused gate|up output,
+// same operations.
+cudaError_t LaunchSiluMulHalves(const float* gate_up, int64_t rows, int64_t f, float* out, cudaStream_t stream);
+
+// dst[dst_rows[r], :] = src[r, :] for src [rows, cols] (the KV-cache write). dst_rows is device int32 memory;
+// REQUIRES every destination row inside dst.
+cudaError_t LaunchScatterRows(const float* src, int64_t rows, int64_t cols, const int32_t* dst_rows, float* dst,
+                              cudaStream_t stream);
 
 // Where an embedding table's rows live and how they decode (the DeviceLinear's stored form).
 struct EmbedTable {

@@ -60,54 +60,6 @@ __global__ void DequantizeKernel(const uint8_t* codes, const uint8_t* scales, in
   }
 }
 
-constexpr int kGemmWarps = 8;        // output columns per block
-constexpr int kGemmRows = 4;         // activation rows per block
-constexpr int kChunk = 8;            // elements per packed 32-bit word
-
-__global__ void __launch_bounds__(kGemmWarps * 32) W4A16GemmKernel(const float* x, int64_t m, const uint32_t* codes,
-                                                                   const uint8_t* scales, int64_t n, int64_t k,
-                                                                   float weight_scale_2, const float* bias,
-                                                                   float* y) {
-  const int lane = threadIdx.x % 32;
-  const int64_t col = static_cast<int64_t>(blockIdx.x) * kGemmWarps + threadIdx.x / 32;
-  const int64_t row0 = static_cast<int64_t>(blockIdx.y) * kGemmRows;
-  if (col >= n) return;  // whole warps leave together
-  const int64_t chunks = k / kChunk;
-  const uint32_t* w_row = codes + col * chunks;
-  const uint8_t* s_row = scales + col * (k / kBlock);
-  float acc[kGemmRows] = {};
-  for (int64_t c = lane; c < chunks; c += 32) {
-    const uint32_t word = w_row[c];
-    const float scale = DeviceE4M3ToF32(s_row[c / 2]);
-    float w[kChunk];
-#pragma unroll
-    for (int j = 0; j < kChunk; ++j) w[j] = __fmul_rn(DeviceE2M1ToF32((word >> (4 * j)) & 0xFu), scale);  // exact
-#pragma unroll
-    for (int r = 0; r < kGemmRows; ++r) {
-      if (row0 + r >= m) break;
-      const float4* xv = reinterpret_cast<const float4*>(x + (row0 + r) * k + c * kChunk);
-      const float4 lo = xv[0], hi = xv[1];
-      acc[r] = fmaf(lo.x, w[0], acc[r]);
-      acc[r] = fmaf(lo.y, w[1], acc[r]);
-      acc[r] = fmaf(lo.z, w[2], acc[r]);
-      acc[r] = fmaf(lo.w, w[3], acc[r]);
-      acc[r] = fmaf(hi.x, w[4], acc[r]);
-      acc[r] = fmaf(hi.y, w[5], acc[r]);
-      acc[r] = fmaf(hi.z, w[6], acc[r]);
-      acc[r] = fmaf(hi.w, w[7], acc[r]);
-    }
-  }
-#pragma unroll
-  for (int r = 0; r < kGemmRows; ++r) {
-    const float total = WarpSum(acc[r]);
-    if (lane == 0 && row0 + r < m) {
-      float out = __fmul_rn(total, weight_scale_2);
-      if (bias != nullptr) out = __fadd_rn(out, bias[col]);
-      y[(row0 + r) * n + col] = out;
-    }
-  }
-}
-
 }  // namespace
 
 cudaError_t LaunchQuantizeNvfp4Activations(const float* x, int64_t rows, int64_t k, float input_scale,
@@ -128,18 +80,6 @@ cudaError_t LaunchDequantizeNvfp4(const uint8_t* codes, const uint8_t* scales, i
   if (bytes == 0) return cudaSuccess;
   DequantizeKernel<<<GridFor(bytes), kThreads, 0, stream>>>(codes, scales, bytes,
                                                             static_cast<__nv_bfloat162*>(out_bf16));
-  return cudaGetLastError();
-}
-
-cudaError_t LaunchNvfp4W4A16Gemm(const float* x, int64_t m, const uint8_t* codes, const uint8_t* scales, int64_t n,
-                                 int64_t k, float weight_scale_2, const float* bias, float* y, cudaStream_t stream) {
-  if (k % kBlock != 0) return cudaErrorInvalidValue;
-  if (m * n == 0) return cudaSuccess;
-  const int64_t grid_x = (n + kGemmWarps - 1) / kGemmWarps, grid_y = (m + kGemmRows - 1) / kGemmRows;
-  if (grid_x > kMaxGridX || grid_y > 65535) return cudaErrorInvalidConfiguration;
-  const dim3 grid(static_cast<unsigned>(grid_x), static_cast<unsigned>(grid_y));
-  W4A16GemmKernel<<<grid, kGemmWarps * 32, 0, stream>>>(x, m, reinterpret_cast<const uint32_t*>(codes), scales, n, k,
-                                                        weight_scale_2, bias, y);
   return cudaGetLastError();
 }
 

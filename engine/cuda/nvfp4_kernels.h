@@ -19,15 +19,9 @@ cudaError_t LaunchQuantizeNvfp4Activations(const float* x, int64_t rows, int64_t
                                            void* products_bf16, uint8_t* packed, uint8_t* swizzled_scales,
                                            cudaStream_t stream);
 
-// out_bf16[n, k] = e2m1(code) * f32(scale[n, k / 16]), exact (DequantizeNvfp4Unscaled): the emulated GEMM's B operand.
+// out_bf16[n, k] = e2m1(code) * f32(scale[n, k / 16]), exact (DequantizeNvfp4Unscaled): the B operand of the
+// emulated W4A4 GEMM and of the W4A16 GEMM for batches the GEMV does not take.
 cudaError_t LaunchDequantizeNvfp4(const uint8_t* codes, const uint8_t* scales, int64_t rows, int64_t k,
                                   void* out_bf16, cudaStream_t stream);
-
-// y[m, n] = weight_scale_2 * sum_k x[m, k] * (e2m1 * e4m3)[n, k] (+ bias[n] when bias != null), with the weights
-// read packed (codes [n, k/2], linear scales [n, k/16]) and dequantized exactly in registers; f32 activations and
-// f32 accumulation as the CPU reference (only the summation order differs). One warp per output column, each lane
-// striding over K in 8-element chunks, then a warp tree reduction. REQUIRES k % 16 == 0.
-cudaError_t LaunchNvfp4W4A16Gemm(const float* x, int64_t m, const uint8_t* codes, const uint8_t* scales, int64_t n,
-                                 int64_t k, float weight_scale_2, const float* bias, float* y, cudaStream_t stream);
 
 }  // namespace fp4lab::cuda

@@ -3,140 +3,510 @@
 #include <cuda_fp16.h>
 #include <cuda_fp8.h>
 
+#include <array>
+#include <atomic>
+#include <cstring>
+#include <type_traits>
+
 #include "engine/cuda/kernel_util.cuh"
 
 namespace fp4lab::cuda {
 namespace {
 
-constexpr int kGemvThreads = 128;                 // split-K threads per block (4 warps)
-constexpr int kGemvWarps = kGemvThreads / 32;
-constexpr int kGemvCols = 4;                      // output columns per block; their chunks share one x load
-constexpr int kChunkElems = 32;                   // elements per 16-byte code load
-constexpr float kScaleOffset = 0x1p118f;          // block scales are used as e4m3 * 2^118
-constexpr float kUndoOffsets = 256.0f;            // 2^8 = 1 / (2^-126 * 2^118)
+constexpr int kWarps = 4;  // warps per block
+constexpr int kBlockThreads = kWarps * 32;
+constexpr int kMaxDevices = 64;  // occupancy cache slots; later devices query on every launch
 
-// Codes j and j + 4 of the 8 in `word` (low nibble first) as f32, each equal to e2m1(code) * 2^-126: the nibble
-// moves to the top 4 bits (sign at bit 31) and its exponent+mantissa bits to 22..24 (the 0.5 code becomes the
-// subnormal 2^-127).
-template <int kJ>
-__device__ __forceinline__ void PairToF32(uint32_t word, float& lo, float& hi) {
-  const uint32_t y = (word << (12 - 4 * kJ)) & 0xF000F000u;  // code j at bits 12..15, code j + 4 at 28..31
-  const uint32_t t = y | (y >> 6);
-  lo = __uint_as_float((t << 16) & 0x81C00000u);
-  hi = __uint_as_float(t & 0x81C00000u);
-}
-
-// Both E4M3 scales of a chunk (.x: elements 0..15) times 2^118, exact: hardware E4M3 -> f16 conversion (sm_89+),
-// then f32.
-__device__ __forceinline__ float2 ScalesToF32(uint16_t pair) {
-  const __half2_raw raw = __nv_cvt_fp8x2_to_halfraw2(static_cast<__nv_fp8x2_storage_t>(pair), __NV_E4M3);
-  const float2 f = __half22float2(__half2(raw));
-  return make_float2(__fmul_rn(f.x, kScaleOffset), __fmul_rn(f.y, kScaleOffset));
-}
-
-// Block b owns columns [kGemvCols b, kGemvCols (b + 1)); thread t takes chunks t, t + T, ... of each of them.
-// kRows >= m is the padded row count (rows >= m are skipped).
+// Kernel B's work split and numerics for a padded row count kRows (rows >= m repeat row m - 1 and are not stored).
+//   kCols      columns per lane: each x value a lane loads serves kCols columns
+//   kStages    steps of code loads in flight per warp
+//   kScalePartial  block scale applied once per 16-element partial sum (M <= 2), else per weight (fp16x2 multiply)
+//   kMinBlocks     __launch_bounds__ residency
 template <int kRows>
-__global__ void __launch_bounds__(kGemvThreads) W4A16GemvKernel(const float* __restrict__ x, int m,
-                                                                const uint4* __restrict__ codes,
-                                                                const uint16_t* __restrict__ scales, int64_t n,
-                                                                int64_t chunks, float weight_scale_2,
-                                                                const float* __restrict__ bias, float* y) {
-  const int64_t col0 = static_cast<int64_t>(blockIdx.x) * kGemvCols;
-  const int64_t k = chunks * kChunkElems;
-  float acc[kRows][kGemvCols] = {};
-  for (int64_t c = threadIdx.x; c < chunks; c += kGemvThreads) {
-    uint4 q[kGemvCols];
-    uint16_t s[kGemvCols];
+struct Config {
+  static constexpr bool kScalePartial = kRows <= 2;
+  static constexpr int kLanesK = 4;                  // lanes that take consecutive pieces of one column
+  static constexpr int kSlots = 32 / kLanesK;        // lane columns across a warp
+  static constexpr int kCols = kRows == 1 ? 1 : 2;
+  static constexpr int kStages = kRows <= 2 ? 4 : (kRows <= 4 ? 3 : 2);
+  static constexpr int kMinBlocks = kRows <= 2 ? 4 : (kRows <= 8 ? 3 : 2);
+  static constexpr int kWarpCols = kSlots * kCols;   // output columns per warp
+  // Accumulator units: y / (weight_scale_2 * kUnit); see the header.
+  static constexpr float kUnit = kScalePartial ? 0x1p14f : 0x1p7f;
+};
+
+// 16 or 8 code bytes.
+template <int kBytes>
+using Piece = std::conditional_t<kBytes == 16, uint4, uint2>;
+
+// Streaming loads for data read once: read-only path, no L1 allocation (x keeps L1). volatile keeps the front end
+// from merging or moving them; ptxas still schedules a load whose only use is in the next loop iteration at the end
+// of the loop body (see docs/perf/w4a16_gemv.md).
+__device__ __forceinline__ uint4 LoadPiece(const uint4* p) {
+  uint4 v;
+  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+      : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+      : "l"(p));
+  return v;
+}
+__device__ __forceinline__ uint2 LoadPiece(const uint2* p) {
+  uint2 v;
+  asm volatile("ld.global.nc.L1::no_allocate.v2.u32 {%0, %1}, [%2];" : "=r"(v.x), "=r"(v.y) : "l"(p));
+  return v;
+}
+// 32-bit word `i` (compile-time after unrolling) of a piece.
+__device__ __forceinline__ uint32_t Word(const uint4& q, int i) {
+  return i == 0 ? q.x : i == 1 ? q.y : i == 2 ? q.z : q.w;
+}
+__device__ __forceinline__ uint32_t Word(const uint2& q, int i) { return i == 0 ? q.x : q.y; }
+
+// The piece's block scales: 2 bytes (16-byte pieces) or 1 byte, zero-extended.
+template <int kGroups>
+__device__ __forceinline__ uint32_t LoadScales(const uint8_t* p) {
+  uint32_t v;
+  if constexpr (kGroups == 2) {
+    asm volatile("ld.global.nc.L1::no_allocate.u16 %0, [%1];" : "=r"(v) : "l"(p));
+  } else {
+    asm volatile("ld.global.nc.L1::no_allocate.u8 %0, [%1];" : "=r"(v) : "l"(p));
+  }
+  return v;
+}
+
+// The 8 codes of `word` (element i in bits 4i..4i+3) as fp16 e2m1 * 2^-14, in four pairs:
+//   h[0] = (e0, e2), h[1] = (e4, e6), h[2] = (e1, e3), h[3] = (e5, e7)   (.x = low half).
+// Each code's fp16 high byte is [s 0 0 0 e1 e0 m 0] (low byte 0): odd codes already have their sign at bit 7 of a
+// byte and move their 3 magnitude bits down by 3; even codes move the sign up by 4 and the magnitude up by 1. Then
+// one byte permute per pair places two high bytes over zero low bytes. 7 logic ops + 4 permutes per 8 codes.
+__device__ __forceinline__ void WordToHalf2(uint32_t word, __half2 (&h)[4]) {
+  const uint32_t odd = (word & 0x80808080u) | ((word >> 3) & 0x0E0E0E0Eu);
+  const uint32_t even = ((word << 4) & 0x80808080u) | ((word << 1) & 0x0E0E0E0Eu);
+  const uint32_t p[4] = {__byte_perm(even, 0u, 0x1404u), __byte_perm(even, 0u, 0x3424u),
+                         __byte_perm(odd, 0u, 0x1404u), __byte_perm(odd, 0u, 0x3424u)};
 #pragma unroll
-    for (int i = 0; i < kGemvCols; ++i) {
-      const bool live = col0 + i < n;
-      q[i] = live ? __ldg(codes + (col0 + i) * chunks + c) : make_uint4(0, 0, 0, 0);
-      s[i] = live ? __ldg(scales + (col0 + i) * chunks + c) : uint16_t{0};
+  for (int i = 0; i < 4; ++i) memcpy(&h[i], &p[i], sizeof(uint32_t));  // a register move, no repacking
+}
+
+// fp16 pairs of WordToHalf2 as f32 in element order 0..7 (exact conversions).
+__device__ __forceinline__ void Half2ToF32(const __half2 (&h)[4], float (&f)[8]) {
+  f[0] = __low2float(h[0]);
+  f[2] = __high2float(h[0]);
+  f[4] = __low2float(h[1]);
+  f[6] = __high2float(h[1]);
+  f[1] = __low2float(h[2]);
+  f[3] = __high2float(h[2]);
+  f[5] = __low2float(h[3]);
+  f[7] = __high2float(h[3]);
+}
+
+// Block scales of a piece as fp16 (exact hardware E4M3 -> fp16), .x = the first 16 elements.
+template <int kGroups>
+__device__ __forceinline__ __half2 ScalesToHalf2(uint32_t bits) {
+  if constexpr (kGroups == 2) {
+    return __half2(__nv_cvt_fp8x2_to_halfraw2(static_cast<__nv_fp8x2_storage_t>(bits), __NV_E4M3));
+  } else {
+    const __half s(__nv_cvt_fp8_to_halfraw(static_cast<__nv_fp8_storage_t>(bits), __NV_E4M3));
+    return __half2(s, s);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Kernel A, M = 1 ("x resident"): thread t of a block keeps x piece t in registers for the whole block and streams the
+// block's tile of columns past it. Per column: one code load per thread (a warp reads 32 consecutive pieces of a row:
+// coalesced, bank-conflict free), one partial sum (a 16-element FMA chain per block scale, scaled inside an FMA).
+// Every 8 columns the warp reduces its partials with a transposed butterfly (each lane ends with one column's warp
+// sum), and the warp sums meet in shared memory once, after the loop. x is read once per block, so L1 only moves
+// codes. Each thread holds kResidentStages columns of code loads in registers; ptxas issues the refills for the next
+// 8 columns at the end of each group, so a group's loads overlap the other resident warps' work.
+constexpr int kResidentMaxThreads = 512;  // threads (pieces) per block at most: K <= 512 * piece elements
+constexpr int kResidentMaxWarps = kResidentMaxThreads / 32;
+constexpr int kGroupCols = 8;             // columns reduced together
+constexpr int kResidentMaxTile = 128;     // columns per block at most (shared memory)
+constexpr int kResidentStages = 8;        // columns of code loads in flight per thread (divides kGroupCols)
+
+// Sums v[c] over the warp for c < 8 and returns, in every lane, the sum for column (lane >> 2) & 7: three levels of
+// a reduce-scatter butterfly (each lane keeps the half of its values named by one lane bit and adds its partner's
+// copy of that half), then two plain levels. Fixed order: deterministic.
+__device__ __forceinline__ float ReduceScatter8(float (&v)[kGroupCols], int lane) {
+#pragma unroll
+  for (int level = 0; level < 3; ++level) {
+    const int offset = 16 >> level, half = 4 >> level;
+    const bool upper = (lane & offset) != 0;
+#pragma unroll
+    for (int i = 0; i < half; ++i) {
+      const float send = upper ? v[i] : v[i + half];
+      const float keep = upper ? v[i + half] : v[i];
+      v[i] = keep + __shfl_xor_sync(0xFFFFFFFFu, send, offset);
     }
-    float2 sc[kGemvCols];
+  }
+  v[0] += __shfl_xor_sync(0xFFFFFFFFu, v[0], 2);
+  v[0] += __shfl_xor_sync(0xFFFFFFFFu, v[0], 1);
+  return v[0];
+}
+
+template <int kPieceBytes>
+struct ColumnStage {
+  Piece<kPieceBytes> q;
+  uint32_t s;
+};
+
+// Block b owns columns [b * tile_cols, (b + 1) * tile_cols) (tile_cols a multiple of 8, at most kResidentMaxTile
+// and at most n); the last block, where that range passes n, computes the tile ending at column n - 1 and stores only
+// its own columns. Thread t owns piece t of every row (blockDim.x >= pieces, a multiple of 32); threads past the
+// last piece repeat it with x = 0. Loads carry no branches.
+template <int kPieceBytes>
+__global__ void __launch_bounds__(kResidentMaxThreads)
+    ResidentXKernel(const float* __restrict__ x, const uint8_t* __restrict__ codes, const uint8_t* __restrict__ scales,
+                    int64_t n, int k, int tile_cols, float weight_scale_2, const float* __restrict__ bias,
+                    float* __restrict__ y) {
+  using P = Piece<kPieceBytes>;
+  constexpr int kElems = 2 * kPieceBytes, kGroups = kElems / 16;
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+  const int pieces = k / kElems;
+  const bool live = static_cast<int>(threadIdx.x) < pieces;
+  const int piece = live ? static_cast<int>(threadIdx.x) : pieces - 1;
+  const int64_t first_col = static_cast<int64_t>(blockIdx.x) * tile_cols;  // first column this block stores
+  const int64_t col0 = first_col + tile_cols <= n ? first_col : n - tile_cols;
+  const int64_t row_bytes = k / 2, row_scales = k / 16;
+
+  // Column c of the tile is read through code_ptr + c * row_bytes (scales alike); the pointers advance as the
+  // loads go out.
+  const uint8_t* code_ptr = codes + col0 * row_bytes + piece * kPieceBytes;
+  const uint8_t* scale_ptr = scales + col0 * row_scales + piece * kGroups;
+  auto load_next = [&](ColumnStage<kPieceBytes>& st) {
+    st.q = LoadPiece(reinterpret_cast<const P*>(code_ptr));
+    st.s = LoadScales<kGroups>(scale_ptr);
+    code_ptr += row_bytes;
+    scale_ptr += row_scales;
+  };
+  ColumnStage<kPieceBytes> stage[kResidentStages];
 #pragma unroll
-    for (int i = 0; i < kGemvCols; ++i) sc[i] = ScalesToF32(s[i]);
-    // One 32-bit word (8 elements) at a time keeps few registers live: its weights for every column, then every row.
+  for (int i = 0; i < kResidentStages; ++i) load_next(stage[i]);
+
+  float xr[kElems];
 #pragma unroll
-    for (int wd = 0; wd < 4; ++wd) {
-      float w[kGemvCols][8];  // [j] = element 8 wd + j of the chunk
+  for (int i = 0; i < kElems / 4; ++i) {
+    const float4 v = live ? __ldg(reinterpret_cast<const float4*>(x) + piece * (kElems / 4) + i) : float4{};
+    xr[4 * i] = v.x;
+    xr[4 * i + 1] = v.y;
+    xr[4 * i + 2] = v.z;
+    xr[4 * i + 3] = v.w;
+  }
+
+  // The column's partial sum over this thread's piece, in units of 2^-14 (see the header).
+  auto column_sum = [&](const ColumnStage<kPieceBytes>& st) {
+    const __half2 scale = ScalesToHalf2<kGroups>(st.s);
+    float total = 0.0f;
 #pragma unroll
-      for (int i = 0; i < kGemvCols; ++i) {
-        const uint32_t word = wd == 0 ? q[i].x : wd == 1 ? q[i].y : wd == 2 ? q[i].z : q[i].w;
-        const float scale = wd < 2 ? sc[i].x : sc[i].y;  // words 0-1: elements 0..15, words 2-3: 16..31
-        PairToF32<0>(word, w[i][0], w[i][4]);
-        PairToF32<1>(word, w[i][1], w[i][5]);
-        PairToF32<2>(word, w[i][2], w[i][6]);
-        PairToF32<3>(word, w[i][3], w[i][7]);
+    for (int g = 0; g < kGroups; ++g) {
+      float part = 0.0f;
 #pragma unroll
-        for (int j = 0; j < 8; ++j) w[i][j] = __fmul_rn(w[i][j], scale);  // exact (see the header)
+      for (int wd = 2 * g; wd < 2 * g + 2; ++wd) {
+        __half2 h[4];
+        WordToHalf2(Word(st.q, wd), h);
+        float w[8];
+        Half2ToF32(h, w);
+#pragma unroll
+        for (int e = 0; e < 8; ++e) part = fmaf(xr[8 * wd + e], w[e], part);
       }
+      total = fmaf(part, g == 0 ? __low2float(scale) : __high2float(scale), total);
+    }
+    return total;
+  };
+
+  __shared__ float warp_sums[kResidentMaxWarps][kResidentMaxTile];
+  // Columns c0 .. c0 + 7; with `refill`, each consumed stage is refilled with the column kResidentStages later.
+  auto group = [&](int c0, auto refill) {
+    float v[kGroupCols];
 #pragma unroll
-      for (int r = 0; r < kRows; ++r) {
-        if (r >= m) break;
-        const float4* xw = reinterpret_cast<const float4*>(x + r * k + c * kChunkElems + wd * 8);
-        const float4 lo = __ldg(xw), hi = __ldg(xw + 1);
-        const float xv[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
+    for (int j = 0; j < kGroupCols; ++j) {
+      v[j] = column_sum(stage[j % kResidentStages]);
+      if constexpr (decltype(refill)::value) load_next(stage[j % kResidentStages]);
+    }
+    const float sum = ReduceScatter8(v, lane);
+    if ((lane & 3) == 0) warp_sums[warp][c0 + ((lane >> 2) & 7)] = sum;
+  };
+  int c0 = 0;
+  for (; c0 + kGroupCols < tile_cols; c0 += kGroupCols) group(c0, std::true_type{});
+  group(c0, std::false_type{});
+  __syncthreads();
+  for (int c = threadIdx.x; c < tile_cols; c += blockDim.x) {
+    const int64_t col = col0 + c;
+    if (col < first_col) continue;  // the previous block's column (last block only)
+    float total = 0.0f;
+    for (int w = 0; w < warps; ++w) total += warp_sums[w][c];
+    float out = __fmul_rn(__fmul_rn(total, 0x1p14f), weight_scale_2);  // the first product is exact
+    if (bias != nullptr) out = __fadd_rn(out, bias[col]);
+    y[col] = out;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Kernel B, any M <= 16 ("x streamed"): warps split K among kLanesK lanes per column and, per block, split_k warps.
+// Lane (kl, slot) = (lane / kSlots, lane % kSlots): the 8 lanes of a quarter warp share kl, so their x loads are one
+// broadcast (a quarter warp is what L1 serves per wavefront, and 8 different x pieces would hit the same banks).
+
+template <int kRows, int kPieceBytes>
+struct Stage {
+  Piece<kPieceBytes> q[Config<kRows>::kCols];
+  uint32_t s[Config<kRows>::kCols];
+};
+
+// Grid: blocks of kWarps warps; warp w of a block serves column group w / split_k and K slice w % split_k. Lane
+// (kl, slot) serves columns col0 + j * kSlots + slot (j < kCols) and, for step s = slice, slice + split_k, ...,
+// piece s * kLanesK + kl of each. Columns >= n load row n - 1 and are not stored.
+template <int kRows, int kPieceBytes>
+__global__ void __launch_bounds__(kBlockThreads, Config<kRows>::kMinBlocks)
+    StreamXKernel(const float* __restrict__ x, int m, const uint8_t* __restrict__ codes,
+                  const uint8_t* __restrict__ scales, int64_t n, int k, int split_k, float weight_scale_2,
+                  const float* __restrict__ bias, float* __restrict__ y) {
+  using C = Config<kRows>;
+  using P = Piece<kPieceBytes>;
+  constexpr int kElems = 2 * kPieceBytes;  // elements per piece
+  constexpr int kGroups = kElems / 16;     // block scales per piece
+  constexpr int kCols = C::kCols, kLanesK = C::kLanesK, kStages = C::kStages;
+
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int kl = lane / C::kSlots, slot = lane % C::kSlots;
+  const int groups = kWarps / split_k;  // column groups per block
+  const int group = warp / split_k, slice = warp % split_k;
+  const int64_t group_col0 = (static_cast<int64_t>(blockIdx.x) * groups + group) * C::kWarpCols;
+  const int pieces = k / kElems;                        // per row
+  const int steps = (pieces + kLanesK - 1) / kLanesK;   // kLanesK pieces per column per step
+  const int64_t row_bytes = k / 2;
+
+  const P* code_col[kCols];
+  const uint8_t* scale_col[kCols];
 #pragma unroll
-        for (int i = 0; i < kGemvCols; ++i) {
+  for (int j = 0; j < kCols; ++j) {
+    int64_t col = group_col0 + j * C::kSlots + slot;
+    if (col >= n) col = n - 1;
+    code_col[j] = reinterpret_cast<const P*>(codes + col * row_bytes);
+    scale_col[j] = scales + col * (k / 16);
+  }
+  int x_row[kRows];  // element offset of each row of x (padded rows repeat row m - 1)
 #pragma unroll
-          for (int j = 0; j < 8; ++j) acc[r][i] = fmaf(xv[j], w[i][j], acc[r][i]);
+  for (int r = 0; r < kRows; ++r) x_row[r] = (r < m ? r : m - 1) * k;
+
+  // Loads step s into `st`; past the row's end it reloads the last piece, which compute() then skips (no branch,
+  // so each refill issues right after the stage it replaces is consumed). REQUIRES pieces > 0.
+  auto load = [&](Stage<kRows, kPieceBytes>& st, int s) {
+    const int piece = min(s * kLanesK + kl, pieces - 1);
+#pragma unroll
+    for (int j = 0; j < kCols; ++j) {
+      st.q[j] = LoadPiece(code_col[j] + piece);
+      st.s[j] = LoadScales<kGroups>(scale_col[j] + piece * kGroups);
+    }
+  };
+
+  float acc[kRows][kCols] = {};
+  // Adds step s (loaded into `st`) to acc.
+  auto compute = [&](const Stage<kRows, kPieceBytes>& st, int s) {
+    const int piece = s * kLanesK + kl;
+    if (piece >= pieces) return;
+    const float* xs = x + piece * kElems;
+    __half2 scale[kCols];
+#pragma unroll
+    for (int j = 0; j < kCols; ++j) scale[j] = ScalesToHalf2<kGroups>(st.s[j]);
+#pragma unroll
+    for (int g = 0; g < kGroups; ++g) {
+      float part[kRows][kCols] = {};  // kScalePartial: this block's sums
+#pragma unroll
+      for (int wd = 2 * g; wd < 2 * g + 2; ++wd) {
+        float w[kCols][8];
+#pragma unroll
+        for (int j = 0; j < kCols; ++j) {
+          __half2 h[4];
+          WordToHalf2(Word(st.q[j], wd), h);
+          if constexpr (!C::kScalePartial) {
+            // (scale * 2^7) * (e2m1 * 2^-14): exact in fp16 (see the header).
+            const __half2 sg = g == 0 ? __low2half2(scale[j]) : __high2half2(scale[j]);
+            const __half2 sg7 = __hmul2(sg, __float2half2_rn(128.0f));
+#pragma unroll
+            for (int i = 0; i < 4; ++i) h[i] = __hmul2(h[i], sg7);
+          }
+          Half2ToF32(h, w[j]);
+        }
+#pragma unroll
+        for (int r = 0; r < kRows; ++r) {
+          const float4* xp = reinterpret_cast<const float4*>(xs + x_row[r] + wd * 8);
+          const float4 lo = __ldg(xp), hi = __ldg(xp + 1);
+          const float xv[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
+#pragma unroll
+          for (int j = 0; j < kCols; ++j) {
+            float& a = C::kScalePartial ? part[r][j] : acc[r][j];
+#pragma unroll
+            for (int e = 0; e < 8; ++e) a = fmaf(xv[e], w[j][e], a);
+          }
+        }
+      }
+      if constexpr (C::kScalePartial) {
+#pragma unroll
+        for (int j = 0; j < kCols; ++j) {
+          const float sg = g == 0 ? __low2float(scale[j]) : __high2float(scale[j]);
+#pragma unroll
+          for (int r = 0; r < kRows; ++r) acc[r][j] = fmaf(part[r][j], sg, acc[r][j]);
         }
       }
     }
+  };
+
+  // Software pipeline: kStages steps in flight; step slice + i * split_k lives in stage i % kStages.
+  if (slice < steps) {
+    Stage<kRows, kPieceBytes> stage[kStages];
+#pragma unroll
+    for (int i = 0; i < kStages; ++i) load(stage[i], slice + i * split_k);
+    for (int s0 = slice; s0 < steps; s0 += kStages * split_k) {
+#pragma unroll
+      for (int i = 0; i < kStages; ++i) {
+        const int s = s0 + i * split_k;
+        compute(stage[i], s);
+        load(stage[i], s + kStages * split_k);
+      }
+    }
   }
-  __shared__ float partial[kGemvWarps][kRows * kGemvCols];
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+
+  // Sum over the kLanesK lanes of a column (lane bits above the slot), then over the split_k warps of a group.
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
 #pragma unroll
-    for (int i = 0; i < kGemvCols; ++i) {
-      const float total = WarpSum(acc[r][i]);
-      if (lane == 0) partial[warp][r * kGemvCols + i] = total;
+    for (int j = 0; j < kCols; ++j) {
+#pragma unroll
+      for (int offset = 16; offset >= C::kSlots; offset /= 2) {
+        acc[r][j] += __shfl_xor_sync(0xFFFFFFFFu, acc[r][j], offset);
+      }
+    }
+  }
+  __shared__ float partial[kWarps][kRows][C::kWarpCols];
+  if (kl == 0) {
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+      for (int j = 0; j < kCols; ++j) partial[warp][r][j * C::kSlots + slot] = acc[r][j];
     }
   }
   __syncthreads();
-  if (threadIdx.x < kRows * kGemvCols) {
-    const int r = threadIdx.x / kGemvCols, i = threadIdx.x % kGemvCols;
-    const int64_t col = col0 + i;
-    if (r < m && col < n) {
-      float total = 0.0f;
-#pragma unroll
-      for (int v = 0; v < kGemvWarps; ++v) total += partial[v][threadIdx.x];
-      float out = __fmul_rn(__fmul_rn(total, kUndoOffsets), weight_scale_2);  // the first product is exact
-      if (bias != nullptr) out = __fadd_rn(out, bias[col]);
-      y[r * n + col] = out;
-    }
+  constexpr int kGroupOutputs = kRows * C::kWarpCols;
+  for (int o = threadIdx.x; o < groups * kGroupOutputs; o += kBlockThreads) {
+    const int g = o / kGroupOutputs, r = (o % kGroupOutputs) / C::kWarpCols, c = o % C::kWarpCols;
+    const int64_t col = (static_cast<int64_t>(blockIdx.x) * groups + g) * C::kWarpCols + c;
+    if (r >= m || col >= n) continue;
+    float total = 0.0f;
+    for (int v = 0; v < split_k; ++v) total += partial[g * split_k + v][r][c];
+    float out = __fmul_rn(__fmul_rn(total, C::kUnit), weight_scale_2);  // the first product is exact
+    if (bias != nullptr) out = __fadd_rn(out, bias[col]);
+    y[r * n + col] = out;
   }
 }
 
-template <int kRows>
-cudaError_t Launch(const float* x, int64_t m, const uint8_t* codes, const uint8_t* scales, int64_t n, int64_t k,
-                   float weight_scale_2, const float* bias, float* y, cudaStream_t stream) {
-  const int64_t blocks = (n + kGemvCols - 1) / kGemvCols;
+// ---------------------------------------------------------------------------------------------------------------
+// Launch shapes. Occupancy is queried once per (kernel, device, block size) and cached; concurrent first calls
+// compute the same value.
+
+// Blocks of `kernel` with `threads` threads the current device holds at once, in `cache` (indexed by device).
+template <typename Kernel>
+cudaError_t ResidentBlocks(Kernel kernel, int threads, int smem_bytes, std::atomic<int>* cache, int* blocks) {
+  int device = 0;
+  cudaError_t err = cudaGetDevice(&device);
+  if (err != cudaSuccess) return err;
+  if (device < kMaxDevices) {
+    *blocks = cache[device].load(std::memory_order_relaxed);
+    if (*blocks > 0) return cudaSuccess;
+  }
+  int per_sm = 0, sms = 0;
+  err = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem_bytes);
+  if (err != cudaSuccess) return err;
+  err = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
+  if (err != cudaSuccess) return err;
+  *blocks = per_sm * sms > 0 ? per_sm * sms : 1;
+  if (device < kMaxDevices) cache[device].store(*blocks, std::memory_order_relaxed);
+  return cudaSuccess;
+}
+
+// Kernel A when it takes the problem (M = 1, the row's pieces fit one block, n >= 8); else *launched = false.
+template <int kPieceBytes>
+cudaError_t LaunchResidentX(const float* x, const uint8_t* codes, const uint8_t* scales, int64_t n, int64_t k,
+                            float weight_scale_2, const float* bias, float* y, cudaStream_t stream, bool* launched) {
+  *launched = false;
+  const int64_t pieces = k / (2 * kPieceBytes);
+  if (pieces == 0 || pieces > kResidentMaxThreads || n < kGroupCols) return cudaSuccess;
+  const int warps = static_cast<int>((pieces + 31) / 32);
+  static std::array<std::atomic<int>, kMaxDevices> cache[kResidentMaxWarps + 1] = {};
+  int resident = 0;
+  const cudaError_t err =
+      ResidentBlocks(ResidentXKernel<kPieceBytes>, 32 * warps, 0, cache[warps].data(), &resident);
+  if (err != cudaSuccess) return err;
+  // Enough columns per block that all blocks are resident at once (one wave), in whole reduction groups, and no
+  // more than n (the last tile ends at column n - 1).
+  int64_t tile = (n + resident - 1) / resident;
+  tile = (tile + kGroupCols - 1) / kGroupCols * kGroupCols;
+  if (tile > kResidentMaxTile) tile = kResidentMaxTile;
+  if (tile > n / kGroupCols * kGroupCols) tile = n / kGroupCols * kGroupCols;
+  const int64_t blocks = (n + tile - 1) / tile;
   if (blocks > kMaxGridX) return cudaErrorInvalidConfiguration;
-  W4A16GemvKernel<kRows><<<static_cast<unsigned>(blocks), kGemvThreads, 0, stream>>>(
-      x, static_cast<int>(m), reinterpret_cast<const uint4*>(codes), reinterpret_cast<const uint16_t*>(scales), n,
-      k / kChunkElems, weight_scale_2, bias, y);
+  ResidentXKernel<kPieceBytes><<<static_cast<unsigned>(blocks), 32 * warps, 0, stream>>>(
+      x, codes, scales, n, static_cast<int>(k), static_cast<int>(tile), weight_scale_2, bias, y);
+  *launched = true;
   return cudaGetLastError();
+}
+
+template <int kRows, int kPieceBytes>
+cudaError_t LaunchStreamX(const float* x, int64_t m, const uint8_t* codes, const uint8_t* scales, int64_t n,
+                          int64_t k, float weight_scale_2, const float* bias, float* y, cudaStream_t stream) {
+  using C = Config<kRows>;
+  static std::array<std::atomic<int>, kMaxDevices> cache = {};
+  int resident = 0;
+  const cudaError_t err = ResidentBlocks(StreamXKernel<kRows, kPieceBytes>, kBlockThreads, 0, cache.data(), &resident);
+  if (err != cudaSuccess) return err;
+  // The largest K split (more warps per column) that still keeps every block resident at once, but no more K
+  // slices than steps.
+  const int64_t steps = (k / (2 * kPieceBytes) + C::kLanesK - 1) / C::kLanesK;
+  int split_k = 1;
+  for (const int candidate : {4, 2}) {
+    const int64_t block_cols = (kWarps / candidate) * C::kWarpCols;
+    if (candidate <= steps && (n + block_cols - 1) / block_cols <= resident) {
+      split_k = candidate;
+      break;
+    }
+  }
+  const int64_t block_cols = (kWarps / split_k) * C::kWarpCols;
+  const int64_t blocks = (n + block_cols - 1) / block_cols;
+  if (blocks > kMaxGridX) return cudaErrorInvalidConfiguration;
+  StreamXKernel<kRows, kPieceBytes><<<static_cast<unsigned>(blocks), kBlockThreads, 0, stream>>>(
+      x, static_cast<int>(m), codes, scales, n, static_cast<int>(k), split_k, weight_scale_2, bias, y);
+  return cudaGetLastError();
+}
+
+template <int kPieceBytes>
+cudaError_t LaunchForRows(const float* x, int64_t m, const uint8_t* codes, const uint8_t* scales, int64_t n,
+                          int64_t k, float weight_scale_2, const float* bias, float* y, cudaStream_t stream) {
+  if (m == 1) {
+    bool launched = false;
+    const cudaError_t err =
+        LaunchResidentX<kPieceBytes>(x, codes, scales, n, k, weight_scale_2, bias, y, stream, &launched);
+    if (err != cudaSuccess || launched) return err;
+    return LaunchStreamX<1, kPieceBytes>(x, m, codes, scales, n, k, weight_scale_2, bias, y, stream);
+  }
+  if (m == 2) return LaunchStreamX<2, kPieceBytes>(x, m, codes, scales, n, k, weight_scale_2, bias, y, stream);
+  if (m == 3) return LaunchStreamX<3, kPieceBytes>(x, m, codes, scales, n, k, weight_scale_2, bias, y, stream);
+  if (m == 4) return LaunchStreamX<4, kPieceBytes>(x, m, codes, scales, n, k, weight_scale_2, bias, y, stream);
+  if (m <= 6) return LaunchStreamX<6, kPieceBytes>(x, m, codes, scales, n, k, weight_scale_2, bias, y, stream);
+  if (m <= 8) return LaunchStreamX<8, kPieceBytes>(x, m, codes, scales, n, k, weight_scale_2, bias, y, stream);
+  if (m <= 12) return LaunchStreamX<12, kPieceBytes>(x, m, codes, scales, n, k, weight_scale_2, bias, y, stream);
+  return LaunchStreamX<16, kPieceBytes>(x, m, codes, scales, n, k, weight_scale_2, bias, y, stream);
 }
 
 }  // namespace
 
 bool W4A16GemvSupports(int64_t m, int64_t k) {
-  return m >= 1 && m <= kW4A16GemvMaxRows && k >= 0 && k % kChunkElems == 0;
+  return m >= 1 && m <= kW4A16GemvMaxRows && k >= 0 && k % 16 == 0 && k <= (int64_t{1} << 26);
 }
 
 cudaError_t LaunchW4A16Gemv(const float* x, int64_t m, const uint8_t* codes, const uint8_t* scales, int64_t n,
                             int64_t k, float weight_scale_2, const float* bias, float* y, cudaStream_t stream) {
   if (!W4A16GemvSupports(m, k) || n < 0) return cudaErrorInvalidValue;
   if (n == 0) return cudaSuccess;
-  if (m == 1) return Launch<1>(x, m, codes, scales, n, k, weight_scale_2, bias, y, stream);
-  if (m == 2) return Launch<2>(x, m, codes, scales, n, k, weight_scale_2, bias, y, stream);
-  if (m <= 4) return Launch<4>(x, m, codes, scales, n, k, weight_scale_2, bias, y, stream);
-  if (m <= 8) return Launch<8>(x, m, codes, scales, n, k, weight_scale_2, bias, y, stream);
-  return Launch<16>(x, m, codes, scales, n, k, weight_scale_2, bias, y, stream);
+  if (k % 32 == 0) return LaunchForRows<16>(x, m, codes, scales, n, k, weight_scale_2, bias, y, stream);
+  return LaunchForRows<8>(x, m, codes, scales, n, k, weight_scale_2, bias, y, stream);
 }
 
 }  // namespace fp4lab::cuda

@@ -1,23 +1,44 @@
 // NVFP4 W4A16 GEMV for decode (M = 1..16) on CUDA cores: y[m, n] = weight_scale_2 * sum_k x[m, k] * w[n, k]
 // (+ bias[n]), w = e2m1(code) * e4m3(block scale), with f32 x, f32 accumulation and the weights read packed.
 //
-// Layout: the stored NVFP4 layout of CudaLinear is already the one this kernel wants, so nothing is re-laid out at
-// load and DeviceBytes does not grow: codes [n, k/2] are K-contiguous, so with k % 32 == 0 every 32-element chunk of
-// a row is one aligned 16-byte load, and the chunk's two E4M3 block scales are one aligned 2-byte load of the linear
-// scales [n, k/16]. Chunk c of a row goes to thread c % T of a block of T threads (consecutive threads read
-// consecutive 16-byte pieces: coalesced), each block owning a few output columns (in-block split-K), and the
-// per-thread partial sums meet through warp shuffles and shared memory.
+// Layout: the stored NVFP4 layout of CudaLinear is the one this kernel reads, so nothing is re-laid out at load and
+// DeviceBytes does not grow: codes [n, k/2] are K-contiguous (low nibble = even k), linear E4M3 block scales
+// [n, k/16]. A "piece" is the codes of one row that one lane loads at once: 16 bytes (32 elements, two block
+// scales) when k % 32 == 0, else 8 bytes (16 elements, one scale), which k % 16 == 0 keeps aligned in every row.
 //
-// Numerics (exact dequantization, only the summation order differs from the CPU reference CpuLinear):
-//   - each code becomes an f32 by moving bits (sign to bit 31, exponent+mantissa to bits 22..24): e2m1 * 2^-126
-//     exactly (the 0.5 code is the f32 subnormal 2^-127; the kernels are built without flush-to-zero);
-//   - each block scale becomes f32 through the hardware E4M3 -> f16 conversion (exact: E4M3 is a subset of fp16),
-//     times 2^118 (exact);
-//   - one f32 multiply gives w * 2^-8 = e2m1 * e4m3 * 2^-8 exactly (at most 6 significant bits, normal);
-//   - f32 FMA accumulation against f32 x; each output is multiplied by 2^8 (exact) and then by weight_scale_2 (one
-//     rounding, as the reference), then + bias.
-//   The 2^-8 offset only matters for products x * w below 2^-118 in magnitude, which become f32 subnormals: each such
-//   term carries an absolute error of at most 2^-141 after rescaling (the reference has none there).
+// Two kernels (w4a16_gemv.cu; docs/perf/w4a16_gemv.md has the design record):
+//   A, M = 1 while a row has at most 512 pieces (k <= 16384, or 8192 when k % 32 == 16) and n >= 8: thread t of a
+//     block keeps x piece t in registers and streams a tile of columns past it: one coalesced code load per column
+//     and thread (a warp reads 32 consecutive pieces of a row), 8 columns of loads in flight, a transposed butterfly
+//     per 8 columns, one shared-memory sum over the block's warps. x is read once per block, so L1 only moves codes.
+//     The tile is the smallest that keeps all blocks resident (one wave).
+//   B, all other M <= 16: 4 lanes take consecutive pieces of a column, the 8 lanes of each quarter warp serve 8
+//     columns and read one broadcast x word (so x loads do not serialize on L1 banks), each lane serves 2 columns
+//     (1 at M = 1) per x load; the 4 warps of a block own different columns or split K (split_k = 4, 2 or 1, the
+//     largest that keeps all blocks resident); lane sums meet through shuffles, warp sums through shared memory.
+//   Codes and scales are read once, past L1 (ld.global.nc.L1::no_allocate).
+//
+// Numerics (exact dequantization, f32 x, f32 accumulation; only the summation order differs from CpuLinear):
+//   - each code becomes the fp16 e2m1 * 2^-14 by moving bits (sign to bit 15, exponent+mantissa to bits 9..11; the
+//     0.5 code is the fp16 subnormal 2^-15), and then an f32 through the exact fp16 -> f32 conversion;
+//   - each block scale becomes fp16 through the hardware E4M3 -> fp16 conversion (exact: E4M3 is a subset of fp16);
+//   - M <= 2 ("scale per partial"): the f32 codes of one 16-element block are summed against x by an FMA chain
+//     (16 roundings at most), and that partial enters the accumulator as acc = fma(partial, scale, acc) (the product
+//     is exact inside the FMA, one rounding); the accumulator holds y / (2^14 * weight_scale_2);
+//   - M >= 3 ("scaled weights"): one fp16x2 multiply by (scale * 2^7) gives w * 2^-7 exactly (at most 6 significant
+//     bits, a multiple of 2^-17, at most 21), converted to f32 and accumulated by FMA against x (one rounding per
+//     element); the accumulator holds y / (2^7 * weight_scale_2);
+//   - per output: at most 5 shuffle levels (kernel A) or 2 (B), then a sequential sum over at most 16 warps (A) or
+//     4 split_k warps (B), then * 2^14 or 2^7 (exact), * weight_scale_2 (one rounding, as the reference), + bias
+//     (one rounding).
+//   Depth: A: 16 + 2 + 5 + (pieces / 32) <= K + 8; B: per lane at most K / 16 blocks (16 + one per block) or at
+//   most K elements, then 2 + 3, <= K + 8. So every output is a summation tree over its K exact products x_k w_k in
+//   which each product passes through at most K + 8 roundings (the test's LinearBound derives its tolerance from
+//   this). Products that fall below 2^-126 round as f32 subnormals (absolute error <= 2^-150 in accumulator units per
+//   FMA; the kernels are built without flush-to-zero).
+//
+// Graph-capturable: no allocation, no host synchronization; the first launch of each kernel on each device queries
+// its occupancy once (cached in atomics, thread-safe).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -26,14 +47,16 @@
 
 namespace fp4lab::cuda {
 
-inline constexpr int64_t kW4A16GemvMaxRows = 16;  // largest M the GEMV takes; larger M uses the GEMM kernel
+inline constexpr int64_t kW4A16GemvMaxRows = 16;  // largest M the GEMV takes; larger M: bf16 GEMM (CudaLinear)
 
-// True when the GEMV accepts the problem: 1 <= m <= kW4A16GemvMaxRows and k % 32 == 0 (16-byte code loads).
+// True when the GEMV accepts the problem: 1 <= m <= kW4A16GemvMaxRows, k % 16 == 0 (whole E4M3 blocks) and
+// 0 <= k <= 2^26 (element offsets of x stay in 32 bits).
 bool W4A16GemvSupports(int64_t m, int64_t k);
 
 // y[m, n] (f32, row-major) = weight_scale_2 * x[m, k] * W^T (+ bias[n] when bias != null) with W given as packed
 // codes [n, k/2] (low nibble = even k) and linear E4M3 block scales [n, k/16], all device pointers.
-// REQUIRES W4A16GemvSupports(m, k); codes and x 16-byte aligned (cudaMalloc'd buffers are); n >= 0.
+// REQUIRES W4A16GemvSupports(m, k); x and codes 16-byte aligned (cudaMalloc'd buffers are), scales 2-byte aligned;
+// n >= 0; codes and scales not written while the call runs.
 // Returns cudaErrorInvalidValue when the problem is not supported, else the launch's error. Asynchronous on `stream`.
 cudaError_t LaunchW4A16Gemv(const float* x, int64_t m, const uint8_t* codes, const uint8_t* scales, int64_t n,
                             int64_t k, float weight_scale_2, const float* bias, float* y, cudaStream_t stream);

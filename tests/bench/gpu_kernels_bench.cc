@@ -1,14 +1,16 @@
 // Google Benchmark micro-benchmarks of the CUDA kernels on Llama-3.1-8B layer shapes (N x K = 4096x4096,
-// 14336x4096, 4096x14336, 6144x4096) at M = 1 (decode), all in one binary so that ratios come from one run:
+// 14336x4096, 4096x14336, 6144x4096) at M = 1 (decode) and M = 8, 16 (batched decode), all in one binary so that
+// ratios come from one run:
 //   BM_W4A16Gemv    the NVFP4 W4A16 GEMV (engine/cuda/w4a16_gemv.h)
 //   BM_CublasLtBf16 the bf16 GEMM of the backend (CublasLtGemm::Bf16, cuBLASLt) on the same shapes
-//   BM_DeviceCopy   a device-to-device cudaMemcpy of 512 MiB: the bandwidth ceiling
+//   BM_DeviceCopy   a device-to-device cudaMemcpy of 512 MiB: the bandwidth ceiling of reading and writing
+//   BM_DeviceRead   a read-only pass over 1 GiB (engine/cuda/read_probe.h): the ceiling of a kernel that only reads
 // Timing: after warm-up, CUDA events around a graph replay of about kLaunches back-to-back calls on the backend's
 // stream (direct launches if the stream cannot be captured); the manual time of an iteration is the event time per
-// call. Weights rotate over enough copies to span 4x the L2
-// cache, so every call reads its weights from device memory. Counters (from the event time, plain values):
+// call. Weights rotate over enough copies to span 4x the L2 cache, so every call reads its weights from device memory.
+// Counters (from the event time, plain values):
 //   weight_bytes_per_second  weight bytes the call must read (NVFP4: N K / 2 codes + N K / 16 E4M3 scales; bf16:
-//                            2 N K), for the copy bytes read + bytes written
+//                            2 N K); for the copy bytes read + bytes written, for the read probe bytes read
 //   flop_per_second          2 M N K per call
 // Built only with the CUDA backend (tests/CMakeLists.txt). Without a device every benchmark skips with the reason.
 #include <benchmark/benchmark.h>
@@ -26,6 +28,7 @@
 #include "engine/cuda/cublaslt_gemm.h"
 #include "engine/cuda/cuda_check.h"
 #include "engine/cuda/cuda_context.h"
+#include "engine/cuda/read_probe.h"
 #include "engine/cuda/w4a16_gemv.h"
 
 namespace fp4lab::cuda {
@@ -35,6 +38,7 @@ constexpr int64_t kLaunches = 20;      // calls between the two events of one it
 constexpr int kWarmupLaunches = 50;    // before timing: module load, cuBLASLt heuristics, clocks
 constexpr int64_t kL2Multiple = 4;     // weight copies span at least this many L2 caches
 constexpr int64_t kCopyBytes = int64_t{512} << 20;
+constexpr int64_t kReadBytes = int64_t{1} << 30;
 constexpr int kIterations = 200;       // timed iterations per repetition (repeat with --benchmark_repetitions)
 
 struct Device {
@@ -206,7 +210,7 @@ const Device* DeviceOrSkip(benchmark::State& state) {
 void BM_W4A16Gemv(benchmark::State& state) {
   const Device* device = DeviceOrSkip(state);
   if (device == nullptr) return;
-  const int64_t n = state.range(0), k = state.range(1), m = 1;
+  const int64_t n = state.range(0), k = state.range(1), m = state.range(2);
   const int64_t code_bytes = n * k / 2, scale_bytes = n * k / 16;
   const int64_t copies = CopiesFor(*device, code_bytes + scale_bytes);
   BENCH_ASSIGN_OR_SKIP(codes, Upload(*device, RandomBytes(code_bytes, 1, 0, 255), copies, "bench NVFP4 codes"));
@@ -227,7 +231,7 @@ void BM_W4A16Gemv(benchmark::State& state) {
 void BM_CublasLtBf16(benchmark::State& state) {
   const Device* device = DeviceOrSkip(state);
   if (device == nullptr) return;
-  const int64_t n = state.range(0), k = state.range(1), m = 1;
+  const int64_t n = state.range(0), k = state.range(1), m = state.range(2);
   const int64_t weight_bytes = 2 * n * k;
   const int64_t copies = CopiesFor(*device, weight_bytes);
   BENCH_ASSIGN_OR_SKIP(w, Upload(*device, RandomBf16(n * k, 5, 1.0f / std::sqrt(float(k))), copies, "bench bf16 W"));
@@ -255,15 +259,36 @@ void BM_DeviceCopy(benchmark::State& state) {
   });
 }
 
-// Llama-3.1-8B layers, N x K: q/o proj, gate/up proj, down proj, fused qkv.
+void BM_DeviceRead(benchmark::State& state) {
+  const Device* device = DeviceOrSkip(state);
+  if (device == nullptr) return;
+  BENCH_ASSIGN_OR_SKIP(src, DeviceBuffer::Allocate(device->context, kReadBytes, "bench read source"));
+  BENCH_ASSIGN_OR_SKIP(sink, DeviceBuffer::Allocate(device->context, 4, "bench read sink"));
+  const cudaStream_t stream = device->context->stream();
+  // Every 32-bit word equal, so each 16-byte fold is 0: never the `never` below, so the sink is never written.
+  if (cudaMemset(src.data(), 0x5A, kReadBytes) != cudaSuccess) {
+    state.SkipWithError("cudaMemset of the read source failed");
+    return;
+  }
+  TimeLaunches(state, *device, 1, static_cast<double>(kReadBytes), 0.0, [&](int64_t) -> Status {
+    CUDA_CHECK(LaunchReadProbe(src.data(), kReadBytes, 0xFFFFFFFFu, sink.as<uint32_t>(), stream));
+    return Status::Ok();
+  });
+}
+
+// Llama-3.1-8B layers, N x K: q/o proj, gate/up proj, down proj, fused qkv; at M = 1 (decode) and M = 8, 16
+// (batched decode).
 void LlamaShapes(benchmark::internal::Benchmark* b) {
-  for (const auto& [n, k] : {std::pair{4096, 4096}, {14336, 4096}, {4096, 14336}, {6144, 4096}}) b->Args({n, k});
-  b->ArgNames({"N", "K"})->UseManualTime()->Iterations(kIterations)->Unit(benchmark::kMicrosecond);
+  for (const int64_t m : {1, 8, 16}) {
+    for (const auto& [n, k] : {std::pair{4096, 4096}, {14336, 4096}, {4096, 14336}, {6144, 4096}}) b->Args({n, k, m});
+  }
+  b->ArgNames({"N", "K", "M"})->UseManualTime()->Iterations(kIterations)->Unit(benchmark::kMicrosecond);
 }
 
 BENCHMARK(BM_W4A16Gemv)->Apply(LlamaShapes);
 BENCHMARK(BM_CublasLtBf16)->Apply(LlamaShapes);
 BENCHMARK(BM_DeviceCopy)->UseManualTime()->Iterations(kIterations)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_DeviceRead)->UseManualTime()->Iterations(kIterations)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace fp4lab::cuda

@@ -1,12 +1,19 @@
 // SyntheticWeights (deterministic random tensors in checkpoint form) and the engine's synthetic entry points:
-// names/dtypes/shapes against the real fixtures, reproducibility, value statistics against N(0, 1/K), and the
-// loaded model's weight bytes against the analytic prediction.
+// names/dtypes/shapes against the real fixtures, reproducibility, the generated values pinned against their
+// definitions and against the bytes of the original host generator, value statistics against N(0, 1/K), the
+// loader's device payloads (described, not generated) against the host bytes, and the loaded model's weight bytes
+// against the analytic prediction.
 #include "engine/synthetic_weights.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <map>
+#include <numbers>
 #include <set>
+#include <span>
+#include <tuple>
+#include <utility>
 
 #include <gtest/gtest.h>
 
@@ -19,6 +26,8 @@
 #include "engine/memory_model.h"
 #include "engine/nvfp4.h"
 #include "engine/presets.h"
+#include "engine/synthetic_spec.h"
+#include "engine/weight_loader.h"
 #include "test_util.h"
 
 namespace fp4lab {
@@ -95,7 +104,9 @@ void ExpectSameLayout(const std::string& fixture, LinearScheme scheme) {
   EXPECT_EQ(source->HeldBytes(), fixture_bytes);  // every tensor was asked for once
 }
 
-TEST(SyntheticWeightsTest, Bf16LayoutMatchesTheTransformersFixture) { ExpectSameLayout("llama_tiny", LinearScheme::kBf16); }
+TEST(SyntheticWeightsTest, Bf16LayoutMatchesTheTransformersFixture) {
+  ExpectSameLayout("llama_tiny", LinearScheme::kBf16);
+}
 
 TEST(SyntheticWeightsTest, Nvfp4LayoutMatchesTheModelOptFixture) {
   ExpectSameLayout("llama_tiny_nvfp4", LinearScheme::kNvfp4);
@@ -137,7 +148,8 @@ TEST(SyntheticWeightsTest, EveryTensorIsReproducibleInIsolationAndSeeded) {
   auto other_seed = MakeSource(config, LinearScheme::kNvfp4, 7);
   // `a` generates in checkpoint order, `b` only the last tensor and then the first: same bytes regardless.
   for (const std::string& name : a->names()) ASSERT_NE(a->Find(name), nullptr);
-  for (const std::string& name : {a->names().back(), a->names().front(), std::string("model.layers.0.mlp.up_proj.weight")}) {
+  for (const std::string& name :
+       {a->names().back(), a->names().front(), std::string("model.layers.0.mlp.up_proj.weight")}) {
     const TensorView* x = a->Find(name);
     const TensorView* y = b->Find(name);
     ASSERT_NE(y, nullptr);
@@ -153,6 +165,346 @@ TEST(SyntheticWeightsTest, EveryTensorIsReproducibleInIsolationAndSeeded) {
   EXPECT_FALSE(std::equal(up->bytes.begin(), up->bytes.end(), gate->bytes.begin(), gate->bytes.end()));
   EXPECT_EQ(a->Find("model.layers.9.mlp.up_proj.weight"), nullptr);
   EXPECT_TRUE(a->generation_status().ok());
+}
+
+// --- The generated values against their definitions, recomputed here without engine/synthetic_spec.h ---
+
+uint64_t RefSplitMix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+// Word j of tensor `name`'s stream: SplitMix64 output j from state SplitMix64(seed) ^ FNV-1a-64(name).
+uint64_t RefWord(uint64_t seed, const std::string& name, int64_t j) {
+  constexpr uint64_t kGamma = 0x9E3779B97F4A7C15ull;
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : name) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  const uint64_t key = RefSplitMix64(seed + kGamma) ^ h;
+  return RefSplitMix64(key + static_cast<uint64_t>(j + 1) * kGamma);
+}
+
+// The 16-bit level behind element i of a tensor with four levels per word, and its probability (level + 1/2) / 2^16.
+double RefProbability(uint64_t seed, const std::string& name, int64_t i) {
+  const uint32_t level = static_cast<uint32_t>(RefWord(seed, name, i / 4) >> (16 * (i % 4))) & 0xFFFFu;
+  return (level + 0.5) / 65536.0;
+}
+
+double RefPhi(double z) { return 0.5 * std::erfc(-z / std::sqrt(2.0)); }
+
+// The standard normal quantile by bisection on Phi (for the largest |z| the tables hold, at p = 0.5 / 65536).
+double RefQuantile(double p) {
+  double lo = -10.0, hi = 10.0;
+  for (int i = 0; i < 100; ++i) {
+    const double mid = 0.5 * (lo + hi);
+    if (RefPhi(mid) < p) {
+      lo = mid;
+    } else {
+      hi = mid;
+    }
+  }
+  return 0.5 * (lo + hi);
+}
+
+// Elements probed: both ends (the last word is cut short when the size is not a multiple of a word) and between.
+std::vector<int64_t> Probes(int64_t n) { return {0, 1, 2, 3, 4, 5, 6, 7, 8, n / 3, n / 2 + 1, n - 2, n - 1}; }
+
+const double kMaxNormalDensity = 1.0 / std::sqrt(2.0 * std::numbers::pi);
+
+TEST(SyntheticValuesTest, E2M1CodesAreTheRawStreamBytes) {
+  const uint64_t seed = 5;
+  auto source = MakeSource(FixtureConfig("llama_tiny"), LinearScheme::kNvfp4, seed);
+  const std::string name = "model.layers.0.mlp.up_proj.weight";
+  const TensorView* t = source->Find(name);
+  ASSERT_NE(t, nullptr);
+  for (int64_t i : Probes(static_cast<int64_t>(t->bytes.size()))) {
+    EXPECT_EQ(t->bytes[i], static_cast<uint8_t>(RefWord(seed, name, i / 8) >> (8 * (i % 8)))) << i;
+  }
+}
+
+// Block scale i = e4m3(f32(256 * 2^(p - 1/2))) with p its level's probability: the same double expression rounded
+// the same way, so exact.
+TEST(SyntheticValuesTest, BlockScalesAreE4M3Of256TimesTwoToTheUniformLevel) {
+  const uint64_t seed = 5;
+  auto source = MakeSource(FixtureConfig("llama_tiny"), LinearScheme::kNvfp4W4A16, seed);
+  const std::string name = "model.layers.1.self_attn.v_proj.weight_scale";
+  const TensorView* t = source->Find(name);
+  ASSERT_NE(t, nullptr);
+  for (int64_t i : Probes(static_cast<int64_t>(t->bytes.size()))) {
+    const double p = RefProbability(seed, name, i);
+    EXPECT_EQ(t->bytes[i], F32ToE4M3(static_cast<float>(256.0f * std::exp2(p - 0.5)))) << i;
+  }
+}
+
+// bf16 element i is sigma * z with z the standard normal quantile at its level's probability p. Phi(value / sigma)
+// must return p up to the rounding of the value: bf16 RNE (8 significant bits) moves it by at most 2^-8 relative,
+// the f32 quantile and the f32 product by 2^-24 each, so (mean value theorem) |Phi(v) - p| <= max density * |v| *
+// (2^-8 + 2^-22).
+TEST(SyntheticValuesTest, Bf16ValuesAreNormalQuantilesOfTheirLevels) {
+  const uint64_t seed = 9;
+  const ModelConfig config = FixtureConfig("llama_tiny");
+  auto source = MakeSource(config, LinearScheme::kBf16, seed);
+  const std::string name = "model.layers.1.self_attn.o_proj.weight";
+  const std::vector<float> w = Bf16Values(*source->Find(name));
+  const double sigma = static_cast<float>(1.0 / std::sqrt(static_cast<double>(config.num_heads * config.head_dim)));
+  for (int64_t i : Probes(static_cast<int64_t>(w.size()))) {
+    const double v = w[i] / sigma, p = RefProbability(seed, name, i);
+    EXPECT_NEAR(RefPhi(v), p, kMaxNormalDensity * std::fabs(v) * (0x1p-8 + 0x1p-22)) << i;
+    EXPECT_EQ(v < 0, p < 0.5) << i;
+  }
+}
+
+// FP8 element i is e4m3(z * 448 / z_max), z_max = |quantile(1/2 / 65536)|. E4M3 RNE errs by at most 2^-4 of the
+// value's power-of-two floor (<= 2^-4 |x|) in the normal range and 2^-10 below it; back in z units (* z_max / 448)
+// that bounds |z_est - z|, and |Phi(z_est) - p| <= max density * (that + 2^-20 |z_est|) (f32 factors).
+TEST(SyntheticValuesTest, Fp8ValuesAreScaledNormalQuantilesOfTheirLevels) {
+  const uint64_t seed = 11;
+  auto source = MakeSource(FixtureConfig("llama_tiny"), LinearScheme::kFp8, seed);
+  const std::string name = "model.layers.0.mlp.down_proj.weight";
+  const TensorView* t = source->Find(name);
+  ASSERT_NE(t, nullptr);
+  const double z_max = -RefQuantile(0.5 / 65536);
+  for (int64_t i : Probes(static_cast<int64_t>(t->bytes.size()))) {
+    const double x = E4M3ToF32(t->bytes[i]), z = x * z_max / 448.0, p = RefProbability(seed, name, i);
+    const double dz = (0x1p-4 * std::fabs(x) + 0x1p-10) * z_max / 448.0 + 0x1p-20 * std::fabs(z);
+    EXPECT_NEAR(RefPhi(z), p, kMaxNormalDensity * dz) << i;
+  }
+}
+
+// Every tensor of the tiny preset, in every scheme and for two seeds, byte for byte as the host generator produced
+// them before its math moved to engine/synthetic_spec.h (shared with the CUDA generator): FNV-1a-64 of each tensor,
+// folded as h = 31 * h + fnv over the tensors in checkpoint order. Any change to the stream, the level tables, a
+// value map or a scalar shows here.
+uint64_t Fnv1a64(std::span<const uint8_t> bytes) {
+  uint64_t h = 1469598103934665603ull;
+  for (uint8_t b : bytes) {
+    h ^= b;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+TEST(SyntheticValuesTest, TinyPresetBytesEqualTheOriginalHostGenerator) {
+  auto preset = FindPreset("tiny");
+  ASSERT_TRUE(preset.ok());
+  const ModelConfig config = ParseConfig((*preset)->config);
+  struct Golden {
+    LinearScheme scheme;
+    uint64_t seed;
+    uint64_t checksum;
+  };
+  const Golden goldens[] = {{LinearScheme::kBf16, 0, 0x5316d7903c5885f4ull},
+                            {LinearScheme::kBf16, 12345, 0x4239bcf4e7435a7dull},
+                            {LinearScheme::kNvfp4, 0, 0x6c67640444975a20ull},
+                            {LinearScheme::kNvfp4, 12345, 0xdcb4385249b9640bull},
+                            {LinearScheme::kNvfp4W4A16, 0, 0xd7774fb9f86a4b78ull},
+                            {LinearScheme::kNvfp4W4A16, 12345, 0xe019665e82a8d54bull},
+                            {LinearScheme::kFp8, 0, 0xd5358a6e711022dcull},
+                            {LinearScheme::kFp8, 12345, 0x41faa69c45c8fb8full}};
+  for (const Golden& g : goldens) {
+    SCOPED_TRACE(std::string(LinearSchemeName(g.scheme)) + " seed " + std::to_string(g.seed));
+    auto source = MakeSource(config, g.scheme, g.seed);
+    uint64_t checksum = 0;
+    for (const std::string& name : source->names()) checksum = checksum * 31 + Fnv1a64(source->Find(name)->bytes);
+    EXPECT_EQ(checksum, g.checksum);
+  }
+}
+
+// A tensor's bytes are a prefix of a longer tensor's with the same key and fill (word j always makes the same bytes,
+// the last word is cut), for sizes that end inside a word.
+TEST(SyntheticValuesTest, ShortTensorsArePrefixesOfLongerOnes) {
+  for (SyntheticFill fill : {SyntheticFill::kNormalBf16, SyntheticFill::kOnesBf16, SyntheticFill::kE2M1Codes,
+                             SyntheticFill::kBlockScales, SyntheticFill::kFp8Normal}) {
+    const SyntheticTensor long_tensor{SyntheticKey(3, "t"), fill, 0.125f, 64};
+    std::vector<uint8_t> long_bytes(static_cast<size_t>(long_tensor.Bytes()));
+    GenerateSyntheticBytes(long_tensor, long_bytes);
+    for (int64_t elements : {1, 2, 3, 5, 7, 9, 33}) {
+      SyntheticTensor t = long_tensor;
+      t.elements = elements;
+      std::vector<uint8_t> bytes(static_cast<size_t>(t.Bytes()));
+      GenerateSyntheticBytes(t, bytes);
+      EXPECT_TRUE(std::equal(bytes.begin(), bytes.end(), long_bytes.begin()))
+          << static_cast<int>(fill) << " " << elements;
+    }
+  }
+}
+
+TEST(SyntheticWeightsTest, DescribeNamesEveryTensorWithoutGeneratingIt) {
+  for (LinearScheme scheme : {LinearScheme::kBf16, LinearScheme::kNvfp4, LinearScheme::kNvfp4W4A16,
+                              LinearScheme::kFp8}) {
+    SCOPED_TRACE(LinearSchemeName(scheme));
+    auto source = MakeSource(FixtureConfig("llama_tiny"), scheme, 4);
+    for (const std::string& name : source->names()) ASSERT_NE(source->Describe(name), nullptr) << name;
+    EXPECT_EQ(source->HeldBytes(), 0);
+    EXPECT_EQ(source->Describe("model.layers.9.mlp.up_proj.weight"), nullptr);
+    int64_t matrix_bytes = 0;
+    for (const std::string& name : source->names()) {
+      const SyntheticTensorInfo* info = source->Describe(name);
+      const TensorView* t = source->Find(name);
+      EXPECT_TRUE(info->view.bytes.empty()) << name;
+      EXPECT_EQ(info->view.name, name);
+      EXPECT_EQ(info->view.dtype, t->dtype) << name;
+      EXPECT_EQ(info->view.shape, t->shape) << name;
+      std::vector<uint8_t> bytes(static_cast<size_t>(info->payload.Bytes()));
+      GenerateSyntheticBytes(info->payload, bytes);
+      EXPECT_TRUE(std::equal(bytes.begin(), bytes.end(), t->bytes.begin(), t->bytes.end())) << name;
+      if (t->shape.size() == 2) matrix_bytes += static_cast<int64_t>(t->bytes.size());
+    }
+    EXPECT_GT(matrix_bytes, 0);
+    EXPECT_EQ(source->MatrixBytes(), matrix_bytes);
+  }
+}
+
+// --- The loader's device payloads ---
+
+// Every weight of a llama-family model loaded as engine/arch/llama.cc does: the embedding, each layer's norms and
+// Linears (q/k/v and gate/up fused), the final norm, an untied lm_head.
+struct LoadedWeights {
+  std::vector<LinearWeights> linears;
+  std::vector<std::vector<float>> vectors;
+};
+
+LoadedWeights LoadAll(const ModelConfig& c, WeightLoader& loader) {
+  LoadedWeights out;
+  const auto linear = [&](const std::string& prefix, const std::vector<std::string>& group) {
+    auto w = loader.Linear(prefix, group);
+    EXPECT_TRUE(w.ok()) << w.status().ToString();
+    if (w.ok()) out.linears.push_back(std::move(w).value());
+  };
+  const auto vector = [&](const std::string& name, int64_t size) {
+    auto v = loader.Vector(name, size);
+    EXPECT_TRUE(v.ok()) << v.status().ToString();
+    if (v.ok()) out.vectors.push_back(std::move(v).value());
+  };
+  auto embed = loader.Dense("model.embed_tokens.weight", "embedding");
+  EXPECT_TRUE(embed.ok()) << embed.status().ToString();
+  if (embed.ok()) out.linears.push_back(std::move(embed).value());
+  for (int l = 0; l < c.num_layers; ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    vector(p + "input_layernorm.weight", c.hidden_size);
+    vector(p + "post_attention_layernorm.weight", c.hidden_size);
+    const std::vector<std::string> qkv = {p + "self_attn.q_proj", p + "self_attn.k_proj", p + "self_attn.v_proj"};
+    const std::vector<std::string> gate_up = {p + "mlp.gate_proj", p + "mlp.up_proj"};
+    for (const std::string& prefix : qkv) linear(prefix, qkv);
+    linear(p + "self_attn.o_proj", {});
+    for (const std::string& prefix : gate_up) linear(prefix, gate_up);
+    linear(p + "mlp.down_proj", {});
+  }
+  vector("model.norm.weight", c.hidden_size);
+  if (loader.Has("lm_head.weight")) linear("lm_head", {});
+  return out;
+}
+
+// The payload bytes a materialized LinearWeights holds: weight, then block scales.
+std::pair<std::vector<uint8_t>, std::vector<uint8_t>> HostPayload(const LinearWeights& w) {
+  switch (w.scheme) {
+    case LinearScheme::kBf16: {
+      std::vector<uint8_t> bytes(w.bf16.size() * 2);
+      std::memcpy(bytes.data(), w.bf16.data(), bytes.size());
+      return {bytes, {}};
+    }
+    case LinearScheme::kNvfp4:
+    case LinearScheme::kNvfp4W4A16: return {w.codes, w.block_scales};
+    case LinearScheme::kFp8: return {w.fp8, {}};
+  }
+  return {};
+}
+
+std::vector<uint8_t> Generated(const SyntheticTensor& t) {
+  std::vector<uint8_t> bytes(static_cast<size_t>(t.Bytes()));
+  GenerateSyntheticBytes(t, bytes);
+  return bytes;
+}
+
+void ExpectSameLayer(const LinearWeights& host, const LinearWeights& device) {
+  SCOPED_TRACE(host.name);
+  EXPECT_EQ(device.name, host.name);
+  EXPECT_EQ(device.out_features, host.out_features);
+  EXPECT_EQ(device.in_features, host.in_features);
+  EXPECT_EQ(device.scheme, host.scheme);
+  EXPECT_EQ(device.reason, host.reason);
+  EXPECT_EQ(device.weight_scale_2, host.weight_scale_2);
+  EXPECT_EQ(device.input_scale, host.input_scale);
+  EXPECT_EQ(device.fp8_weight_scale, host.fp8_weight_scale);
+  EXPECT_EQ(device.bias, host.bias);
+  EXPECT_EQ(device.StoredBytes(), host.StoredBytes());
+  EXPECT_EQ(device.WeightElements(), host.WeightElements());
+  EXPECT_EQ(device.BlockScaleElements(), host.BlockScaleElements());
+}
+
+// kOnDevice describes every Linear and embedding payload instead of generating it, and each description generates
+// exactly the bytes the kOnHost loader materializes; everything else is identical, and the host generated only the
+// non-matrix tensors.
+TEST(SyntheticLoaderTest, DevicePayloadsAreDescribedAndGenerateTheHostBytes) {
+  auto preset = FindPreset("tiny");
+  ASSERT_TRUE(preset.ok());
+  const ModelConfig config = ParseConfig((*preset)->config);
+  for (LinearScheme scheme : {LinearScheme::kBf16, LinearScheme::kNvfp4, LinearScheme::kNvfp4W4A16,
+                              LinearScheme::kFp8}) {
+    SCOPED_TRACE(LinearSchemeName(scheme));
+    auto host_source = MakeSource(config, scheme, 21);
+    auto device_source = MakeSource(config, scheme, 21);
+    WeightLoader host_loader(*host_source, scheme, SyntheticPayloads::kOnHost);
+    WeightLoader device_loader(*device_source, scheme, SyntheticPayloads::kOnDevice);
+    const LoadedWeights host = LoadAll(config, host_loader);
+    const LoadedWeights device = LoadAll(config, device_loader);
+    ASSERT_EQ(device.linears.size(), host.linears.size());
+    for (size_t i = 0; i < host.linears.size(); ++i) {
+      const LinearWeights& h = host.linears[i];
+      const LinearWeights& d = device.linears[i];
+      ExpectSameLayer(h, d);
+      EXPECT_FALSE(h.synthetic.has_value()) << h.name;
+      ASSERT_TRUE(d.synthetic.has_value()) << d.name;
+      EXPECT_TRUE(d.bf16.empty() && d.codes.empty() && d.block_scales.empty() && d.fp8.empty()) << d.name;
+      const auto [weight, scales] = HostPayload(h);
+      EXPECT_EQ(Generated(d.synthetic->weight), weight) << d.name;
+      EXPECT_EQ(Generated(d.synthetic->block_scales), scales) << d.name;
+    }
+    EXPECT_EQ(device.vectors, host.vectors);
+    ASSERT_EQ(device_loader.layer_map().size(), host_loader.layer_map().size());
+    for (size_t i = 0; i < host_loader.layer_map().size(); ++i) {
+      const LayerPrecision& h = host_loader.layer_map()[i];
+      const LayerPrecision& d = device_loader.layer_map()[i];
+      EXPECT_EQ(std::tie(d.layer, d.scheme, d.reason, d.bytes, d.parameters),
+                std::tie(h.layer, h.scheme, h.reason, h.bytes, h.parameters));
+    }
+    EXPECT_EQ(host_source->HeldBytes(), host_source->TotalBytes());
+    EXPECT_EQ(device_source->HeldBytes(), device_source->TotalBytes() - device_source->MatrixBytes());
+  }
+}
+
+// A bf16 source run at nvfp4-w4a16 is quantized on load, which needs the bf16 values on the host: those layers
+// arrive materialized (and equal to the kOnHost loader's), while the never-quantized embedding stays a description.
+TEST(SyntheticLoaderTest, LayersQuantizedOnLoadAreMaterialized) {
+  const ModelConfig config = FixtureConfig("llama_tiny");
+  auto host_source = MakeSource(config, LinearScheme::kBf16, 2);
+  auto device_source = MakeSource(config, LinearScheme::kBf16, 2);
+  WeightLoader host_loader(*host_source, LinearScheme::kNvfp4W4A16, SyntheticPayloads::kOnHost);
+  WeightLoader device_loader(*device_source, LinearScheme::kNvfp4W4A16, SyntheticPayloads::kOnDevice);
+  const LoadedWeights host = LoadAll(config, host_loader);
+  const LoadedWeights device = LoadAll(config, device_loader);
+  ASSERT_EQ(device.linears.size(), host.linears.size());
+  int quantized = 0;
+  for (size_t i = 0; i < host.linears.size(); ++i) {
+    const LinearWeights& h = host.linears[i];
+    const LinearWeights& d = device.linears[i];
+    ExpectSameLayer(h, d);
+    if (h.reason == "quantized on load") {
+      ++quantized;
+      EXPECT_FALSE(d.synthetic.has_value()) << d.name;
+      EXPECT_EQ(d.codes, h.codes) << d.name;
+      EXPECT_EQ(d.block_scales, h.block_scales) << d.name;
+    } else {
+      ASSERT_TRUE(d.synthetic.has_value()) << d.name;
+      EXPECT_EQ(Generated(d.synthetic->weight), HostPayload(h).first) << d.name;
+    }
+  }
+  EXPECT_GT(quantized, 0);
+  EXPECT_EQ(device.linears.front().name, "model.embed_tokens");
+  EXPECT_TRUE(device.linears.front().synthetic.has_value());
 }
 
 // bf16 values ~ N(0, 1/K). n = 1M draws: the sample mean has standard error sigma / 1000, so |mean| < 5 sigma / 1000
@@ -257,6 +609,7 @@ TEST(SyntheticEngineTest, PresetLoadsInEveryPrecisionWithPredictedWeightBytes) {
     EXPECT_GT(spread, 0.0);
     const nlohmann::json provenance = (*engine)->Provenance();
     EXPECT_EQ(provenance["synthetic"]["origin"], "preset tiny");
+    EXPECT_EQ(provenance["synthetic"]["generated_on"], "host");  // the CPU backend takes materialized weights
     EXPECT_EQ(provenance["model_dir"], "preset tiny");
     EXPECT_FALSE((*engine)->Encode("text").ok());  // no tokenizer
   }

@@ -1,6 +1,7 @@
 // End to end on the CUDA backend (Engine::Open with device "cuda"): the parity fixtures' logits, the real
 // stories260K model's greedy text and perplexity against the CPU path, and the device facts in provenance.
 #include <algorithm>
+#include <cstring>
 #include <cmath>
 #include <fstream>
 #include <iostream>
@@ -287,6 +288,58 @@ TEST(CudaEngineTest, Stories260KPerplexityWithinHalfAPercentOfCpu) {
             << ", relative difference " << std::fabs(gpu_ppl / cpu_ppl - 1.0) << "\n";
   // The acceptance bound: within 0.5 % of the CPU path.
   EXPECT_LE(std::fabs(gpu_ppl / cpu_ppl - 1.0), 0.005);
+}
+
+// Model::DecodeStep records its first repeated step as a CUDA graph and replays it afterwards: the replayed steps
+// must compute exactly what issuing every op computes (same kernels, same buffers, new positions read from the
+// device). The eager side gets a fresh logits tensor every step, which keeps it from ever being recorded. Batch 1
+// (the GEMV at M = 1) and batch 3 (M = 3, sequences of different lengths) in bf16 and nvfp4-w4a16.
+TEST(CudaEngineTest, RecordedDecodeStepsAreBitIdenticalToEagerOnes) {
+  FP4LAB_REQUIRE_GPU();
+  for (const auto& [dir, precision] : std::vector<std::pair<std::string, std::string>>{
+           {FixturePath("llama_tiny"), "bf16"}, {FixturePath("llama_tiny_nvfp4"), "nvfp4-w4a16"}}) {
+    auto engine = Open(dir, precision, "cuda");
+    ASSERT_NE(engine, nullptr);
+    Model& model = engine->model();
+    Backend& backend = engine->backend();
+    for (int batch : {1, 3}) {
+      constexpr int kSteps = 6;
+      std::vector<std::vector<float>> logits[2];  // [recorded, eager][step]
+      for (int side = 0; side < 2; ++side) {
+        auto cache = model.NewCache(16, batch);
+        ASSERT_TRUE(cache.ok());
+        for (int s = 0; s < batch; ++s) {
+          const std::vector<int32_t> prompt(static_cast<size_t>(2 + s), 1 + s);  // lengths 2, 3, 4
+          auto prompt_logits = backend.Allocate(static_cast<int64_t>(prompt.size()), kVocab);
+          ASSERT_TRUE(prompt_logits.ok());
+          ASSERT_TRUE(model.Forward(prompt, **cache, s, **prompt_logits).ok());
+        }
+        auto kept = backend.Allocate(batch, kVocab);
+        ASSERT_TRUE(kept.ok());
+        for (int t = 0; t < kSteps; ++t) {
+          std::vector<int32_t> tokens(static_cast<size_t>(batch));
+          for (int s = 0; s < batch; ++s) tokens[s] = 10 + 7 * t + s;
+          std::unique_ptr<DeviceTensor> fresh;
+          if (side == 1) {
+            auto allocated = backend.Allocate(batch, kVocab);
+            ASSERT_TRUE(allocated.ok());
+            fresh = std::move(*allocated);
+          }
+          DeviceTensor& out = side == 0 ? **kept : *fresh;
+          const Status step = model.DecodeStep(tokens, **cache, out);
+          ASSERT_TRUE(step.ok()) << step.ToString();
+          std::vector<float> host(static_cast<size_t>(out.size()));
+          ASSERT_TRUE(backend.Download(out, host).ok());
+          logits[side].push_back(std::move(host));
+        }
+      }
+      for (int t = 0; t < kSteps; ++t) {
+        ASSERT_EQ(logits[0][t].size(), logits[1][t].size());
+        EXPECT_EQ(std::memcmp(logits[0][t].data(), logits[1][t].data(), logits[0][t].size() * sizeof(float)), 0)
+            << precision << " batch " << batch << " step " << t << (t >= 1 ? " (recorded or replayed)" : " (direct)");
+      }
+    }
+  }
 }
 
 TEST(CudaEngineTest, ProvenanceRecordsDeviceFactsAndTheNvfp4Path) {

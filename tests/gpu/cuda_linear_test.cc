@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <iostream>
+#include <type_traits>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -12,6 +13,9 @@
 #include "engine/fp8.h"
 #include "engine/nvfp4.h"
 #include "gpu_test_util.h"
+#ifdef FP4LAB_WITH_CUDA
+#include "engine/cuda/w4a16_gemv.h"
+#endif
 
 namespace fp4lab {
 namespace {
@@ -23,6 +27,16 @@ using gpu_testing::MakeBackend;
 using gpu_testing::Normal;
 using gpu_testing::Put;
 using gpu_testing::ScopedEnv;
+
+// True when the CUDA backend runs a W4A16 layer of this batch through the GEMV (f32 x) rather than the bf16 GEMM.
+bool W4A16GemvTakes(int64_t rows, int64_t k) {
+#ifdef FP4LAB_WITH_CUDA
+  return cuda::W4A16GemvSupports(rows, k);
+#else
+  (void)rows, (void)k;
+  return true;  // no CUDA backend in this build: every test here skips before comparing
+#endif
+}
 
 struct Shape {
   int64_t rows, n, k;
@@ -65,7 +79,7 @@ LinearWeights MakeLayer(LinearScheme scheme, const Shape& s, const std::vector<f
 }
 
 // The exact operands each side multiplies, per the reference (engine/cpu/cpu_linear.h): a[rows, K], b[N, K], and
-// alpha; bf16_input when the GPU rounds x to bf16 first (the kBf16 path).
+// alpha; bf16_input when the GPU rounds x to bf16 first (the kBf16 path, W4A16 GEMM).
 struct Operands {
   std::vector<float> a, b;
   double alpha = 1.0;
@@ -88,6 +102,8 @@ Operands ReferenceOperands(const LinearWeights& l, const std::vector<float>& x, 
       EXPECT_TRUE(DequantizeNvfp4Unscaled({l.out_features, k, l.codes, l.block_scales}, products).ok());
       DecodeBf16Row(products, o.b);
       o.alpha = l.weight_scale_2;
+      // W4A16 batches the GEMV does not take run a bf16 GEMM: x is rounded to bf16 there.
+      o.bf16_input = l.scheme == LinearScheme::kNvfp4W4A16 && !W4A16GemvTakes(rows, k);
       if (l.scheme == LinearScheme::kNvfp4) {
         for (int64_t m = 0; m < rows; ++m) {
           EXPECT_TRUE(FakeQuantizeNvfp4ActivationRow(std::span(x).subspan(m * k, k), l.input_scale,
@@ -112,9 +128,9 @@ Operands ReferenceOperands(const LinearWeights& l, const std::vector<float>& x, 
 //   GPU, tensor cores / FMA trees : |err| <= 2 (K - 1) u S  (2u per addition allows for tensor cores that truncate
 //                                   rather than round while aligning addends; split-K partial sums included)
 //   alpha * acc, then + bias      : one rounding each per side: 2u (alpha S) + 2u (alpha S + |bias|)
-//   kBf16 only: the GPU multiplies bf16(x_k), |bf16(x) - x| <= 2^-8 |x|: + 2^-8 alpha S (and S grows by at most
-//   (1 + 2^-8), which the +4 below absorbs).
-// bound = alpha S ((3K + 4) u + [kBf16] 2^-8) + 2u (alpha S + |bias|).
+//   kBf16, and W4A16 at batches beyond the GEMV, only: the GPU multiplies bf16(x_k), |bf16(x) - x| <= 2^-8 |x|:
+//   + 2^-8 alpha S (and S grows by at most (1 + 2^-8), which the +4 below absorbs).
+// bound = alpha S ((3K + 4) u + [bf16 input] 2^-8) + 2u (alpha S + |bias|).
 std::vector<double> LinearBound(const LinearWeights& l, const Operands& o, int64_t rows) {
   const int64_t n = l.out_features, k = l.in_features;
   std::vector<double> bound(static_cast<size_t>(rows * n));
@@ -130,15 +146,42 @@ std::vector<double> LinearBound(const LinearWeights& l, const Operands& o, int64
   return bound;
 }
 
+// `l` cut into three parts of rows [0, n/2), [n/2, 3n/4), [3n/4, n) (a q|k|v-like group sharing its scalars).
+std::vector<LinearWeights> SplitRows(const LinearWeights& l) {
+  const int64_t n = l.out_features, k = l.in_features;
+  const int64_t cuts[4] = {0, n / 2, 3 * n / 4, n};
+  const auto rows_of = [](const auto& v, int64_t per_row, int64_t from, int64_t to) {
+    using V = std::decay_t<decltype(v)>;
+    return v.empty() ? V() : V(v.begin() + from * per_row, v.begin() + to * per_row);
+  };
+  std::vector<LinearWeights> parts;
+  for (int p = 0; p < 3; ++p) {
+    LinearWeights part = l;
+    part.name = l.name + ".part" + std::to_string(p);
+    part.out_features = cuts[p + 1] - cuts[p];
+    part.bf16 = rows_of(l.bf16, k, cuts[p], cuts[p + 1]);
+    part.codes = rows_of(l.codes, k / 2, cuts[p], cuts[p + 1]);
+    part.block_scales = rows_of(l.block_scales, k / 16, cuts[p], cuts[p + 1]);
+    part.fp8 = rows_of(l.fp8, k, cuts[p], cuts[p + 1]);
+    part.bias = rows_of(l.bias, 1, cuts[p], cuts[p + 1]);
+    parts.push_back(std::move(part));
+  }
+  return parts;
+}
+
 // Runs one layer on both backends and checks every output against its bound. Returns the worst err / bound.
-double CheckLinear(Backend& cpu, Backend& gpu, LinearScheme scheme, const Shape& s, uint32_t seed) {
+// With `fused_on_gpu` the GPU runs it as three stacked parts (Backend::PrepareFusedLinear): the same outputs, so the
+// same bounds.
+double CheckLinear(Backend& cpu, Backend& gpu, LinearScheme scheme, const Shape& s, uint32_t seed,
+                   bool fused_on_gpu = false) {
   std::vector<float> x = Normal(static_cast<size_t>(s.rows * s.k), seed + 100);
   for (size_t i = 0; i < x.size(); i += 97) x[i] *= 8.0f;  // outliers: saturated NVFP4 / FP8 blocks
   const LinearWeights l = MakeLayer(scheme, s, x, seed);
   std::vector<float> y[2];
   Backend* backends[2] = {&cpu, &gpu};
   for (int b = 0; b < 2; ++b) {
-    auto lin = backends[b]->PrepareLinear(l);
+    auto lin = fused_on_gpu && b == 1 ? backends[b]->PrepareFusedLinear(SplitRows(l), l.name)
+                                      : backends[b]->PrepareLinear(l);
     EXPECT_TRUE(lin.ok()) << lin.status().ToString();
     if (!lin.ok()) return INFINITY;
     auto xt = Put(*backends[b], s.rows, s.k, x);
@@ -172,6 +215,20 @@ void CheckAllShapes(Backend& cpu, Backend& gpu, LinearScheme scheme, const std::
   for (const Shape& s : kShapes) worst = std::max(worst, CheckLinear(cpu, gpu, scheme, s, seed += 7));
   std::cout << "[Linear " << label << " on " << gpu.Name() << " (" << *gpu.LinearPath(scheme)
             << ")] max |err| / bound = " << worst << " over " << kShapes.size() << " shapes\n";
+}
+
+TEST(CudaLinearTest, FusedLayersWithinDerivedBoundInEveryScheme) {
+  FP4LAB_REQUIRE_GPU();
+  auto cpu = MakeBackend("cpu");
+  auto gpu = MakeBackend("cuda");
+  ASSERT_TRUE(cpu && gpu);
+  for (LinearScheme scheme :
+       {LinearScheme::kBf16, LinearScheme::kNvfp4, LinearScheme::kNvfp4W4A16, LinearScheme::kFp8}) {
+    double worst = 0.0;
+    uint32_t seed = 70;
+    for (const Shape& s : kShapes) worst = std::max(worst, CheckLinear(*cpu, *gpu, scheme, s, seed += 7, true));
+    std::cout << "[Fused Linear " << LinearSchemeName(scheme) << "] max |err| / bound = " << worst << "\n";
+  }
 }
 
 TEST(CudaLinearTest, Bf16WithinDerivedBound) {

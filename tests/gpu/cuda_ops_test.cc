@@ -12,6 +12,7 @@
 
 #include "engine/codecs.h"
 #include "engine/fp8.h"
+#include "engine/model_config.h"
 #include "engine/nvfp4.h"
 #include "gpu_test_util.h"
 
@@ -53,6 +54,15 @@ class CudaOpsTest : public ::testing::Test {
 
   std::unique_ptr<Backend> cpu_, gpu_;
 };
+
+// `values` uploaded to a new index array on `b`.
+std::unique_ptr<DeviceIndices> PutIndices(Backend& b, const std::vector<int32_t>& values) {
+  auto indices = b.AllocateIndices(static_cast<int64_t>(values.size()));
+  EXPECT_TRUE(indices.ok()) << indices.status().ToString();
+  if (!indices.ok()) return nullptr;
+  EXPECT_TRUE(b.UploadIndices(values, **indices).ok());
+  return std::move(*indices);
+}
 
 void ExpectBitIdentical(const std::vector<float>& cpu, const std::vector<float>& gpu, const std::string& what) {
   ASSERT_EQ(cpu.size(), gpu.size()) << what;
@@ -130,18 +140,11 @@ TEST_F(CudaOpsTest, EmbedIsBitIdenticalForEveryTableFormat) {
       ASSERT_TRUE(lin.ok()) << lin.status().ToString();
       auto t = backends[b]->Allocate(static_cast<int64_t>(tokens.size()), 64);
       ASSERT_TRUE(t.ok());
-      ASSERT_TRUE(backends[b]->Embed(**lin, tokens, **t).ok());
+      ASSERT_TRUE(backends[b]->Embed(**lin, *PutIndices(*backends[b], tokens), **t).ok());
       out[b] = Get(*backends[b], **t);
     }
     ExpectBitIdentical(out[0], out[1], std::string("Embed ") + LinearSchemeName(scheme));
   }
-  auto lin = gpu_->PrepareLinear(EmbeddingTable(LinearScheme::kBf16, 97, 64));
-  ASSERT_TRUE(lin.ok());
-  auto t = gpu_->Allocate(1, 64);
-  const std::vector<int32_t> bad = {97};
-  const Status s = gpu_->Embed(**lin, bad, **t);
-  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(s.message().find("outside the vocabulary [0, 97)"), std::string::npos) << s.message();
 }
 
 // RmsNorm tolerance. Both sides form s = sum x_i^2 in f32 (the CPU left to right, the GPU as a tree): each within
@@ -181,18 +184,45 @@ TEST_F(CudaOpsTest, RopeIsBitIdentical) {
     }
     const int64_t rows = static_cast<int64_t>(positions.size());
     const std::vector<float> x = Normal(static_cast<size_t>(rows * heads * head_dim), 5);
-    auto [cpu, gpu] = RunBoth({{rows, int64_t{heads} * head_dim, x}}, [&](Backend& b, auto& t) {
-      return b.Rope(*t[0], heads, head_dim, positions, inv_freq);
-    });
+    const int64_t table_rows = positions.back() + 1;
+    auto [cpu, gpu] = RunBoth({{rows, int64_t{heads} * head_dim, x},
+                               {table_rows, head_dim, RopeTable(inv_freq, table_rows)}},
+                              [&](Backend& b, auto& t) {
+                                return b.Rope(*t[0], heads, head_dim, *t[1], *PutIndices(b, positions));
+                              });
     ExpectBitIdentical(cpu[0], gpu[0], "Rope head_dim " + std::to_string(head_dim));
   }
+}
+
+TEST_F(CudaOpsTest, RopeAndStoreKvIsBitIdentical) {
+  constexpr int kHeads = 8, kKvHeads = 2, kHeadDim = 64;
+  constexpr int64_t kQ = kHeads * kHeadDim, kKv = kKvHeads * kHeadDim, kCacheRows = 40;
+  std::vector<float> inv_freq(kHeadDim / 2);
+  for (int i = 0; i < kHeadDim / 2; ++i) inv_freq[i] = std::pow(500000.0f, -2.0f * i / kHeadDim);
+  // Three rows of a batched decode: positions in their sequences, rows in the cache.
+  const std::vector<int32_t> positions = {0, 13, 7}, cache_rows = {0, 23, 37};
+  const std::vector<float> zeros(static_cast<size_t>(kCacheRows * kKv), 0.0f);
+  auto [cpu, gpu] = RunBoth({{3, kQ + 2 * kKv, Normal(3 * (kQ + 2 * kKv), 11)},
+                             {20, kHeadDim, RopeTable(inv_freq, 20)},
+                             {3, kQ, std::vector<float>(3 * kQ, 0.0f)},
+                             {kCacheRows, kKv, zeros},
+                             {kCacheRows, kKv, zeros}},
+                            [&](Backend& b, auto& t) {
+                              auto pos = PutIndices(b, positions), dst = PutIndices(b, cache_rows);
+                              return b.RopeAndStoreKv(*t[0], kHeads, kKvHeads, kHeadDim, *t[1],
+                                                      {pos.get(), dst.get(), false}, *t[2], *t[3], *t[4]);
+                            });
+  ExpectBitIdentical(cpu[2], gpu[2], "RopeAndStoreKv q");
+  ExpectBitIdentical(cpu[3], gpu[3], "RopeAndStoreKv k cache");
+  ExpectBitIdentical(cpu[4], gpu[4], "RopeAndStoreKv v cache");
 }
 
 // Attention tolerance, per (query i, head h), from the CPU's two-pass softmax vs the GPU's tiled online softmax:
 //  - scores s_t = scale * q.k_t: each side's dot product is within D u sum_d |q_d k_td| of the exact one, and the
 //    scale multiplication adds u |s_t|: the sides differ by delta_t <= 2 (D + 1) u scale sum_d |q_d k_td|;
 //  - exp(s_t - m): the subtraction rounds (u |s_t - m| per side), expf is within 1 ulp (glibc, <= 2u) and 2 ulp
-//    (CUDA, <= 4u); the GPU rescales earlier tiles by a rounded expf(m_old - m_new) once per later tile (<= 5u each);
+//    (CUDA, <= 4u); the GPU rescales earlier tiles by a rounded expf(m_old - m_new) once per later tile (<= 5u each;
+//    tiles of 32 keys in the prefill kernel, 128 in the per-query one);
 //  - normalisation: the sums of n keys round n u per side, the divisions u per side.
 // A relative perturbation d_t of the unnormalised weights changes a normalised weight w_t by at most
 // exp(2 max_t d_t) - 1 relatively, so with D' = max_t (delta_t + 2u |s_t - m|):
@@ -200,14 +230,16 @@ TEST_F(CudaOpsTest, RopeIsBitIdentical) {
 // and out_d = sum_t w_t v_td moves by at most eps * max_t |v_td|, plus the f32 accumulation of that sum on both
 // sides (n u max|v| each): bound = (eps + 2 n u) * max_t,d |v_td|.
 std::vector<double> AttentionBound(const std::vector<float>& q, const std::vector<float>& k_cache,
-                                   const std::vector<float>& v_cache, int64_t rows, int64_t pos0, int heads,
-                                   int kv_heads, int head_dim, float scale) {
+                                   const std::vector<float>& v_cache, const std::vector<int32_t>& positions,
+                                   const std::vector<int32_t>& cache_rows, int heads, int kv_heads, int head_dim,
+                                   float scale) {
   const int64_t q_dim = int64_t{heads} * head_dim, kv_dim = int64_t{kv_heads} * head_dim;
+  const int64_t rows = static_cast<int64_t>(positions.size());
   const double u = kF32Unit;
   std::vector<double> bound(static_cast<size_t>(rows * q_dim));
   for (int64_t i = 0; i < rows; ++i) {
-    const int64_t n = pos0 + i + 1;
-    const int64_t tiles = (n + 127) / 128;
+    const int64_t n = positions[i] + 1, first = cache_rows[i] - positions[i];
+    const int64_t tiles = (n + 31) / 32;  // key tiles of 32 (prefill kernel) or 128 (per-query kernel): at most this
     for (int h = 0; h < heads; ++h) {
       const int64_t kv_off = int64_t{h / (heads / kv_heads)} * head_dim;
       std::vector<double> s(static_cast<size_t>(n)), abs_dot(static_cast<size_t>(n));
@@ -215,10 +247,10 @@ std::vector<double> AttentionBound(const std::vector<float>& q, const std::vecto
       for (int64_t t = 0; t < n; ++t) {
         double dot = 0.0, abs = 0.0;
         for (int d = 0; d < head_dim; ++d) {
-          const double p = double{q[i * q_dim + h * head_dim + d]} * k_cache[t * kv_dim + kv_off + d];
+          const double p = double{q[i * q_dim + h * head_dim + d]} * k_cache[(first + t) * kv_dim + kv_off + d];
           dot += p;
           abs += std::fabs(p);
-          v_max = std::max(v_max, std::fabs(double{v_cache[t * kv_dim + kv_off + d]}));
+          v_max = std::max(v_max, std::fabs(double{v_cache[(first + t) * kv_dim + kv_off + d]}));
         }
         s[t] = dot * scale;
         abs_dot[t] = abs * scale;
@@ -235,46 +267,72 @@ std::vector<double> AttentionBound(const std::vector<float>& q, const std::vecto
   return bound;
 }
 
+// One attention case: `sequences` sequences of `capacity` rows in one cache; sequence s already holds cached[s]
+// rows and gets queries[s] new query rows (prefill when one sequence gets many, batched decode when each gets one).
+struct AttentionCase {
+  int heads, kv_heads, head_dim;
+  int64_t capacity;
+  std::vector<int64_t> cached, queries;
+};
+
 TEST_F(CudaOpsTest, AttentionPrefillAndDecodeWithinDerivedBound) {
-  struct Case {
-    int heads, kv_heads, head_dim;
-    int64_t cached, rows;  // rows already in the cache (pos0), new query rows
+  // GQA prefill of 37 rows (tiled kernel, a partial query tile); GQA decode over 301 keys (3 key tiles); MHA
+  // prefill of 130 rows at head_dim 128 (tiled); a short continuation at head_dim 8 (per-query kernel); a
+  // continuation of the second sequence of a cache (tiled, first key row 80, positions from 20); a batched decode
+  // of 3 sequences of different lengths (one of them empty before).
+  const std::vector<AttentionCase> cases = {
+      {8, 2, 64, 40, {0}, {37}},        {8, 2, 64, 304, {300}, {1}},           {4, 4, 128, 133, {0}, {130}},
+      {8, 4, 8, 17, {5}, {9}},          {8, 2, 64, 80, {7, 20}, {0, 50}},      {8, 2, 64, 200, {5, 130, 0}, {1, 1, 1}},
   };
-  // GQA prefill; GQA decode over 301 keys (3 key tiles); MHA prefill of 130 rows (the last queries span 2 tiles).
-  for (const Case& c : {Case{8, 2, 64, 0, 37}, Case{8, 2, 64, 300, 1}, Case{4, 4, 128, 0, 130}, Case{8, 4, 8, 5, 9}}) {
-    const int64_t capacity = c.cached + c.rows + 3;
+  for (const AttentionCase& c : cases) {
+    const int64_t sequences = static_cast<int64_t>(c.cached.size());
     const int64_t q_dim = int64_t{c.heads} * c.head_dim, kv_dim = int64_t{c.kv_heads} * c.head_dim;
+    const int64_t cache_rows_total = sequences * c.capacity;
     const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
-    const std::vector<float> q = Normal(static_cast<size_t>(c.rows * q_dim), 6, 1.5f);
-    const std::vector<float> k = Normal(static_cast<size_t>((c.cached + c.rows) * kv_dim), 7, 1.5f);
-    const std::vector<float> v = Normal(static_cast<size_t>((c.cached + c.rows) * kv_dim), 8);
-    const auto rows_of = [&](const std::vector<float>& a, int64_t from, int64_t count) {
-      return std::vector<float>(a.begin() + from * kv_dim, a.begin() + (from + count) * kv_dim);
-    };
-    const std::vector<float> empty_cache(static_cast<size_t>(capacity * kv_dim), 0.0f);
+    // Rows already cached (written first), then the new rows with their queries; placement per RowPlacement.
+    std::vector<int32_t> old_rows, positions, new_rows;
+    for (int64_t s = 0; s < sequences; ++s) {
+      for (int64_t p = 0; p < c.cached[s]; ++p) old_rows.push_back(static_cast<int32_t>(s * c.capacity + p));
+      for (int64_t p = c.cached[s]; p < c.cached[s] + c.queries[s]; ++p) {
+        positions.push_back(static_cast<int32_t>(p));
+        new_rows.push_back(static_cast<int32_t>(s * c.capacity + p));
+      }
+    }
+    const int64_t n_old = static_cast<int64_t>(old_rows.size()), rows = static_cast<int64_t>(new_rows.size());
+    const bool one_sequence = std::count_if(c.queries.begin(), c.queries.end(), [](int64_t q) { return q > 0; }) == 1;
+    const std::vector<float> q = Normal(static_cast<size_t>(rows * q_dim), 6, 1.5f);
+    const std::vector<float> k_old = Normal(static_cast<size_t>(n_old * kv_dim), 7, 1.5f);
+    const std::vector<float> v_old = Normal(static_cast<size_t>(n_old * kv_dim), 8);
+    const std::vector<float> k_new = Normal(static_cast<size_t>(rows * kv_dim), 9, 1.5f);
+    const std::vector<float> v_new = Normal(static_cast<size_t>(rows * kv_dim), 10);
+    const std::vector<float> empty_cache(static_cast<size_t>(cache_rows_total * kv_dim), 0.0f);
+    std::vector<int32_t> old_positions(old_rows.size());  // WriteKv reads only the cache rows
     // Tensors: 0 q, 1 k cache, 2 v cache, 3 out, 4/5 k/v rows already cached, 6/7 k/v rows of the new queries.
     auto [cpu, gpu] = RunBoth(
-        {{c.rows, q_dim, q},
-         {capacity, kv_dim, empty_cache},
-         {capacity, kv_dim, empty_cache},
-         {c.rows, q_dim, std::vector<float>(static_cast<size_t>(c.rows * q_dim), 0.0f)},
-         {c.cached, kv_dim, rows_of(k, 0, c.cached)},
-         {c.cached, kv_dim, rows_of(v, 0, c.cached)},
-         {c.rows, kv_dim, rows_of(k, c.cached, c.rows)},
-         {c.rows, kv_dim, rows_of(v, c.cached, c.rows)}},
+        {{rows, q_dim, q},
+         {cache_rows_total, kv_dim, empty_cache},
+         {cache_rows_total, kv_dim, empty_cache},
+         {rows, q_dim, std::vector<float>(static_cast<size_t>(rows * q_dim), 0.0f)},
+         {n_old, kv_dim, k_old},
+         {n_old, kv_dim, v_old},
+         {rows, kv_dim, k_new},
+         {rows, kv_dim, v_new}},
         [&](Backend& b, auto& t) -> Status {
-          if (c.cached > 0) FP4LAB_RETURN_IF_ERROR(b.WriteKv(*t[4], *t[5], 0, *t[1], *t[2]));
-          FP4LAB_RETURN_IF_ERROR(b.WriteKv(*t[6], *t[7], c.cached, *t[1], *t[2]));
-          return b.Attention(*t[0], *t[1], *t[2], c.cached, {c.heads, c.kv_heads, c.head_dim, scale}, *t[3]);
+          auto old_pos = PutIndices(b, old_positions), old_dst = PutIndices(b, old_rows);
+          auto pos = PutIndices(b, positions), dst = PutIndices(b, new_rows);
+          if (n_old > 0) FP4LAB_RETURN_IF_ERROR(b.WriteKv(*t[4], *t[5], {old_pos.get(), old_dst.get()}, *t[1], *t[2]));
+          const RowPlacement placement{pos.get(), dst.get(), one_sequence};
+          FP4LAB_RETURN_IF_ERROR(b.WriteKv(*t[6], *t[7], placement, *t[1], *t[2]));
+          return b.Attention(*t[0], *t[1], *t[2], placement, {c.heads, c.kv_heads, c.head_dim, scale}, *t[3]);
         });
     // WriteKv is a copy: the caches agree bit for bit.
     ExpectBitIdentical(cpu[1], gpu[1], "k cache");
     ExpectBitIdentical(cpu[2], gpu[2], "v cache");
     ExpectWithin(cpu[3], gpu[3],
-                 AttentionBound(q, k, v, c.rows, c.cached, c.heads, c.kv_heads, c.head_dim, scale),
+                 AttentionBound(q, cpu[1], cpu[2], positions, new_rows, c.heads, c.kv_heads, c.head_dim, scale),
                  "Attention heads " + std::to_string(c.heads) + "/" + std::to_string(c.kv_heads) + " D " +
-                     std::to_string(c.head_dim) + " pos0 " + std::to_string(c.cached) + " rows " +
-                     std::to_string(c.rows));
+                     std::to_string(c.head_dim) + " sequences " + std::to_string(sequences) + " query rows " +
+                     std::to_string(rows));
   }
 }
 
@@ -288,6 +346,15 @@ TEST_F(CudaOpsTest, SiluMulWithinDerivedBoundAndAddInPlaceBitIdentical) {
   std::vector<double> bound(cpu[0].size());
   for (size_t i = 0; i < bound.size(); ++i) bound[i] = 16 * kF32Unit * std::fabs(cpu[0][i]) + FLT_MIN;
   ExpectWithin(cpu[0], gpu[0], bound, "SiluMul");
+
+  // The fused gate|up form: the same per-element operations, so the same bound.
+  auto [cpu_halves, gpu_halves] = RunBoth({{3, 2000, Normal(6000, 12, 4.0f)}, {3, 1000, std::vector<float>(3000)}},
+                                          [&](Backend& b, auto& t) { return b.SiluMulHalves(*t[0], *t[1]); });
+  std::vector<double> halves_bound(cpu_halves[1].size());
+  for (size_t i = 0; i < halves_bound.size(); ++i) {
+    halves_bound[i] = 16 * kF32Unit * std::fabs(cpu_halves[1][i]) + FLT_MIN;
+  }
+  ExpectWithin(cpu_halves[1], gpu_halves[1], halves_bound, "SiluMulHalves");
 
   auto [cpu_sum, gpu_sum] = RunBoth({{3, 1000, gate}, {3, 1000, up}},
                                     [&](Backend& b, auto& t) { return b.AddInPlace(*t[0], *t[1]); });
@@ -305,7 +372,9 @@ TEST_F(CudaOpsTest, ShapeMismatchesAreStatusesNotCrashes) {
   std::vector<float> wrong(3);
   EXPECT_EQ(gpu_->Upload(wrong, **a).code(), StatusCode::kInternal);
   EXPECT_EQ(gpu_->Download(**a, wrong).code(), StatusCode::kInternal);
-  EXPECT_EQ(gpu_->Attention(**a, **b, **b, 0, {2, 2, 3, 0.5f}, **a).code(), StatusCode::kInternal);  // 2 * 3 != 8
+  auto rows = PutIndices(*gpu_, {0, 1});
+  EXPECT_EQ(gpu_->Attention(**a, **b, **b, {rows.get(), rows.get()}, {2, 2, 3, 0.5f}, **a).code(),
+            StatusCode::kInternal);  // 2 * 3 != 8
   EXPECT_TRUE(gpu_->Synchronize().ok());
 }
 

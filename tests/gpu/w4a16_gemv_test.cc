@@ -1,8 +1,9 @@
 // The NVFP4 W4A16 decode GEMV (engine/cuda/w4a16_gemv.h), reached through the CUDA backend's Linear for
-// nvfp4-w4a16 layers at M <= 16, against the CPU reference CpuLinear: M = 1, 3, 16 (and 9) on Llama-sized shapes
-// (K = N = 4096; K = 14336 with odd N), tiny shapes, and block scales down in the E4M3 subnormal range. The output
-// is poisoned with NaN first, so an unwritten element fails. Each output is held to a bound derived from its own
-// operands (LinearBound below).
+// nvfp4-w4a16 layers at M <= 16, against the CPU reference CpuLinear: Llama-sized shapes at M = 1, 3, 8, 16 (K = N =
+// 4096; K = 14336 with odd N), every M from 1 to 16, K an odd number of 16-element blocks (K % 32 == 16), a K too
+// long for the M = 1 kernel that keeps x in registers, fewer columns than one tile, tiny shapes, and block scales
+// down in the E4M3 subnormal range; with and without bias. The output is poisoned with NaN first, so an unwritten
+// element fails. Each output is held to a bound derived from its own operands (LinearBound below).
 #include <algorithm>
 #include <cmath>
 #include <iostream>
@@ -54,27 +55,40 @@ LinearWeights MakeLayer(const Layer& s, uint32_t seed) {
   return l;
 }
 
-// Per-output bound, as derived in cuda_linear_test.cc. Both sides add the products p_k = x_k w_k of f32 x and the
-// exact weights w = e2m1 * e4m3 in f32; S = sum_k |p_k|, u = 2^-24:
-//   CPU, left to right (products rounded or fused)     : |err| <= (K - 1) u S + u S
-//   GPU, per-thread FMA chains, shuffle tree, warp sum : |err| <= (K - 1) u S  (any order of K - 1 additions; 2x
-//                                                        allowed below, as for tensor cores in cuda_linear_test)
-//   x 2^14 on the GPU is exact; * weight_scale_2, + bias: one rounding each per side: 2u (alpha S) + 2u (alpha S +
-//   |bias|)
-// bound = alpha S (3K + 4) u + 2u (alpha S + |bias|) >= alpha S (3K - 1) u + 2u (...).
+// Per-output bound. Both sides sum the K products p_k = x_k w_k of f32 x and the exact weights w = e2m1 * e4m3 (at
+// most 6 significant bits, exact in f32); S = sum_k |p_k|, u = 2^-24, gamma(j) = j u / (1 - j u), alpha =
+// weight_scale_2, b = bias.
+//   CPU (CpuLinear): acc += x_k * w_k from k = 0: every product is rounded at most once (or fused) and then passes
+//     through at most K - 1 additions, so |acc_cpu - sum p| <= gamma(K) S.
+//   GPU (w4a16_gemv.h): a summation tree over the same products in which block scales and powers of two enter
+//     exactly (inside FMAs, or as exact fp16 products), and every product passes through at most K + 8 roundings
+//     (the header's contract), so |acc_gpu - sum p| <= gamma(K + 8) S. The GPU accumulator is y / (2^14 alpha) or
+//     y / (2^7 alpha); scaling it back is exact.
+//   Each side then rounds m = alpha * acc once and m + b once. With |acc| <= S (1 + gamma(K + 8)) on either side:
+//     |m_gpu - m_cpu| <= alpha (gamma(K) + gamma(K + 8)) S + u alpha S (2 + G),   G = gamma(K) + gamma(K + 8)
+//     |the two final roundings| <= u (1 + u) alpha S (2 + G) + 2 u |b|
+//   bound = alpha S (G + u (2 + u) (2 + G)) + 2 u |b|.
+//   Underflow: a rounding whose result is an f32 subnormal errs by up to 2^-150 absolute instead (additions of
+//   subnormals are exact). The CPU has at most K such roundings in units of y / alpha, the GPU at most 2K (K
+//   products, K / 16 scale FMAs) in units of 2^-14 y / alpha, each carried through later roundings by at most a
+//   factor 2; the two final roundings add at most 2^-149 each: + alpha K 2^-133 + 2^-148.
 std::vector<double> LinearBound(const LinearWeights& l, const std::vector<float>& x, int64_t rows) {
   const int64_t n = l.out_features, k = l.in_features;
   std::vector<uint16_t> products(static_cast<size_t>(n * k));
   EXPECT_TRUE(DequantizeNvfp4Unscaled({n, k, l.codes, l.block_scales}, products).ok());
   std::vector<float> w(products.size());
   DecodeBf16Row(products, w);
+  const double u = kF32Unit;
+  const auto gamma = [u](double j) { return j * u / (1.0 - j * u); };
+  const double g = gamma(static_cast<double>(k)) + gamma(static_cast<double>(k + 8));
   std::vector<double> bound(static_cast<size_t>(rows * n));
   for (int64_t m = 0; m < rows; ++m) {
     for (int64_t j = 0; j < n; ++j) {
       double s = 0.0;
       for (int64_t i = 0; i < k; ++i) s += std::fabs(double{x[m * k + i]} * w[j * k + i]);
       const double as = double{l.weight_scale_2} * s, bias = l.bias.empty() ? 0.0 : std::fabs(double{l.bias[j]});
-      bound[m * n + j] = as * (3.0 * k + 4.0) * kF32Unit + 2.0 * kF32Unit * (as + bias);
+      bound[m * n + j] = as * (g + u * (2.0 + u) * (2.0 + g)) + 2.0 * u * bias +
+                         double{l.weight_scale_2} * static_cast<double>(k) * 0x1p-133 + 0x1p-148;
     }
   }
   return bound;
@@ -119,13 +133,15 @@ double CheckLayer(Backend& cpu, Backend& gpu, const Layer& s, const std::vector<
   return worst;
 }
 
-TEST(W4A16GemvTest, SupportsDecodeBatchesWithWholeChunks) {
+TEST(W4A16GemvTest, SupportsDecodeBatchesWithWholeBlocks) {
 #ifdef FP4LAB_WITH_CUDA
   EXPECT_TRUE(cuda::W4A16GemvSupports(1, 4096));
   EXPECT_TRUE(cuda::W4A16GemvSupports(16, 32));
+  EXPECT_TRUE(cuda::W4A16GemvSupports(1, 4096 + 16));  // an odd number of 16-element blocks
+  EXPECT_TRUE(cuda::W4A16GemvSupports(8, 16));
   EXPECT_FALSE(cuda::W4A16GemvSupports(0, 4096));
-  EXPECT_FALSE(cuda::W4A16GemvSupports(17, 4096));  // larger M: the GEMM kernel
-  EXPECT_FALSE(cuda::W4A16GemvSupports(1, 4096 + 16));  // k % 32 != 0: rows are not 16-byte aligned
+  EXPECT_FALSE(cuda::W4A16GemvSupports(17, 4096));     // larger M: the bf16 GEMM path
+  EXPECT_FALSE(cuda::W4A16GemvSupports(1, 4096 + 8));  // k % 16 != 0: not whole E4M3 blocks
 #else
   GTEST_SKIP() << "this build has no CUDA backend (configure with -DFP4LAB_CUDA=ON)";
 #endif
@@ -138,9 +154,39 @@ TEST(W4A16GemvTest, MatchesCpuReferenceOnLlamaShapes) {
   ASSERT_TRUE(cpu && gpu);
   ASSERT_EQ(*gpu->LinearPath(LinearScheme::kNvfp4W4A16), "weight-only");
   double worst = 0.0;
-  worst = std::max(worst, CheckLayer(*cpu, *gpu, {4096, 4096, false, false}, {1, 3, 16}, 11));
-  worst = std::max(worst, CheckLayer(*cpu, *gpu, {1001, 14336, true, false}, {1, 3, 16}, 12));  // odd N
+  worst = std::max(worst, CheckLayer(*cpu, *gpu, {4096, 4096, false, false}, {1, 3, 8, 16}, 11));
+  worst = std::max(worst, CheckLayer(*cpu, *gpu, {1001, 14336, true, false}, {1, 3, 8, 16}, 12));  // odd N
   std::cout << "[W4A16 GEMV on " << gpu->Name() << ", Llama shapes] max |err| / bound = " << worst << "\n";
+}
+
+TEST(W4A16GemvTest, MatchesCpuReferenceAtEveryRowCount) {
+  FP4LAB_REQUIRE_GPU();
+  auto cpu = MakeBackend("cpu");
+  auto gpu = MakeBackend("cuda");
+  ASSERT_TRUE(cpu && gpu);
+  // Each M has its own kernel instantiation (or padded row count); K % 32 == 0 and K % 32 == 16.
+  std::vector<int64_t> all_rows;
+  for (int64_t m = 1; m <= 16; ++m) all_rows.push_back(m);
+  double worst = 0.0;
+  worst = std::max(worst, CheckLayer(*cpu, *gpu, {77, 512, true, false}, all_rows, 17));
+  worst = std::max(worst, CheckLayer(*cpu, *gpu, {77, 528, false, false}, all_rows, 18));
+  std::cout << "[W4A16 GEMV on " << gpu->Name() << ", M = 1..16] max |err| / bound = " << worst << "\n";
+}
+
+TEST(W4A16GemvTest, MatchesCpuReferenceWithAnOddNumberOfBlocksPerRow) {
+  FP4LAB_REQUIRE_GPU();
+  auto cpu = MakeBackend("cpu");
+  auto gpu = MakeBackend("cuda");
+  ASSERT_TRUE(cpu && gpu);
+  // K % 32 == 16: rows are only 8-byte aligned, the kernels read 16-element pieces. Odd N, bias present and absent,
+  // batched-decode row counts.
+  const std::vector<int64_t> rows = {1, 5, 8, 13, 16};
+  double worst = 0.0;
+  worst = std::max(worst, CheckLayer(*cpu, *gpu, {65, 48, true, false}, rows, 19));
+  worst = std::max(worst, CheckLayer(*cpu, *gpu, {333, 272, false, false}, rows, 20));
+  worst = std::max(worst, CheckLayer(*cpu, *gpu, {257, 4112, true, false}, rows, 21));
+  worst = std::max(worst, CheckLayer(*cpu, *gpu, {5, 16, true, true}, rows, 22));  // one block per row
+  std::cout << "[W4A16 GEMV on " << gpu->Name() << ", K % 32 == 16] max |err| / bound = " << worst << "\n";
 }
 
 TEST(W4A16GemvTest, MatchesCpuReferenceOnSmallAndGradedShapes) {
@@ -149,13 +195,15 @@ TEST(W4A16GemvTest, MatchesCpuReferenceOnSmallAndGradedShapes) {
   auto gpu = MakeBackend("cuda");
   ASSERT_TRUE(cpu && gpu);
   double worst = 0.0;
-  // Fewer chunks than threads, N not a multiple of the columns per block, padded row counts (3 -> 4, 9 -> 16).
+  // Fewer pieces than lanes, N not a multiple of any tile, padded row counts (3 -> 3, 9 -> 12).
   worst = std::max(worst, CheckLayer(*cpu, *gpu, {333, 96, true, false}, {1, 2, 3, 9, 16}, 13));
+  // Fewer columns than one M = 1 tile (the other kernel takes M = 1 then).
   worst = std::max(worst, CheckLayer(*cpu, *gpu, {7, 4096, false, false}, {1, 5, 16}, 14));
   // Block scales from 448 down through E4M3 subnormals (products down to 2^-10 before the global scale).
-  worst = std::max(worst, CheckLayer(*cpu, *gpu, {96, 512, true, true}, {1, 3, 16}, 15));
-  // k % 32 != 0 and M > 16 take the GEMM kernel: still correct through the same Linear.
-  worst = std::max(worst, CheckLayer(*cpu, *gpu, {64, 80, true, false}, {1, 17}, 16));
+  worst = std::max(worst, CheckLayer(*cpu, *gpu, {96, 512, true, true}, {1, 3, 8, 16}, 15));
+  // K beyond what the M = 1 kernel holds in registers (512 pieces of 32): M = 1 takes the other kernel.
+  worst = std::max(worst, CheckLayer(*cpu, *gpu, {40, 16416, true, false}, {1, 2}, 23));
+  // (M > 16 does not reach the GEMV: it runs a bf16 GEMM, held to its own bound in cuda_linear_test.cc.)
   std::cout << "[W4A16 GEMV on " << gpu->Name() << ", small shapes] max |err| / bound = " << worst << "\n";
 }
 

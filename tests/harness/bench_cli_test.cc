@@ -81,7 +81,7 @@ TEST(BenchCliTest, TinyPresetPrintsTheTableAndStoresEveryFigure) {
   EXPECT_EQ(run.status, RunStatus::kComplete);
   EXPECT_EQ(run.device, "cpu");
   // One row per precision x test, llama-bench style, with the path each precision's Linears took as the engine
-  // recorded it; the unmeasured batch says why. The tiny preset has 918,144 parameters (2 layers of 196,864,
+  // recorded it; batch 8 is a row of its own. The tiny preset has 918,144 parameters (2 layers of 196,864,
   // two 2048 x 128 tables and the final norm).
   for (const std::string precision : {"bf16", "nvfp4-w4a16", "nvfp4"}) {
     const nlohmann::json engine = run.provenance["engines"][precision];
@@ -89,14 +89,21 @@ TEST(BenchCliTest, TinyPresetPrintsTheTableAndStoresEveryFigure) {
     EXPECT_EQ(engine["synthetic"]["origin"], "preset tiny");
     const std::string path = engine["linear_paths"][precision].get<std::string>();
     const std::string prefix = "| preset tiny | 918.14 K | " + precision + " | " + path + " | cpu | ";
-    for (const std::string test : {"pp16", "pp32", "tg4"}) {
-      EXPECT_NE(outcome.out.find(prefix + test + " | "), std::string::npos) << prefix << test << "\n" << outcome.out;
+    for (const std::string test : {"pp16", "pp32", "tg4", "tg4 b8"}) {
+      // A figure, "mean ± stddev" over the 2 repetitions, starts with a digit.
+      const size_t at = outcome.out.find(prefix + test + " | ");
+      ASSERT_NE(at, std::string::npos) << prefix << test << "\n" << outcome.out;
+      const char first = outcome.out[at + prefix.size() + test.size() + 3];
+      EXPECT_TRUE(first >= '0' && first <= '9') << prefix << test << "\n" << outcome.out;
     }
-    EXPECT_NE(outcome.out.find(prefix + "tg4 b8 | not measured: the engine has no batched decode path"),
-              std::string::npos)
-        << outcome.out;
+    // Latency per batch: TTFT, three ITL percentiles and the KV cache of B sequences.
+    for (const std::string batch : {"1", "8"}) {
+      EXPECT_NE(outcome.out.find("| " + precision + " | " + batch + " | "), std::string::npos) << outcome.out;
+    }
   }
-  EXPECT_NE(outcome.out.find("| precision | TTFT ms | ITL p50 ms"), std::string::npos) << outcome.out;
+  EXPECT_NE(outcome.out.find("| precision | batch | TTFT ms | ITL p50 ms"), std::string::npos) << outcome.out;
+  EXPECT_NE(outcome.out.find("| precision | weights | predicted | workspace | peak |"), std::string::npos)
+      << outcome.out;
   EXPECT_NE(outcome.out.find("peak: host peak RSS"), std::string::npos) << outcome.out;
   auto metrics = (*store)->ListMetrics(run.id);
   ASSERT_TRUE(metrics.ok());
@@ -110,9 +117,11 @@ TEST(BenchCliTest, TinyPresetPrintsTheTableAndStoresEveryFigure) {
       EXPECT_EQ(m.n, 2);
     }
   }
-  EXPECT_EQ(nvfp4_metrics, (std::set<std::string>{"prefill_tok_s@16", "prefill_tok_s@32", "decode_tok_s@b1", "ttft_ms",
-                                                  "itl_ms_p50", "itl_ms_p90", "itl_ms_p99", "weight_bytes",
-                                                  "predicted_weight_bytes", "kv_cache_bytes", "peak_device_bytes"}));
+  EXPECT_EQ(nvfp4_metrics,
+            (std::set<std::string>{"prefill_tok_s@16", "prefill_tok_s@32", "decode_tok_s@b1", "ttft_ms", "itl_ms_p50",
+                                   "itl_ms_p90", "itl_ms_p99", "decode_tok_s@b8", "ttft_ms@b8", "itl_ms_p50@b8",
+                                   "itl_ms_p90@b8", "itl_ms_p99@b8", "weight_bytes", "predicted_weight_bytes",
+                                   "kv_cache_bytes", "peak_device_bytes"}));
   auto layers = (*store)->ListLayerPrecisions(run.id);
   ASSERT_TRUE(layers.ok());
   EXPECT_FALSE(layers->empty());
@@ -125,13 +134,25 @@ TEST(BenchCliTest, JsonHasOneRowPerPrecisionAndTest) {
   const Outcome outcome = RunBench(args);
   ASSERT_TRUE(outcome.result.ok()) << outcome.result.status().ToString();
   const nlohmann::json json = nlohmann::json::parse(outcome.out);
-  EXPECT_EQ(json["rows"].size(), 3u * 4u);  // pp16, pp32, tg4 and the unmeasured tg4 b8, per precision
+  EXPECT_EQ(json["rows"].size(), 3u * 4u);  // pp16, pp32, tg4 and tg4 b8, per precision
   EXPECT_EQ(json["device"], "cpu");
   EXPECT_EQ(json["model"], "preset tiny");
+  for (const auto& row : json["rows"]) {
+    EXPECT_GT(row["tok_s"].get<double>(), 0.0) << row.dump();
+    if (row["test"] == "tg4 b8") EXPECT_EQ(row["batch"], 8);
+  }
   for (const auto& p : json["precisions"]) {
     EXPECT_GT(p["weight_bytes"].get<double>(), 0.0);
-    EXPECT_GT(p["ttft_ms"].get<double>(), 0.0);
     EXPECT_EQ(p["kv_cache_positions"], 12);  // decode prompt 8 + 4 decode tokens
+    ASSERT_EQ(p["batches"].size(), 2u) << p.dump();
+    EXPECT_EQ(p["batches"][0]["batch"], 1);
+    EXPECT_EQ(p["batches"][1]["batch"], 8);
+    for (const auto& b : p["batches"]) {
+      EXPECT_GT(b["ttft_ms"].get<double>(), 0.0);
+      EXPECT_GT(b["itl_ms_p99"].get<double>(), 0.0);
+    }
+    // f32 K and V of 12 positions per sequence: batch 8 holds 8 times batch 1's.
+    EXPECT_EQ(p["batches"][1]["kv_cache_bytes"].get<double>(), 8 * p["batches"][0]["kv_cache_bytes"].get<double>());
   }
   // NVFP4 weights are smaller than bf16 (same preset): 4.5 vs 16 bits for every Linear but lm_head.
   EXPECT_LT(json["precisions"][2]["weight_bytes"].get<double>(), json["precisions"][0]["weight_bytes"].get<double>());
@@ -151,6 +172,11 @@ TEST(BenchCliTest, BadFlagsAreInputErrors) {
   EXPECT_EQ(ExitCodeFor(lengths.result.status()), 2);
   EXPECT_NE(lengths.result.status().message().find("--prompt-lengths: 'abc' is not a positive integer"),
             std::string::npos);
+  const Outcome batches = RunBench({"bench", "--batches", "1,0", "--db", db});
+  ASSERT_FALSE(batches.result.ok());
+  EXPECT_EQ(ExitCodeFor(batches.result.status()), 2);
+  EXPECT_NE(batches.result.status().message().find("--batches: '0' is not a positive integer"), std::string::npos)
+      << batches.result.status().message();
   const Outcome both = RunBench({"bench", "--preset", "tiny", "--model", "/tmp/x", "--db", db});
   ASSERT_FALSE(both.result.ok());
   EXPECT_NE(both.result.status().message().find("excludes"), std::string::npos) << both.result.status().message();
@@ -180,18 +206,22 @@ TEST(BenchCliTest, PromptLengthThatDoesNotFitIsReportedNotCrashed) {
 // The installed binary: `fp4lab bench` with the same output shape. Skips (saying why) until harness/cli.cc
 // registers the command.
 TEST(BenchCliTest, BinaryRunsBenchWhenRegistered) {
-  if (Capture(std::string(FP4LAB_EXE) + " bench --help 2>&1").out.find("Measure latency and memory") ==
-      std::string::npos) {
+  const std::string help = Capture(std::string(FP4LAB_EXE) + " bench --help 2>&1").out;
+  if (help.find("Measure latency and memory") == std::string::npos) {
     GTEST_SKIP() << "`fp4lab bench` is not registered in harness/cli.cc yet";
   }
+  // The help teaches the batch flag and what a batch is.
+  EXPECT_NE(help.find("--batches"), std::string::npos) << help;
+  EXPECT_NE(help.find("B sequences decoded together"), std::string::npos) << help;
   const std::string db = TempDir("bench_cli_exe") + "/bench.sqlite";
   const std::string command = std::string(FP4LAB_EXE) + " bench --preset tiny --precisions nvfp4 --prompt-lengths 16 "
-                              "--batches 1 --decode-tokens 2 --decode-prompt 4 --repetitions 1 --warmup 0 --json "
+                              "--batches 1,2 --decode-tokens 2 --decode-prompt 4 --repetitions 1 --warmup 0 --json "
                               "--db " + db + " 2>/dev/null";
   const Captured run = Capture(command);
   EXPECT_EQ(run.status, 0);
   const nlohmann::json json = nlohmann::json::parse(run.out);
-  EXPECT_EQ(json["rows"].size(), 2u);  // pp16, tg2
+  ASSERT_EQ(json["rows"].size(), 3u);  // pp16, tg2, tg2 b2
+  EXPECT_EQ(json["rows"][2]["test"], "tg2 b2");
 }
 
 }  // namespace
