@@ -172,6 +172,11 @@ class Backend {
   virtual Status Replay(const DeviceProgram& program) = 0;
 };
 
+// Whether the operands of Backend::RopeAndStoreKv agree (the check every backend runs first).
+bool RopeAndStoreKvShapesAgree(const DeviceTensor& qkv, int heads, int kv_heads, int head_dim,
+                               const DeviceTensor& rope_table, const RowPlacement& rows, const DeviceTensor& q,
+                               const DeviceTensor& k_cache, const DeviceTensor& v_cache);
+
 // Creates "cpu" or "cuda[:N]". InvalidArgument listing the devices that exist when `device` is unknown.
 Result<std::unique_ptr<Backend>> CreateBackend(const std::string& device);
 

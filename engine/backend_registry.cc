@@ -8,6 +8,16 @@
 
 namespace fp4lab {
 
+bool RopeAndStoreKvShapesAgree(const DeviceTensor& qkv, int heads, int kv_heads, int head_dim,
+                               const DeviceTensor& rope_table, const RowPlacement& rows, const DeviceTensor& q,
+                               const DeviceTensor& k_cache, const DeviceTensor& v_cache) {
+  const int64_t q_dim = int64_t{heads} * head_dim, kv_dim = int64_t{kv_heads} * head_dim;
+  return qkv.cols() == q_dim + 2 * kv_dim && q.cols() == q_dim && q.rows() == qkv.rows() &&
+         k_cache.cols() == kv_dim && v_cache.cols() == kv_dim && k_cache.rows() == v_cache.rows() &&
+         rows.positions->size() == qkv.rows() && rows.cache_rows->size() == qkv.rows() &&
+         rope_table.cols() == head_dim;
+}
+
 Result<std::unique_ptr<Backend>> CreateBackend(const std::string& device) {
   if (device == "cpu") return CreateCpuBackend();
   if (device == "cuda" || device.rfind("cuda:", 0) == 0) {

@@ -240,8 +240,12 @@ class LlamaModel : public Model {
     FP4LAB_RETURN_IF_ERROR(begin);
     const Status ops = RunLayers(b, /*one_sequence=*/false, cache, logits);
     Result<std::unique_ptr<DeviceProgram>> program = backend_.EndRecording();
-    FP4LAB_RETURN_IF_ERROR(ops);
-    FP4LAB_RETURN_IF_ERROR(program.status());
+    if (!ops.ok() || !program.ok()) {
+      // Nothing ran while recording. An op that cannot be recorded fails only inside a recording: run this step
+      // and every later one directly (a real error shows up again there).
+      recording_supported_ = false;
+      return RunLayers(b, /*one_sequence=*/false, cache, logits);
+    }
     r.program = std::move(*program);
     return backend_.Replay(*r.program);
   }
@@ -356,7 +360,7 @@ class LlamaModel : public Model {
   std::unique_ptr<DeviceTensor> rope_table_;     // [positions, head_dim] (RopeTable), grown by NewCache
   std::map<int64_t, ForwardBuffers> buffers_;    // by row count (see kKeptDecodeRows)
   RecordedStep recorded_;
-  bool recording_supported_ = true;              // false once the backend said it cannot record
+  bool recording_supported_ = true;              // false once the backend could not record a step
   bool fused_qkv_ = false, unfused_qkv_ = false;          // which forms the layers use (buffers to allocate)
   bool fused_gate_up_ = false, unfused_gate_up_ = false;
   std::map<const DeviceLinear*, std::vector<std::string>> fused_parts_;  // checkpoint names per fused Linear

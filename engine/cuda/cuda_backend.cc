@@ -244,11 +244,7 @@ class CudaBackend : public Backend {
   Status RopeAndStoreKv(const DeviceTensor& qkv, int heads, int kv_heads, int head_dim,
                         const DeviceTensor& rope_table, const RowPlacement& rows, DeviceTensor& q,
                         DeviceTensor& k_cache, DeviceTensor& v_cache) override {
-    const int64_t q_dim = int64_t{heads} * head_dim, kv_dim = int64_t{kv_heads} * head_dim;
-    if (qkv.cols() != q_dim + 2 * kv_dim || q.cols() != q_dim || q.rows() != qkv.rows() ||
-        k_cache.cols() != kv_dim || v_cache.cols() != kv_dim || k_cache.rows() != v_cache.rows() ||
-        rows.positions->size() != qkv.rows() || rows.cache_rows->size() != qkv.rows() ||
-        rope_table.cols() != head_dim) {
+    if (!RopeAndStoreKvShapesAgree(qkv, heads, kv_heads, head_dim, rope_table, rows, q, k_cache, v_cache)) {
       return ShapeError("RopeAndStoreKv", "qkv [M, Q + 2 KV], q [M, Q] and the caches do not agree");
     }
     FP4LAB_RETURN_IF_ERROR(context_->Activate());

@@ -269,6 +269,21 @@ TEST_F(LatencyRunTest, ResumeRunsOnlyWhatIsNotStored) {
   EXPECT_EQ(ids, (std::set<std::string>{"prefill@16/rep1", "decode@b2/rep1", "memory"}));
 }
 
+// Runs the latency task with `options` on a bf16 synthetic model of `config` on the CPU; *emitted tells whether any
+// sample reached the store.
+Status RunOnSyntheticConfig(const nlohmann::json& config, LatencyOptions options, bool* emitted) {
+  auto engine = Engine::OpenSynthetic({config, 0, "config under test"}, EngineOptions());
+  if (!engine.ok()) return engine.status();
+  FP4LAB_ASSIGN_OR_RETURN(auto task, LatencyTask::Create(std::move(options)));
+  TaskRun run{.model = **engine, .precision = "bf16"};
+  run.should_run = [](const std::string&) { return true; };
+  run.emit = [emitted](std::vector<SampleRecord>&&) {
+    *emitted = true;
+    return Status::Ok();
+  };
+  return task->Run(run);
+}
+
 // A config whose context admits a prompt far larger than this host's memory: the task refuses before allocating,
 // naming the bytes from the documented formulas (KV: 2 * layers * L * kv_dim * 4; activations and logits:
 // L * (2D + 3Q + 2KV + 3F + V) * 4).
@@ -276,20 +291,11 @@ TEST(LatencyFitTest, APromptThatDoesNotFitIsReportedWithTheBytesNeeded) {
   const nlohmann::json config = {{"model_type", "llama"}, {"hidden_size", 64}, {"intermediate_size", 64},
                                  {"num_hidden_layers", 1}, {"num_attention_heads", 1}, {"num_key_value_heads", 1},
                                  {"vocab_size", 32000},    {"max_position_embeddings", 1000000}};
-  EngineOptions options;
-  auto engine = Engine::OpenSynthetic({config, 0, "config huge-context"}, options);
-  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
-  auto task = LatencyTask::Create({.prompt_lengths = {1000000}, .batches = {1}, .decode_tokens = 1,
-                                   .decode_prompt = 1, .repetitions = 1, .warmup = 0});
-  ASSERT_TRUE(task.ok());
-  TaskRun run{.model = **engine, .precision = "bf16"};
   bool emitted = false;
-  run.should_run = [](const std::string&) { return true; };
-  run.emit = [&](std::vector<SampleRecord>&&) {
-    emitted = true;
-    return Status::Ok();
-  };
-  const Status status = (*task)->Run(run);
+  const Status status = RunOnSyntheticConfig(config, {.prompt_lengths = {1000000}, .batches = {1},
+                                                      .decode_tokens = 1, .decode_prompt = 1, .repetitions = 1,
+                                                      .warmup = 0},
+                                             &emitted);
   const int64_t needed = 2 * 1 * int64_t{1000000} * 64 * 4 + int64_t{1000000} * (10 * 64 + 32000) * 4;
   EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(status.message().find("prefill of 1000000 tokens needs " + std::to_string(needed) + " bytes"),
@@ -308,20 +314,11 @@ TEST(LatencyFitTest, ABatchWhoseKvCacheDoesNotFitIsReportedWithTheBytesNeeded) {
   const nlohmann::json config = {{"model_type", "llama"}, {"hidden_size", 64}, {"intermediate_size", 64},
                                  {"num_hidden_layers", 1}, {"num_attention_heads", 1}, {"num_key_value_heads", 1},
                                  {"vocab_size", 256},      {"max_position_embeddings", 1000000}};
-  EngineOptions options;
-  auto engine = Engine::OpenSynthetic({config, 0, "config huge-batch"}, options);
-  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
-  auto task = LatencyTask::Create({.prompt_lengths = {1}, .batches = {1, 1000000}, .decode_tokens = 1000,
-                                   .decode_prompt = 1000, .repetitions = 1, .warmup = 0});
-  ASSERT_TRUE(task.ok());
-  TaskRun run{.model = **engine, .precision = "bf16"};
   bool emitted = false;
-  run.should_run = [](const std::string&) { return true; };
-  run.emit = [&](std::vector<SampleRecord>&&) {
-    emitted = true;
-    return Status::Ok();
-  };
-  const Status status = (*task)->Run(run);
+  const Status status = RunOnSyntheticConfig(config, {.prompt_lengths = {1}, .batches = {1, 1000000},
+                                                      .decode_tokens = 1000, .decode_prompt = 1000,
+                                                      .repetitions = 1, .warmup = 0},
+                                             &emitted);
   const int64_t batch = 1000000, p = 1000, n = 1000, per_token = (10 * 64 + 256) * 4;
   const int64_t kv = 2 * 1 * batch * (p + n) * 64 * 4;
   const int64_t needed = kv + p * per_token + batch * per_token + (p + batch) * 256 * 4;
