@@ -2,6 +2,7 @@
 //   h = x + o_proj(attn(rope(q_proj(n1(x))), rope(k_proj(n1(x))), v_proj(n1(x))))
 //   y = h + down_proj(silu(gate_proj(n2(h))) * up_proj(n2(h)))
 // with RMSNorm n1/n2, GQA, rotate-half RoPE, and a final RMSNorm before lm_head (tied to the embedding or not).
+#include <algorithm>
 #include <cmath>
 #include <map>
 
@@ -211,8 +212,9 @@ class LlamaModel : public Model {
                                        std::to_string(config_.vocab_size) + ")");
       }
     }
-    if (!rope_table_ || rope_table_->rows() <= positions.back()) {
-      return Status::Internal("llama: the RoPE table does not cover position " + std::to_string(positions.back()) +
+    const int32_t last = *std::max_element(positions.begin(), positions.end());
+    if (!rope_table_ || rope_table_->rows() <= last) {
+      return Status::Internal("llama: the RoPE table does not cover position " + std::to_string(last) +
                               " (the cache was not allocated by NewCache)");
     }
     FP4LAB_RETURN_IF_ERROR(backend_.UploadIndices(tokens, *b.tokens));
