@@ -61,7 +61,7 @@ Status CheckFusable(std::span<const LinearWeights> parts) {
 }
 
 Result<LinearWeights> StackLinearWeights(std::span<const LinearWeights> parts, const std::string& name) {
-  if (const Status fusable = CheckFusable(parts); !fusable.ok()) return Status::InvalidArgument(fusable.message());
+  FP4LAB_RETURN_IF_ERROR(CheckFusable(parts));
   LinearWeights out = parts[0];
   out.name = name;
   out.out_features = 0;

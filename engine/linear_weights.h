@@ -64,7 +64,8 @@ struct LinearWeights {
 Status CheckFusable(std::span<const LinearWeights> parts);
 
 // The materialized parts stacked into one LinearWeights named `name` (W rows, block-scale rows and biases
-// concatenated; the scalars of the first part). InvalidArgument when CheckFusable fails or a part is synthetic.
+// concatenated; the scalars of the first part). CheckFusable's FailedPrecondition when they cannot be stacked;
+// InvalidArgument for a synthetic part.
 Result<LinearWeights> StackLinearWeights(std::span<const LinearWeights> parts, const std::string& name);
 
 }  // namespace fp4lab

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "engine/engine.h"
+#include "engine_test_util.h"
 #include "test_util.h"
 
 namespace fp4lab {
@@ -15,14 +16,7 @@ namespace {
 
 using testing::FixturePath;
 
-std::unique_ptr<Engine> OpenTiny() {
-  EngineOptions options;
-  options.model_dir = FixturePath("llama_tiny");
-  options.precision = "bf16";
-  auto engine = Engine::Open(options);
-  EXPECT_TRUE(engine.ok()) << engine.status().ToString();
-  return engine.ok() ? std::move(engine).value() : nullptr;
-}
+std::unique_ptr<Engine> OpenTiny() { return testing::OpenEngine(FixturePath("llama_tiny")); }
 
 // Row `row` of a downloaded [rows, vocab] tensor.
 std::vector<float> Row(Backend& backend, const DeviceTensor& t, int64_t row) {

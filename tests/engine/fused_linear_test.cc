@@ -4,7 +4,6 @@
 // (RopeAndStoreKv, SiluMulHalves) equal the unfused op sequences bit for bit.
 #include <cmath>
 #include <cstring>
-#include <random>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -13,17 +12,15 @@
 #include "engine/codecs.h"
 #include "engine/model_config.h"
 #include "engine/nvfp4.h"
+#include "engine_test_util.h"
 
 namespace fp4lab {
 namespace {
 
-std::vector<float> Normal(size_t n, uint32_t seed, float sigma = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, sigma);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
-}
+using testing::Get;
+using testing::Normal;
+using testing::Put;
+using testing::PutIndices;
 
 // An NVFP4 layer [n, k] quantized with a shared global scale (as a fused checkpoint group has), with a bias.
 LinearWeights Nvfp4Layer(const std::string& name, int64_t n, int64_t k, float weight_scale_2, uint32_t seed) {
@@ -99,24 +96,6 @@ TEST(FusedLinearTest, PartsThatCannotShareOneGemmAreRefusedWithTheReason) {
   parts[1] = Nvfp4Layer("up_proj", 16, 32, ws2, 2);
   parts[1].bias.clear();
   EXPECT_NE(CheckFusable(parts).message().find("only one has a bias"), std::string::npos);
-}
-
-std::vector<float> Get(Backend& b, const DeviceTensor& t) {
-  std::vector<float> v(static_cast<size_t>(t.size()));
-  EXPECT_TRUE(b.Download(t, v).ok());
-  return v;
-}
-
-std::unique_ptr<DeviceTensor> Put(Backend& b, int64_t rows, int64_t cols, const std::vector<float>& v) {
-  auto t = b.Allocate(rows, cols);
-  EXPECT_TRUE(t.ok() && b.Upload(v, **t).ok());
-  return std::move(*t);
-}
-
-std::unique_ptr<DeviceIndices> PutIndices(Backend& b, const std::vector<int32_t>& v) {
-  auto t = b.AllocateIndices(static_cast<int64_t>(v.size()));
-  EXPECT_TRUE(t.ok() && b.UploadIndices(v, **t).ok());
-  return std::move(*t);
 }
 
 TEST(FusedLinearTest, FusedOpsEqualTheUnfusedSequence) {

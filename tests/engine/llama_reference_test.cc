@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "engine/engine.h"
+#include "engine_test_util.h"
 #include "test_util.h"
 
 namespace fp4lab {
@@ -16,12 +17,7 @@ using testing::ReadReference;
 using testing::SourcePath;
 
 std::unique_ptr<Engine> OpenOrDie(const std::string& dir, const std::string& precision = "bf16") {
-  EngineOptions options;
-  options.model_dir = dir;
-  options.precision = precision;
-  auto engine = Engine::Open(options);
-  EXPECT_TRUE(engine.ok()) << engine.status().ToString();
-  return engine.ok() ? std::move(engine).value() : nullptr;
+  return testing::OpenEngine(dir, precision);
 }
 
 // Max |a - b| over all entries, and max |b|.

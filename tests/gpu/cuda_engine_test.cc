@@ -25,13 +25,7 @@ using testing::SourcePath;
 constexpr int kLen = 40, kVocab = 256;  // llama_tiny reference: 2 sequences of 40 ids, vocabulary 256
 
 std::unique_ptr<Engine> Open(const std::string& dir, const std::string& precision, const std::string& device) {
-  EngineOptions options;
-  options.model_dir = dir;
-  options.precision = precision;
-  options.device = device;
-  auto engine = Engine::Open(options);
-  EXPECT_TRUE(engine.ok()) << device << " " << precision << ": " << engine.status().ToString();
-  return engine.ok() ? std::move(engine).value() : nullptr;
+  return testing::OpenEngine(dir, precision, device);
 }
 
 // Logits of both reference sequences, concatenated [2, 40, 256].

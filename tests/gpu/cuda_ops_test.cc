@@ -25,6 +25,7 @@ using gpu_testing::kF32Unit;
 using gpu_testing::MakeBackend;
 using gpu_testing::Normal;
 using gpu_testing::Put;
+using gpu_testing::PutIndices;
 
 class CudaOpsTest : public ::testing::Test {
  protected:
@@ -54,15 +55,6 @@ class CudaOpsTest : public ::testing::Test {
 
   std::unique_ptr<Backend> cpu_, gpu_;
 };
-
-// `values` uploaded to a new index array on `b`.
-std::unique_ptr<DeviceIndices> PutIndices(Backend& b, const std::vector<int32_t>& values) {
-  auto indices = b.AllocateIndices(static_cast<int64_t>(values.size()));
-  EXPECT_TRUE(indices.ok()) << indices.status().ToString();
-  if (!indices.ok()) return nullptr;
-  EXPECT_TRUE(b.UploadIndices(values, **indices).ok());
-  return std::move(*indices);
-}
 
 void ExpectBitIdentical(const std::vector<float>& cpu, const std::vector<float>& gpu, const std::string& what) {
   ASSERT_EQ(cpu.size(), gpu.size()) << what;

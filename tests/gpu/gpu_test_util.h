@@ -9,13 +9,13 @@
 #include <cstring>
 #include <cstdlib>
 #include <memory>
-#include <random>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 
 #include "engine/backend.h"
+#include "engine_test_util.h"
 #ifdef FP4LAB_WITH_CUDA
 #include "engine/cuda/cuda_device.h"
 #endif
@@ -70,32 +70,11 @@ inline std::unique_ptr<Backend> MakeBackend(const std::string& device) {
   return backend.ok() ? std::move(backend).value() : nullptr;
 }
 
-// A tensor on `backend` holding `values` ([rows, cols]).
-inline std::unique_ptr<DeviceTensor> Put(Backend& backend, int64_t rows, int64_t cols,
-                                         const std::vector<float>& values) {
-  auto t = backend.Allocate(rows, cols);
-  EXPECT_TRUE(t.ok()) << t.status().ToString();
-  if (!t.ok()) return nullptr;
-  const Status s = backend.Upload(values, **t);
-  EXPECT_TRUE(s.ok()) << s.ToString();
-  return std::move(t).value();
-}
-
-inline std::vector<float> Get(Backend& backend, const DeviceTensor& t) {
-  std::vector<float> out(static_cast<size_t>(t.size()));
-  const Status s = backend.Download(t, out);
-  EXPECT_TRUE(s.ok()) << s.ToString();
-  return out;
-}
-
-// n values ~ N(0, sigma^2) from a fixed seed.
-inline std::vector<float> Normal(size_t n, uint32_t seed, float sigma = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, sigma);
-  std::vector<float> out(n);
-  for (float& v : out) v = dist(rng);
-  return out;
-}
+// The backend-generic helpers (tests/engine_test_util.h), under the names the GPU tests use.
+using testing::Get;
+using testing::Normal;
+using testing::Put;
+using testing::PutIndices;
 
 inline uint32_t Bits(float v) {
   uint32_t b;
