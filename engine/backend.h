@@ -154,6 +154,12 @@ class Backend {
   virtual Status SiluMulHalves(const DeviceTensor& gate_up, DeviceTensor& out) = 0;
   // x += y, elementwise.
   virtual Status AddInPlace(DeviceTensor& x, const DeviceTensor& y) = 0;
+  // The residual add and the RMSNorm after it as one op: x += delta (elementwise, stored back to x), then
+  // out = RmsNorm(x, weight, group, eps, weight_offset). Bit-identical to AddInPlace(x, delta) followed by that
+  // RmsNorm on the same backend. `out` may alias `delta` (each element of delta is read before the element of out
+  // in its place is written), never `x` (x keeps the sum; Internal if it is the same tensor).
+  virtual Status AddRmsNorm(DeviceTensor& x, const DeviceTensor& delta, const DeviceTensor& weight, int64_t group,
+                            float eps, float weight_offset, DeviceTensor& out) = 0;
   // Waits for queued work (no-op on CPU).
   virtual Status Synchronize() = 0;
 

@@ -260,11 +260,14 @@ class LlamaModel : public Model {
     const RowPlacement rows{b.positions.get(), b.cache_rows.get(), one_sequence};
     const AttentionParams attn_params{c.num_heads, c.num_kv_heads, c.head_dim,
                                       1.0f / std::sqrt(static_cast<float>(c.head_dim))};
+    // x is the residual stream; h enters each layer as its input norm of x. Each residual add runs fused with the
+    // norm that follows it (Backend::AddRmsNorm, out aliasing delta): after o_proj the post-attention norm, after
+    // down_proj the next layer's input norm or the final norm.
     FP4LAB_RETURN_IF_ERROR(backend_.Embed(*embed_, *b.tokens, x));
+    FP4LAB_RETURN_IF_ERROR(backend_.RmsNorm(x, NormBefore(0), c.hidden_size, c.rms_norm_eps, 0.0f, h));
     for (size_t l = 0; l < layers_.size(); ++l) {
       const LlamaLayer& L = layers_[l];
       DeviceTensor &k_cache = *cache.k[l], &v_cache = *cache.v[l];
-      FP4LAB_RETURN_IF_ERROR(backend_.RmsNorm(x, *L.input_norm, c.hidden_size, c.rms_norm_eps, 0.0f, h));
       if (L.qkv) {
         FP4LAB_RETURN_IF_ERROR(Linear(h, *L.qkv, *b.qkv));
         FP4LAB_RETURN_IF_ERROR(backend_.RopeAndStoreKv(*b.qkv, c.num_heads, c.num_kv_heads, c.head_dim,
@@ -284,8 +287,7 @@ class LlamaModel : public Model {
       }
       FP4LAB_RETURN_IF_ERROR(backend_.Attention(q, k_cache, v_cache, rows, attn_params, attn));
       FP4LAB_RETURN_IF_ERROR(Linear(attn, *L.o, h));
-      FP4LAB_RETURN_IF_ERROR(backend_.AddInPlace(x, h));
-      FP4LAB_RETURN_IF_ERROR(backend_.RmsNorm(x, *L.post_norm, c.hidden_size, c.rms_norm_eps, 0.0f, h));
+      FP4LAB_RETURN_IF_ERROR(backend_.AddRmsNorm(x, h, *L.post_norm, c.hidden_size, c.rms_norm_eps, 0.0f, h));
       if (L.gate_up) {
         FP4LAB_RETURN_IF_ERROR(Linear(h, *L.gate_up, *b.gate_up));
         FP4LAB_RETURN_IF_ERROR(backend_.SiluMulHalves(*b.gate_up, gate));
@@ -295,10 +297,15 @@ class LlamaModel : public Model {
         FP4LAB_RETURN_IF_ERROR(backend_.SiluMul(gate, *b.up, gate));
       }
       FP4LAB_RETURN_IF_ERROR(Linear(gate, *L.down, h));
-      FP4LAB_RETURN_IF_ERROR(backend_.AddInPlace(x, h));
+      FP4LAB_RETURN_IF_ERROR(backend_.AddRmsNorm(x, h, NormBefore(l + 1), c.hidden_size, c.rms_norm_eps, 0.0f, h));
     }
-    FP4LAB_RETURN_IF_ERROR(backend_.RmsNorm(x, *final_norm_, c.hidden_size, c.rms_norm_eps, 0.0f, h));
     return Linear(h, lm_head_ ? *lm_head_ : *embed_, logits);
+  }
+
+  // The RMSNorm weight applied to the residual stream before layer l: its input norm, or the final norm past the
+  // last layer.
+  const DeviceTensor& NormBefore(size_t l) const {
+    return l < layers_.size() ? *layers_[l].input_norm : *final_norm_;
   }
 
   Result<std::unique_ptr<DeviceLinear>> Prepare(const LinearWeights& w) { return backend_.PrepareLinear(w); }

@@ -60,6 +60,15 @@ Status RotateRow(float* row, int heads, int head_dim, const DeviceTensor& rope_t
   return Status::Ok();
 }
 
+// RMSNorm of one group of `group` values (Backend::RmsNorm): orow[i] = (xr[i] * inv) * (weight_offset + w[i]) with
+// inv = 1 / sqrt(sum(xr^2) / group + eps), the sum left to right. `orow` may alias `xr`.
+void NormalizeGroup(const float* xr, const float* w, int64_t group, float eps, float weight_offset, float* orow) {
+  float sum_sq = 0.0f;
+  for (int64_t i = 0; i < group; ++i) sum_sq += xr[i] * xr[i];
+  const float inv = 1.0f / std::sqrt(sum_sq / static_cast<float>(group) + eps);
+  for (int64_t i = 0; i < group; ++i) orow[i] = (xr[i] * inv) * (weight_offset + w[i]);
+}
+
 class CpuBackend : public Backend {
  public:
   std::string Name() const override { return "cpu"; }
@@ -137,19 +146,12 @@ class CpuBackend : public Backend {
 
   Status RmsNorm(const DeviceTensor& x, const DeviceTensor& weight, int64_t group, float eps, float weight_offset,
                  DeviceTensor& out) override {
-    if (x.size() != out.size() || weight.size() != group || x.size() % group != 0) {
+    if (x.size() != out.size() || weight.size() != group || group <= 0 || x.size() % group != 0) {
       return ShapeError("RmsNorm", "x and out must match and be a multiple of the weight size");
     }
-    const float* w = Cpu(weight).data();
-    const float* in = Cpu(x).data();
-    float* o = Cpu(out).data();
     for (int64_t g = 0; g < x.size() / group; ++g) {
-      const float* xr = in + g * group;
-      float* orow = o + g * group;
-      float sum_sq = 0.0f;
-      for (int64_t i = 0; i < group; ++i) sum_sq += xr[i] * xr[i];
-      const float inv = 1.0f / std::sqrt(sum_sq / static_cast<float>(group) + eps);
-      for (int64_t i = 0; i < group; ++i) orow[i] = (xr[i] * inv) * (weight_offset + w[i]);
+      NormalizeGroup(Cpu(x).data() + g * group, Cpu(weight).data(), group, eps, weight_offset,
+                     Cpu(out).data() + g * group);
     }
     return Status::Ok();
   }
@@ -284,6 +286,24 @@ class CpuBackend : public Backend {
     float* a = Cpu(x).data();
     const float* b = Cpu(y).data();
     for (int64_t i = 0; i < x.size(); ++i) a[i] += b[i];
+    return Status::Ok();
+  }
+
+  // Per group: the add of AddInPlace, then NormalizeGroup as RmsNorm runs it (the same operations in the same order,
+  // so bit-identical to the two ops). With out == delta, group g of delta is read before group g of out is written.
+  Status AddRmsNorm(DeviceTensor& x, const DeviceTensor& delta, const DeviceTensor& weight, int64_t group, float eps,
+                    float weight_offset, DeviceTensor& out) override {
+    if (x.size() != delta.size() || x.size() != out.size() || weight.size() != group || group <= 0 ||
+        x.size() % group != 0) {
+      return ShapeError("AddRmsNorm", "x, delta and out must match and be a multiple of the weight size");
+    }
+    if (&out == &x) return ShapeError("AddRmsNorm", "out must not alias x");
+    for (int64_t g = 0; g < x.size() / group; ++g) {
+      float* xr = Cpu(x).data() + g * group;
+      const float* dr = Cpu(delta).data() + g * group;
+      for (int64_t i = 0; i < group; ++i) xr[i] += dr[i];
+      NormalizeGroup(xr, Cpu(weight).data(), group, eps, weight_offset, Cpu(out).data() + g * group);
+    }
     return Status::Ok();
   }
 

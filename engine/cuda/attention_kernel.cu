@@ -1,74 +1,17 @@
 #include "engine/cuda/attention_kernel.h"
 
+#include "engine/cuda/decode_attention_kernel.h"
 #include "engine/cuda/kernel_util.cuh"
 
 namespace fp4lab::cuda {
 namespace {
 
-constexpr int kKeyTile = 128;  // keys per tile = threads per block (one key per thread when scoring)
-
-// Block (i, h): shared memory holds q_i,h [D], the running output [D] and the tile's probabilities [kKeyTile].
-__global__ void __launch_bounds__(kKeyTile) AttentionKernel(const float* q, const float* k_cache,
-                                                            const float* v_cache, const int32_t* positions,
-                                                            const int32_t* cache_rows, int heads, int kv_heads,
-                                                            int head_dim, float scale, float* out) {
-  extern __shared__ float shared[];
-  float* q_s = shared;
-  float* o_s = q_s + head_dim;
-  float* p_s = o_s + head_dim;
-  __shared__ float scratch[kMaxWarps];
-
-  const int64_t i = blockIdx.x;
-  const int h = blockIdx.y;
-  const int64_t q_dim = static_cast<int64_t>(heads) * head_dim, kv_dim = static_cast<int64_t>(kv_heads) * head_dim;
-  const int64_t kv_off = static_cast<int64_t>(h / (heads / kv_heads)) * head_dim;
-  const int64_t n_keys = static_cast<int64_t>(positions[i]) + 1;  // causal: its sequence up to itself
-  const int64_t first = static_cast<int64_t>(cache_rows[i]) - positions[i];
-  k_cache += first * kv_dim;
-  v_cache += first * kv_dim;
-  for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
-    q_s[d] = q[i * q_dim + static_cast<int64_t>(h) * head_dim + d];
-    o_s[d] = 0.0f;
-  }
-  __syncthreads();
-
-  float running_max = -INFINITY, running_sum = 0.0f;  // identical in every thread
-  for (int64_t t0 = 0; t0 < n_keys; t0 += kKeyTile) {
-    const int64_t t = t0 + threadIdx.x;
-    float score = -INFINITY;
-    if (t < n_keys) {
-      const float* k = k_cache + t * kv_dim + kv_off;
-      float dot = 0.0f;
-      for (int d = 0; d < head_dim; ++d) dot += q_s[d] * k[d];
-      score = dot * scale;
-    }
-    const float new_max = fmaxf(running_max, BlockMax(score, scratch));
-    const float p = t < n_keys ? expf(score - new_max) : 0.0f;
-    p_s[threadIdx.x] = p;
-    const float correction = expf(running_max - new_max);  // 0 on the first tile (exp(-inf))
-    running_sum = running_sum * correction + BlockSum(p, scratch);  // BlockSum's barrier also publishes p_s
-    running_max = new_max;
-    const int tile = static_cast<int>(n_keys - t0 < kKeyTile ? n_keys - t0 : kKeyTile);
-    for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
-      const float* v = v_cache + t0 * kv_dim + kv_off + d;
-      float acc = o_s[d] * correction;
-      for (int j = 0; j < tile; ++j) acc += p_s[j] * v[j * kv_dim];
-      o_s[d] = acc;
-    }
-    __syncthreads();  // p_s is rewritten by the next tile
-  }
-  for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
-    out[i * q_dim + static_cast<int64_t>(h) * head_dim + d] = o_s[d] / running_sum;
-  }
-}
-
 // Prefill: block (tile, h) runs the kPrefillRows queries tile * kPrefillRows .. of one sequence (consecutive
 // positions, so they share the first cache row and their key ranges grow by one per row) against key tiles of
 // kPrefillKeys keys staged in shared memory once for all of them. Thread t works on query row t / 8; its 8 threads
 // split each key tile (keys t % 8 + 8 j) for the scores and the head dimension (d = t % 8 + 8 j) for the output, so
-// a row's max and sum meet through 3 shuffles. Same online softmax as the per-query kernel, with key tiles of
-// kPrefillKeys instead of kKeyTile.
-constexpr int kPrefillRows = 16;
+// a row's max and sum meet through 3 shuffles. Online softmax over key tiles of kPrefillKeys: running max and sum per
+// query, the output rescaled when the max grows.
 constexpr int kPrefillKeys = 32;
 constexpr int kPrefillThreads = kPrefillRows * 8;  // 128
 constexpr int kKeysPerThread = kPrefillKeys / 8;   // 4
@@ -193,28 +136,27 @@ cudaError_t LaunchPrefill(const float* q, const float* k_cache, const float* v_c
 
 }  // namespace
 
-cudaError_t LaunchAttention(const float* q, const float* k_cache, const float* v_cache, int64_t rows,
-                            const int32_t* positions, const int32_t* cache_rows, bool one_sequence, int heads,
-                            int kv_heads, int head_dim, float scale, float* out, cudaStream_t stream) {
-  if (rows == 0) return cudaSuccess;
-  if (head_dim > kMaxAttentionHeadDim || kv_heads <= 0 || heads % kv_heads != 0 || rows > kMaxGridX ||
-      heads > 65535) {
+cudaError_t LaunchAttention(const AttentionShape& shape, const AttentionPlan& plan, const float* q,
+                            const float* k_cache, const float* v_cache, const int32_t* positions,
+                            const int32_t* cache_rows, float scale, void* scratch, float* out, cudaStream_t stream) {
+  if (shape.rows == 0) return cudaSuccess;
+  if (shape.head_dim < 1 || shape.head_dim > kMaxAttentionHeadDim || shape.kv_heads <= 0 ||
+      shape.heads % shape.kv_heads != 0 || shape.rows > kMaxGridX || shape.heads > 65535) {
     return cudaErrorInvalidValue;
   }
-  if (one_sequence && rows >= kPrefillRows) {
-    if (head_dim == 64) {
-      return LaunchPrefill<64>(q, k_cache, v_cache, rows, positions, cache_rows, heads, kv_heads, scale, out, stream);
-    }
-    if (head_dim == 128) {
-      return LaunchPrefill<128>(q, k_cache, v_cache, rows, positions, cache_rows, heads, kv_heads, scale, out,
-                                stream);
-    }
+  if (!plan.prefill) {
+    return LaunchDecodeAttention(shape, plan, q, k_cache, v_cache, positions, cache_rows, scale, scratch, out,
+                                 stream);
   }
-  const size_t shared_bytes = (2 * static_cast<size_t>(head_dim) + kKeyTile) * sizeof(float);
-  const dim3 grid(static_cast<unsigned>(rows), static_cast<unsigned>(heads));
-  AttentionKernel<<<grid, kKeyTile, shared_bytes, stream>>>(q, k_cache, v_cache, positions, cache_rows, heads,
-                                                            kv_heads, head_dim, scale, out);
-  return cudaGetLastError();
+  if (shape.head_dim == 64) {
+    return LaunchPrefill<64>(q, k_cache, v_cache, shape.rows, positions, cache_rows, shape.heads, shape.kv_heads,
+                             scale, out, stream);
+  }
+  if (shape.head_dim == 128) {
+    return LaunchPrefill<128>(q, k_cache, v_cache, shape.rows, positions, cache_rows, shape.heads, shape.kv_heads,
+                              scale, out, stream);
+  }
+  return cudaErrorInvalidValue;  // not a plan of PlanAttention
 }
 
 }  // namespace fp4lab::cuda

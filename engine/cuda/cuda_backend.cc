@@ -273,14 +273,19 @@ class CudaBackend : public Backend {
     if (p.num_kv_heads <= 0 || p.num_heads % p.num_kv_heads != 0 || q.cols() != q_dim || out.cols() != q_dim ||
         out.rows() != q.rows() || k_cache.cols() != kv_dim || v_cache.cols() != kv_dim ||
         rows.positions->size() != q.rows() || rows.cache_rows->size() != q.rows() ||
-        p.head_dim > cuda::kMaxAttentionHeadDim) {
+        k_cache.rows() != v_cache.rows() || p.head_dim < 1 || p.head_dim > cuda::kMaxAttentionHeadDim) {
       return ShapeError("Attention", "q/out/cache shapes do not agree");
     }
+    if (q.rows() == 0) return Status::Ok();
     FP4LAB_RETURN_IF_ERROR(context_->Activate());
-    CUDA_CHECK(cuda::LaunchAttention(Data(q), Data(k_cache), Data(v_cache), q.rows(), Data(*rows.positions),
-                                     Data(*rows.cache_rows), rows.one_sequence, p.num_heads, p.num_kv_heads,
-                                     p.head_dim, p.scale,
-                                     Data(out), context_->stream()));
+    // The plan depends on shapes only (a query's keys are bounded by the cache's rows), so the first, unrecorded call
+    // of a decode step grows the workspace to what its recorded replays carve.
+    const cuda::AttentionShape shape{q.rows(), p.num_heads, p.num_kv_heads, p.head_dim, k_cache.rows(),
+                                     rows.one_sequence};
+    const cuda::AttentionPlan plan = cuda::PlanAttention(shape, facts_.value("sm_count", 1));
+    FP4LAB_ASSIGN_OR_RETURN(std::vector<void*> scratch, workspace_.Carve({plan.scratch_bytes}, "Attention"));
+    CUDA_CHECK(cuda::LaunchAttention(shape, plan, Data(q), Data(k_cache), Data(v_cache), Data(*rows.positions),
+                                     Data(*rows.cache_rows), p.scale, scratch[0], Data(out), context_->stream()));
     return Status::Ok();
   }
 
@@ -304,6 +309,19 @@ class CudaBackend : public Backend {
     if (x.size() != y.size()) return ShapeError("AddInPlace", "size mismatch");
     FP4LAB_RETURN_IF_ERROR(context_->Activate());
     CUDA_CHECK(cuda::LaunchAddInPlace(Data(x), Data(y), x.size(), context_->stream()));
+    return Status::Ok();
+  }
+
+  Status AddRmsNorm(DeviceTensor& x, const DeviceTensor& delta, const DeviceTensor& weight, int64_t group, float eps,
+                    float weight_offset, DeviceTensor& out) override {
+    if (x.size() != delta.size() || x.size() != out.size() || weight.size() != group || group <= 0 ||
+        x.size() % group != 0) {
+      return ShapeError("AddRmsNorm", "x, delta and out must match and be a multiple of the weight size");
+    }
+    if (&out == &x) return ShapeError("AddRmsNorm", "out must not alias x");
+    FP4LAB_RETURN_IF_ERROR(context_->Activate());
+    CUDA_CHECK(cuda::LaunchAddRmsNorm(Data(x), Data(delta), Data(weight), x.size() / group, group, eps,
+                                      weight_offset, Data(out), context_->stream()));
     return Status::Ok();
   }
 

@@ -131,6 +131,9 @@ Result<std::unique_ptr<CudaLinear>> CudaLinear::Prepare(const std::shared_ptr<Cu
       lin->path_ = CudaLinearPath::kFp8Emulated;
       break;
   }
+  // The weights are complete when Prepare returns: the W4A16 GEMV loads codes and scales before it waits for the
+  // kernel before it (programmatic dependent launch, w4a16_gemv.h), so no generating kernel may still be running.
+  CUDA_CHECK(cudaStreamSynchronize(context->stream()));
   return lin;
 }
 

@@ -6,6 +6,11 @@
 namespace fp4lab::cuda {
 namespace {
 
+// Programmatic dependent launch: the kernels that a W4A16 GEMV follows in a decode step (RMSNorm, SiLU-mul) call
+// LetDependentGridsLaunch() first, so the GEMV (launched with the PDL attribute) starts loading its weights while
+// they run; it waits for their completion before it reads their output (kernel_util.cuh). The call has no effect
+// when the next kernel is launched without the attribute.
+
 __global__ void ConvertToBf16Kernel(const float* x, int64_t count, __nv_bfloat16* out) {
   for (int64_t i = GlobalThread(); i < count; i += GlobalStride()) out[i] = DeviceF32ToBf16(x[i]);
 }
@@ -19,6 +24,7 @@ __global__ void AddInPlaceKernel(float* x, const float* y, int64_t count) {
 }
 
 __global__ void SiluMulKernel(const float* gate, const float* up, float* out, int64_t count) {
+  LetDependentGridsLaunch();  // see the note on programmatic dependent launch above
   for (int64_t i = GlobalThread(); i < count; i += GlobalStride()) {
     const float g = gate[i];
     out[i] = __fmul_rn(__fdiv_rn(g, __fadd_rn(1.0f, expf(-g))), up[i]);
@@ -26,6 +32,7 @@ __global__ void SiluMulKernel(const float* gate, const float* up, float* out, in
 }
 
 __global__ void SiluMulHalvesKernel(const float* gate_up, int64_t rows, int64_t f, float* out) {
+  LetDependentGridsLaunch();  // see the note on programmatic dependent launch above
   for (int64_t i = GlobalThread(); i < rows * f; i += GlobalStride()) {
     const int64_t r = i / f, c = i % f;
     const float g = gate_up[r * 2 * f + c];
@@ -33,9 +40,16 @@ __global__ void SiluMulHalvesKernel(const float* gate_up, int64_t rows, int64_t 
   }
 }
 
+// Threads per block of the RMSNorm kernels (one block per group): the block size fixes the order of the sum of
+// squares, so RmsNormKernel and AddRmsNormKernel must launch with the same one. A multiple of 32 (BlockSum).
+int RmsNormThreads(int64_t group) {
+  return group >= kThreads ? kThreads : static_cast<int>((group + 31) / 32 * 32);
+}
+
 // One block per group.
 __global__ void RmsNormKernel(const float* x, const float* weight, int64_t group, float eps, float offset,
                               float* out) {
+  LetDependentGridsLaunch();  // see the note on programmatic dependent launch above
   __shared__ float partials[kMaxWarps];
   const float* row = x + blockIdx.x * group;
   float* out_row = out + blockIdx.x * group;
@@ -45,6 +59,48 @@ __global__ void RmsNormKernel(const float* x, const float* weight, int64_t group
   const float inv = __fdiv_rn(1.0f, __fsqrt_rn(__fadd_rn(__fdiv_rn(sum_sq, static_cast<float>(group)), eps)));
   for (int64_t i = threadIdx.x; i < group; i += blockDim.x) {
     out_row[i] = __fmul_rn(__fmul_rn(row[i], inv), __fadd_rn(offset, weight[i]));
+  }
+}
+
+// x += delta, then RmsNormKernel on x, one block per group of at most kCached * blockDim.x elements, bit-identical
+// to AddInPlaceKernel + RmsNormKernel at the same block size: each thread forms the same sums
+// __fadd_rn(x[i], delta[i]) and accumulates their squares in the same order (i = threadIdx.x, + blockDim.x, ...),
+// BlockSum reduces the same partials, and each output element takes the same two multiplications. A thread keeps
+// its sums and (offset + w) in registers and loads x, delta and the weight before any store (one memory round trip
+// before the reduction). REQUIRES blockDim.x == RmsNormThreads(group), group <= kCached * blockDim.x and, when
+// kCached > 1, blockDim.x == kThreads (element j of a thread is then at the constant offset j * kThreads). Each
+// element of delta is read by the thread that later writes the element of out in its place, so out may alias
+// delta; it must not alias x.
+template <int kCached>
+__global__ void AddRmsNormKernel(float* x, const float* delta, const float* weight, int64_t group, float eps,
+                                 float offset, float* out) {
+  LetDependentGridsLaunch();  // see the note on programmatic dependent launch above
+  __shared__ float partials[kMaxWarps];
+  float* row = x + blockIdx.x * group;
+  const float* delta_row = delta + blockIdx.x * group;
+  float* out_row = out + blockIdx.x * group;
+  float sums[kCached], scales[kCached];
+  float sum_sq = 0.0f;
+#pragma unroll
+  for (int j = 0; j < kCached; ++j) {
+    const int64_t i = threadIdx.x + static_cast<int64_t>(j) * kThreads;
+    if (i < group) {
+      sums[j] = __fadd_rn(row[i], delta_row[i]);
+      scales[j] = __fadd_rn(offset, weight[i]);
+      sum_sq = __fadd_rn(sum_sq, __fmul_rn(sums[j], sums[j]));
+    }
+  }
+#pragma unroll
+  for (int j = 0; j < kCached; ++j) {
+    const int64_t i = threadIdx.x + static_cast<int64_t>(j) * kThreads;
+    if (i < group) row[i] = sums[j];
+  }
+  sum_sq = BlockSum(sum_sq, partials);
+  const float inv = __fdiv_rn(1.0f, __fsqrt_rn(__fadd_rn(__fdiv_rn(sum_sq, static_cast<float>(group)), eps)));
+#pragma unroll
+  for (int j = 0; j < kCached; ++j) {
+    const int64_t i = threadIdx.x + static_cast<int64_t>(j) * kThreads;
+    if (i < group) out_row[i] = __fmul_rn(__fmul_rn(sums[j], inv), scales[j]);
   }
 }
 
@@ -161,8 +217,34 @@ cudaError_t LaunchRmsNorm(const float* x, const float* weight, int64_t groups, i
                           float* out, cudaStream_t stream) {
   if (groups == 0) return cudaSuccess;
   if (groups > kMaxGridX) return cudaErrorInvalidConfiguration;
-  const int threads = group >= kThreads ? kThreads : static_cast<int>((group + 31) / 32 * 32);
-  RmsNormKernel<<<static_cast<unsigned>(groups), threads, 0, stream>>>(x, weight, group, eps, offset, out);
+  RmsNormKernel<<<static_cast<unsigned>(groups), RmsNormThreads(group), 0, stream>>>(x, weight, group, eps, offset,
+                                                                                     out);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchAddRmsNorm(float* x, const float* delta, const float* weight, int64_t groups, int64_t group,
+                             float eps, float offset, float* out, cudaStream_t stream) {
+  if (groups == 0) return cudaSuccess;
+  if (groups > kMaxGridX) return cudaErrorInvalidConfiguration;
+  const int threads = RmsNormThreads(group);
+  const unsigned blocks = static_cast<unsigned>(groups);
+  // Elements per thread: 1 up to a group of 256 (any block size), else at 256 threads up to 32 (a hidden size of
+  // 8192; 147 registers and no spills at 32 on sm_90 with nvcc 13.0).
+  const int64_t per_thread = (group + threads - 1) / threads;
+  if (per_thread == 1) {
+    AddRmsNormKernel<1><<<blocks, threads, 0, stream>>>(x, delta, weight, group, eps, offset, out);
+  } else if (per_thread <= 4) {
+    AddRmsNormKernel<4><<<blocks, threads, 0, stream>>>(x, delta, weight, group, eps, offset, out);
+  } else if (per_thread <= 16) {
+    AddRmsNormKernel<16><<<blocks, threads, 0, stream>>>(x, delta, weight, group, eps, offset, out);
+  } else if (per_thread <= 32) {
+    AddRmsNormKernel<32><<<blocks, threads, 0, stream>>>(x, delta, weight, group, eps, offset, out);
+  } else {
+    // More than the registers hold: the two kernels, which the fused one equals.
+    const cudaError_t err = LaunchAddInPlace(x, delta, groups * group, stream);
+    if (err != cudaSuccess) return err;
+    return LaunchRmsNorm(x, weight, groups, group, eps, offset, out, stream);
+  }
   return cudaGetLastError();
 }
 

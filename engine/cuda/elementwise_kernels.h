@@ -30,6 +30,12 @@ cudaError_t LaunchSiluMul(const float* gate, const float* up, float* out, int64_
 cudaError_t LaunchRmsNorm(const float* x, const float* weight, int64_t groups, int64_t group, float eps, float offset,
                           float* out, cudaStream_t stream);
 
+// x[i] += delta[i], then LaunchRmsNorm on x into `out`: bit-identical to LaunchAddInPlace followed by LaunchRmsNorm
+// (same block size, so the same order of the sum of squares, and the same per-element operations). One kernel for
+// groups of up to 8192 elements; larger groups run as those two kernels. `out` may alias `delta`, not `x`.
+cudaError_t LaunchAddRmsNorm(float* x, const float* delta, const float* weight, int64_t groups, int64_t group,
+                             float eps, float offset, float* out, cudaStream_t stream);
+
 // Rotate-half RoPE in place on x[rows, heads * head_dim]; row r is at position positions[r] (device int32) and
 // reads row positions[r] of rope_table [P, head_dim] (cos in columns 0 .. head_dim/2 - 1, sin after them; built on
 // the host by RopeTable exactly as the CPU computes it): bit-identical to the CPU. REQUIRES positions < P.

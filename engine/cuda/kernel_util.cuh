@@ -23,6 +23,37 @@ __device__ __forceinline__ int64_t GlobalThread() {
 }
 __device__ __forceinline__ int64_t GlobalStride() { return static_cast<int64_t>(gridDim.x) * blockDim.x; }
 
+// Programmatic dependent launch (PDL, compute capability 9.0+; both compile to nothing below sm_90, where a grid
+// always starts after the previous work in its stream has completed). A grid launched with
+// cudaLaunchAttributeProgrammaticStreamSerialization (LaunchKernel in engine/cuda/launch.h) may start while the
+// kernel before it in the stream (its prerequisite) is still running: as soon as every block of that kernel has
+// called LetDependentGridsLaunch() or exited, and before its writes are complete or visible. Such a grid must call
+// WaitForPriorGrids() before its first access (read or write) to memory that the prerequisite may touch; anything
+// it does before the wait may overlap the prerequisite. Stream capture (CUDA 12.3+) records the relation as a
+// programmatic edge of the graph, with the same meaning.
+
+// Blocks the calling thread until every prerequisite grid has completed and its memory operations are performed
+// and visible to this grid (PTX griddepcontrol.wait; cudaGridDependencySynchronize). Returns at once when the grid
+// was launched without the attribute. The "memory" clobber keeps the compiler from moving memory accesses across
+// it; loads the compiler may treat as invariant (__ldg, ld.global.nc, const __restrict__ kernel parameters) must
+// not be used for data a prerequisite writes: the PTX memory model does not cover them.
+__device__ __forceinline__ void WaitForPriorGrids() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
+// Lets the grids that depend on this one programmatically (the next kernel in the stream, when launched with the
+// attribute) start once every block of this grid has called it or exited (PTX griddepcontrol.launch_dependents;
+// cudaTriggerProgrammaticLaunchCompletion). A scheduling hint only: it makes none of this grid's writes visible
+// (dependents still wait for this grid's completion in WaitForPriorGrids) and repeated calls in a block do nothing
+// more. Without it a block counts as having called it when it exits.
+__device__ __forceinline__ void LetDependentGridsLaunch() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;");
+#endif
+}
+
 __device__ __forceinline__ float WarpSum(float v) {
 #pragma unroll
   for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, offset);

@@ -9,6 +9,7 @@
 #include <type_traits>
 
 #include "engine/cuda/kernel_util.cuh"
+#include "engine/cuda/launch.h"
 
 namespace fp4lab::cuda {
 namespace {
@@ -152,12 +153,12 @@ struct ColumnStage {
 // Block b owns columns [b * tile_cols, (b + 1) * tile_cols) (tile_cols a multiple of 8, at most kResidentMaxTile
 // and at most n); the last block, where that range passes n, computes the tile ending at column n - 1 and stores only
 // its own columns. Thread t owns piece t of every row (blockDim.x >= pieces, a multiple of 32); threads past the
-// last piece repeat it with x = 0. Loads carry no branches.
+// last piece repeat it with x = 0. Loads carry no branches. x and bias (both kernels) are not __restrict__, so the
+// compiler reads them with coherent loads, not ld.global.nc: another kernel may write them until WaitForPriorGrids.
 template <int kPieceBytes>
 __global__ void __launch_bounds__(kResidentMaxThreads)
-    ResidentXKernel(const float* __restrict__ x, const uint8_t* __restrict__ codes, const uint8_t* __restrict__ scales,
-                    int64_t n, int k, int tile_cols, float weight_scale_2, const float* __restrict__ bias,
-                    float* __restrict__ y) {
+    ResidentXKernel(const float* x, const uint8_t* __restrict__ codes, const uint8_t* __restrict__ scales, int64_t n,
+                    int k, int tile_cols, float weight_scale_2, const float* bias, float* __restrict__ y) {
   using P = Piece<kPieceBytes>;
   constexpr int kElems = 2 * kPieceBytes, kGroups = kElems / 16;
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
@@ -182,10 +183,18 @@ __global__ void __launch_bounds__(kResidentMaxThreads)
 #pragma unroll
   for (int i = 0; i < kResidentStages; ++i) load_next(stage[i]);
 
+  // The loads above may overlap the kernel before this one (programmatic dependent launch); x, bias and y are
+  // touched only after it has completed. Every thread waits: tile_cols >= 8 always, and the branch only keeps ptxas
+  // from scheduling the wait above the loads, which it does when both sit in one basic block (kernel B has its own
+  // branch; the SASS check is in docs/perf/w4a16_gemv.md).
+  if (tile_cols > 0) WaitForPriorGrids();
+  LetDependentGridsLaunch();
+
   float xr[kElems];
+  const float4* x4 = reinterpret_cast<const float4*>(x);
 #pragma unroll
   for (int i = 0; i < kElems / 4; ++i) {
-    const float4 v = live ? __ldg(reinterpret_cast<const float4*>(x) + piece * (kElems / 4) + i) : float4{};
+    const float4 v = live ? x4[piece * (kElems / 4) + i] : float4{};
     xr[4 * i] = v.x;
     xr[4 * i + 1] = v.y;
     xr[4 * i + 2] = v.z;
@@ -256,9 +265,8 @@ struct Stage {
 // piece s * kLanesK + kl of each. Columns >= n load row n - 1 and are not stored.
 template <int kRows, int kPieceBytes>
 __global__ void __launch_bounds__(kBlockThreads, Config<kRows>::kMinBlocks)
-    StreamXKernel(const float* __restrict__ x, int m, const uint8_t* __restrict__ codes,
-                  const uint8_t* __restrict__ scales, int64_t n, int k, int split_k, float weight_scale_2,
-                  const float* __restrict__ bias, float* __restrict__ y) {
+    StreamXKernel(const float* x, int m, const uint8_t* __restrict__ codes, const uint8_t* __restrict__ scales,
+                  int64_t n, int k, int split_k, float weight_scale_2, const float* bias, float* __restrict__ y) {
   using C = Config<kRows>;
   using P = Piece<kPieceBytes>;
   constexpr int kElems = 2 * kPieceBytes;  // elements per piece
@@ -329,7 +337,7 @@ __global__ void __launch_bounds__(kBlockThreads, Config<kRows>::kMinBlocks)
 #pragma unroll
         for (int r = 0; r < kRows; ++r) {
           const float4* xp = reinterpret_cast<const float4*>(xs + x_row[r] + wd * 8);
-          const float4 lo = __ldg(xp), hi = __ldg(xp + 1);
+          const float4 lo = xp[0], hi = xp[1];
           const float xv[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
 #pragma unroll
           for (int j = 0; j < kCols; ++j) {
@@ -350,11 +358,18 @@ __global__ void __launch_bounds__(kBlockThreads, Config<kRows>::kMinBlocks)
     }
   };
 
-  // Software pipeline: kStages steps in flight; step slice + i * split_k lives in stage i % kStages.
-  if (slice < steps) {
-    Stage<kRows, kPieceBytes> stage[kStages];
+  // Software pipeline: kStages steps in flight; step slice + i * split_k lives in stage i % kStages. The first
+  // stages are loaded before the wait, so they may overlap the kernel before this one (programmatic dependent
+  // launch); x, bias and y are touched only after it has completed.
+  const bool active = slice < steps;  // this warp's K slice has steps
+  Stage<kRows, kPieceBytes> stage[kStages];
+  if (active) {
 #pragma unroll
     for (int i = 0; i < kStages; ++i) load(stage[i], slice + i * split_k);
+  }
+  WaitForPriorGrids();
+  LetDependentGridsLaunch();
+  if (active) {
     for (int s0 = slice; s0 < steps; s0 += kStages * split_k) {
 #pragma unroll
       for (int i = 0; i < kStages; ++i) {
@@ -425,7 +440,8 @@ cudaError_t ResidentBlocks(Kernel kernel, int threads, int smem_bytes, std::atom
 // Kernel A when it takes the problem (M = 1, the row's pieces fit one block, n >= 8); else *launched = false.
 template <int kPieceBytes>
 cudaError_t LaunchResidentX(const float* x, const uint8_t* codes, const uint8_t* scales, int64_t n, int64_t k,
-                            float weight_scale_2, const float* bias, float* y, cudaStream_t stream, bool* launched) {
+                            float weight_scale_2, const float* bias, float* y, cudaStream_t stream, bool overlap,
+                            bool* launched) {
   *launched = false;
   const int64_t pieces = k / (2 * kPieceBytes);
   if (pieces == 0 || pieces > kResidentMaxThreads || n < kGroupCols) return cudaSuccess;
@@ -443,15 +459,16 @@ cudaError_t LaunchResidentX(const float* x, const uint8_t* codes, const uint8_t*
   if (tile > n / kGroupCols * kGroupCols) tile = n / kGroupCols * kGroupCols;
   const int64_t blocks = (n + tile - 1) / tile;
   if (blocks > kMaxGridX) return cudaErrorInvalidConfiguration;
-  ResidentXKernel<kPieceBytes><<<static_cast<unsigned>(blocks), 32 * warps, 0, stream>>>(
-      x, codes, scales, n, static_cast<int>(k), static_cast<int>(tile), weight_scale_2, bias, y);
   *launched = true;
-  return cudaGetLastError();
+  return LaunchKernel(ResidentXKernel<kPieceBytes>, dim3(static_cast<unsigned>(blocks)), dim3(32 * warps), 0, stream,
+                      overlap, x, codes, scales, n, static_cast<int>(k), static_cast<int>(tile), weight_scale_2, bias,
+                      y);
 }
 
 template <int kRows, int kPieceBytes>
 cudaError_t LaunchStreamX(const float* x, int64_t m, const uint8_t* codes, const uint8_t* scales, int64_t n,
-                          int64_t k, float weight_scale_2, const float* bias, float* y, cudaStream_t stream) {
+                          int64_t k, float weight_scale_2, const float* bias, float* y, cudaStream_t stream,
+                          bool overlap) {
   using C = Config<kRows>;
   static std::array<std::atomic<int>, kMaxDevices> cache = {};
   int resident = 0;
@@ -471,28 +488,34 @@ cudaError_t LaunchStreamX(const float* x, int64_t m, const uint8_t* codes, const
   const int64_t block_cols = (kWarps / split_k) * C::kWarpCols;
   const int64_t blocks = (n + block_cols - 1) / block_cols;
   if (blocks > kMaxGridX) return cudaErrorInvalidConfiguration;
-  StreamXKernel<kRows, kPieceBytes><<<static_cast<unsigned>(blocks), kBlockThreads, 0, stream>>>(
-      x, static_cast<int>(m), codes, scales, n, static_cast<int>(k), split_k, weight_scale_2, bias, y);
-  return cudaGetLastError();
+  return LaunchKernel(StreamXKernel<kRows, kPieceBytes>, dim3(static_cast<unsigned>(blocks)), dim3(kBlockThreads), 0,
+                      stream, overlap, x, static_cast<int>(m), codes, scales, n, static_cast<int>(k), split_k,
+                      weight_scale_2, bias, y);
 }
 
 template <int kPieceBytes>
 cudaError_t LaunchForRows(const float* x, int64_t m, const uint8_t* codes, const uint8_t* scales, int64_t n,
-                          int64_t k, float weight_scale_2, const float* bias, float* y, cudaStream_t stream) {
+                          int64_t k, float weight_scale_2, const float* bias, float* y, cudaStream_t stream,
+                          bool overlap) {
   if (m == 1) {
     bool launched = false;
     const cudaError_t err =
-        LaunchResidentX<kPieceBytes>(x, codes, scales, n, k, weight_scale_2, bias, y, stream, &launched);
+        LaunchResidentX<kPieceBytes>(x, codes, scales, n, k, weight_scale_2, bias, y, stream, overlap, &launched);
     if (err != cudaSuccess || launched) return err;
-    return LaunchStreamX<1, kPieceBytes>(x, m, codes, scales, n, k, weight_scale_2, bias, y, stream);
   }
-  if (m == 2) return LaunchStreamX<2, kPieceBytes>(x, m, codes, scales, n, k, weight_scale_2, bias, y, stream);
-  if (m == 3) return LaunchStreamX<3, kPieceBytes>(x, m, codes, scales, n, k, weight_scale_2, bias, y, stream);
-  if (m == 4) return LaunchStreamX<4, kPieceBytes>(x, m, codes, scales, n, k, weight_scale_2, bias, y, stream);
-  if (m <= 6) return LaunchStreamX<6, kPieceBytes>(x, m, codes, scales, n, k, weight_scale_2, bias, y, stream);
-  if (m <= 8) return LaunchStreamX<8, kPieceBytes>(x, m, codes, scales, n, k, weight_scale_2, bias, y, stream);
-  if (m <= 12) return LaunchStreamX<12, kPieceBytes>(x, m, codes, scales, n, k, weight_scale_2, bias, y, stream);
-  return LaunchStreamX<16, kPieceBytes>(x, m, codes, scales, n, k, weight_scale_2, bias, y, stream);
+  // Kernel B for the row count padded up to 1, 2, 3, 4, 6, 8, 12 or 16.
+  const auto launch = [&](auto rows) {
+    return LaunchStreamX<decltype(rows)::value, kPieceBytes>(x, m, codes, scales, n, k, weight_scale_2, bias, y,
+                                                             stream, overlap);
+  };
+  if (m == 1) return launch(std::integral_constant<int, 1>{});
+  if (m == 2) return launch(std::integral_constant<int, 2>{});
+  if (m == 3) return launch(std::integral_constant<int, 3>{});
+  if (m == 4) return launch(std::integral_constant<int, 4>{});
+  if (m <= 6) return launch(std::integral_constant<int, 6>{});
+  if (m <= 8) return launch(std::integral_constant<int, 8>{});
+  if (m <= 12) return launch(std::integral_constant<int, 12>{});
+  return launch(std::integral_constant<int, 16>{});
 }
 
 }  // namespace
@@ -502,11 +525,14 @@ bool W4A16GemvSupports(int64_t m, int64_t k) {
 }
 
 cudaError_t LaunchW4A16Gemv(const float* x, int64_t m, const uint8_t* codes, const uint8_t* scales, int64_t n,
-                            int64_t k, float weight_scale_2, const float* bias, float* y, cudaStream_t stream) {
+                            int64_t k, float weight_scale_2, const float* bias, float* y, cudaStream_t stream,
+                            bool allow_overlap) {
   if (!W4A16GemvSupports(m, k) || n < 0) return cudaErrorInvalidValue;
   if (n == 0) return cudaSuccess;
-  if (k % 32 == 0) return LaunchForRows<16>(x, m, codes, scales, n, k, weight_scale_2, bias, y, stream);
-  return LaunchForRows<8>(x, m, codes, scales, n, k, weight_scale_2, bias, y, stream);
+  if (k % 32 == 0) {
+    return LaunchForRows<16>(x, m, codes, scales, n, k, weight_scale_2, bias, y, stream, allow_overlap);
+  }
+  return LaunchForRows<8>(x, m, codes, scales, n, k, weight_scale_2, bias, y, stream, allow_overlap);
 }
 
 }  // namespace fp4lab::cuda

@@ -18,6 +18,15 @@
 //     largest that keeps all blocks resident); lane sums meet through shuffles, warp sums through shared memory.
 //   Codes and scales are read once, past L1 (ld.global.nc.L1::no_allocate).
 //
+// Programmatic dependent launch (compute capability 9.0+, on by default): each call is launched so that it may start
+// while the kernel before it in the stream is still running. Every thread first issues its first stages of code and
+// scale loads (kernel A: 8 columns; B: 2 to 4 steps), which no kernel of the decode step writes, then waits
+// (griddepcontrol.wait) until the previous kernel has completed and its writes are visible, and only then reads x
+// and bias and writes y. It then lets a programmatically launched successor start (griddepcontrol.launch_dependents):
+// that successor still waits for this call's completion before it touches y, and since this happens after the wait,
+// at most one call's loads run ahead of the kernel it follows. x and bias are read with ordinary (coherent) loads,
+// which the PTX memory model orders after the wait; results are the same bits with and without the overlap.
+//
 // Numerics (exact dequantization, f32 x, f32 accumulation; only the summation order differs from CpuLinear):
 //   - each code becomes the fp16 e2m1 * 2^-14 by moving bits (sign to bit 15, exponent+mantissa to bits 9..11; the
 //     0.5 code is the fp16 subnormal 2^-15), and then an f32 through the exact fp16 -> f32 conversion;
@@ -38,7 +47,8 @@
 //   FMA; the kernels are built without flush-to-zero).
 //
 // Graph-capturable: no allocation, no host synchronization; the first launch of each kernel on each device queries
-// its occupancy once (cached in atomics, thread-safe).
+// its occupancy once (cached in atomics, thread-safe). In stream capture (CUDA 12.3+) the overlap becomes a
+// programmatic edge from the previous kernel node.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -57,8 +67,18 @@ bool W4A16GemvSupports(int64_t m, int64_t k);
 // codes [n, k/2] (low nibble = even k) and linear E4M3 block scales [n, k/16], all device pointers.
 // REQUIRES W4A16GemvSupports(m, k); x and codes 16-byte aligned (cudaMalloc'd buffers are), scales 2-byte aligned;
 // n >= 0; codes and scales not written while the call runs.
+// allow_overlap (default true): programmatic dependent launch (see above). x, bias and y may then be written or
+// read by the kernel right before this call as with an ordinary launch, but codes and scales are read before that
+// kernel has completed, so they must not be written by any kernel that may still be running when this call starts:
+// the kernel right before it in the stream (even one that never calls griddepcontrol.launch_dependents: its blocks
+// count as having called it when they exit, before its writes are visible), and the kernels before that one back to
+// the first that was launched without the attribute or that releases its dependents (explicitly or by exiting) only
+// after its own wait (this GEMV does). Weights uploaded with a copy, or written by a kernel followed by any
+// ordinarily launched kernel, a copy, or a host synchronization, qualify. false: an ordinary launch (the call starts
+// after all earlier work in the stream has completed); the benchmark uses it to measure the overlap.
 // Returns cudaErrorInvalidValue when the problem is not supported, else the launch's error. Asynchronous on `stream`.
 cudaError_t LaunchW4A16Gemv(const float* x, int64_t m, const uint8_t* codes, const uint8_t* scales, int64_t n,
-                            int64_t k, float weight_scale_2, const float* bias, float* y, cudaStream_t stream);
+                            int64_t k, float weight_scale_2, const float* bias, float* y, cudaStream_t stream,
+                            bool allow_overlap = true);
 
 }  // namespace fp4lab::cuda

@@ -1,17 +1,22 @@
 // Google Benchmark micro-benchmarks of the CUDA kernels on Llama-3.1-8B layer shapes (N x K = 4096x4096,
 // 14336x4096, 4096x14336, 6144x4096) at M = 1 (decode) and M = 8, 16 (batched decode), all in one binary so that
 // ratios come from one run:
-//   BM_W4A16Gemv    the NVFP4 W4A16 GEMV (engine/cuda/w4a16_gemv.h)
+//   BM_W4A16Gemv    the NVFP4 W4A16 GEMV (engine/cuda/w4a16_gemv.h), with programmatic dependent launch as the engine
+//                   launches it (PDL = 1: each call's first weight loads overlap the previous call) and without
+//                   (PDL = 0: ordinary launches), so that one run shows what the overlap gains on back-to-back calls
 //   BM_CublasLtBf16 the bf16 GEMM of the backend (CublasLtGemm::Bf16, cuBLASLt) on the same shapes
 //   BM_DeviceCopy   a device-to-device cudaMemcpy of 512 MiB: the bandwidth ceiling of reading and writing
 //   BM_DeviceRead   a read-only pass over 1 GiB (engine/cuda/read_probe.h): the ceiling of a kernel that only reads
+//   BM_DecodeAttention  the backend's decode attention (engine/cuda/attention_kernel.h: split-K kernel and combine
+//                   pass) at Llama-3.1-8B attention shapes, batch B = 1, 8 at T = 128, 512, 2048 keys per sequence
 // Timing: after warm-up, CUDA events around a graph replay of about kLaunches back-to-back calls on the backend's
 // stream (direct launches if the stream cannot be captured); the manual time of an iteration is the event time per
 // call. Weights rotate over enough copies to span 4x the L2 cache, so every call reads its weights from device memory.
 // Counters (from the event time, plain values):
 //   weight_bytes_per_second  weight bytes the call must read (NVFP4: N K / 2 codes + N K / 16 E4M3 scales; bf16:
-//                            2 N K); for the copy bytes read + bytes written, for the read probe bytes read
-//   flop_per_second          2 M N K per call
+//                            2 N K); for the copy bytes read + bytes written, for the read probe bytes read, for
+//                            decode attention the K and V cache bytes read (2 B T kv_heads head_dim 4)
+//   flop_per_second          2 M N K per call (decode attention: 4 B heads T head_dim, q.k and p v)
 // Built only with the CUDA backend (tests/CMakeLists.txt). Without a device every benchmark skips with the reason.
 #include <benchmark/benchmark.h>
 #include <cuda_runtime.h>
@@ -22,9 +27,11 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/codecs.h"
+#include "engine/cuda/attention_kernel.h"
 #include "engine/cuda/cublaslt_gemm.h"
 #include "engine/cuda/cuda_check.h"
 #include "engine/cuda/cuda_context.h"
@@ -211,6 +218,7 @@ void BM_W4A16Gemv(benchmark::State& state) {
   const Device* device = DeviceOrSkip(state);
   if (device == nullptr) return;
   const int64_t n = state.range(0), k = state.range(1), m = state.range(2);
+  const bool allow_overlap = state.range(3) != 0;
   const int64_t code_bytes = n * k / 2, scale_bytes = n * k / 16;
   const int64_t copies = CopiesFor(*device, code_bytes + scale_bytes);
   BENCH_ASSIGN_OR_SKIP(codes, Upload(*device, RandomBytes(code_bytes, 1, 0, 255), copies, "bench NVFP4 codes"));
@@ -223,7 +231,7 @@ void BM_W4A16Gemv(benchmark::State& state) {
                [&](int64_t call) -> Status {
                  const size_t c = static_cast<size_t>(call % copies);
                  CUDA_CHECK(LaunchW4A16Gemv(x[0].as<float>(), m, codes[c].as<uint8_t>(), scales[c].as<uint8_t>(), n,
-                                            k, 1.0f / 2688.0f, nullptr, y[0].as<float>(), stream));
+                                            k, 1.0f / 2688.0f, nullptr, y[0].as<float>(), stream, allow_overlap));
                  return Status::Ok();
                });
 }
@@ -276,19 +284,85 @@ void BM_DeviceRead(benchmark::State& state) {
   });
 }
 
+// Decode attention at Llama-3.1-8B shapes (32 query heads, 8 kv heads, head_dim 128, f32 caches): B sequences of
+// T keys, one query each at position T - 1. The plan sees caches of kAttentionCapacity positions per sequence, as the
+// engine's KV cache of a long-context run, so the split count (counter "splits") and the chunks past T that exit at
+// once are the engine's; the buffers hold only the T rows a query reads, rotated over copies like the weights.
+void BM_DecodeAttention(benchmark::State& state) {
+  const Device* device = DeviceOrSkip(state);
+  if (device == nullptr) return;
+  constexpr int kHeads = 32, kKvHeads = 8, kHeadDim = 128;
+  constexpr int64_t kAttentionCapacity = 4096;
+  const int64_t batch = state.range(0), context = state.range(1);
+  const int64_t q_dim = int64_t{kHeads} * kHeadDim, cache_floats = batch * context * kKvHeads * kHeadDim;
+  const int64_t copies = CopiesFor(*device, 2 * cache_floats * 4);
+  BENCH_ASSIGN_OR_SKIP(k, Upload(*device, RandomF32(cache_floats, 8), copies, "bench K cache"));
+  BENCH_ASSIGN_OR_SKIP(v, Upload(*device, RandomF32(cache_floats, 9), copies, "bench V cache"));
+  BENCH_ASSIGN_OR_SKIP(q, Upload(*device, RandomF32(batch * q_dim, 10), 1, "bench q"));
+  BENCH_ASSIGN_OR_SKIP(out, Upload(*device, RandomF32(batch * q_dim, 11), 1, "bench attention out"));
+  // positions [B] then cache rows [B]: sequence b's keys are rows b T .. b T + T - 1.
+  std::vector<int32_t> placement(static_cast<size_t>(2 * batch));
+  for (int64_t b = 0; b < batch; ++b) {
+    placement[b] = static_cast<int32_t>(context - 1);
+    placement[batch + b] = static_cast<int32_t>(b * context + context - 1);
+  }
+  const auto* placement_bytes = reinterpret_cast<const uint8_t*>(placement.data());
+  BENCH_ASSIGN_OR_SKIP(placed, Upload(*device, std::vector<uint8_t>(placement_bytes, placement_bytes + 8 * batch),
+                                      1, "bench placement"));
+  int sm_count = 0;
+  if (cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, device->context->device()) != cudaSuccess) {
+    state.SkipWithError("cudaDeviceGetAttribute(multiprocessor count) failed");
+    return;
+  }
+  const AttentionShape shape{batch, kHeads, kKvHeads, kHeadDim, batch * kAttentionCapacity, false};
+  const AttentionPlan plan = PlanAttention(shape, sm_count);
+  BENCH_ASSIGN_OR_SKIP(scratch, DeviceBuffer::Allocate(device->context, plan.scratch_bytes, "bench attention scratch"));
+  const float scale = 1.0f / std::sqrt(static_cast<float>(kHeadDim));
+  const int32_t* positions = placed[0].as<int32_t>();
+  const cudaStream_t stream = device->context->stream();
+  TimeLaunches(state, *device, copies, 2.0 * static_cast<double>(cache_floats) * 4,
+               4.0 * static_cast<double>(batch * kHeads * context * kHeadDim), [&](int64_t call) -> Status {
+                 const size_t c = static_cast<size_t>(call % copies);
+                 CUDA_CHECK(LaunchAttention(shape, plan, q[0].as<float>(), k[c].as<float>(), v[c].as<float>(),
+                                            positions, positions + batch, scale, scratch.data(), out[0].as<float>(),
+                                            stream));
+                 return Status::Ok();
+               });
+  state.counters["splits"] = plan.splits;
+}
+
 // Llama-3.1-8B layers, N x K: q/o proj, gate/up proj, down proj, fused qkv; at M = 1 (decode) and M = 8, 16
 // (batched decode).
+constexpr std::pair<int64_t, int64_t> kLlamaLayers[] = {{4096, 4096}, {14336, 4096}, {4096, 14336}, {6144, 4096}};
+constexpr int64_t kDecodeRows[] = {1, 8, 16};
+
 void LlamaShapes(benchmark::internal::Benchmark* b) {
-  for (const int64_t m : {1, 8, 16}) {
-    for (const auto& [n, k] : {std::pair{4096, 4096}, {14336, 4096}, {4096, 14336}, {6144, 4096}}) b->Args({n, k, m});
+  for (const int64_t m : kDecodeRows) {
+    for (const auto& [n, k] : kLlamaLayers) b->Args({n, k, m});
   }
   b->ArgNames({"N", "K", "M"})->UseManualTime()->Iterations(kIterations)->Unit(benchmark::kMicrosecond);
 }
 
-BENCHMARK(BM_W4A16Gemv)->Apply(LlamaShapes);
+// The same shapes, each with programmatic dependent launch on and off (PDL = 1, 0).
+void W4A16Shapes(benchmark::internal::Benchmark* b) {
+  for (const int64_t m : kDecodeRows) {
+    for (const auto& [n, k] : kLlamaLayers) {
+      for (const int64_t pdl : {1, 0}) b->Args({n, k, m, pdl});
+    }
+  }
+  b->ArgNames({"N", "K", "M", "PDL"})->UseManualTime()->Iterations(kIterations)->Unit(benchmark::kMicrosecond);
+}
+
+BENCHMARK(BM_W4A16Gemv)->Apply(W4A16Shapes);
 BENCHMARK(BM_CublasLtBf16)->Apply(LlamaShapes);
 BENCHMARK(BM_DeviceCopy)->UseManualTime()->Iterations(kIterations)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_DeviceRead)->UseManualTime()->Iterations(kIterations)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_DecodeAttention)
+    ->ArgsProduct({{1, 8}, {128, 512, 2048}})
+    ->ArgNames({"B", "T"})
+    ->UseManualTime()
+    ->Iterations(kIterations)
+    ->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace fp4lab::cuda

@@ -1,7 +1,8 @@
 // Fused Linears (q|k|v, gate|up) on the CPU reference: a stacked layer computes, row for row, exactly what its parts
 // compute alone (each output is the same dot product in the same order), keeps the parts' stored bytes, and parts
 // that cannot share one GEMM are refused with the reason. The fused ops that consume a stacked output
-// (RopeAndStoreKv, SiluMulHalves) equal the unfused op sequences bit for bit.
+// (RopeAndStoreKv, SiluMulHalves) equal the unfused op sequences bit for bit, and so does the residual add fused
+// with the RMSNorm after it (AddRmsNorm).
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -148,6 +149,55 @@ TEST(FusedLinearTest, FusedOpsEqualTheUnfusedSequence) {
   ASSERT_TRUE(b.SiluMul(*gate_t, *up_t, *gate_t).ok());
   EXPECT_EQ(Get(b, *out_t), Get(b, *gate_t));
   EXPECT_EQ(b.SiluMulHalves(*gu_t, *gu_t).code(), StatusCode::kInternal);  // [3, 10] is not [3, 2 * 10]
+}
+
+// Bitwise equality (EXPECT_EQ on floats would let -0 equal +0 and fail on equal NaNs).
+void ExpectSameBits(const std::vector<float>& expected, const std::vector<float>& actual, const std::string& what) {
+  ASSERT_EQ(expected.size(), actual.size()) << what;
+  EXPECT_EQ(std::memcmp(expected.data(), actual.data(), expected.size() * sizeof(float)), 0) << what;
+}
+
+// AddRmsNorm against AddInPlace then RmsNorm: several rows, groups that split a row (8 of 64) or span it, of sizes
+// that are not multiples of a CUDA block (8 .. 8200), offsets 0 and 1, out a NaN-poisoned tensor (every element must
+// be written) or aliasing delta (as the Llama forward calls it). x must hold x + delta, the host's f32 sum.
+TEST(FusedLinearTest, AddRmsNormEqualsAddInPlaceThenRmsNorm) {
+  auto backend = CreateBackend("cpu");
+  ASSERT_TRUE(backend.ok());
+  Backend& b = **backend;
+  struct Case {
+    int64_t rows, width, group;
+  };
+  for (const Case& c : {Case{5, 64, 8}, Case{7, 100, 100}, Case{3, 1000, 1000}, Case{2, 4096, 4096},
+                        Case{3, 5000, 5000}, Case{2, 8200, 8200}}) {
+    const size_t n = static_cast<size_t>(c.rows * c.width);
+    const std::vector<float> x = Normal(n, 21, 2.0f), delta = Normal(n, 22), w = Normal(c.group, 23);
+    std::vector<float> sum(n);
+    for (size_t i = 0; i < n; ++i) sum[i] = x[i] + delta[i];
+    auto w_t = Put(b, 1, c.group, w);
+    for (float offset : {0.0f, 1.0f}) {
+      for (bool out_is_delta : {false, true}) {
+        const std::string what = "group " + std::to_string(c.group) + " offset " + std::to_string(offset) +
+                                 (out_is_delta ? " out = delta" : " out separate");
+        auto x1 = Put(b, c.rows, c.width, x), d1 = Put(b, c.rows, c.width, delta);
+        auto out1 = Put(b, c.rows, c.width, std::vector<float>(n, 0.0f));
+        ASSERT_TRUE(b.AddInPlace(*x1, *d1).ok());
+        ASSERT_TRUE(b.RmsNorm(*x1, *w_t, c.group, 1e-5f, offset, *out1).ok());
+        auto x2 = Put(b, c.rows, c.width, x), d2 = Put(b, c.rows, c.width, delta);
+        auto out2 = Put(b, c.rows, c.width, std::vector<float>(n, NAN));
+        DeviceTensor& out = out_is_delta ? *d2 : *out2;
+        const Status s = b.AddRmsNorm(*x2, *d2, *w_t, c.group, 1e-5f, offset, out);
+        ASSERT_TRUE(s.ok()) << what << ": " << s.ToString();
+        ExpectSameBits(sum, Get(b, *x2), what + ": x");
+        ExpectSameBits(Get(b, *out1), Get(b, out), what + ": out");
+        if (!out_is_delta) ExpectSameBits(delta, Get(b, *d2), what + ": delta unchanged");
+      }
+    }
+  }
+  auto x = Put(b, 2, 8, Normal(16, 1)), d = Put(b, 2, 8, Normal(16, 2)), out = Put(b, 2, 8, Normal(16, 3));
+  auto other = Put(b, 3, 8, Normal(24, 4)), w = Put(b, 1, 8, Normal(8, 5));
+  EXPECT_EQ(b.AddRmsNorm(*x, *d, *w, 8, 1e-5f, 0.0f, *x).code(), StatusCode::kInternal);      // out aliases x
+  EXPECT_EQ(b.AddRmsNorm(*x, *other, *w, 8, 1e-5f, 0.0f, *out).code(), StatusCode::kInternal);  // sizes differ
+  EXPECT_EQ(b.AddRmsNorm(*x, *d, *w, 4, 1e-5f, 0.0f, *out).code(), StatusCode::kInternal);    // w is not [1, 4]
 }
 
 }  // namespace

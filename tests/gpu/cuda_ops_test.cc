@@ -1,7 +1,8 @@
 // Every non-GEMM op of the CUDA backend against the CPU reference backend on seeded random inputs. Ops whose
 // device code repeats the reference's f32 operations one for one are compared bit for bit (Upload/Download, Embed,
 // Rope, WriteKv, AddInPlace); the others with a bound derived next to each test from f32 rounding and the reduction
-// length. Shape errors come back as Status, never a crash.
+// length; the fused AddRmsNorm bit for bit against AddInPlace + RmsNorm on the device. Shape errors come back as
+// Status, never a crash.
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
@@ -11,6 +12,9 @@
 #include <gtest/gtest.h>
 
 #include "engine/codecs.h"
+#ifdef FP4LAB_WITH_CUDA
+#include "engine/cuda/attention_plan.h"
+#endif
 #include "engine/fp8.h"
 #include "engine/model_config.h"
 #include "engine/nvfp4.h"
@@ -209,18 +213,27 @@ TEST_F(CudaOpsTest, RopeAndStoreKvIsBitIdentical) {
   ExpectBitIdentical(cpu[4], gpu[4], "RopeAndStoreKv v cache");
 }
 
-// Attention tolerance, per (query i, head h), from the CPU's two-pass softmax vs the GPU's tiled online softmax:
-//  - scores s_t = scale * q.k_t: each side's dot product is within D u sum_d |q_d k_td| of the exact one, and the
-//    scale multiplication adds u |s_t|: the sides differ by delta_t <= 2 (D + 1) u scale sum_d |q_d k_td|;
-//  - exp(s_t - m): the subtraction rounds (u |s_t - m| per side), expf is within 1 ulp (glibc, <= 2u) and 2 ulp
-//    (CUDA, <= 4u); the GPU rescales earlier tiles by a rounded expf(m_old - m_new) once per later tile (<= 5u each;
-//    tiles of 32 keys in the prefill kernel, 128 in the per-query one);
-//  - normalisation: the sums of n keys round n u per side, the divisions u per side.
-// A relative perturbation d_t of the unnormalised weights changes a normalised weight w_t by at most
-// exp(2 max_t d_t) - 1 relatively, so with D' = max_t (delta_t + 2u |s_t - m|):
-//   eps = expm1(2 D') + (6 + 5 tiles + 2 n + 2) u,
-// and out_d = sum_t w_t v_td moves by at most eps * max_t |v_td|, plus the f32 accumulation of that sum on both
-// sides (n u max|v| each): bound = (eps + 2 n u) * max_t,d |v_td|.
+// Attention tolerance, per (query i, head h), from the CPU's two-pass softmax vs the GPU's online softmax (first
+// order in the unit roundoff u; the n keys t of the query, m = max_t s_t):
+//  - scores s_t = scale * q.k_t: each side's dot product is within D u sum_d |q_d k_td| of the exact one (any
+//    summation order, fused or not), and the scale multiplication adds u |s_t|: the sides differ by
+//    delta_t <= 2 (D + 1) u scale sum_d |q_d k_td|;
+//  - the weight exp(s_t - m): the CPU subtracts once; the GPU multiplies expf of rounded differences
+//    (s_t - m_1), (m_1 - m_2), ..., (m_k - m) of its running maxima (a stream's, a block's, the chunks'), all <= 0
+//    and telescoping to s_t - m, so on either side the subtractions move the exponent by at most u |s_t - m|;
+//  - expf is within 1 ulp (glibc, <= 2u) or 2 ulp (CUDA, <= 4u); the GPU evaluates one expf per key and one per
+//    rescaling of the key's contribution: the prefill kernel rescales it once per later tile of 32 keys, the decode
+//    kernel once per later step of its stream (a step covers at least 4 keys), once when a block merges its streams
+//    and once when the chunks merge, so r = ceil(n / 4) + 1 rescalings bound either kernel.
+// Errors that scale a key's weight in numerator and denominator alike (scores, subtractions, expf) perturb its
+// unnormalised weight by a relative d_t <= D' + (2 + 4 + 4 r) u with D' = max_t (delta_t + 2u |s_t - m|), which
+// moves the normalised weight w_t by at most expm1(2 max_t d_t) relatively, and out_d = sum_t w_t v_td by that
+// times max_t |v_td|. Errors in only one of them move out_d by their relative size times max_t |v_td|: on the CPU
+// the sum of n weights (n u), the division per weight (u), the products w_t v_td (u) and their sum (n u); on the
+// GPU the rescaling multiplications of the running output and of the running sum (r u each), the two sums of n
+// terms (n u each: merging streams and chunks adds no more roundings per term than keys), and the final division
+// (u). So
+//   bound = (expm1(2 (D' + (6 + 4 r) u)) + (3 + 2 r + 4 n) u) * max_t,d |v_td|.
 std::vector<double> AttentionBound(const std::vector<float>& q, const std::vector<float>& k_cache,
                                    const std::vector<float>& v_cache, const std::vector<int32_t>& positions,
                                    const std::vector<int32_t>& cache_rows, int heads, int kv_heads, int head_dim,
@@ -231,7 +244,7 @@ std::vector<double> AttentionBound(const std::vector<float>& q, const std::vecto
   std::vector<double> bound(static_cast<size_t>(rows * q_dim));
   for (int64_t i = 0; i < rows; ++i) {
     const int64_t n = positions[i] + 1, first = cache_rows[i] - positions[i];
-    const int64_t tiles = (n + 31) / 32;  // key tiles of 32 (prefill kernel) or 128 (per-query kernel): at most this
+    const int64_t r = (n + 3) / 4 + 1;  // rescalings of a key's contribution, at most (see above)
     for (int h = 0; h < heads; ++h) {
       const int64_t kv_off = int64_t{h / (heads / kv_heads)} * head_dim;
       std::vector<double> s(static_cast<size_t>(n)), abs_dot(static_cast<size_t>(n));
@@ -252,8 +265,8 @@ std::vector<double> AttentionBound(const std::vector<float>& q, const std::vecto
       for (int64_t t = 0; t < n; ++t) {
         d_max = std::max(d_max, 2.0 * (head_dim + 1) * u * abs_dot[t] + 2.0 * u * std::fabs(s[t] - m));
       }
-      const double eps = std::expm1(2.0 * d_max) + (10.0 + 5.0 * tiles + 2.0 * n) * u;
-      for (int d = 0; d < head_dim; ++d) bound[i * q_dim + h * head_dim + d] = (eps + 2.0 * n * u) * v_max;
+      const double eps = std::expm1(2.0 * (d_max + (6.0 + 4.0 * r) * u)) + (3.0 + 2.0 * r + 4.0 * n) * u;
+      for (int d = 0; d < head_dim; ++d) bound[i * q_dim + h * head_dim + d] = eps * v_max;
     }
   }
   return bound;
@@ -267,16 +280,10 @@ struct AttentionCase {
   std::vector<int64_t> cached, queries;
 };
 
-TEST_F(CudaOpsTest, AttentionPrefillAndDecodeWithinDerivedBound) {
-  // GQA prefill of 37 rows (tiled kernel, a partial query tile); GQA decode over 301 keys (3 key tiles); MHA
-  // prefill of 130 rows at head_dim 128 (tiled); a short continuation at head_dim 8 (per-query kernel); a
-  // continuation of the second sequence of a cache (tiled, first key row 80, positions from 20); a batched decode
-  // of 3 sequences of different lengths (one of them empty before).
-  const std::vector<AttentionCase> cases = {
-      {8, 2, 64, 40, {0}, {37}},        {8, 2, 64, 304, {300}, {1}},           {4, 4, 128, 133, {0}, {130}},
-      {8, 4, 8, 17, {5}, {9}},          {8, 2, 64, 80, {7, 20}, {0, 50}},      {8, 2, 64, 200, {5, 130, 0}, {1, 1, 1}},
-  };
-  for (const AttentionCase& c : cases) {
+// Runs attention cases on both backends and checks the GPU's output within AttentionBound.
+class CudaAttentionTest : public CudaOpsTest {
+ protected:
+  void ExpectWithinBound(const AttentionCase& c) {
     const int64_t sequences = static_cast<int64_t>(c.cached.size());
     const int64_t q_dim = int64_t{c.heads} * c.head_dim, kv_dim = int64_t{c.kv_heads} * c.head_dim;
     const int64_t cache_rows_total = sequences * c.capacity;
@@ -304,7 +311,7 @@ TEST_F(CudaOpsTest, AttentionPrefillAndDecodeWithinDerivedBound) {
         {{rows, q_dim, q},
          {cache_rows_total, kv_dim, empty_cache},
          {cache_rows_total, kv_dim, empty_cache},
-         {rows, q_dim, std::vector<float>(static_cast<size_t>(rows * q_dim), 0.0f)},
+         {rows, q_dim, std::vector<float>(static_cast<size_t>(rows * q_dim), NAN)},
          {n_old, kv_dim, k_old},
          {n_old, kv_dim, v_old},
          {rows, kv_dim, k_new},
@@ -325,6 +332,51 @@ TEST_F(CudaOpsTest, AttentionPrefillAndDecodeWithinDerivedBound) {
                  "Attention heads " + std::to_string(c.heads) + "/" + std::to_string(c.kv_heads) + " D " +
                      std::to_string(c.head_dim) + " sequences " + std::to_string(sequences) + " query rows " +
                      std::to_string(rows));
+  }
+};
+
+TEST_F(CudaAttentionTest, PrefillAndDecodeWithinDerivedBound) {
+  // GQA prefill of 37 rows (tiled kernel, a partial query tile); GQA decode over 301 keys; MHA prefill of 130 rows
+  // at head_dim 128 (tiled); a short continuation at head_dim 8 (decode kernel); a continuation of the second
+  // sequence of a cache (tiled, first key row 80, positions from 20); a batched decode of 3 sequences of different
+  // lengths (one of them empty before); 150 prefill rows at head_dim 80 (decode kernel, no tiled form); two
+  // sequences with several query rows each (decode kernel).
+  const std::vector<AttentionCase> cases = {
+      {8, 2, 64, 40, {0}, {37}},     {8, 2, 64, 304, {300}, {1}},      {4, 4, 128, 133, {0}, {130}},
+      {8, 4, 8, 17, {5}, {9}},       {8, 2, 64, 80, {7, 20}, {0, 50}}, {8, 2, 64, 200, {5, 130, 0}, {1, 1, 1}},
+      {8, 2, 80, 200, {0}, {150}},   {8, 2, 64, 100, {10, 40}, {5, 7}},
+  };
+  for (const AttentionCase& c : cases) ExpectWithinBound(c);
+}
+
+// The split-K decode kernel where its keys split into several chunks: one query per sequence, the longest at an
+// odd key count (chunks are multiples of an even step, so its last chunk is partial), another at position 0 (one
+// chunk) where there are several. GQA groups (head dims) 1 (64), 2 (130, 256, 290, 1024), 3 (6), 4 (64, 128, 512),
+// 8 (80, 128): every row tier of the kernel (float4 rows of 8, 16 and 32 lanes, 1 to 8 vectors each; scalar rows
+// at head_dims 6, 130 and 290), and a group served by two head blocks at 80, 128 (8 heads), 512 (4) and 1024 (2).
+TEST_F(CudaAttentionTest, SplitKeyDecodeWithinDerivedBound) {
+  const std::vector<AttentionCase> cases = {
+      {32, 8, 128, 1600, {1500, 700, 0}, {1, 1, 1}}, {8, 8, 64, 1536, {1400, 0}, {1, 1}},
+      {32, 4, 128, 1536, {1450, 3}, {1, 1}},         {16, 2, 80, 1536, {1200, 0, 516}, {1, 1, 1}},
+      {16, 4, 64, 1024, {998, 31}, {1, 1}},          {6, 2, 6, 600, {554, 0}, {1, 1}},
+      {4, 2, 130, 400, {332, 0}, {1, 1}},            {2, 1, 290, 200, {150}, {1}},
+      {4, 2, 256, 700, {650}, {1}},                  {4, 1, 512, 300, {280}, {1}},
+      {2, 1, 1024, 300, {290}, {1}},
+  };
+  const int sm_count = gpu_->Facts().value("sm_count", 0);
+  ASSERT_GT(sm_count, 0);
+  for (const AttentionCase& c : cases) {
+    const int64_t sequences = static_cast<int64_t>(c.cached.size());
+    const int64_t longest = *std::max_element(c.cached.begin(), c.cached.end()) + 1;  // keys of the longest query
+#ifdef FP4LAB_WITH_CUDA
+    const cuda::AttentionPlan plan =
+        cuda::PlanAttention({sequences, c.heads, c.kv_heads, c.head_dim, sequences * c.capacity, false}, sm_count);
+    ASSERT_FALSE(plan.prefill);
+    const int64_t chunk = cuda::DecodeChunkKeys(longest, plan.splits, cuda::DecodeStepKeys(plan.tier));
+    EXPECT_GE((longest + chunk - 1) / chunk, 2) << "splits " << plan.splits << " chunk " << chunk;
+    EXPECT_NE(longest % chunk, 0) << "chunk " << chunk;
+#endif
+    ExpectWithinBound(c);
   }
 }
 
@@ -353,6 +405,49 @@ TEST_F(CudaOpsTest, SiluMulWithinDerivedBoundAndAddInPlaceBitIdentical) {
   ExpectBitIdentical(cpu_sum[0], gpu_sum[0], "AddInPlace");
 }
 
+// AddRmsNorm is AddInPlace + RmsNorm in one kernel at the same block size with the same per-thread order, so it
+// must equal the two ops on the same device bit for bit. Group sizes take every launch form (elements per thread in
+// registers: 1 for 8, 100 and 256 at 32, 128 and 256 threads; up to 4 for 257 and 1000; up to 16 for 3000 and 4096;
+// up to 32 for 5000 and 8192; past that the two kernels: 8200, 20000), most of them not multiples of the block;
+// offsets 0 and 1; out a NaN-poisoned tensor (every element must be written) or aliasing delta (as the Llama
+// forward calls it). The sum left in x must also equal the host's f32 sum (AddInPlace is bit-identical to the CPU).
+TEST_F(CudaOpsTest, AddRmsNormIsBitIdenticalToAddInPlaceThenRmsNorm) {
+  struct Case {
+    int64_t rows, width, group;
+  };
+  for (const Case& c : {Case{5, 64, 8}, Case{7, 100, 100}, Case{3, 256, 256}, Case{3, 257, 257},
+                        Case{3, 1000, 1000}, Case{4, 3000, 3000}, Case{2, 4096, 4096}, Case{3, 5000, 5000},
+                        Case{2, 8192, 8192}, Case{3, 8200, 8200}, Case{2, 20000, 20000}}) {
+    const size_t n = static_cast<size_t>(c.rows * c.width);
+    const std::vector<float> x = Normal(n, 21, 2.0f), delta = Normal(n, 22), w = Normal(c.group, 23);
+    std::vector<float> sum(n);
+    for (size_t i = 0; i < n; ++i) sum[i] = x[i] + delta[i];
+    auto w_t = Put(*gpu_, 1, c.group, w);
+    for (float offset : {0.0f, 1.0f}) {
+      for (bool out_is_delta : {false, true}) {
+        const std::string what = "AddRmsNorm group " + std::to_string(c.group) + " offset " +
+                                 std::to_string(offset) + (out_is_delta ? " out = delta" : " out separate");
+        auto x1 = Put(*gpu_, c.rows, c.width, x), d1 = Put(*gpu_, c.rows, c.width, delta);
+        auto out1 = Put(*gpu_, c.rows, c.width, std::vector<float>(n, 0.0f));
+        ASSERT_TRUE(gpu_->AddInPlace(*x1, *d1).ok());
+        ASSERT_TRUE(gpu_->RmsNorm(*x1, *w_t, c.group, 1e-5f, offset, *out1).ok());
+        auto x2 = Put(*gpu_, c.rows, c.width, x), d2 = Put(*gpu_, c.rows, c.width, delta);
+        auto out2 = Put(*gpu_, c.rows, c.width, std::vector<float>(n, NAN));
+        DeviceTensor& out = out_is_delta ? *d2 : *out2;
+        const Status s = gpu_->AddRmsNorm(*x2, *d2, *w_t, c.group, 1e-5f, offset, out);
+        ASSERT_TRUE(s.ok()) << what << ": " << s.ToString();
+        // ExpectBitIdentical's "cpu" side is the expected one: the host sum, then the unfused GPU ops.
+        ExpectBitIdentical(sum, Get(*gpu_, *x2), what + ": x");
+        ExpectBitIdentical(Get(*gpu_, *out1), Get(*gpu_, out), what + ": out vs unfused");
+        if (!out_is_delta) ExpectBitIdentical(delta, Get(*gpu_, *d2), what + ": delta unchanged");
+      }
+    }
+  }
+  auto x = Put(*gpu_, 2, 8, Normal(16, 1)), d = Put(*gpu_, 2, 8, Normal(16, 2)), w = Put(*gpu_, 1, 8, Normal(8, 3));
+  EXPECT_EQ(gpu_->AddRmsNorm(*x, *d, *w, 8, 1e-5f, 0.0f, *x).code(), StatusCode::kInternal);  // out aliases x
+  EXPECT_TRUE(gpu_->Synchronize().ok());
+}
+
 TEST_F(CudaOpsTest, ShapeMismatchesAreStatusesNotCrashes) {
   auto a = gpu_->Allocate(2, 8);
   auto b = gpu_->Allocate(3, 8);
@@ -361,6 +456,7 @@ TEST_F(CudaOpsTest, ShapeMismatchesAreStatusesNotCrashes) {
   EXPECT_EQ(gpu_->AddInPlace(**a, **b).code(), StatusCode::kInternal);
   EXPECT_EQ(gpu_->SiluMul(**a, **b, **a).code(), StatusCode::kInternal);
   EXPECT_EQ(gpu_->RmsNorm(**a, **w, 5, 1e-5f, 0.0f, **a).code(), StatusCode::kInternal);
+  EXPECT_EQ(gpu_->AddRmsNorm(**a, **b, **w, 5, 1e-5f, 0.0f, **b).code(), StatusCode::kInternal);
   std::vector<float> wrong(3);
   EXPECT_EQ(gpu_->Upload(wrong, **a).code(), StatusCode::kInternal);
   EXPECT_EQ(gpu_->Download(**a, wrong).code(), StatusCode::kInternal);
