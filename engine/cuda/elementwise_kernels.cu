@@ -2,14 +2,18 @@
 
 #include "engine/cuda/device_codecs.cuh"
 #include "engine/cuda/kernel_util.cuh"
+#include "engine/cuda/launch.h"
 
 namespace fp4lab::cuda {
 namespace {
 
-// Programmatic dependent launch: the kernels that a W4A16 GEMV follows in a decode step (RMSNorm, SiLU-mul) call
-// LetDependentGridsLaunch() first, so the GEMV (launched with the PDL attribute) starts loading its weights while
-// they run; it waits for their completion before it reads their output (kernel_util.cuh). The call has no effect
-// when the next kernel is launched without the attribute.
+// Programmatic dependent launch (kernel_util.cuh): the kernels that a W4A16 GEMV follows in a decode step (RMSNorm,
+// SiLU-mul) call LetDependentGridsLaunch() first, so the GEMV (launched with the PDL attribute) starts loading its
+// weights while they run; it waits for their completion before it reads their output. The call has no effect when
+// the next kernel is launched without the attribute. The kernels that follow a Linear in a decode step (the fused
+// add + RMSNorm, RoPE + KV write, SiLU-mul) are themselves launched with the attribute, so their launch overlaps the
+// Linear's tail: they call WaitForPriorGrids() before their first access to global memory, and read with ordinary
+// loads (no __ldg / const __restrict__, which the wait does not order).
 
 __global__ void ConvertToBf16Kernel(const float* x, int64_t count, __nv_bfloat16* out) {
   for (int64_t i = GlobalThread(); i < count; i += GlobalStride()) out[i] = DeviceF32ToBf16(x[i]);
@@ -33,6 +37,7 @@ __global__ void SiluMulKernel(const float* gate, const float* up, float* out, in
 
 __global__ void SiluMulHalvesKernel(const float* gate_up, int64_t rows, int64_t f, float* out) {
   LetDependentGridsLaunch();  // see the note on programmatic dependent launch above
+  WaitForPriorGrids();
   for (int64_t i = GlobalThread(); i < rows * f; i += GlobalStride()) {
     const int64_t r = i / f, c = i % f;
     const float g = gate_up[r * 2 * f + c];
@@ -75,6 +80,7 @@ template <int kCached>
 __global__ void AddRmsNormKernel(float* x, const float* delta, const float* weight, int64_t group, float eps,
                                  float offset, float* out) {
   LetDependentGridsLaunch();  // see the note on programmatic dependent launch above
+  WaitForPriorGrids();
   __shared__ float partials[kMaxWarps];
   float* row = x + blockIdx.x * group;
   const float* delta_row = delta + blockIdx.x * group;
@@ -128,6 +134,7 @@ __global__ void RopeKernel(float* x, int64_t rows, int heads, int head_dim, cons
 __global__ void RopeAndStoreKvKernel(const float* qkv, int64_t rows, int heads, int kv_heads, int head_dim,
                                      const float* rope_table, const int32_t* positions, const int32_t* cache_rows,
                                      float* q, float* k_cache, float* v_cache) {
+  WaitForPriorGrids();  // see the note on programmatic dependent launch above
   const int half = head_dim / 2;
   const int64_t q_dim = static_cast<int64_t>(heads) * head_dim, kv_dim = static_cast<int64_t>(kv_heads) * head_dim;
   const int64_t q_pairs = static_cast<int64_t>(heads) * half, k_pairs = static_cast<int64_t>(kv_heads) * half;
@@ -231,21 +238,17 @@ cudaError_t LaunchAddRmsNorm(float* x, const float* delta, const float* weight, 
   // Elements per thread: 1 up to a group of 256 (any block size), else at 256 threads up to 32 (a hidden size of
   // 8192; 147 registers and no spills at 32 on sm_90 with nvcc 13.0).
   const int64_t per_thread = (group + threads - 1) / threads;
-  if (per_thread == 1) {
-    AddRmsNormKernel<1><<<blocks, threads, 0, stream>>>(x, delta, weight, group, eps, offset, out);
-  } else if (per_thread <= 4) {
-    AddRmsNormKernel<4><<<blocks, threads, 0, stream>>>(x, delta, weight, group, eps, offset, out);
-  } else if (per_thread <= 16) {
-    AddRmsNormKernel<16><<<blocks, threads, 0, stream>>>(x, delta, weight, group, eps, offset, out);
-  } else if (per_thread <= 32) {
-    AddRmsNormKernel<32><<<blocks, threads, 0, stream>>>(x, delta, weight, group, eps, offset, out);
-  } else {
-    // More than the registers hold: the two kernels, which the fused one equals.
+  if (per_thread > 32) {  // more than the registers hold: the two kernels, which the fused one equals
     const cudaError_t err = LaunchAddInPlace(x, delta, groups * group, stream);
     if (err != cudaSuccess) return err;
     return LaunchRmsNorm(x, weight, groups, group, eps, offset, out, stream);
   }
-  return cudaGetLastError();
+  const auto kernel = per_thread == 1   ? AddRmsNormKernel<1>
+                      : per_thread <= 4  ? AddRmsNormKernel<4>
+                      : per_thread <= 16 ? AddRmsNormKernel<16>
+                                         : AddRmsNormKernel<32>;
+  return LaunchKernel(kernel, dim3(blocks), dim3(threads), 0, stream, /*programmatic=*/true, x, delta, weight, group,
+                      eps, offset, out);
 }
 
 cudaError_t LaunchRope(float* x, int64_t rows, int heads, int head_dim, const float* rope_table,
@@ -262,15 +265,15 @@ cudaError_t LaunchRopeAndStoreKv(const float* qkv, int64_t rows, int heads, int 
   const int64_t per_row = static_cast<int64_t>(heads + kv_heads) * (head_dim / 2) +
                           static_cast<int64_t>(kv_heads) * head_dim;
   if (rows * per_row == 0) return cudaSuccess;
-  RopeAndStoreKvKernel<<<GridFor(rows * per_row), kThreads, 0, stream>>>(
-      qkv, rows, heads, kv_heads, head_dim, rope_table, positions, cache_rows, q, k_cache, v_cache);
-  return cudaGetLastError();
+  return LaunchKernel(RopeAndStoreKvKernel, dim3(GridFor(rows * per_row)), dim3(kThreads), 0, stream,
+                      /*programmatic=*/true, qkv, rows, heads, kv_heads, head_dim, rope_table, positions, cache_rows, q,
+                      k_cache, v_cache);
 }
 
 cudaError_t LaunchSiluMulHalves(const float* gate_up, int64_t rows, int64_t f, float* out, cudaStream_t stream) {
   if (rows * f == 0) return cudaSuccess;
-  SiluMulHalvesKernel<<<GridFor(rows * f), kThreads, 0, stream>>>(gate_up, rows, f, out);
-  return cudaGetLastError();
+  return LaunchKernel(SiluMulHalvesKernel, dim3(GridFor(rows * f)), dim3(kThreads), 0, stream,
+                      /*programmatic=*/true, gate_up, rows, f, out);
 }
 
 cudaError_t LaunchScatterRows(const float* src, int64_t rows, int64_t cols, const int32_t* dst_rows, float* dst,
