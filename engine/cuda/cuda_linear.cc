@@ -181,6 +181,14 @@ Status CudaLinear::ForwardBf16(const float* x, int64_t rows, float* y, CublasLtG
 
 Status CudaLinear::ForwardNvfp4Emulated(const float* x, int64_t rows, float* y, CublasLtGemm& gemm,
                                         Workspace& ws) const {
+  if (W4A16GemvSupports(rows, k_)) {  // decode sizes: the quantized activations through the W4A16 GEMV
+    FP4LAB_ASSIGN_OR_RETURN(auto slices, ws.Carve({rows * k_ * 4}, name_ + " NVFP4 emulation (GEMV)"));
+    float* products = static_cast<float*>(slices[0]);
+    CUDA_CHECK(LaunchQuantizeNvfp4ActivationsToF32(x, rows, k_, input_scale_, products, context_->stream()));
+    CUDA_CHECK(LaunchW4A16Gemv(products, rows, weights_.as<uint8_t>(), block_scales_.as<uint8_t>(), n_, k_,
+                               input_scale_ * weight_global_, /*bias=*/nullptr, y, context_->stream()));
+    return Status::Ok();  // Forward adds the bias, as after the GEMM
+  }
   FP4LAB_ASSIGN_OR_RETURN(auto slices, ws.Carve({rows * k_ * 2, n_ * k_ * 2}, name_ + " NVFP4 emulation"));
   CUDA_CHECK(LaunchQuantizeNvfp4Activations(x, rows, k_, input_scale_, slices[0], nullptr, nullptr,
                                             context_->stream()));

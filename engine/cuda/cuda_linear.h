@@ -14,7 +14,8 @@
 //   bf16          x rounded to bf16 (RNE), cuBLASLt bf16 GEMM, f32 accumulation      [bf16 rounding of x, order]
 //   nvfp4 emulated x quantized per 16-block bit-identically to the CPU, exact e2m1*e4m3 products in bf16 for x and
 //                 W, cuBLASLt bf16 GEMM with f32 accumulation, alpha = input_scale * weight_scale_2 once per
-//                 output                                                             [summation order]
+//                 output; rows <= 16 (decode): the same quantized x in f32 through the W4A16 GEMV, the same
+//                 alpha                                                              [summation order]
 //   nvfp4 native  cuBLASLt block-scaled FP4 GEMM on the same codes and scales (Blackwell tensor cores apply the
 //                 block scales internally), same alpha                               [hardware summation]
 //   nvfp4-w4a16   rows <= 16 (decode; W4A16GemvSupports): f32 x, exactly dequantized W in registers, f32 FMA

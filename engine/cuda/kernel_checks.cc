@@ -58,7 +58,12 @@ Result<DeviceNvfp4Activations> QuantizeNvfp4ActivationsOnDevice(int device, std:
   }
   CUDA_CHECK(cuda::LaunchQuantizeNvfp4Activations(x_dev.as<float>(), rows, k, input_scale, products.data(),
                                                   packed.as<uint8_t>(), scales.as<uint8_t>(), context->stream()));
+  FP4LAB_ASSIGN_OR_RETURN(DeviceBuffer products_f32, DeviceBuffer::Allocate(context, rows * k * 4, "products f32"));
+  CUDA_CHECK(cuda::LaunchQuantizeNvfp4ActivationsToF32(x_dev.as<float>(), rows, k, input_scale,
+                                                       products_f32.as<float>(), context->stream()));
   DeviceNvfp4Activations out;
+  out.products_f32.resize(static_cast<size_t>(rows * k));
+  FP4LAB_RETURN_IF_ERROR(DownloadBytes(context, products_f32, out.products_f32.data()));
   std::vector<uint16_t> product_bits(static_cast<size_t>(rows * k));
   out.packed.resize(static_cast<size_t>(rows * k / 2));
   out.swizzled_scales.resize(static_cast<size_t>(scale_bytes));

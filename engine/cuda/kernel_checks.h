@@ -16,6 +16,7 @@ struct DeviceNvfp4Activations {
   std::vector<uint8_t> packed;           // [rows, k / 2]
   std::vector<uint8_t> swizzled_scales;  // SwizzledScaleBytes(rows, k / 16), padding included
   std::vector<float> products;           // [rows, k]: e2m1(code) * f32(sa), read back from bf16
+  std::vector<float> products_f32;       // the same from LaunchQuantizeNvfp4ActivationsToF32
 };
 Result<DeviceNvfp4Activations> QuantizeNvfp4ActivationsOnDevice(int device, std::span<const float> x, int64_t rows,
                                                                 int64_t k, float input_scale);

@@ -11,7 +11,8 @@ constexpr int kBlock = static_cast<int>(kNvfp4BlockSize);  // 16
 
 // One thread per 16-element block of one row; operation order as QuantizeActivationBlock in engine/nvfp4.cc.
 __global__ void QuantizeActivationsKernel(const float* x, int64_t rows, int64_t k, float input_scale,
-                                          __nv_bfloat16* products, uint8_t* packed, uint8_t* swizzled_scales) {
+                                          __nv_bfloat16* products, float* products_f32, uint8_t* packed,
+                                          uint8_t* swizzled_scales) {
   const int64_t blocks_per_row = k / kBlock;
   for (int64_t b = GlobalThread(); b < rows * blocks_per_row; b += GlobalStride()) {
     const int64_t r = b / blocks_per_row, c = b % blocks_per_row;
@@ -36,6 +37,10 @@ __global__ void QuantizeActivationsKernel(const float* x, int64_t rows, int64_t 
       for (int i = 0; i < kBlock; ++i) {
         products[b * kBlock + i] = DeviceF32ToBf16(__fmul_rn(DeviceE2M1ToF32(codes[i]), sa_value));
       }
+    }
+    if (products_f32 != nullptr) {
+#pragma unroll
+      for (int i = 0; i < kBlock; ++i) products_f32[b * kBlock + i] = __fmul_rn(DeviceE2M1ToF32(codes[i]), sa_value);
     }
     if (packed != nullptr) {
       uint32_t words[2] = {0, 0};
@@ -69,7 +74,17 @@ cudaError_t LaunchQuantizeNvfp4Activations(const float* x, int64_t rows, int64_t
   const int64_t blocks = rows * (k / kBlock);
   if (blocks == 0) return cudaSuccess;
   QuantizeActivationsKernel<<<GridFor(blocks), kThreads, 0, stream>>>(
-      x, rows, k, input_scale, static_cast<__nv_bfloat16*>(products_bf16), packed, swizzled_scales);
+      x, rows, k, input_scale, static_cast<__nv_bfloat16*>(products_bf16), nullptr, packed, swizzled_scales);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchQuantizeNvfp4ActivationsToF32(const float* x, int64_t rows, int64_t k, float input_scale,
+                                                float* products, cudaStream_t stream) {
+  if (k % kBlock != 0) return cudaErrorInvalidValue;
+  const int64_t blocks = rows * (k / kBlock);
+  if (blocks == 0) return cudaSuccess;
+  QuantizeActivationsKernel<<<GridFor(blocks), kThreads, 0, stream>>>(x, rows, k, input_scale, nullptr, products,
+                                                                      nullptr, nullptr);
   return cudaGetLastError();
 }
 

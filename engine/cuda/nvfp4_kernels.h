@@ -19,6 +19,12 @@ cudaError_t LaunchQuantizeNvfp4Activations(const float* x, int64_t rows, int64_t
                                            void* products_bf16, uint8_t* packed, uint8_t* swizzled_scales,
                                            cudaStream_t stream);
 
+// The same quantizer with only the products, as f32 (the same values: exact in bf16, so exact in f32) [rows, k]: the
+// activations of the emulated W4A4 Linear at decode sizes, where the W4A16 GEMV multiplies them with the packed
+// weights (the product of E2M1 x E4M3 values is exact in f32 too, so only the summation order differs from the GEMM).
+cudaError_t LaunchQuantizeNvfp4ActivationsToF32(const float* x, int64_t rows, int64_t k, float input_scale,
+                                                float* products, cudaStream_t stream);
+
 // out_bf16[n, k] = e2m1(code) * f32(scale[n, k / 16]), exact (DequantizeNvfp4Unscaled): the B operand of the
 // emulated W4A4 GEMM and of the W4A16 GEMM for batches the GEMV does not take.
 cudaError_t LaunchDequantizeNvfp4(const uint8_t* codes, const uint8_t* scales, int64_t rows, int64_t k,

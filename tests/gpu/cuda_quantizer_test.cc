@@ -109,15 +109,20 @@ void ExpectQuantizerMatchesCpu(int64_t rows, int64_t k, float input_scale, const
   }
   ASSERT_EQ(device->swizzled_scales.size(), swizzled.size());
   for (size_t i = 0; i < swizzled.size(); ++i) scale_diffs += swizzled[i] != device->swizzled_scales[i];
+  ASSERT_EQ(device->products_f32.size(), products.size());
   for (size_t i = 0; i < products.size(); ++i) {
     if (Bits(products[i]) != Bits(device->products[i])) {
       if (++product_diffs <= 5) ADD_FAILURE() << "product " << i << ": cpu " << products[i] << " gpu "
                                               << device->products[i] << " (x = " << x[i] << ")";
     }
+    if (Bits(products[i]) != Bits(device->products_f32[i])) {  // the f32 output of the decode-size path
+      if (++product_diffs <= 5) ADD_FAILURE() << "f32 product " << i << ": cpu " << products[i] << " gpu "
+                                              << device->products_f32[i] << " (x = " << x[i] << ")";
+    }
   }
   EXPECT_EQ(code_diffs, 0) << "of " << packed.size() << " packed bytes";
   EXPECT_EQ(scale_diffs, 0) << "of " << swizzled.size() << " swizzled scale bytes (padding included)";
-  EXPECT_EQ(product_diffs, 0) << "of " << products.size() << " products";
+  EXPECT_EQ(product_diffs, 0) << "of " << 2 * products.size() << " products (bf16 and f32 outputs)";
   std::cout << "[quantizer] rows " << rows << " k " << k << " input_scale " << input_scale << ": " << packed.size()
             << " code bytes, " << swizzled.size() << " scale bytes, " << products.size()
             << " products compared, 0 allowed to differ\n";
