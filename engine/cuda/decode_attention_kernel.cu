@@ -3,6 +3,7 @@
 #include <cstdint>
 
 #include "engine/cuda/kernel_util.cuh"
+#include "engine/cuda/launch.h"
 
 namespace fp4lab::cuda {
 namespace {
@@ -199,15 +200,17 @@ __global__ void __launch_bounds__(kDecodeThreads) DecodeAttentionKernel(
 }
 
 // Block (i, h): merges the non-empty chunks of query i, head h (the chunks DecodeAttentionKernel wrote) into
-// out[i, h * head_dim ..] with the log-sum-exp rescaling.
-__global__ void __launch_bounds__(kCombineThreads) CombineSplitsKernel(const float* __restrict__ partial_o,
-                                                                       const float* __restrict__ partial_ml,
-                                                                       const int32_t* __restrict__ positions,
-                                                                       int heads, int head_dim, int splits,
-                                                                       int step_keys, float* __restrict__ out) {
+// out[i, h * head_dim ..] with the log-sum-exp rescaling. Launched with programmatic dependent launch right after
+// the decode kernel (kernel_util.cuh): it waits for that kernel before touching memory, and reads the partials
+// with ordinary loads (no const __restrict__, which the wait does not order).
+__global__ void __launch_bounds__(kCombineThreads) CombineSplitsKernel(const float* partial_o, const float* partial_ml,
+                                                                       const int32_t* positions, int heads,
+                                                                       int head_dim, int splits, int step_keys,
+                                                                       float* out) {
   __shared__ float weight_s[kMaxDecodeSplits];
   __shared__ float total_s;
   LetDependentGridsLaunch();  // the o_proj GEMV may start loading its weights (PDL, kernel_util.cuh)
+  WaitForPriorGrids();
   const int64_t i = blockIdx.x;
   const int h = static_cast<int>(blockIdx.y);
   const int64_t n = static_cast<int64_t>(positions[i]) + 1;
@@ -308,9 +311,8 @@ cudaError_t LaunchDecodeAttention(const AttentionShape& shape, const AttentionPl
   if (t.vec == 1 && t.lanes == 32 && t.chunks == 32) error = LaunchTier<1, 32, 32>(a);
   if (error != cudaSuccess || plan.splits == 1) return error;
   const dim3 grid(static_cast<unsigned>(shape.rows), static_cast<unsigned>(shape.heads));
-  CombineSplitsKernel<<<grid, kCombineThreads, 0, stream>>>(partial_o, partial_ml, positions, shape.heads,
-                                                            shape.head_dim, plan.splits, DecodeStepKeys(t), out);
-  return cudaGetLastError();
+  return LaunchKernel(CombineSplitsKernel, grid, dim3(kCombineThreads), 0, stream, /*programmatic=*/true, partial_o,
+                      partial_ml, positions, shape.heads, shape.head_dim, plan.splits, DecodeStepKeys(t), out);
 }
 
 }  // namespace fp4lab::cuda
