@@ -183,6 +183,10 @@ bool RopeAndStoreKvShapesAgree(const DeviceTensor& qkv, int heads, int kv_heads,
                                const DeviceTensor& rope_table, const RowPlacement& rows, const DeviceTensor& q,
                                const DeviceTensor& k_cache, const DeviceTensor& v_cache);
 
+// Why the operands of Backend::AddRmsNorm cannot be used (the check every backend runs first), or "" when they can.
+std::string AddRmsNormOperandError(const DeviceTensor& x, const DeviceTensor& delta, const DeviceTensor& weight,
+                                   int64_t group, const DeviceTensor& out);
+
 // Creates "cpu" or "cuda[:N]". InvalidArgument listing the devices that exist when `device` is unknown.
 Result<std::unique_ptr<Backend>> CreateBackend(const std::string& device);
 

@@ -18,6 +18,15 @@ bool RopeAndStoreKvShapesAgree(const DeviceTensor& qkv, int heads, int kv_heads,
          rope_table.cols() == head_dim;
 }
 
+std::string AddRmsNormOperandError(const DeviceTensor& x, const DeviceTensor& delta, const DeviceTensor& weight,
+                                   int64_t group, const DeviceTensor& out) {
+  if (x.size() != delta.size() || x.size() != out.size() || weight.size() != group || group <= 0 ||
+      x.size() % group != 0) {
+    return "x, delta and out must match and be a multiple of the weight size";
+  }
+  return &out == &x ? "out must not alias x" : "";
+}
+
 Result<std::unique_ptr<Backend>> CreateBackend(const std::string& device) {
   if (device == "cpu") return CreateCpuBackend();
   if (device == "cuda" || device.rfind("cuda:", 0) == 0) {

@@ -293,11 +293,9 @@ class CpuBackend : public Backend {
   // so bit-identical to the two ops). With out == delta, group g of delta is read before group g of out is written.
   Status AddRmsNorm(DeviceTensor& x, const DeviceTensor& delta, const DeviceTensor& weight, int64_t group, float eps,
                     float weight_offset, DeviceTensor& out) override {
-    if (x.size() != delta.size() || x.size() != out.size() || weight.size() != group || group <= 0 ||
-        x.size() % group != 0) {
-      return ShapeError("AddRmsNorm", "x, delta and out must match and be a multiple of the weight size");
+    if (const std::string error = AddRmsNormOperandError(x, delta, weight, group, out); !error.empty()) {
+      return ShapeError("AddRmsNorm", error);
     }
-    if (&out == &x) return ShapeError("AddRmsNorm", "out must not alias x");
     for (int64_t g = 0; g < x.size() / group; ++g) {
       float* xr = Cpu(x).data() + g * group;
       const float* dr = Cpu(delta).data() + g * group;

@@ -314,11 +314,9 @@ class CudaBackend : public Backend {
 
   Status AddRmsNorm(DeviceTensor& x, const DeviceTensor& delta, const DeviceTensor& weight, int64_t group, float eps,
                     float weight_offset, DeviceTensor& out) override {
-    if (x.size() != delta.size() || x.size() != out.size() || weight.size() != group || group <= 0 ||
-        x.size() % group != 0) {
-      return ShapeError("AddRmsNorm", "x, delta and out must match and be a multiple of the weight size");
+    if (const std::string error = AddRmsNormOperandError(x, delta, weight, group, out); !error.empty()) {
+      return ShapeError("AddRmsNorm", error);
     }
-    if (&out == &x) return ShapeError("AddRmsNorm", "out must not alias x");
     FP4LAB_RETURN_IF_ERROR(context_->Activate());
     CUDA_CHECK(cuda::LaunchAddRmsNorm(Data(x), Data(delta), Data(weight), x.size() / group, group, eps,
                                       weight_offset, Data(out), context_->stream()));
