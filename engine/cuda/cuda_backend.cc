@@ -434,8 +434,9 @@ Result<std::unique_ptr<Backend>> CreateCudaBackend(const CudaBackendOptions& opt
       {"linear_paths", paths},
       {"nvfp4_path", paths["nvfp4"]},
       {"nvfp4_path_reason", nvfp4.reason},
-      {"numerics", "f32 activations; bf16 GEMMs round x to bf16 (cuBLASLt, f32 accumulation); W4A4 emulation "
-                   "bit-identical quantizer, exact bf16 operands, f32 accumulation, alpha once per output"}};
+      {"numerics", "f32 activations; bf16 Linears at decode batch sizes take f32 x and exact bf16 W with f32 FMA "
+                   "accumulation (GEMV), larger bf16 GEMMs round x to bf16 (cuBLASLt, f32 accumulation); W4A4 "
+                   "emulation bit-identical quantizer, exact bf16 operands, f32 accumulation, alpha once per output"}};
   if (options.memory_limit_bytes > 0) facts["memory_limit_bytes"] = options.memory_limit_bytes;
   return std::unique_ptr<Backend>(new CudaBackend(context, std::move(gemm), std::move(nvfp4), std::move(facts)));
 }

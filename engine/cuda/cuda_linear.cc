@@ -1,5 +1,6 @@
 #include "engine/cuda/cuda_linear.h"
 
+#include "engine/cuda/bf16_gemv.h"
 #include "engine/cuda/cuda_check.h"
 #include "engine/cuda/elementwise_kernels.h"
 #include "engine/cuda/fp8_kernels.h"
@@ -20,6 +21,18 @@ std::string Shape(int64_t rows, int64_t cols) {
   out += std::to_string(cols);
   out += "]";
   return out;
+}
+
+// Largest batch a bf16 layer runs through the bf16 GEMV (engine/cuda/bf16_gemv.h) rather than the f32 -> bf16
+// conversion and cuBLASLt. Decided from BM_Bf16Gemv against BM_CublasLtBf16 on the four Llama-3.1-8B layer shapes
+// (H200, docs/perf/bf16_gemv.md): up to M = 3 the GEMV takes less time over the four shapes even before counting the
+// conversion kernel it saves; at M = 4 it is 5 % slower without that kernel (a tie with it); from M = 6 it is 1.2x
+// to 3.7x slower.
+constexpr int64_t kBf16GemvMaxBatch = 3;
+
+// True when the bf16 GEMV takes this batch: decode-sized, whole 16-byte rows, x 16-byte aligned.
+bool Bf16GemvTakes(int64_t rows, int64_t k, const float* x) {
+  return rows <= kBf16GemvMaxBatch && Bf16GemvSupports(rows, k) && reinterpret_cast<uintptr_t>(x) % 16 == 0;
 }
 
 }  // namespace
@@ -143,6 +156,11 @@ Status CudaLinear::Forward(const float* x, int64_t rows, float* y, CublasLtGemm&
   FP4LAB_RETURN_IF_ERROR(context_->Activate());
   switch (path_) {
     case CudaLinearPath::kBf16:
+      if (Bf16GemvTakes(rows, k_, x)) {  // decode-sized batches: the GEMV, f32 x, which adds the bias itself
+        CUDA_CHECK(
+            LaunchBf16Gemv(x, rows, weights_.as<uint16_t>(), n_, k_, bias_.as<float>(), y, context_->stream()));
+        return Status::Ok();
+      }
       FP4LAB_RETURN_IF_ERROR(ForwardBf16(x, rows, y, gemm, workspace));
       break;
     case CudaLinearPath::kNvfp4Native: {

@@ -11,7 +11,10 @@
 // has its payload generated in place on the device (engine/cuda/synthetic_device.h), never uploaded.
 //
 // Numerics, per path (the CPU reference in engine/cpu/cpu_linear.h is the contract; only what is listed differs):
-//   bf16          x rounded to bf16 (RNE), cuBLASLt bf16 GEMM, f32 accumulation      [bf16 rounding of x, order]
+//   bf16          decode batches (rows <= 3, K % 8 == 0; engine/cuda/bf16_gemv.h): f32 x, W decoded exactly, f32
+//                 FMA accumulation                                                   [summation order]
+//                 other batches: x rounded to bf16 (RNE), cuBLASLt bf16 GEMM, f32 accumulation
+//                                                                                    [bf16 rounding of x, order]
 //   nvfp4 emulated x quantized per 16-block bit-identically to the CPU, exact e2m1*e4m3 products in bf16 for x and
 //                 W, cuBLASLt bf16 GEMM with f32 accumulation, alpha = input_scale * weight_scale_2 once per
 //                 output; rows <= 16 (decode): the same quantized x in f32 through the W4A16 GEMV, the same

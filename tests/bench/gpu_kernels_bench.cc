@@ -4,7 +4,10 @@
 //   BM_W4A16Gemv    the NVFP4 W4A16 GEMV (engine/cuda/w4a16_gemv.h), with programmatic dependent launch as the engine
 //                   launches it (PDL = 1: each call's first weight loads overlap the previous call) and without
 //                   (PDL = 0: ordinary launches), so that one run shows what the overlap gains on back-to-back calls
-//   BM_CublasLtBf16 the bf16 GEMM of the backend (CublasLtGemm::Bf16, cuBLASLt) on the same shapes
+//   BM_CublasLtBf16 the bf16 GEMM of the backend (CublasLtGemm::Bf16, cuBLASLt) on the same shapes, and the lm_head
+//                   (128256 x 4096) at M = 1, 8
+//   BM_Bf16Gemv     the bf16 decode GEMV (engine/cuda/bf16_gemv.h, f32 x) on the same shapes at M = 1, 2, 3, 4, 6, 8,
+//                   12, 16 and the lm_head at M = 1, 8, with PDL = 1 (as the engine launches it), and PDL = 0 at M = 1
 //   BM_DeviceCopy   a device-to-device cudaMemcpy of 512 MiB: the bandwidth ceiling of reading and writing
 //   BM_DeviceRead   a read-only pass over 1 GiB (engine/cuda/read_probe.h): the ceiling of a kernel that only reads
 //   BM_DecodeAttention  the backend's decode attention (engine/cuda/attention_kernel.h: split-K kernel and combine
@@ -32,6 +35,7 @@
 
 #include "engine/codecs.h"
 #include "engine/cuda/attention_kernel.h"
+#include "engine/cuda/bf16_gemv.h"
 #include "engine/cuda/cublaslt_gemm.h"
 #include "engine/cuda/cuda_check.h"
 #include "engine/cuda/cuda_context.h"
@@ -251,6 +255,26 @@ void BM_CublasLtBf16(benchmark::State& state) {
   });
 }
 
+// f32 x, as the engine's bf16 Linear gets it (no conversion kernel).
+void BM_Bf16Gemv(benchmark::State& state) {
+  const Device* device = DeviceOrSkip(state);
+  if (device == nullptr) return;
+  const int64_t n = state.range(0), k = state.range(1), m = state.range(2);
+  const bool allow_overlap = state.range(3) != 0;
+  const int64_t weight_bytes = 2 * n * k;
+  const int64_t copies = CopiesFor(*device, weight_bytes);
+  BENCH_ASSIGN_OR_SKIP(w, Upload(*device, RandomBf16(n * k, 5, 1.0f / std::sqrt(float(k))), copies, "bench bf16 W"));
+  BENCH_ASSIGN_OR_SKIP(x, Upload(*device, RandomF32(m * k, 6), 1, "bench x"));
+  BENCH_ASSIGN_OR_SKIP(y, Upload(*device, RandomF32(m * n, 7), 1, "bench y"));
+  const cudaStream_t stream = device->context->stream();
+  TimeLaunches(state, *device, copies, static_cast<double>(weight_bytes), 2.0 * m * n * k,
+               [&](int64_t call) -> Status {
+                 CUDA_CHECK(LaunchBf16Gemv(x[0].as<float>(), m, w[static_cast<size_t>(call % copies)].as<uint16_t>(),
+                                           n, k, nullptr, y[0].as<float>(), stream, allow_overlap));
+                 return Status::Ok();
+               });
+}
+
 void BM_DeviceCopy(benchmark::State& state) {
   const Device* device = DeviceOrSkip(state);
   if (device == nullptr) return;
@@ -335,6 +359,7 @@ void BM_DecodeAttention(benchmark::State& state) {
 // (batched decode).
 constexpr std::pair<int64_t, int64_t> kLlamaLayers[] = {{4096, 4096}, {14336, 4096}, {4096, 14336}, {6144, 4096}};
 constexpr int64_t kDecodeRows[] = {1, 8, 16};
+constexpr std::pair<int64_t, int64_t> kLmHead = {128256, 4096};
 
 void LlamaShapes(benchmark::internal::Benchmark* b) {
   for (const int64_t m : kDecodeRows) {
@@ -353,8 +378,29 @@ void W4A16Shapes(benchmark::internal::Benchmark* b) {
   b->ArgNames({"N", "K", "M", "PDL"})->UseManualTime()->Iterations(kIterations)->Unit(benchmark::kMicrosecond);
 }
 
+// The bf16 GEMV: the Llama layers at every padded row count (PDL = 1; PDL = 0 too at M = 1), the lm_head at M = 1,
+// 8 (PDL = 1).
+void Bf16GemvShapes(benchmark::internal::Benchmark* b) {
+  for (const int64_t m : {1, 2, 3, 4, 6, 8, 12, 16}) {
+    for (const auto& [n, k] : kLlamaLayers) {
+      b->Args({n, k, m, 1});
+      if (m == 1) b->Args({n, k, m, 0});
+    }
+  }
+  for (const int64_t m : {1, 8}) b->Args({kLmHead.first, kLmHead.second, m, 1});
+  b->ArgNames({"N", "K", "M", "PDL"})->UseManualTime()->Iterations(kIterations)->Unit(benchmark::kMicrosecond);
+}
+
+// Llama-3.1-8B's lm_head (N x K = 128256 x 4096) at M = 1, 8, beside the bf16 GEMV.
+void LmHeadShapes(benchmark::internal::Benchmark* b) {
+  for (const int64_t m : {1, 8}) b->Args({kLmHead.first, kLmHead.second, m});
+  b->ArgNames({"N", "K", "M"})->UseManualTime()->Iterations(kIterations)->Unit(benchmark::kMicrosecond);
+}
+
 BENCHMARK(BM_W4A16Gemv)->Apply(W4A16Shapes);
 BENCHMARK(BM_CublasLtBf16)->Apply(LlamaShapes);
+BENCHMARK(BM_CublasLtBf16)->Apply(LmHeadShapes);
+BENCHMARK(BM_Bf16Gemv)->Apply(Bf16GemvShapes);
 BENCHMARK(BM_DeviceCopy)->UseManualTime()->Iterations(kIterations)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_DeviceRead)->UseManualTime()->Iterations(kIterations)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_DecodeAttention)
