@@ -3,10 +3,13 @@
 #include <cuda_fp16.h>
 #include <cuda_fp8.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstring>
+#include <mutex>
 #include <type_traits>
+#include <utility>
 
 #include "engine/cuda/kernel_util.cuh"
 #include "engine/cuda/launch.h"
@@ -150,6 +153,31 @@ struct ColumnStage {
   uint32_t s;
 };
 
+// One column's partial sum over one thread's piece (codes q, block scales s) against that piece of x, in units of
+// 2^-14 (see the header): a 16-element FMA chain per block scale, scaled inside an FMA. Kernel A; kernel T does the
+// same operations, interleaved over 8 columns.
+template <int kPieceBytes>
+__device__ __forceinline__ float ColumnSum(const ColumnStage<kPieceBytes>& st, const float (&xr)[2 * kPieceBytes]) {
+  constexpr int kGroups = kPieceBytes / 8;
+  const __half2 scale = ScalesToHalf2<kGroups>(st.s);
+  float total = 0.0f;
+#pragma unroll
+  for (int g = 0; g < kGroups; ++g) {
+    float part = 0.0f;
+#pragma unroll
+    for (int wd = 2 * g; wd < 2 * g + 2; ++wd) {
+      __half2 h[4];
+      WordToHalf2(Word(st.q, wd), h);
+      float w[8];
+      Half2ToF32(h, w);
+#pragma unroll
+      for (int e = 0; e < 8; ++e) part = fmaf(xr[8 * wd + e], w[e], part);
+    }
+    total = fmaf(part, g == 0 ? __low2float(scale) : __high2float(scale), total);
+  }
+  return total;
+}
+
 // Block b owns columns [b * tile_cols, (b + 1) * tile_cols) (tile_cols a multiple of 8, at most kResidentMaxTile
 // and at most n); the last block, where that range passes n, computes the tile ending at column n - 1 and stores only
 // its own columns. Thread t owns piece t of every row (blockDim.x >= pieces, a multiple of 32); threads past the
@@ -201,26 +229,7 @@ __global__ void __launch_bounds__(kResidentMaxThreads)
     xr[4 * i + 3] = v.w;
   }
 
-  // The column's partial sum over this thread's piece, in units of 2^-14 (see the header).
-  auto column_sum = [&](const ColumnStage<kPieceBytes>& st) {
-    const __half2 scale = ScalesToHalf2<kGroups>(st.s);
-    float total = 0.0f;
-#pragma unroll
-    for (int g = 0; g < kGroups; ++g) {
-      float part = 0.0f;
-#pragma unroll
-      for (int wd = 2 * g; wd < 2 * g + 2; ++wd) {
-        __half2 h[4];
-        WordToHalf2(Word(st.q, wd), h);
-        float w[8];
-        Half2ToF32(h, w);
-#pragma unroll
-        for (int e = 0; e < 8; ++e) part = fmaf(xr[8 * wd + e], w[e], part);
-      }
-      total = fmaf(part, g == 0 ? __low2float(scale) : __high2float(scale), total);
-    }
-    return total;
-  };
+  auto column_sum = [&](const ColumnStage<kPieceBytes>& st) { return ColumnSum(st, xr); };
 
   __shared__ float warp_sums[kResidentMaxWarps][kResidentMaxTile];
   // Columns c0 .. c0 + 7; with `refill`, each consumed stage is refilled with the column kResidentStages later.
@@ -246,6 +255,190 @@ __global__ void __launch_bounds__(kResidentMaxThreads)
     float out = __fmul_rn(__fmul_rn(total, 0x1p14f), weight_scale_2);  // the first product is exact
     if (bias != nullptr) out = __fadd_rn(out, bias[col]);
     y[col] = out;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Kernel T, M = 1 with 16-byte pieces, when each block's whole tile fits in shared memory ("tile prefetch"): kernel
+// A's per-thread work (x piece t in registers, one partial sum per column, one butterfly per 8 columns), but the
+// block's weights are requested all at once, before the wait for the previous kernel, by bulk copies (cp.async.bulk,
+// the copy engine) into shared memory: the bytes in flight cost neither registers nor per-thread load instructions,
+// and the whole transfer may overlap the previous kernel (programmatic dependent launch). A chunk is 8 consecutive
+// columns: their codes (8 k / 2 contiguous bytes) and block scales (8 k / 16 contiguous bytes), two copies that
+// complete on the chunk's `full` mbarrier. Block b of G takes chunks b, b + G, b + 2 G, ... (G = the blocks resident
+// at once: one wave, balanced to one chunk); the launch takes kernel T only when every block's chunks fit.
+// Per chunk, each warp waits for `full`, reads its pieces (a warp reads 512 contiguous bytes per column: no bank
+// conflicts), reduces, writes its 8 warp sums to shared memory and arrives on the chunk's `empty` mbarrier; warp 0
+// waits for `empty`, sums the warps' partials in warp order and stores the 8 outputs. Same partial sums, butterfly
+// and warp order as kernel A: the same bits.
+constexpr int kTileMaxChunks = 4;           // chunks per block at most
+constexpr int kTileBlockBudget = 56 * 1024;  // shared-memory bytes of weights per block (at least 2 chunks' worth)
+constexpr int kTileSmBudget = 120 * 1024;    // shared memory of the resident blocks per SM (at least one block)
+
+// Bytes between chunks in shared memory: one chunk of codes and scales, rounded up to 128.
+__host__ __device__ constexpr int TileChunkStride(int k) { return (kGroupCols * (k / 2 + k / 16) + 127) / 128 * 128; }
+// Dynamic shared memory of kernel T: the chunks, then a full and an empty mbarrier per chunk, then the warp sums
+// [chunks][warps][8] (f32).
+__host__ __device__ constexpr int TileSmemBytes(int k, int warps, int block_chunks) {
+  return block_chunks * (TileChunkStride(k) + 2 * 8 + warps * kGroupCols * 4);
+}
+
+__device__ __forceinline__ uint32_t SharedAddress(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+// mbarrier and bulk-copy primitives (PTX, sm_90+; kernel T is only launched on compute capability 9.0+).
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+__device__ __forceinline__ void BarrierInit(uint64_t* bar, uint32_t count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(SharedAddress(bar)), "r"(count) : "memory");
+}
+// Makes the initializations visible to the copy engine (and, with a __syncthreads after it, to the block).
+__device__ __forceinline__ void BarrierInitFence() {
+  asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+}
+__device__ __forceinline__ void BarrierArrive(uint64_t* bar) {
+  asm volatile("mbarrier.arrive.release.cta.shared::cta.b64 _, [%0];" ::"r"(SharedAddress(bar)) : "memory");
+}
+// The calling thread's arrival, announcing `bytes` that copies will complete on the barrier.
+__device__ __forceinline__ void BarrierArriveExpectBytes(uint64_t* bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.release.cta.shared::cta.b64 _, [%0], %1;" ::"r"(SharedAddress(bar)),
+               "r"(bytes)
+               : "memory");
+}
+// Returns once the phase of parity `parity` has completed (acquire: its writes, copies included, are visible).
+__device__ __forceinline__ void BarrierWait(uint64_t* bar, uint32_t parity) {
+  asm volatile(
+      "{\n"
+      ".reg .pred done;\n"
+      "WAIT_%=:\n"
+      "mbarrier.try_wait.parity.acquire.cta.shared::cta.b64 done, [%0], %1;\n"
+      "@!done bra WAIT_%=;\n"
+      "}" ::"r"(SharedAddress(bar)),
+      "r"(parity)
+      : "memory");
+}
+// Copies `bytes` (a multiple of 16; both addresses 16-byte aligned) from global to shared memory on the copy engine;
+// completion counts `bytes` on `bar`.
+__device__ __forceinline__ void BulkLoad(void* dst, const void* src, uint32_t bytes, uint64_t* bar) {
+  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
+                   SharedAddress(dst)),
+               "l"(src), "r"(bytes), "r"(SharedAddress(bar))
+               : "memory");
+}
+#else
+__device__ __forceinline__ void BarrierInit(uint64_t*, uint32_t) { __trap(); }
+__device__ __forceinline__ void BarrierInitFence() { __trap(); }
+__device__ __forceinline__ void BarrierArrive(uint64_t*) { __trap(); }
+__device__ __forceinline__ void BarrierArriveExpectBytes(uint64_t*, uint32_t) { __trap(); }
+__device__ __forceinline__ void BarrierWait(uint64_t*, uint32_t) { __trap(); }
+__device__ __forceinline__ void BulkLoad(void*, const void*, uint32_t, uint64_t*) { __trap(); }
+#endif
+
+// REQUIRES k % 32 == 0, k / 32 <= kResidentMaxThreads, blockDim.x = 32 * ceil(k / 32 / 32), n >= 8, gridDim.x <=
+// ceil(n / 8), 1 <= block_chunks <= kTileMaxChunks, every block's chunk count (ceil(n / 8) over gridDim.x, rounded
+// up) <= block_chunks, TileSmemBytes(k, warps, block_chunks) bytes of dynamic shared memory, codes and scales 16-byte
+// aligned and, unless n % 8 == 0, k % 256 == 0 (the last chunk starts at column n - 8: its scales must stay 16-byte
+// aligned). Chunk c covers columns [min(8 c, n - 8), + 8) and stores those >= 8 c.
+__global__ void __launch_bounds__(kResidentMaxThreads)
+    TileKernel(const float* x, const uint8_t* __restrict__ codes, const uint8_t* __restrict__ scales, int64_t n, int k,
+               int block_chunks, float weight_scale_2, const float* bias, float* __restrict__ y) {
+  constexpr int kPieceBytes = 16, kElems = 32;
+  extern __shared__ __align__(128) uint8_t tile[];
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+  const int pieces = k / kElems;
+  const bool live = static_cast<int>(threadIdx.x) < pieces;
+  const int piece = live ? static_cast<int>(threadIdx.x) : pieces - 1;  // threads past the last piece: x = 0
+  const int row_bytes = k / 2, row_scales = k / 16;
+  const uint32_t code_bytes = kGroupCols * row_bytes, scale_bytes = kGroupCols * row_scales;
+  const int stride = TileChunkStride(k);
+  uint64_t* full = reinterpret_cast<uint64_t*>(tile + block_chunks * stride);
+  uint64_t* empty = full + block_chunks;
+  float* warp_sums = reinterpret_cast<float*>(empty + block_chunks);  // [block_chunks][warps][8]
+  const int64_t chunks = (n + kGroupCols - 1) / kGroupCols;
+  const int my_chunks = static_cast<int>((chunks - 1 - blockIdx.x) / gridDim.x) + 1;  // <= block_chunks
+
+  if (threadIdx.x == 0) {
+    for (int i = 0; i < my_chunks; ++i) {
+      BarrierInit(&full[i], 1);
+      BarrierInit(&empty[i], warps);
+    }
+    BarrierInitFence();
+    // Weights only: these copies may overlap the kernel before this one (programmatic dependent launch).
+    for (int i = 0; i < my_chunks; ++i) {
+      const int64_t chunk = blockIdx.x + static_cast<int64_t>(i) * gridDim.x;
+      const int64_t c0 = min(chunk * kGroupCols, n - kGroupCols);
+      BarrierArriveExpectBytes(&full[i], code_bytes + scale_bytes);
+      BulkLoad(tile + i * stride, codes + c0 * row_bytes, code_bytes, &full[i]);
+      BulkLoad(tile + i * stride + code_bytes, scales + c0 * row_scales, scale_bytes, &full[i]);
+    }
+  }
+  __syncthreads();  // the barriers are initialized
+  WaitForPriorGrids();  // x, bias and y only from here on
+  LetDependentGridsLaunch();
+
+  float xr[kElems];
+  const float4* x4 = reinterpret_cast<const float4*>(x);
+#pragma unroll
+  for (int i = 0; i < kElems / 4; ++i) {
+    const float4 v = live ? x4[piece * (kElems / 4) + i] : float4{};
+    xr[4 * i] = v.x;
+    xr[4 * i + 1] = v.y;
+    xr[4 * i + 2] = v.z;
+    xr[4 * i + 3] = v.w;
+  }
+
+  for (int i = 0; i < my_chunks; ++i) {
+    BarrierWait(&full[i], 0);
+    const uint8_t* chunk_bytes = tile + i * stride;
+    ColumnStage<kPieceBytes> st[kGroupCols];
+#pragma unroll
+    for (int j = 0; j < kGroupCols; ++j) {
+      st[j].q = *reinterpret_cast<const uint4*>(chunk_bytes + j * row_bytes + piece * kPieceBytes);
+      st[j].s = *reinterpret_cast<const uint16_t*>(chunk_bytes + code_bytes + j * row_scales + piece * 2);
+    }
+    // ColumnSum of the 8 columns, interleaved word by word (8 independent FMA chains; per column the same operations
+    // in the same order, so the same bits).
+    float v[kGroupCols];
+#pragma unroll
+    for (int g = 0; g < 2; ++g) {
+      float part[kGroupCols];
+#pragma unroll
+      for (int wd = 2 * g; wd < 2 * g + 2; ++wd) {
+#pragma unroll
+        for (int j = 0; j < kGroupCols; ++j) {
+          __half2 h[4];
+          WordToHalf2(Word(st[j].q, wd), h);
+          float w[8];
+          Half2ToF32(h, w);
+          float acc = wd == 2 * g ? 0.0f : part[j];
+#pragma unroll
+          for (int e = 0; e < 8; ++e) acc = fmaf(xr[8 * wd + e], w[e], acc);
+          part[j] = acc;
+        }
+      }
+#pragma unroll
+      for (int j = 0; j < kGroupCols; ++j) {
+        const __half2 scale = ScalesToHalf2<2>(st[j].s);
+        v[j] = fmaf(part[j], g == 0 ? __low2float(scale) : __high2float(scale), g == 0 ? 0.0f : v[j]);
+      }
+    }
+    const float sum = ReduceScatter8(v, lane);
+    float* sums = warp_sums + i * warps * kGroupCols;
+    if ((lane & 3) == 0) sums[warp * kGroupCols + ((lane >> 2) & 7)] = sum;
+    __syncwarp();
+    if (lane == 0) BarrierArrive(&empty[i]);  // this warp has written its sums of chunk i
+    if (warp == 0) {
+      BarrierWait(&empty[i], 0);
+      const int64_t chunk = blockIdx.x + static_cast<int64_t>(i) * gridDim.x;
+      const int64_t col = min(chunk * kGroupCols, n - kGroupCols) + lane;
+      if (lane < kGroupCols && col >= chunk * kGroupCols) {
+        float total = 0.0f;
+        for (int w = 0; w < warps; ++w) total += sums[w * kGroupCols + lane];
+        float out = __fmul_rn(__fmul_rn(total, 0x1p14f), weight_scale_2);  // the first product is exact
+        if (bias != nullptr) out = __fadd_rn(out, bias[col]);
+        y[col] = out;
+      }
+    }
   }
 }
 
@@ -465,6 +658,95 @@ cudaError_t LaunchResidentX(const float* x, const uint8_t* codes, const uint8_t*
                       y);
 }
 
+// Kernel T's launch limits on one device: compute capability, shared memory, and the blocks per SM that threads and
+// registers allow for each block size.
+struct TileLimits {
+  bool supported = false;      // compute capability 9.0+ (bulk copies, mbarrier transaction counts)
+  int sms = 0;
+  int smem_per_sm = 0;         // shared memory per SM that blocks may use, bytes
+  int smem_per_block = 0;      // opt-in maximum per block, bytes (the kernel's dynamic limit is raised to it)
+  int reserved_per_block = 0;  // shared memory the system reserves per block, bytes
+  int blocks_by_threads[kResidentMaxWarps + 1] = {};  // per warps per block
+};
+
+cudaError_t QueryTileLimits(int device, TileLimits* limits) {
+  int major = 0;
+  cudaError_t err = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
+  if (err != cudaSuccess || major < 9) return err;
+  const std::pair<int*, cudaDeviceAttr> attributes[] = {
+      {&limits->sms, cudaDevAttrMultiProcessorCount},
+      {&limits->smem_per_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor},
+      {&limits->smem_per_block, cudaDevAttrMaxSharedMemoryPerBlockOptin},
+      {&limits->reserved_per_block, cudaDevAttrReservedSharedMemoryPerBlock}};
+  for (const auto& [value, attribute] : attributes) {
+    err = cudaDeviceGetAttribute(value, attribute, device);
+    if (err != cudaSuccess) return err;
+  }
+  err = cudaFuncSetAttribute(TileKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, limits->smem_per_block);
+  if (err != cudaSuccess) return err;
+  for (int warps = 1; warps <= kResidentMaxWarps; ++warps) {
+    err = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&limits->blocks_by_threads[warps], TileKernel, 32 * warps, 0);
+    if (err != cudaSuccess) return err;
+  }
+  limits->supported = true;
+  return cudaSuccess;
+}
+
+// The current device's limits, queried once per device (devices past kMaxDevices query on every call).
+cudaError_t GetTileLimits(TileLimits* limits) {
+  int device = 0;
+  const cudaError_t err = cudaGetDevice(&device);
+  if (err != cudaSuccess) return err;
+  if (device >= kMaxDevices) return QueryTileLimits(device, limits);
+  static std::once_flag once[kMaxDevices];
+  static TileLimits cached[kMaxDevices];
+  static cudaError_t errors[kMaxDevices];
+  std::call_once(once[device], [device] { errors[device] = QueryTileLimits(device, &cached[device]); });
+  *limits = cached[device];
+  return errors[device];
+}
+
+// Kernel T when it takes the problem (M = 1, its REQUIRES on k, n and alignment, compute capability 9.0+, and every
+// block's whole tile fits in shared memory); else *launched = false. Shared memory per block: as many chunks as
+// kTileBlockBudget holds (2 to kTileMaxChunks), fewer if the device cannot hold a block with that many; blocks per SM:
+// as many as kTileSmBudget holds (at least one), and as threads, registers and shared memory allow. Blocks: every
+// chunk, or as many as are resident at once (one wave) when each then takes at most the chunks it holds; larger
+// problems go to kernel A, whose register stages stream (measured faster there, docs/perf/w4a16_gemv.md).
+cudaError_t LaunchTile(const float* x, const uint8_t* codes, const uint8_t* scales, int64_t n, int64_t k,
+                       float weight_scale_2, const float* bias, float* y, cudaStream_t stream, bool overlap,
+                       bool* launched) {
+  *launched = false;
+  const int64_t pieces = k / 32;
+  if (k % 32 != 0 || pieces == 0 || pieces > kResidentMaxThreads || n < kGroupCols) return cudaSuccess;
+  if (n % kGroupCols != 0 && k % 256 != 0) return cudaSuccess;
+  if (reinterpret_cast<uintptr_t>(codes) % 16 != 0 || reinterpret_cast<uintptr_t>(scales) % 16 != 0) {
+    return cudaSuccess;
+  }
+  TileLimits limits;
+  const cudaError_t err = GetTileLimits(&limits);
+  if (err != cudaSuccess || !limits.supported) return err;
+  const int warps = static_cast<int>((pieces + 31) / 32);
+  const int kk = static_cast<int>(k);
+  const auto resident = [&](int block_chunks) -> int64_t {
+    const int smem = TileSmemBytes(kk, warps, block_chunks);
+    if (smem > limits.smem_per_block) return 0;
+    const int by_smem = limits.smem_per_sm / (smem + limits.reserved_per_block);
+    const int by_budget = std::max(1, kTileSmBudget / (smem + limits.reserved_per_block));
+    return int64_t{limits.sms} * std::min({by_smem, by_budget, limits.blocks_by_threads[warps]});
+  };
+  int block_chunks = std::clamp(kTileBlockBudget / TileChunkStride(kk), 2, kTileMaxChunks);
+  while (block_chunks > 1 && resident(block_chunks) == 0) --block_chunks;
+  const int64_t chunks = (n + kGroupCols - 1) / kGroupCols;
+  const int64_t blocks = std::min(chunks, resident(block_chunks));
+  if (blocks == 0) return cudaSuccess;
+  const int64_t per_block = (chunks + blocks - 1) / blocks;
+  if (per_block > block_chunks) return cudaSuccess;
+  *launched = true;
+  return LaunchKernel(TileKernel, dim3(static_cast<unsigned>(blocks)), dim3(32 * warps),
+                      static_cast<size_t>(TileSmemBytes(kk, warps, static_cast<int>(per_block))), stream, overlap, x,
+                      codes, scales, n, kk, static_cast<int>(per_block), weight_scale_2, bias, y);
+}
+
 template <int kRows, int kPieceBytes>
 cudaError_t LaunchStreamX(const float* x, int64_t m, const uint8_t* codes, const uint8_t* scales, int64_t n,
                           int64_t k, float weight_scale_2, const float* bias, float* y, cudaStream_t stream,
@@ -530,6 +812,12 @@ cudaError_t LaunchW4A16Gemv(const float* x, int64_t m, const uint8_t* codes, con
   if (!W4A16GemvSupports(m, k) || n < 0) return cudaErrorInvalidValue;
   if (n == 0) return cudaSuccess;
   if (k % 32 == 0) {
+    if (m == 1) {
+      bool launched = false;
+      const cudaError_t err =
+          LaunchTile(x, codes, scales, n, k, weight_scale_2, bias, y, stream, allow_overlap, &launched);
+      if (err != cudaSuccess || launched) return err;
+    }
     return LaunchForRows<16>(x, m, codes, scales, n, k, weight_scale_2, bias, y, stream, allow_overlap);
   }
   return LaunchForRows<8>(x, m, codes, scales, n, k, weight_scale_2, bias, y, stream, allow_overlap);

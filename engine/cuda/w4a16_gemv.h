@@ -6,8 +6,13 @@
 // [n, k/16]. A "piece" is the codes of one row that one lane loads at once: 16 bytes (32 elements, two block
 // scales) when k % 32 == 0, else 8 bytes (16 elements, one scale), which k % 16 == 0 keeps aligned in every row.
 //
-// Two kernels (w4a16_gemv.cu; docs/perf/w4a16_gemv.md has the design record):
-//   A, M = 1 while a row has at most 512 pieces (k <= 16384, or 8192 when k % 32 == 16) and n >= 8: thread t of a
+// Three kernels (w4a16_gemv.cu; docs/perf/w4a16_gemv.md has the design record):
+//   T, M = 1 when k % 32 == 0, k <= 16384, n >= 8 (and n % 8 == 0 or k % 256 == 0), codes and scales 16-byte
+//     aligned, compute capability 9.0+, and each block's whole tile (at most 4 chunks of 8 columns, with the blocks
+//     resident at once) fits in shared memory: kernel A's per-thread arithmetic, but one thread of each block requests
+//     the block's whole tile of codes and scales at once with bulk copies (cp.async.bulk into shared memory, completing
+//     on mbarriers) before the wait below, so the transfer costs no registers and may overlap the previous kernel.
+//   A, other M = 1 while a row has at most 512 pieces (k <= 16384, or 8192 when k % 32 == 16) and n >= 8: thread t of a
 //     block keeps x piece t in registers and streams a tile of columns past it: one coalesced code load per column
 //     and thread (a warp reads 32 consecutive pieces of a row), 8 columns of loads in flight, a transposed butterfly
 //     per 8 columns, one shared-memory sum over the block's warps. x is read once per block, so L1 only moves codes.
@@ -20,12 +25,13 @@
 //
 // Programmatic dependent launch (compute capability 9.0+, on by default): each call is launched so that it may start
 // while the kernel before it in the stream is still running. Every thread first issues its first stages of code and
-// scale loads (kernel A: 8 columns; B: 2 to 4 steps), which no kernel of the decode step writes, then waits
-// (griddepcontrol.wait) until the previous kernel has completed and its writes are visible, and only then reads x
-// and bias and writes y. It then lets a programmatically launched successor start (griddepcontrol.launch_dependents):
-// that successor still waits for this call's completion before it touches y, and since this happens after the wait,
-// at most one call's loads run ahead of the kernel it follows. x and bias are read with ordinary (coherent) loads,
-// which the PTX memory model orders after the wait; results are the same bits with and without the overlap.
+// scale loads (kernel T: one thread, the block's whole tile; A: 8 columns; B: 2 to 4 steps), which no kernel of the
+// decode step writes, then waits (griddepcontrol.wait) until the previous kernel has completed and its writes are
+// visible, and only then reads x and bias and writes y. It then lets a programmatically launched successor start
+// (griddepcontrol.launch_dependents): that successor still waits for this call's completion before it touches y, and
+// since this happens after the wait, at most one call's loads run ahead of the kernel it follows. x and bias are read
+// with ordinary (coherent) loads, which the PTX memory model orders after the wait; results are the same bits with and
+// without the overlap.
 //
 // Numerics (exact dequantization, f32 x, f32 accumulation; only the summation order differs from CpuLinear):
 //   - each code becomes the fp16 e2m1 * 2^-14 by moving bits (sign to bit 15, exponent+mantissa to bits 9..11; the
@@ -37,10 +43,10 @@
 //   - M >= 3 ("scaled weights"): one fp16x2 multiply by (scale * 2^7) gives w * 2^-7 exactly (at most 6 significant
 //     bits, a multiple of 2^-17, at most 21), converted to f32 and accumulated by FMA against x (one rounding per
 //     element); the accumulator holds y / (2^7 * weight_scale_2);
-//   - per output: at most 5 shuffle levels (kernel A) or 2 (B), then a sequential sum over at most 16 warps (A) or
-//     4 split_k warps (B), then * 2^14 or 2^7 (exact), * weight_scale_2 (one rounding, as the reference), + bias
-//     (one rounding).
-//   Depth: A: 16 + 2 + 5 + (pieces / 32) <= K + 8; B: per lane at most K / 16 blocks (16 + one per block) or at
+//   - per output: at most 5 shuffle levels (kernels T, A) or 2 (B), then a sequential sum over at most 16 warps
+//     (T, A) or 4 split_k warps (B), then * 2^14 or 2^7 (exact), * weight_scale_2 (one rounding, as the reference),
+//     + bias (one rounding).
+//   Depth: T and A: 16 + 2 + 5 + (pieces / 32) <= K + 8; B: per lane at most K / 16 blocks (16 + one per block) or at
 //   most K elements, then 2 + 3, <= K + 8. So every output is a summation tree over its K exact products x_k w_k in
 //   which each product passes through at most K + 8 roundings (the test's LinearBound derives its tolerance from
 //   this). Products that fall below 2^-126 round as f32 subnormals (absolute error <= 2^-150 in accumulator units per

@@ -1,10 +1,11 @@
-// The NVFP4 W4A16 decode GEMV (engine/cuda/w4a16_gemv.h), reached through the CUDA backend's Linear for
-// nvfp4-w4a16 layers at M <= 16, against the CPU reference CpuLinear: Llama-sized shapes at M = 1, 3, 8, 16 (K = N =
-// 4096; K = 14336 with odd N), every M from 1 to 16, K an odd number of 16-element blocks (K % 32 == 16), a K too
-// long for the M = 1 kernel that keeps x in registers, fewer columns than one tile, tiny shapes, and block scales
-// down in the E4M3 subnormal range; with and without bias. The output is poisoned with NaN first, so an unwritten
-// element fails. Each output is held to a bound derived from its own operands (LinearBound below). Last, the
-// programmatic dependent launch: the GEMV right after a kernel that rewrites its inputs late must use the new ones.
+// The NVFP4 W4A16 decode GEMV (engine/cuda/w4a16_gemv.h), reached through the CUDA backend's Linear for nvfp4-w4a16
+// layers at M <= 16, against the CPU reference CpuLinear: Llama-sized shapes at M = 1, 3, 8, 16 (K = N = 4096; K =
+// 14336 with odd N) and N = 14336 at M = 1 (the M = 1 kernels T and A), every M from 1 to 16, K an odd number of
+// 16-element blocks (K % 32 == 16), a K too long for the M = 1 kernel that keeps x in registers, fewer columns than one
+// tile, tiny shapes, and block scales down in the E4M3 subnormal range; with and without bias. The output is poisoned
+// with NaN first, so an unwritten element fails. Each output is held to a bound derived from its own operands
+// (LinearBound below). Last, the programmatic dependent launch: the GEMV right after a kernel that rewrites its inputs
+// late must use the new ones.
 #include <algorithm>
 #include <cmath>
 #include <iostream>
@@ -165,6 +166,9 @@ TEST(W4A16GemvTest, MatchesCpuReferenceOnLlamaShapes) {
   double worst = 0.0;
   worst = std::max(worst, CheckLayer(*cpu, *gpu, {4096, 4096, false, false}, {1, 3, 8, 16}, 11));
   worst = std::max(worst, CheckLayer(*cpu, *gpu, {1001, 14336, true, false}, {1, 3, 8, 16}, 12));  // odd N
+  // M = 1 takes kernel T (whole tile prefetched into shared memory) above when each block's tile fits, kernel A
+  // (register stages) here, where it does not (on a GPU of up to ~200 SMs).
+  worst = std::max(worst, CheckLayer(*cpu, *gpu, {14336, 4096, false, false}, {1}, 16));
   std::cout << "[W4A16 GEMV on " << gpu->Name() << ", Llama shapes] max |err| / bound = " << worst << "\n";
 }
 
@@ -377,8 +381,11 @@ TEST(W4A16GemvTest, WaitsForThePreviousKernelBeforeTouchingActivations) {
     SCOPED_TRACE(graph ? "captured graph" : "stream");
     ExpectOverlap(*context, graph);
   }
-  // Kernel A (M = 1, x in registers); kernel B at M = 1 (K beyond kernel A), at M = 3 and at M = 16 with K % 32 == 16.
+  // Kernel T (M = 1, whole tile prefetched by bulk copies before the wait); kernel A (M = 1, a tile too large for
+  // kernel T, on a GPU of up to ~200 SMs); kernel B at M = 1 (K beyond kernel A), at M = 3 and at M = 16 with K % 32
+  // == 16.
   CheckAfterLateProducer(*context, {4096, 4096, true, false}, 1, 31);
+  CheckAfterLateProducer(*context, {8192, 4096, true, false}, 1, 35);
   CheckAfterLateProducer(*context, {40, 16416, true, false}, 1, 32);
   CheckAfterLateProducer(*context, {1001, 4096, false, false}, 3, 33);
   CheckAfterLateProducer(*context, {333, 272, true, false}, 16, 34);
