@@ -153,6 +153,21 @@ struct ColumnStage {
   uint32_t s;
 };
 
+// Piece `piece` of x (kElems floats, 16-byte loads) into registers, or zeros for a thread past the row's end
+// (live false). Kernels A and T, after the PDL wait.
+template <int kElems>
+__device__ __forceinline__ void LoadXPiece(const float* x, int piece, bool live, float (&xr)[kElems]) {
+  const float4* x4 = reinterpret_cast<const float4*>(x);
+#pragma unroll
+  for (int i = 0; i < kElems / 4; ++i) {
+    const float4 v = live ? x4[piece * (kElems / 4) + i] : float4{};
+    xr[4 * i] = v.x;
+    xr[4 * i + 1] = v.y;
+    xr[4 * i + 2] = v.z;
+    xr[4 * i + 3] = v.w;
+  }
+}
+
 // One column's partial sum over one thread's piece (codes q, block scales s) against that piece of x, in units of
 // 2^-14 (see the header): a 16-element FMA chain per block scale, scaled inside an FMA. Kernel A; kernel T does the
 // same operations, interleaved over 8 columns.
@@ -219,15 +234,7 @@ __global__ void __launch_bounds__(kResidentMaxThreads)
   LetDependentGridsLaunch();
 
   float xr[kElems];
-  const float4* x4 = reinterpret_cast<const float4*>(x);
-#pragma unroll
-  for (int i = 0; i < kElems / 4; ++i) {
-    const float4 v = live ? x4[piece * (kElems / 4) + i] : float4{};
-    xr[4 * i] = v.x;
-    xr[4 * i + 1] = v.y;
-    xr[4 * i + 2] = v.z;
-    xr[4 * i + 3] = v.w;
-  }
+  LoadXPiece<kElems>(x, piece, live, xr);
 
   auto column_sum = [&](const ColumnStage<kPieceBytes>& st) { return ColumnSum(st, xr); };
 
@@ -377,15 +384,7 @@ __global__ void __launch_bounds__(kResidentMaxThreads)
   LetDependentGridsLaunch();
 
   float xr[kElems];
-  const float4* x4 = reinterpret_cast<const float4*>(x);
-#pragma unroll
-  for (int i = 0; i < kElems / 4; ++i) {
-    const float4 v = live ? x4[piece * (kElems / 4) + i] : float4{};
-    xr[4 * i] = v.x;
-    xr[4 * i + 1] = v.y;
-    xr[4 * i + 2] = v.z;
-    xr[4 * i + 3] = v.w;
-  }
+  LoadXPiece<kElems>(x, piece, live, xr);
 
   for (int i = 0; i < my_chunks; ++i) {
     BarrierWait(&full[i], 0);

@@ -24,8 +24,8 @@
 #include <cuda_runtime.h>
 
 #include "engine/cuda/cuda_context.h"
-#include "engine/cuda/pdl_probe.h"
 #include "engine/cuda/w4a16_gemv.h"
+#include "pdl_test_util.h"
 #endif
 
 namespace fp4lab {
@@ -222,147 +222,19 @@ TEST(W4A16GemvTest, MatchesCpuReferenceOnSmallAndGradedShapes) {
 
 #ifdef FP4LAB_WITH_CUDA
 
-// Programmatic dependent launch (w4a16_gemv.h). LaunchDelayedCopy (engine/cuda/pdl_probe.h) lets its successor start
-// at once and only kProducerDelayNs later rewrites the GEMV's x and bias with new values and its y with NaN; the GEMV
-// follows it in one stream, launched directly and inside a captured graph. Its output must equal, bit for bit, the
-// same call on settled new inputs (same kernel, launch shape and summation order): a read of x or bias before the
-// wait would see the old values, a store to y before it would be overwritten by the NaNs. A probe kernel first
-// shows that the overlap really happens on this device and in this mode, without which these checks could not fail.
-
-// 2 ms: far longer than launching the successor (a few us), even if the host thread is descheduled for a while.
-constexpr int64_t kProducerDelayNs = 2000000;
-
-using cuda::CudaContext;
-using cuda::DeviceBuffer;
-
-// A device copy of `values`, uploaded before returning.
-template <typename T>
-DeviceBuffer ToDevice(const std::shared_ptr<CudaContext>& context, const std::vector<T>& values) {
-  const int64_t bytes = static_cast<int64_t>(values.size() * sizeof(T));
-  auto buffer = DeviceBuffer::Allocate(context, bytes, "PDL test buffer");
-  EXPECT_TRUE(buffer.ok()) << buffer.status().ToString();
-  if (!buffer.ok()) return DeviceBuffer();
-  EXPECT_EQ(cudaMemcpyAsync(buffer->data(), values.data(), static_cast<size_t>(bytes), cudaMemcpyHostToDevice,
-                            context->stream()),
-            cudaSuccess);
-  EXPECT_EQ(cudaStreamSynchronize(context->stream()), cudaSuccess);
-  return std::move(buffer).value();
-}
-
-// Floats [first, first + count) of `buffer`, after the context's stream has drained.
-std::vector<float> FromDevice(const CudaContext& context, const DeviceBuffer& buffer, size_t first, size_t count) {
-  std::vector<float> host(count);
-  EXPECT_EQ(cudaStreamSynchronize(context.stream()), cudaSuccess);
-  EXPECT_EQ(cudaMemcpy(host.data(), buffer.as<float>() + first, count * sizeof(float), cudaMemcpyDeviceToHost),
-            cudaSuccess);
-  return host;
-}
-
-// Runs enqueue(stream) (which returns its first error) on the context's stream, directly or, with `graph`, captured
-// into a graph that is then launched once; returns when the work has finished.
-template <typename Enqueue>
-void RunOnStream(const CudaContext& context, bool graph, Enqueue enqueue) {
-  const cudaStream_t stream = context.stream();
-  if (!graph) {
-    ASSERT_EQ(enqueue(stream), cudaSuccess);
-  } else {
-    ASSERT_EQ(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), cudaSuccess);
-    const cudaError_t enqueued = enqueue(stream);
-    cudaGraph_t captured = nullptr;
-    const cudaError_t ended = cudaStreamEndCapture(stream, &captured);
-    ASSERT_EQ(enqueued, cudaSuccess);
-    ASSERT_EQ(ended, cudaSuccess);
-    cudaGraphExec_t exec = nullptr;
-    const cudaError_t instantiated = cudaGraphInstantiate(&exec, captured, 0);
-    EXPECT_EQ(cudaGraphDestroy(captured), cudaSuccess);
-    ASSERT_EQ(instantiated, cudaSuccess);
-    const cudaError_t launched = cudaGraphLaunch(exec, stream);
-    EXPECT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
-    EXPECT_EQ(cudaGraphExecDestroy(exec), cudaSuccess);
-    ASSERT_EQ(launched, cudaSuccess);
-  }
-  ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
-}
-
-// The probe reads a value that the producer changes from 0 to 1 late: before its wait it must still see 0 (the two
-// kernels overlapped), after it 1.
-void ExpectOverlap(const std::shared_ptr<CudaContext>& context, bool graph) {
-  static constexpr float kZero = 0.0f;
-  const DeviceBuffer value = ToDevice(context, std::vector<float>{0.0f});
-  const DeviceBuffer fresh = ToDevice(context, std::vector<float>{1.0f});
-  const DeviceBuffer seen = ToDevice(context, std::vector<float>(2, std::numeric_limits<float>::quiet_NaN()));
-  const auto enqueue = [&](cudaStream_t stream) {
-    const cudaError_t err = cuda::LaunchDelayedCopy(fresh.as<float>(), value.as<float>(), 1, kProducerDelayNs, stream);
-    return err != cudaSuccess ? err : cuda::LaunchOverlapProbe(value.as<float>(), seen.as<float>(), stream);
-  };
-  // The first launch of a kernel may load its module (lazy loading), which does not overlap anything: load both.
-  RunOnStream(*context, false, enqueue);
-  ASSERT_EQ(cudaMemcpy(value.as<float>(), &kZero, sizeof(float), cudaMemcpyHostToDevice), cudaSuccess);
-  RunOnStream(*context, graph, enqueue);
-  const std::vector<float> got = FromDevice(*context, seen, 0, 2);
-  EXPECT_EQ(got[1], 1.0f) << "a read after griddepcontrol.wait missed the previous kernel's write";
-  EXPECT_EQ(got[0], 0.0f) << "the dependent kernel did not start before the previous one finished: no programmatic "
-                             "overlap here, so the GEMV checks below cannot catch an early access";
-}
-
-// The GEMV of layer `s` at M = m right after the late producer, against the same call on settled inputs.
-void CheckAfterLateProducer(const std::shared_ptr<CudaContext>& context, const Layer& s, int64_t m, uint32_t seed) {
+// Programmatic dependent launch (w4a16_gemv.h): the GEMV of layer `s` at M = m right after a kernel that rewrites
+// its inputs late (gpu_testing::ExpectGemvWaitsForLateProducer in pdl_test_util.h).
+void CheckAfterLateProducer(const std::shared_ptr<cuda::CudaContext>& context, const Layer& s, int64_t m,
+                            uint32_t seed) {
   const LinearWeights l = MakeLayer(s, seed);
-  const int64_t n = s.n, k = s.k;
-  // One buffer [x (m k) | bias (n) | y (m n)] as the GEMV sees it: `fresh` what the producer writes, `stale` what
-  // the buffer holds before.
-  const size_t x_size = static_cast<size_t>(m * k), y_at = x_size + static_cast<size_t>(n);
-  const size_t y_size = static_cast<size_t>(m * n), total = y_at + y_size;
-  std::vector<float> fresh(total, std::numeric_limits<float>::quiet_NaN()), stale(total, 0.0f);
-  const std::vector<float> x_new = Normal(x_size, seed + 100), x_old = Normal(x_size, seed + 200);
-  const std::vector<float> bias_old = Normal(static_cast<size_t>(n), seed + 300);
-  std::copy(x_new.begin(), x_new.end(), fresh.begin());
-  std::copy(x_old.begin(), x_old.end(), stale.begin());
-  for (int64_t j = 0; j < n; ++j) {
-    fresh[x_size + j] = s.bias ? l.bias[j] : 0.0f;
-    stale[x_size + j] = s.bias ? bias_old[j] : 0.0f;
-  }
-  const DeviceBuffer codes = ToDevice(context, l.codes);
-  const DeviceBuffer scales = ToDevice(context, l.block_scales);
-  const auto gemv = [&](const DeviceBuffer& io, cudaStream_t stream, bool allow_overlap) {
-    float* base = io.as<float>();
-    return cuda::LaunchW4A16Gemv(base, m, codes.as<uint8_t>(), scales.as<uint8_t>(), n, k, l.weight_scale_2,
-                                 s.bias ? base + x_size : nullptr, base + y_at, stream, allow_overlap);
-  };
-  const auto settled_output = [&](const std::vector<float>& inputs) {
-    const DeviceBuffer io = ToDevice(context, inputs);
-    RunOnStream(*context, false, [&](cudaStream_t stream) { return gemv(io, stream, false); });
-    return FromDevice(*context, io, y_at, y_size);
-  };
-  const std::vector<float> expected = settled_output(fresh), from_stale = settled_output(stale);
-  int differing = 0;
-  for (size_t i = 0; i < y_size; ++i) {
-    ASSERT_FALSE(std::isnan(expected[i])) << "output " << i << " not written";
-    differing += Bits(expected[i]) != Bits(from_stale[i]);
-  }
-  // Every output depends on all of x (and its bias): an early read of any of it would show.
-  EXPECT_EQ(differing, static_cast<int>(y_size)) << "stale inputs give some of the same outputs";
-
-  for (const bool graph : {false, true}) {
-    SCOPED_TRACE(std::string(graph ? "captured graph" : "stream") + ", M " + std::to_string(m) + ", N " +
-                 std::to_string(n) + ", K " + std::to_string(k));
-    const DeviceBuffer io = ToDevice(context, stale);
-    const DeviceBuffer source = ToDevice(context, fresh);
-    RunOnStream(*context, graph, [&](cudaStream_t stream) {
-      const cudaError_t err = cuda::LaunchDelayedCopy(source.as<float>(), io.as<float>(),
-                                                      static_cast<int64_t>(total), kProducerDelayNs, stream);
-      return err != cudaSuccess ? err : gemv(io, stream, true);
-    });
-    const std::vector<float> got = FromDevice(*context, io, y_at, y_size);
-    int failures = 0;
-    for (size_t i = 0; i < y_size; ++i) {
-      if (Bits(got[i]) != Bits(expected[i]) && ++failures <= 3) {
-        ADD_FAILURE() << "output " << i << ": " << got[i] << " after the late producer, " << expected[i]
-                      << " on settled inputs (" << from_stale[i] << " on the old ones)";
-      }
-    }
-    EXPECT_EQ(failures, 0);
-  }
+  const cuda::DeviceBuffer codes = gpu_testing::ToDevice(context, l.codes);
+  const cuda::DeviceBuffer scales = gpu_testing::ToDevice(context, l.block_scales);
+  gpu_testing::ExpectGemvWaitsForLateProducer(
+      context, m, s.n, s.k, s.bias ? l.bias : std::vector<float>{}, seed,
+      [&](const float* x, const float* bias, float* y, cudaStream_t stream, bool allow_overlap) {
+        return cuda::LaunchW4A16Gemv(x, m, codes.as<uint8_t>(), scales.as<uint8_t>(), s.n, s.k, l.weight_scale_2,
+                                     bias, y, stream, allow_overlap);
+      });
 }
 
 #endif  // FP4LAB_WITH_CUDA
@@ -375,11 +247,11 @@ TEST(W4A16GemvTest, WaitsForThePreviousKernelBeforeTouchingActivations) {
   if (major < 9) {
     GTEST_SKIP() << "programmatic dependent launch needs compute capability 9.0 (this device: " << major << ".x)";
   }
-  auto context = CudaContext::Create(0, 0);
+  auto context = cuda::CudaContext::Create(0, 0);
   ASSERT_TRUE(context.ok()) << context.status().ToString();
   for (const bool graph : {false, true}) {
     SCOPED_TRACE(graph ? "captured graph" : "stream");
-    ExpectOverlap(*context, graph);
+    gpu_testing::ExpectOverlap(*context, graph);
   }
   // Kernel T (M = 1, whole tile prefetched by bulk copies before the wait); kernel A (M = 1, a tile too large for
   // kernel T, on a GPU of up to ~200 SMs); kernel B at M = 1 (K beyond kernel A), at M = 3 and at M = 16 with K % 32
