@@ -1,7 +1,5 @@
 #include "engine/cuda/bf16_gemv.h"
 
-#include <array>
-#include <atomic>
 #include <type_traits>
 
 #include "engine/cuda/kernel_util.cuh"
@@ -13,7 +11,6 @@ namespace {
 constexpr int kWarps = 4;  // warps per block
 constexpr int kBlockThreads = kWarps * 32;
 constexpr int kPieceElems = 8;   // bf16 per 16-byte piece
-constexpr int kMaxDevices = 64;  // occupancy cache slots; later devices query on every launch
 
 // Work split for a padded row count kRows (rows >= m repeat row m - 1 and are not stored).
 //   kCols       columns per warp: each x value a lane loads serves kCols columns
@@ -171,33 +168,13 @@ __global__ void __launch_bounds__(kBlockThreads, Config<kRows>::kMinBlocks)
 // Launch shapes. Occupancy is queried once per (kernel, device) and cached; concurrent first calls compute the
 // same value.
 
-// Blocks of `kernel` with kBlockThreads threads the current device holds at once, in `cache` (indexed by device).
-template <typename Kernel>
-cudaError_t ResidentBlocks(Kernel kernel, std::atomic<int>* cache, int* blocks) {
-  int device = 0;
-  cudaError_t err = cudaGetDevice(&device);
-  if (err != cudaSuccess) return err;
-  if (device < kMaxDevices) {
-    *blocks = cache[device].load(std::memory_order_relaxed);
-    if (*blocks > 0) return cudaSuccess;
-  }
-  int per_sm = 0, sms = 0;
-  err = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kBlockThreads, 0);
-  if (err != cudaSuccess) return err;
-  err = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
-  if (err != cudaSuccess) return err;
-  *blocks = per_sm * sms > 0 ? per_sm * sms : 1;
-  if (device < kMaxDevices) cache[device].store(*blocks, std::memory_order_relaxed);
-  return cudaSuccess;
-}
-
 template <int kRows>
 cudaError_t LaunchForRows(const float* x, int64_t m, const uint16_t* w, int64_t n, int64_t k, const float* bias,
                           float* y, cudaStream_t stream, bool overlap) {
   constexpr int kCols = Config<kRows>::kCols;
-  static std::array<std::atomic<int>, kMaxDevices> cache = {};
+  static ResidentBlocksCache cache = {};
   int resident = 0;
-  const cudaError_t err = ResidentBlocks(Bf16GemvKernel<kRows>, cache.data(), &resident);
+  const cudaError_t err = ResidentBlocks(Bf16GemvKernel<kRows>, kBlockThreads, 0, cache, &resident);
   if (err != cudaSuccess) return err;
   // The largest K split (more warps per column group) that still keeps every block resident at once, but no more
   // K slices than steps.

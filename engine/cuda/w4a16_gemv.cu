@@ -4,8 +4,6 @@
 #include <cuda_fp8.h>
 
 #include <algorithm>
-#include <array>
-#include <atomic>
 #include <cstring>
 #include <mutex>
 #include <type_traits>
@@ -19,7 +17,7 @@ namespace {
 
 constexpr int kWarps = 4;  // warps per block
 constexpr int kBlockThreads = kWarps * 32;
-constexpr int kMaxDevices = 64;  // occupancy cache slots; later devices query on every launch
+constexpr int kMaxDevices = kMaxCachedDevices;  // per-device caches (launch.h); later devices query on every call
 
 // Kernel B's work split and numerics for a padded row count kRows (rows >= m repeat row m - 1 and are not stored).
 //   kCols      columns per lane: each x value a lane loads serves kCols columns
@@ -609,26 +607,6 @@ __global__ void __launch_bounds__(kBlockThreads, Config<kRows>::kMinBlocks)
 // Launch shapes. Occupancy is queried once per (kernel, device, block size) and cached; concurrent first calls
 // compute the same value.
 
-// Blocks of `kernel` with `threads` threads the current device holds at once, in `cache` (indexed by device).
-template <typename Kernel>
-cudaError_t ResidentBlocks(Kernel kernel, int threads, int smem_bytes, std::atomic<int>* cache, int* blocks) {
-  int device = 0;
-  cudaError_t err = cudaGetDevice(&device);
-  if (err != cudaSuccess) return err;
-  if (device < kMaxDevices) {
-    *blocks = cache[device].load(std::memory_order_relaxed);
-    if (*blocks > 0) return cudaSuccess;
-  }
-  int per_sm = 0, sms = 0;
-  err = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem_bytes);
-  if (err != cudaSuccess) return err;
-  err = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
-  if (err != cudaSuccess) return err;
-  *blocks = per_sm * sms > 0 ? per_sm * sms : 1;
-  if (device < kMaxDevices) cache[device].store(*blocks, std::memory_order_relaxed);
-  return cudaSuccess;
-}
-
 // Kernel A when it takes the problem (M = 1, the row's pieces fit one block, n >= 8); else *launched = false.
 template <int kPieceBytes>
 cudaError_t LaunchResidentX(const float* x, const uint8_t* codes, const uint8_t* scales, int64_t n, int64_t k,
@@ -638,10 +616,10 @@ cudaError_t LaunchResidentX(const float* x, const uint8_t* codes, const uint8_t*
   const int64_t pieces = k / (2 * kPieceBytes);
   if (pieces == 0 || pieces > kResidentMaxThreads || n < kGroupCols) return cudaSuccess;
   const int warps = static_cast<int>((pieces + 31) / 32);
-  static std::array<std::atomic<int>, kMaxDevices> cache[kResidentMaxWarps + 1] = {};
+  static ResidentBlocksCache cache[kResidentMaxWarps + 1] = {};
   int resident = 0;
   const cudaError_t err =
-      ResidentBlocks(ResidentXKernel<kPieceBytes>, 32 * warps, 0, cache[warps].data(), &resident);
+      ResidentBlocks(ResidentXKernel<kPieceBytes>, 32 * warps, 0, cache[warps], &resident);
   if (err != cudaSuccess) return err;
   // Enough columns per block that all blocks are resident at once (one wave), in whole reduction groups, and no
   // more than n (the last tile ends at column n - 1).
@@ -751,9 +729,9 @@ cudaError_t LaunchStreamX(const float* x, int64_t m, const uint8_t* codes, const
                           int64_t k, float weight_scale_2, const float* bias, float* y, cudaStream_t stream,
                           bool overlap) {
   using C = Config<kRows>;
-  static std::array<std::atomic<int>, kMaxDevices> cache = {};
+  static ResidentBlocksCache cache = {};
   int resident = 0;
-  const cudaError_t err = ResidentBlocks(StreamXKernel<kRows, kPieceBytes>, kBlockThreads, 0, cache.data(), &resident);
+  const cudaError_t err = ResidentBlocks(StreamXKernel<kRows, kPieceBytes>, kBlockThreads, 0, cache, &resident);
   if (err != cudaSuccess) return err;
   // The largest K split (more warps per column) that still keeps every block resident at once, but no more K
   // slices than steps.
