@@ -9,8 +9,10 @@
 #include <type_traits>
 #include <utility>
 
+#include "engine/cuda/bulk_copy.cuh"
 #include "engine/cuda/kernel_util.cuh"
 #include "engine/cuda/launch.h"
+#include "engine/cuda/nvfp4_unpack.cuh"
 
 namespace fp4lab::cuda {
 namespace {
@@ -36,80 +38,6 @@ struct Config {
   // Accumulator units: y / (weight_scale_2 * kUnit); see the header.
   static constexpr float kUnit = kScalePartial ? 0x1p14f : 0x1p7f;
 };
-
-// 16 or 8 code bytes.
-template <int kBytes>
-using Piece = std::conditional_t<kBytes == 16, uint4, uint2>;
-
-// Streaming loads for data read once: read-only path, no L1 allocation (x keeps L1). volatile keeps the front end
-// from merging or moving them; ptxas still schedules a load whose only use is in the next loop iteration at the end
-// of the loop body (see docs/perf/w4a16_gemv.md).
-__device__ __forceinline__ uint4 LoadPiece(const uint4* p) {
-  uint4 v;
-  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
-      : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-      : "l"(p));
-  return v;
-}
-__device__ __forceinline__ uint2 LoadPiece(const uint2* p) {
-  uint2 v;
-  asm volatile("ld.global.nc.L1::no_allocate.v2.u32 {%0, %1}, [%2];" : "=r"(v.x), "=r"(v.y) : "l"(p));
-  return v;
-}
-// 32-bit word `i` (compile-time after unrolling) of a piece.
-__device__ __forceinline__ uint32_t Word(const uint4& q, int i) {
-  return i == 0 ? q.x : i == 1 ? q.y : i == 2 ? q.z : q.w;
-}
-__device__ __forceinline__ uint32_t Word(const uint2& q, int i) { return i == 0 ? q.x : q.y; }
-
-// The piece's block scales: 2 bytes (16-byte pieces) or 1 byte, zero-extended.
-template <int kGroups>
-__device__ __forceinline__ uint32_t LoadScales(const uint8_t* p) {
-  uint32_t v;
-  if constexpr (kGroups == 2) {
-    asm volatile("ld.global.nc.L1::no_allocate.u16 %0, [%1];" : "=r"(v) : "l"(p));
-  } else {
-    asm volatile("ld.global.nc.L1::no_allocate.u8 %0, [%1];" : "=r"(v) : "l"(p));
-  }
-  return v;
-}
-
-// The 8 codes of `word` (element i in bits 4i..4i+3) as fp16 e2m1 * 2^-14, in four pairs:
-//   h[0] = (e0, e2), h[1] = (e4, e6), h[2] = (e1, e3), h[3] = (e5, e7)   (.x = low half).
-// Each code's fp16 high byte is [s 0 0 0 e1 e0 m 0] (low byte 0): odd codes already have their sign at bit 7 of a
-// byte and move their 3 magnitude bits down by 3; even codes move the sign up by 4 and the magnitude up by 1. Then
-// one byte permute per pair places two high bytes over zero low bytes. 7 logic ops + 4 permutes per 8 codes.
-__device__ __forceinline__ void WordToHalf2(uint32_t word, __half2 (&h)[4]) {
-  const uint32_t odd = (word & 0x80808080u) | ((word >> 3) & 0x0E0E0E0Eu);
-  const uint32_t even = ((word << 4) & 0x80808080u) | ((word << 1) & 0x0E0E0E0Eu);
-  const uint32_t p[4] = {__byte_perm(even, 0u, 0x1404u), __byte_perm(even, 0u, 0x3424u),
-                         __byte_perm(odd, 0u, 0x1404u), __byte_perm(odd, 0u, 0x3424u)};
-#pragma unroll
-  for (int i = 0; i < 4; ++i) memcpy(&h[i], &p[i], sizeof(uint32_t));  // a register move, no repacking
-}
-
-// fp16 pairs of WordToHalf2 as f32 in element order 0..7 (exact conversions).
-__device__ __forceinline__ void Half2ToF32(const __half2 (&h)[4], float (&f)[8]) {
-  f[0] = __low2float(h[0]);
-  f[2] = __high2float(h[0]);
-  f[4] = __low2float(h[1]);
-  f[6] = __high2float(h[1]);
-  f[1] = __low2float(h[2]);
-  f[3] = __high2float(h[2]);
-  f[5] = __low2float(h[3]);
-  f[7] = __high2float(h[3]);
-}
-
-// Block scales of a piece as fp16 (exact hardware E4M3 -> fp16), .x = the first 16 elements.
-template <int kGroups>
-__device__ __forceinline__ __half2 ScalesToHalf2(uint32_t bits) {
-  if constexpr (kGroups == 2) {
-    return __half2(__nv_cvt_fp8x2_to_halfraw2(static_cast<__nv_fp8x2_storage_t>(bits), __NV_E4M3));
-  } else {
-    const __half s(__nv_cvt_fp8_to_halfraw(static_cast<__nv_fp8_storage_t>(bits), __NV_E4M3));
-    return __half2(s, s);
-  }
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Kernel A, M = 1 ("x resident"): thread t of a block keeps x piece t in registers for the whole block and streams the
@@ -288,56 +216,6 @@ __host__ __device__ constexpr int TileSmemBytes(int k, int warps, int block_chun
   return block_chunks * (TileChunkStride(k) + 2 * 8 + warps * kGroupCols * 4);
 }
 
-__device__ __forceinline__ uint32_t SharedAddress(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-
-// mbarrier and bulk-copy primitives (PTX, sm_90+; kernel T is only launched on compute capability 9.0+).
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-__device__ __forceinline__ void BarrierInit(uint64_t* bar, uint32_t count) {
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(SharedAddress(bar)), "r"(count) : "memory");
-}
-// Makes the initializations visible to the copy engine (and, with a __syncthreads after it, to the block).
-__device__ __forceinline__ void BarrierInitFence() {
-  asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
-}
-__device__ __forceinline__ void BarrierArrive(uint64_t* bar) {
-  asm volatile("mbarrier.arrive.release.cta.shared::cta.b64 _, [%0];" ::"r"(SharedAddress(bar)) : "memory");
-}
-// The calling thread's arrival, announcing `bytes` that copies will complete on the barrier.
-__device__ __forceinline__ void BarrierArriveExpectBytes(uint64_t* bar, uint32_t bytes) {
-  asm volatile("mbarrier.arrive.expect_tx.release.cta.shared::cta.b64 _, [%0], %1;" ::"r"(SharedAddress(bar)),
-               "r"(bytes)
-               : "memory");
-}
-// Returns once the phase of parity `parity` has completed (acquire: its writes, copies included, are visible).
-__device__ __forceinline__ void BarrierWait(uint64_t* bar, uint32_t parity) {
-  asm volatile(
-      "{\n"
-      ".reg .pred done;\n"
-      "WAIT_%=:\n"
-      "mbarrier.try_wait.parity.acquire.cta.shared::cta.b64 done, [%0], %1;\n"
-      "@!done bra WAIT_%=;\n"
-      "}" ::"r"(SharedAddress(bar)),
-      "r"(parity)
-      : "memory");
-}
-// Copies `bytes` (a multiple of 16; both addresses 16-byte aligned) from global to shared memory on the copy engine;
-// completion counts `bytes` on `bar`.
-__device__ __forceinline__ void BulkLoad(void* dst, const void* src, uint32_t bytes, uint64_t* bar) {
-  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
-                   SharedAddress(dst)),
-               "l"(src), "r"(bytes), "r"(SharedAddress(bar))
-               : "memory");
-}
-#else
-__device__ __forceinline__ void BarrierInit(uint64_t*, uint32_t) { __trap(); }
-__device__ __forceinline__ void BarrierInitFence() { __trap(); }
-__device__ __forceinline__ void BarrierArrive(uint64_t*) { __trap(); }
-__device__ __forceinline__ void BarrierArriveExpectBytes(uint64_t*, uint32_t) { __trap(); }
-__device__ __forceinline__ void BarrierWait(uint64_t*, uint32_t) { __trap(); }
-__device__ __forceinline__ void BulkLoad(void*, const void*, uint32_t, uint64_t*) { __trap(); }
-#endif
 
 // REQUIRES k % 32 == 0, k / 32 <= kResidentMaxThreads, blockDim.x = 32 * ceil(k / 32 / 32), n >= 8, gridDim.x <=
 // ceil(n / 8), 1 <= block_chunks <= kTileMaxChunks, every block's chunk count (ceil(n / 8) over gridDim.x, rounded
