@@ -26,16 +26,6 @@ struct Config {
   static constexpr int kMinBlocks = kRows <= 4 ? 4 : (kRows <= 8 ? 3 : 2);
 };
 
-// Streaming load of one weight piece: read-only path, no L1 allocation (x keeps L1). volatile keeps the front end
-// from merging or moving it.
-__device__ __forceinline__ uint4 LoadPiece(const uint4* p) {
-  uint4 v;
-  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
-      : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-      : "l"(p));
-  return v;
-}
-
 // The 8 bf16 of a piece (element 2i in the low half of word i, 2i + 1 in the high half) as f32, exactly.
 __device__ __forceinline__ void DecodePiece(const uint4& q, float (&f)[kPieceElems]) {
   const uint32_t words[4] = {q.x, q.y, q.z, q.w};
@@ -85,7 +75,7 @@ __global__ void __launch_bounds__(kBlockThreads, Config<kRows>::kMinBlocks)
   auto load = [&](Stage<kCols>& st, int s) {
     const int piece = min(s * 32 + lane, pieces - 1);
 #pragma unroll
-    for (int j = 0; j < kCols; ++j) st.q[j] = LoadPiece(w_col[j] + piece);
+    for (int j = 0; j < kCols; ++j) st.q[j] = LoadStreaming(w_col[j] + piece);
   };
 
   float acc[kRows][kCols] = {};

@@ -54,6 +54,22 @@ __device__ __forceinline__ void LetDependentGridsLaunch() {
 #endif
 }
 
+// Streaming loads of 16 or 8 bytes read once (weights): read-only path, no L1 allocation, so activations keep L1.
+// volatile keeps the front end from merging or moving them; ptxas still schedules a load whose only use is in the next
+// loop iteration at the end of the loop body (docs/perf/w4a16_gemv.md). Not for data a PDL prerequisite writes.
+__device__ __forceinline__ uint4 LoadStreaming(const uint4* p) {
+  uint4 v;
+  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+      : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+      : "l"(p));
+  return v;
+}
+__device__ __forceinline__ uint2 LoadStreaming(const uint2* p) {
+  uint2 v;
+  asm volatile("ld.global.nc.L1::no_allocate.v2.u32 {%0, %1}, [%2];" : "=r"(v.x), "=r"(v.y) : "l"(p));
+  return v;
+}
+
 __device__ __forceinline__ float WarpSum(float v) {
 #pragma unroll
   for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, offset);

@@ -1,7 +1,7 @@
 // Device helpers that read packed NVFP4 weights (codes [n, k/2], low nibble = even k; E4M3 block scales [n, k/16])
-// and turn them into exact fp16 / f32 values in registers: streaming loads of a "piece" of codes (16 or 8 bytes) and
-// of its block scales, and the bit moves from E2M1 codes to fp16. Used by the W4A16 GEMV (w4a16_gemv.cu, whose
-// header states the numerics). Device code; include from .cu files only.
+// and turn them into exact fp16 / f32 values in registers: a "piece" of codes (16 or 8 bytes, loaded with
+// LoadStreaming of kernel_util.cuh), streaming loads of its block scales, and the bit moves from E2M1 codes to fp16.
+// Used by the W4A16 GEMV (w4a16_gemv.cu, whose header states the numerics). Device code; include from .cu files only.
 #pragma once
 
 #include <cuda_fp16.h>
@@ -17,21 +17,6 @@ namespace fp4lab::cuda {
 template <int kBytes>
 using Piece = std::conditional_t<kBytes == 16, uint4, uint2>;
 
-// Streaming loads for data read once: read-only path, no L1 allocation (x keeps L1). volatile keeps the front end
-// from merging or moving them; ptxas still schedules a load whose only use is in the next loop iteration at the end
-// of the loop body (see docs/perf/w4a16_gemv.md).
-__device__ __forceinline__ uint4 LoadPiece(const uint4* p) {
-  uint4 v;
-  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
-      : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-      : "l"(p));
-  return v;
-}
-__device__ __forceinline__ uint2 LoadPiece(const uint2* p) {
-  uint2 v;
-  asm volatile("ld.global.nc.L1::no_allocate.v2.u32 {%0, %1}, [%2];" : "=r"(v.x), "=r"(v.y) : "l"(p));
-  return v;
-}
 // 32-bit word `i` (compile-time after unrolling) of a piece.
 __device__ __forceinline__ uint32_t Word(const uint4& q, int i) {
   return i == 0 ? q.x : i == 1 ? q.y : i == 2 ? q.z : q.w;

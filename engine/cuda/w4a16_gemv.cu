@@ -143,7 +143,7 @@ __global__ void __launch_bounds__(kResidentMaxThreads)
   const uint8_t* code_ptr = codes + col0 * row_bytes + piece * kPieceBytes;
   const uint8_t* scale_ptr = scales + col0 * row_scales + piece * kGroups;
   auto load_next = [&](ColumnStage<kPieceBytes>& st) {
-    st.q = LoadPiece(reinterpret_cast<const P*>(code_ptr));
+    st.q = LoadStreaming(reinterpret_cast<const P*>(code_ptr));
     st.s = LoadScales<kGroups>(scale_ptr);
     code_ptr += row_bytes;
     scale_ptr += row_scales;
@@ -369,7 +369,7 @@ __global__ void __launch_bounds__(kBlockThreads, Config<kRows>::kMinBlocks)
     const int piece = min(s * kLanesK + kl, pieces - 1);
 #pragma unroll
     for (int j = 0; j < kCols; ++j) {
-      st.q[j] = LoadPiece(code_col[j] + piece);
+      st.q[j] = LoadStreaming(code_col[j] + piece);
       st.s[j] = LoadScales<kGroups>(scale_col[j] + piece * kGroups);
     }
   };
