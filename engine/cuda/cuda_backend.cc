@@ -91,7 +91,7 @@ class CudaBackend : public Backend {
   CudaBackend(std::shared_ptr<CudaContext> context, std::unique_ptr<cuda::CublasLtGemm> gemm,
               Nvfp4PathDecision nvfp4, nlohmann::json facts)
       : context_(context), gemm_(std::move(gemm)), workspace_(context), nvfp4_(std::move(nvfp4)),
-        facts_(std::move(facts)) {}
+        facts_(std::move(facts)), sm_count_(facts_.value("sm_count", 1)) {}
 
   std::string Name() const override { return context_->label(); }
 
@@ -282,7 +282,7 @@ class CudaBackend : public Backend {
     // of a decode step grows the workspace to what its recorded replays carve.
     const cuda::AttentionShape shape{q.rows(), p.num_heads, p.num_kv_heads, p.head_dim, k_cache.rows(),
                                      rows.one_sequence};
-    const cuda::AttentionPlan plan = cuda::PlanAttention(shape, facts_.value("sm_count", 1));
+    const cuda::AttentionPlan plan = cuda::PlanAttention(shape, sm_count_);
     FP4LAB_ASSIGN_OR_RETURN(std::vector<void*> scratch, workspace_.Carve({plan.scratch_bytes}, "Attention"));
     CUDA_CHECK(cuda::LaunchAttention(shape, plan, Data(q), Data(k_cache), Data(v_cache), Data(*rows.positions),
                                      Data(*rows.cache_rows), p.scale, scratch[0], Data(out), context_->stream()));
@@ -363,6 +363,7 @@ class CudaBackend : public Backend {
   cuda::Workspace workspace_;
   Nvfp4PathDecision nvfp4_;
   nlohmann::json facts_;                         // fixed at creation
+  int sm_count_;                                 // facts_["sm_count"], read once: attention plans use it per call
   std::vector<std::string> native_shape_refusals_;  // kNvfp4 layers emulated on a native device (shape)
   int64_t native_fallback_calls_ = 0;            // native GEMMs cuBLASLt refused at run time (ran emulated)
   std::string last_native_fallback_;
