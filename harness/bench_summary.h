@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/status.h"
-#include "harness/results/result_store.h"
+#include "results/result_store.h"
 
 namespace fp4lab {
 

@@ -18,7 +18,7 @@
 #include "harness/bench_summary.h"
 #include "harness/command.h"
 #include "harness/paths.h"
-#include "harness/results/result_store.h"
+#include "results/result_store.h"
 #include "harness/runner.h"
 
 namespace fp4lab {

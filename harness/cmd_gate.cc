@@ -5,8 +5,8 @@
 
 #include "engine/file_util.h"
 #include "harness/command.h"
-#include "harness/results/gate.h"
-#include "harness/results/gate_output.h"
+#include "results/gate.h"
+#include "results/gate_output.h"
 
 namespace fp4lab {
 

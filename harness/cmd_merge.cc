@@ -6,7 +6,7 @@
 
 #include "harness/command.h"
 #include "harness/paths.h"
-#include "harness/results/run_copy.h"
+#include "results/run_copy.h"
 #include "harness/run_selection.h"
 #include "harness/runner.h"
 

@@ -5,7 +5,7 @@
 #include <optional>
 
 #include "engine/status.h"
-#include "harness/results/result_store.h"
+#include "results/result_store.h"
 
 namespace fp4lab {
 

@@ -15,7 +15,7 @@
 #include "harness/paths.h"
 #include "harness/progress.h"
 #include "harness/provenance.h"
-#include "harness/results/result_store.h"
+#include "results/result_store.h"
 #include "tasks/registry.h"
 
 namespace fp4lab {

@@ -4,7 +4,7 @@
 // string can never inject markup.
 #pragma once
 
-#include "harness/results/text_escape.h"
+#include "results/text_escape.h"
 
 #include <string>
 #include <string_view>

@@ -3,7 +3,7 @@
 #include <memory>
 
 #include "engine/file_util.h"
-#include "harness/results/result_store.h"
+#include "results/result_store.h"
 #include "reports/html_renderer.h"
 #include "reports/json_renderer.h"
 #include "reports/markdown_renderer.h"

@@ -8,9 +8,9 @@
 #include <vector>
 
 #include "engine/status.h"
-#include "harness/results/gate.h"
-#include "harness/results/records.h"
-#include "harness/results/result_store.h"
+#include "results/gate.h"
+#include "results/records.h"
+#include "results/result_store.h"
 
 namespace fp4lab {
 

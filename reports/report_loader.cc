@@ -1,6 +1,6 @@
 #include <algorithm>
 
-#include "harness/results/gate_output.h"
+#include "results/gate_output.h"
 #include "reports/report_data.h"
 
 namespace fp4lab {

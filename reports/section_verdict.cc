@@ -2,7 +2,7 @@
 // that produced them, and the gate's outcome when a gate result file was given.
 #include <algorithm>
 
-#include "harness/results/gate_output.h"
+#include "results/gate_output.h"
 #include "reports/report_format.h"
 #include "reports/report_sections.h"
 #include "reports/section_util.h"

@@ -6,7 +6,7 @@
 #include <utility>
 
 #include "engine/file_util.h"
-#include "harness/results/stats.h"
+#include "results/stats.h"
 #include "tasks/lm_requests.h"
 #include "tasks/sample_fields.h"
 

@@ -6,7 +6,7 @@
 #include <utility>
 
 #include "datasets/sha256.h"
-#include "harness/results/stats.h"
+#include "results/stats.h"
 #include "tasks/humaneval_scoring.h"
 #include "tasks/lm_requests.h"
 #include "tasks/paired_accuracy.h"

@@ -41,7 +41,7 @@
 // "@b<B>" on the latency names for B > 1 (batch 1 keeps the unsuffixed names):
 //   prefill_tok_s@<L> ("tok/s", better), decode_tok_s@b<B> ("tok/s", better), ttft_ms[@b<B>] ("ms", worse),
 //   itl_ms_p50 / itl_ms_p90 / itl_ms_p99[@b<B>] over every timed decode step of that batch
-//   (harness/results/stats.h Percentile: linear interpolation between closest ranks; "ms", worse), weight_bytes,
+//   (results/stats.h Percentile: linear interpolation between closest ranks; "ms", worse), weight_bytes,
 //   kv_cache_bytes (one sequence), peak_device_bytes ("bytes", worse), predicted_weight_bytes ("bytes", neutral).
 #pragma once
 

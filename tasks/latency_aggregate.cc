@@ -2,7 +2,7 @@
 #include <map>
 #include <optional>
 
-#include "harness/results/stats.h"
+#include "results/stats.h"
 #include "tasks/latency.h"
 
 namespace fp4lab {

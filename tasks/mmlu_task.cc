@@ -8,7 +8,7 @@
 #include <utility>
 
 #include "datasets/sha256.h"
-#include "harness/results/stats.h"
+#include "results/stats.h"
 #include "tasks/lm_requests.h"
 #include "tasks/mmlu_categories.h"
 #include "tasks/mmlu_prompt.h"

@@ -1,6 +1,6 @@
 // Paired accuracy comparison for tasks whose samples carry a 0/1 score (MMLU "correct", HumanEval "passed"):
 // candidate and reference samples are joined on sample_id, and the difference in accuracy is reported with a
-// seeded paired-bootstrap 95 % interval (harness/results/stats.h PairedBootstrapCi) and McNemar's exact p-value
+// seeded paired-bootstrap 95 % interval (results/stats.h PairedBootstrapCi) and McNemar's exact p-value
 // over the discordant pairs.
 #pragma once
 
@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "engine/status.h"
-#include "harness/results/records.h"
-#include "harness/results/stats.h"
+#include "results/records.h"
+#include "results/stats.h"
 
 namespace fp4lab {
 

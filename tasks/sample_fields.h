@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "engine/status.h"
-#include "harness/results/records.h"
+#include "results/records.h"
 
 namespace fp4lab {
 

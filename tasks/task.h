@@ -22,7 +22,7 @@
 
 #include "engine/language_model.h"
 #include "engine/status.h"
-#include "harness/results/records.h"
+#include "results/records.h"
 
 namespace fp4lab {
 

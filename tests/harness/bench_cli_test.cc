@@ -8,7 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "harness/command.h"
-#include "harness/results/result_store.h"
+#include "results/result_store.h"
 #include "test_util.h"
 
 namespace fp4lab {

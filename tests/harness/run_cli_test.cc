@@ -14,7 +14,7 @@
 
 #include "engine/file_util.h"
 #include "harness/cli_util.h"
-#include "harness/results/result_store.h"
+#include "results/result_store.h"
 #include "test_util.h"
 
 namespace fp4lab {

@@ -7,8 +7,8 @@
 #include <regex>
 #include <string>
 
-#include "harness/results/gate.h"
-#include "harness/results/gate_output.h"
+#include "results/gate.h"
+#include "results/gate_output.h"
 #include "reports/html_escape.h"
 #include "reports/markdown_renderer.h"
 #include "reports/report.h"

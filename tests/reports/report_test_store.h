@@ -18,7 +18,7 @@
 #include <tuple>
 #include <vector>
 
-#include "harness/results/result_store.h"
+#include "results/result_store.h"
 
 namespace fp4lab::testing {
 

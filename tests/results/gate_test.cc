@@ -2,7 +2,7 @@
 // mode against noise and against a constructed regression, the exit-code contract, and the JUnit XML /
 // Markdown / JSON outputs (the XML is parsed back by a small checker and validated against the common JUnit
 // schema's required elements and attributes).
-#include "harness/results/gate.h"
+#include "results/gate.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
-#include "harness/results/gate_output.h"
-#include "harness/results/gate_rules.h"
-#include "harness/results/stats.h"
+#include "results/gate_output.h"
+#include "results/gate_rules.h"
+#include "results/stats.h"
 #include "reports/report_test_store.h"
 
 namespace fp4lab {

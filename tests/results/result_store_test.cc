@@ -1,4 +1,4 @@
-#include "harness/results/result_store.h"
+#include "results/result_store.h"
 
 #include <cmath>
 #include <filesystem>
@@ -6,7 +6,7 @@
 
 #include <gtest/gtest.h>
 
-#include "harness/results/schema.h"
+#include "results/schema.h"
 #include "store_test_util.h"
 
 namespace fp4lab {

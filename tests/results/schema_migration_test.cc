@@ -5,8 +5,8 @@
 
 #include <gtest/gtest.h>
 
-#include "harness/results/result_store.h"
-#include "harness/results/schema.h"
+#include "results/result_store.h"
+#include "results/schema.h"
 #include "store_test_util.h"
 
 namespace fp4lab {

@@ -1,4 +1,4 @@
-#include "harness/results/stats.h"
+#include "results/stats.h"
 
 #include <cmath>
 #include <random>

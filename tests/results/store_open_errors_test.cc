@@ -7,7 +7,7 @@
 
 #include <gtest/gtest.h>
 
-#include "harness/results/result_store.h"
+#include "results/result_store.h"
 #include "store_test_util.h"
 
 namespace fp4lab {

@@ -14,7 +14,7 @@
 #include <gtest/gtest.h>
 
 #include "engine/status.h"
-#include "harness/results/records.h"
+#include "results/records.h"
 
 namespace fp4lab::testing {
 

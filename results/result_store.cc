@@ -1,5 +1,5 @@
 // ResultStore reads and writes (Open lives in result_store_open.cc).
-#include "harness/results/result_store.h"
+#include "results/result_store.h"
 
 #include <cmath>
 #include <tuple>

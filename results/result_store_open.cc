@@ -4,8 +4,8 @@
 #include <filesystem>
 #include <system_error>
 
-#include "harness/results/result_store.h"
-#include "harness/results/schema.h"
+#include "results/result_store.h"
+#include "results/schema.h"
 
 namespace fp4lab {
 namespace {

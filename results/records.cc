@@ -1,4 +1,4 @@
-#include "harness/results/records.h"
+#include "results/records.h"
 
 namespace fp4lab {
 

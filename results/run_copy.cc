@@ -1,4 +1,4 @@
-#include "harness/results/run_copy.h"
+#include "results/run_copy.h"
 
 #include <map>
 #include <string>

@@ -1,4 +1,4 @@
-#include "harness/results/sqlite_db.h"
+#include "results/sqlite_db.h"
 
 #include <sqlite3.h>
 

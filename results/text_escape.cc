@@ -1,4 +1,4 @@
-#include "harness/results/text_escape.h"
+#include "results/text_escape.h"
 
 namespace fp4lab {
 

@@ -1,11 +1,11 @@
-#include "harness/results/gate.h"
+#include "results/gate.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <map>
 
-#include "harness/results/stats.h"
+#include "results/stats.h"
 
 namespace fp4lab {
 namespace {

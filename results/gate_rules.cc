@@ -1,4 +1,4 @@
-#include "harness/results/gate_rules.h"
+#include "results/gate_rules.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,5 +1,5 @@
 // ResultStore: the SQLite file (results.sqlite) every run writes and every report, gate and comparison reads.
-// Rows are the structs of harness/results/records.h; the schema is harness/results/schema.h.
+// Rows are the structs of results/records.h; the schema is results/schema.h.
 //
 // Guarantees:
 //  - Open never damages a file that is not ours: an existing file is first inspected through a read-only
@@ -26,8 +26,8 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/status.h"
-#include "harness/results/records.h"
-#include "harness/results/sqlite_db.h"
+#include "results/records.h"
+#include "results/sqlite_db.h"
 
 namespace fp4lab {
 

@@ -1,4 +1,4 @@
-// Plain rows of the result store. One struct per SQLite table (harness/results/schema.cc holds the DDL);
+// Plain rows of the result store. One struct per SQLite table (results/schema.cc holds the DDL);
 // the store reads and writes them, reports and the gate consume them. No behaviour here.
 //
 // Keys: a run is one model (+ reference) x precisions x tasks x device. Metrics are keyed

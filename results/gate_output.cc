@@ -1,11 +1,11 @@
-#include "harness/results/gate_output.h"
+#include "results/gate_output.h"
 
 #include <algorithm>
 #include <cstdio>
 #include <vector>
 
 #include "engine/file_util.h"
-#include "harness/results/text_escape.h"
+#include "results/text_escape.h"
 
 namespace fp4lab {
 namespace {

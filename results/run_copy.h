@@ -10,7 +10,7 @@
 #include <cstdint>
 
 #include "engine/status.h"
-#include "harness/results/result_store.h"
+#include "results/result_store.h"
 
 namespace fp4lab {
 

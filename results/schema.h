@@ -11,7 +11,7 @@
 #include <string>
 
 #include "engine/status.h"
-#include "harness/results/sqlite_db.h"
+#include "results/sqlite_db.h"
 
 namespace fp4lab {
 

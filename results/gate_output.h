@@ -6,7 +6,7 @@
 #include <string>
 
 #include "engine/status.h"
-#include "harness/results/gate.h"
+#include "results/gate.h"
 
 namespace fp4lab {
 

@@ -23,9 +23,9 @@
 #include <vector>
 
 #include "engine/status.h"
-#include "harness/results/gate_rules.h"
-#include "harness/results/records.h"
-#include "harness/results/result_store.h"
+#include "results/gate_rules.h"
+#include "results/records.h"
+#include "results/result_store.h"
 
 namespace fp4lab {
 

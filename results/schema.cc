@@ -1,4 +1,4 @@
-#include "harness/results/schema.h"
+#include "results/schema.h"
 
 #include <iterator>
 
