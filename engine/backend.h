@@ -88,7 +88,20 @@ struct AttentionParams {
   int num_kv_heads = 0;  // key/value heads; query head h uses kv head h / (num_heads / num_kv_heads)
   int head_dim = 0;
   float scale = 0.0f;    // multiplies q.k, usually 1/sqrt(head_dim)
+  // Sliding window (HF's sliding_window): a query at position p sees only keys at positions > p - window, i.e. the
+  // last `window` positions including its own. 0 = every earlier position (global attention).
+  int window = 0;
+  // Score soft-capping (Gemma's attn_logit_softcapping): s = softcap * tanh(s / softcap) on the scaled score before
+  // the softmax. 0 = off.
+  float softcap = 0.0f;
 };
+
+// The activation of a gated MLP: out = act(gate) * up.
+enum class Activation {
+  kSilu,      // x * sigmoid(x) (Llama, Qwen)
+  kGeluTanh,  // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (Gemma's gelu_pytorch_tanh)
+};
+const char* ActivationName(Activation act);
 
 class Backend {
  public:
@@ -148,12 +161,24 @@ class Backend {
   // (see RowPlacement); out[M, num_heads * head_dim].
   virtual Status Attention(const DeviceTensor& q, const DeviceTensor& k_cache, const DeviceTensor& v_cache,
                            const RowPlacement& rows, const AttentionParams& params, DeviceTensor& out) = 0;
-  // out = silu(gate) * up, elementwise. `out` may alias `gate`.
-  virtual Status SiluMul(const DeviceTensor& gate, const DeviceTensor& up, DeviceTensor& out) = 0;
-  // The same on the output of a fused gate|up Linear: out[M, F] = silu(gate_up[:, :F]) * gate_up[:, F:].
-  virtual Status SiluMulHalves(const DeviceTensor& gate_up, DeviceTensor& out) = 0;
+  // out = act(gate) * up, elementwise. `out` may alias `gate`.
+  virtual Status GatedMul(Activation act, const DeviceTensor& gate, const DeviceTensor& up, DeviceTensor& out) = 0;
+  // The same on the output of a fused gate|up Linear: out[M, F] = act(gate_up[:, :F]) * gate_up[:, F:].
+  virtual Status GatedMulHalves(Activation act, const DeviceTensor& gate_up, DeviceTensor& out) = 0;
   // x += y, elementwise.
   virtual Status AddInPlace(DeviceTensor& x, const DeviceTensor& y) = 0;
+  // x *= factor, elementwise (Gemma's embedding scale).
+  virtual Status Scale(DeviceTensor& x, float factor) = 0;
+  // x = cap * tanh(x / cap), elementwise (Gemma's final logit soft-capping). REQUIRES cap > 0.
+  virtual Status SoftCap(DeviceTensor& x, float cap) = 0;
+  // Scores next-token predictions without moving logits to the host: for request i, with r = rows[i] and
+  // t = targets[i], ln p = x[r, t] - LogSumExp(x[r, :]) computed in double (engine/token_scores.h; the CPU with
+  // exactly that code) is stored as the 8 bytes of an IEEE double in out[i, 0..1] (little-endian: low word first),
+  // and out[i, 2] = 1 when t is row r's argmax (the lowest id among equal maxima, as greedy decoding picks), else 0.
+  // out is [N, 3] for N requests (DecodeScores reads it back). REQUIRES every row in [0, M) and target in [0, V)
+  // (callers validate on the host).
+  virtual Status ScoreTokens(const DeviceTensor& logits, const DeviceIndices& rows, const DeviceIndices& targets,
+                             DeviceTensor& out) = 0;
   // The residual add and the RMSNorm after it as one op: x += delta (elementwise, stored back to x), then
   // out = RmsNorm(x, weight, group, eps, weight_offset). Bit-identical to AddInPlace(x, delta) followed by that
   // RmsNorm on the same backend. `out` may alias `delta` (each element of delta is read before the element of out
@@ -186,6 +211,13 @@ bool RopeAndStoreKvShapesAgree(const DeviceTensor& qkv, int heads, int kv_heads,
 // Why the operands of Backend::AddRmsNorm cannot be used (the check every backend runs first), or "" when they can.
 std::string AddRmsNormOperandError(const DeviceTensor& x, const DeviceTensor& delta, const DeviceTensor& weight,
                                    int64_t group, const DeviceTensor& out);
+
+// The ln p and greedy flag of each request from the [N, 3] host copy of Backend::ScoreTokens' output.
+struct DecodedScore {
+  double logprob = 0.0;
+  bool is_greedy = false;
+};
+std::vector<DecodedScore> DecodeScores(std::span<const float> out);
 
 // Creates "cpu" or "cuda[:N]". InvalidArgument listing the devices that exist when `device` is unknown.
 Result<std::unique_ptr<Backend>> CreateBackend(const std::string& device);

@@ -1,3 +1,4 @@
+#include <cstring>
 #include <string>
 
 #include "engine/backend.h"
@@ -7,6 +8,23 @@
 #endif
 
 namespace fp4lab {
+
+std::vector<DecodedScore> DecodeScores(std::span<const float> out) {
+  std::vector<DecodedScore> scores(out.size() / 3);
+  for (size_t i = 0; i < scores.size(); ++i) {
+    std::memcpy(&scores[i].logprob, &out[3 * i], sizeof(double));
+    scores[i].is_greedy = out[3 * i + 2] != 0.0f;
+  }
+  return scores;
+}
+
+const char* ActivationName(Activation act) {
+  switch (act) {
+    case Activation::kSilu: return "silu";
+    case Activation::kGeluTanh: return "gelu_pytorch_tanh";
+  }
+  return "unknown";
+}
 
 bool RopeAndStoreKvShapesAgree(const DeviceTensor& qkv, int heads, int kv_heads, int head_dim,
                                const DeviceTensor& rope_table, const RowPlacement& rows, const DeviceTensor& q,

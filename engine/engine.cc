@@ -25,12 +25,13 @@ Result<LinearScheme> ParsePrecision(const std::string& name) {
 
 const char* PrecisionName(LinearScheme scheme) { return LinearSchemeName(scheme); }
 
-Result<std::map<std::string, float>> CalibrateActivations(const ArchitectureSpec& arch, const ModelConfig& config,
+Result<std::map<std::string, float>> CalibrateActivations(const ModelBlueprint& blueprint,
                                                           const TensorSource& reader, const QuantConfig& quant,
                                                           const std::vector<int32_t>& tokens) {
+  const ModelConfig& config = blueprint.config();
   auto cpu = CreateCpuBackend();
   WeightLoader loader(reader, quant, LinearScheme::kBf16);
-  FP4LAB_ASSIGN_OR_RETURN(auto model, arch.load(config, loader, *cpu));
+  FP4LAB_ASSIGN_OR_RETURN(auto model, blueprint.Load(loader, *cpu));
   std::map<std::string, float> amax;
   std::vector<float> host;
   model->SetLinearInputObserver([&](const std::string& name, const DeviceTensor& x) -> Status {
@@ -68,12 +69,8 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   FP4LAB_ASSIGN_OR_RETURN(engine->scheme_, ParsePrecision(options.precision));
   const std::string config_path = (dir / "config.json").string();
   FP4LAB_ASSIGN_OR_RETURN(nlohmann::json config_json, ReadJsonFile(config_path));
-  if (!config_json.is_object() || !config_json.contains("model_type") || !config_json["model_type"].is_string()) {
-    return Status::InvalidArgument(config_path + ": missing string field 'model_type'");
-  }
-  FP4LAB_ASSIGN_OR_RETURN(const ArchitectureSpec* arch,
-                          FindArchitecture(config_json["model_type"].get<std::string>(), config_path));
-  FP4LAB_ASSIGN_OR_RETURN(engine->config_, arch->parse_config(config_json, config_path));
+  FP4LAB_ASSIGN_OR_RETURN(engine->blueprint_, ParseModelBlueprint(config_json, config_path));
+  engine->config_ = engine->blueprint_->config();
 
   const std::string hf_quant_path = (dir / "hf_quant_config.json").string();
   std::optional<nlohmann::json> hf_quant;
@@ -105,13 +102,12 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
     FP4LAB_ASSIGN_OR_RETURN(std::vector<int32_t> tokens, engine->Encode(options.calibration_text));
     tokens.insert(tokens.begin(), engine->BosId());
     if (static_cast<int>(tokens.size()) > options.calibration_tokens) tokens.resize(options.calibration_tokens);
-    FP4LAB_ASSIGN_OR_RETURN(amax, CalibrateActivations(*arch, engine->config_, *engine->reader_, engine->quant_,
-                                                       tokens));
+    FP4LAB_ASSIGN_OR_RETURN(amax, CalibrateActivations(*engine->blueprint_, *engine->reader_, engine->quant_, tokens));
   }
 
   FP4LAB_ASSIGN_OR_RETURN(engine->backend_, CreateBackend(options.device));
   WeightLoader loader(*engine->reader_, engine->quant_, engine->scheme_, std::move(amax));
-  FP4LAB_ASSIGN_OR_RETURN(engine->model_, arch->load(engine->config_, loader, *engine->backend_));
+  FP4LAB_ASSIGN_OR_RETURN(engine->model_, engine->blueprint_->Load(loader, *engine->backend_));
   engine->layer_map_ = loader.layer_map();
   return engine;
 }
@@ -123,14 +119,11 @@ Result<std::unique_ptr<Engine>> Engine::OpenSynthetic(const SyntheticModelSpec& 
   if (engine->options_.model_dir.empty()) engine->options_.model_dir = label;
   FP4LAB_ASSIGN_OR_RETURN(engine->scheme_, ParsePrecision(options.precision));
   nlohmann::json config = spec.config;
-  if (!config.is_object() || !config.contains("model_type") || !config["model_type"].is_string()) {
-    return Status::InvalidArgument(label + ": missing string field 'model_type'");
-  }
-  config.erase("quantization_config");
-  FP4LAB_ASSIGN_OR_RETURN(const ArchitectureSpec* arch,
-                          FindArchitecture(config["model_type"].get<std::string>(), label));
-  FP4LAB_ASSIGN_OR_RETURN(engine->config_, arch->parse_config(config, label));
-  FP4LAB_ASSIGN_OR_RETURN(auto source, SyntheticWeights::Create(engine->config_, {engine->scheme_, spec.seed, label}));
+  if (config.is_object()) config.erase("quantization_config");
+  FP4LAB_ASSIGN_OR_RETURN(engine->blueprint_, ParseModelBlueprint(config, label));
+  engine->config_ = engine->blueprint_->config();
+  FP4LAB_ASSIGN_OR_RETURN(auto source,
+                          SyntheticWeights::Create(engine->blueprint_->manifest(), {engine->scheme_, spec.seed, label}));
   engine->quant_ = source->quant_config();
   engine->tokenizer_error_ = Status::NotFound(label + ": a synthetic model has no tokenizer (it runs on token ids)");
   FP4LAB_ASSIGN_OR_RETURN(engine->backend_, CreateBackend(options.device));
@@ -141,7 +134,7 @@ Result<std::unique_ptr<Engine>> Engine::OpenSynthetic(const SyntheticModelSpec& 
   const bool on_device = engine->backend_->GeneratesSyntheticWeights();
   const int64_t host_generated = source->TotalBytes() - (on_device ? source->MatrixBytes() : 0);
   int64_t host_needed = host_generated;
-  if (engine->backend_->Name() == "cpu") host_needed += 4 * engine->config_.ParameterCount();
+  if (engine->backend_->Name() == "cpu") host_needed += 4 * engine->blueprint_->ParameterCount();
   FP4LAB_ASSIGN_OR_RETURN(const int64_t host_available, HostAvailableMemoryBytes());
   if (host_needed > host_available) {
     return Status::ResourceExhausted(label + ": loading at " + options.precision + " on " + engine->backend_->Name() +
@@ -150,7 +143,7 @@ Result<std::unique_ptr<Engine>> Engine::OpenSynthetic(const SyntheticModelSpec& 
                                      std::to_string(host_available) + " are available");
   }
   WeightLoader loader(*source, engine->scheme_, on_device ? SyntheticPayloads::kOnDevice : SyntheticPayloads::kOnHost);
-  auto model = arch->load(engine->config_, loader, *engine->backend_);
+  auto model = engine->blueprint_->Load(loader, *engine->backend_);
   if (!model.ok()) {
     const Status generation = source->generation_status();
     return generation.ok() ? model.status() : generation;
@@ -171,7 +164,7 @@ Result<std::unique_ptr<Engine>> Engine::OpenPreset(const std::string& preset, co
 }
 
 std::string Engine::Describe() const {
-  return config_.model_type + " " + std::to_string(config_.ParameterCount()) + " params, " +
+  return config_.model_type + " " + std::to_string(blueprint_->ParameterCount()) + " params, " +
          PrecisionName(scheme_) + " on " + backend_->Name();
 }
 
@@ -184,18 +177,53 @@ std::string Engine::Decode(std::span<const TokenId> tokens) const {
   return tokenizer_ ? tokenizer_->Decode(tokens) : std::string();
 }
 
-Result<std::vector<float>> Engine::Logits(std::span<const TokenId> tokens) {
+Status Engine::Download(const DeviceTensor& src, std::span<float> host) {
+  downloaded_bytes_ += static_cast<int64_t>(host.size_bytes());
+  return backend_->Download(src, host);
+}
+
+Result<std::unique_ptr<DeviceTensor>> Engine::ForwardLogits(std::span<const TokenId> tokens) {
   const int64_t n = static_cast<int64_t>(tokens.size());
   if (n == 0 || n > MaxContext()) {
-    return Status::InvalidArgument("Logits: " + std::to_string(n) + " tokens; expected 1.." +
+    return Status::InvalidArgument("a forward pass of " + std::to_string(n) + " tokens; expected 1.." +
                                    std::to_string(MaxContext()));
   }
   FP4LAB_ASSIGN_OR_RETURN(auto cache, model_->NewCache(n, 1));
   FP4LAB_ASSIGN_OR_RETURN(auto logits, backend_->Allocate(n, config_.vocab_size));
   FP4LAB_RETURN_IF_ERROR(model_->Forward(tokens, *cache, 0, *logits));
+  return logits;
+}
+
+Result<std::vector<float>> Engine::Logits(std::span<const TokenId> tokens) {
+  FP4LAB_ASSIGN_OR_RETURN(auto logits, ForwardLogits(tokens));
   std::vector<float> host(static_cast<size_t>(logits->size()));
-  FP4LAB_RETURN_IF_ERROR(backend_->Download(*logits, host));
+  FP4LAB_RETURN_IF_ERROR(Download(*logits, host));
   return host;
+}
+
+Result<std::vector<TokenScore>> Engine::ScoreTokens(std::span<const TokenId> tokens,
+                                                    std::span<const ScoreRequest> requests) {
+  FP4LAB_RETURN_IF_ERROR(CheckScoreRequests(requests, tokens.size(), config_.vocab_size));
+  if (requests.empty()) return std::vector<TokenScore>();
+  FP4LAB_ASSIGN_OR_RETURN(auto logits, ForwardLogits(tokens));
+  const int64_t n = static_cast<int64_t>(requests.size());
+  std::vector<int32_t> rows(requests.size()), targets(requests.size());
+  for (size_t i = 0; i < requests.size(); ++i) {
+    rows[i] = requests[i].row;
+    targets[i] = requests[i].target;
+  }
+  FP4LAB_ASSIGN_OR_RETURN(auto device_rows, backend_->AllocateIndices(n));
+  FP4LAB_ASSIGN_OR_RETURN(auto device_targets, backend_->AllocateIndices(n));
+  FP4LAB_ASSIGN_OR_RETURN(auto out, backend_->Allocate(n, 3));
+  FP4LAB_RETURN_IF_ERROR(backend_->UploadIndices(rows, *device_rows));
+  FP4LAB_RETURN_IF_ERROR(backend_->UploadIndices(targets, *device_targets));
+  FP4LAB_RETURN_IF_ERROR(backend_->ScoreTokens(*logits, *device_rows, *device_targets, *out));
+  std::vector<float> host(static_cast<size_t>(out->size()));
+  FP4LAB_RETURN_IF_ERROR(Download(*out, host));
+  std::vector<TokenScore> scores;
+  scores.reserve(requests.size());
+  for (const DecodedScore& s : DecodeScores(host)) scores.push_back({s.logprob, s.is_greedy});
+  return scores;
 }
 
 Result<std::vector<TokenId>> Engine::Generate(std::span<const TokenId> prompt, int max_new_tokens,
@@ -216,7 +244,7 @@ Result<std::vector<TokenId>> Engine::Generate(std::span<const TokenId> prompt, i
   FP4LAB_ASSIGN_OR_RETURN(auto logits, backend_->Allocate(static_cast<int64_t>(prompt.size()), config_.vocab_size));
   FP4LAB_RETURN_IF_ERROR(model_->Forward(prompt, *cache, 0, *logits));
   host.resize(static_cast<size_t>(logits->size()));
-  FP4LAB_RETURN_IF_ERROR(backend_->Download(*logits, host));
+  FP4LAB_RETURN_IF_ERROR(Download(*logits, host));
   std::copy(host.end() - config_.vocab_size, host.end(), row.begin());
   FP4LAB_ASSIGN_OR_RETURN(auto step_logits, backend_->Allocate(1, config_.vocab_size));
   while (static_cast<int>(generated.size()) < max_new_tokens) {
@@ -226,7 +254,7 @@ Result<std::vector<TokenId>> Engine::Generate(std::span<const TokenId> prompt, i
     if (on_token && !on_token(next)) break;
     if (cache->lengths[0] >= cache->capacity) break;
     FP4LAB_RETURN_IF_ERROR(model_->DecodeStep(std::span<const TokenId>(&next, 1), *cache, *step_logits));
-    FP4LAB_RETURN_IF_ERROR(backend_->Download(*step_logits, row));
+    FP4LAB_RETURN_IF_ERROR(Download(*step_logits, row));
   }
   return generated;
 }
@@ -243,7 +271,7 @@ nlohmann::json Engine::Provenance() const {
   nlohmann::json provenance = {{"precision", PrecisionName(scheme_)},
                                {"model_dir", options_.model_dir},
                                {"model_type", config_.model_type},
-                               {"parameters", config_.ParameterCount()},
+                               {"parameters", blueprint_->ParameterCount()},
                                {"quantization",
                                 IsQuantized(quant_) ? quant_.algorithm + " (" + quant_.source + ")" : "none (bf16)"},
                                {"linear_paths", paths},

@@ -39,15 +39,15 @@ const char* PrecisionName(LinearScheme scheme);
 // Runs a bf16 checkpoint on the CPU reference over `tokens` (in windows of the model's context) and returns the
 // max |x| of every Linear's input, keyed by Linear prefix: the activation amax that ModelOpt's "max" calibration
 // turns into input_scale = amax / 2688 (NVFP4) or amax / 448 (FP8).
-Result<std::map<std::string, float>> CalibrateActivations(const ArchitectureSpec& arch, const ModelConfig& config,
+Result<std::map<std::string, float>> CalibrateActivations(const ModelBlueprint& blueprint,
                                                           const TensorSource& reader, const QuantConfig& quant,
                                                           const std::vector<int32_t>& tokens);
 
 class Engine : public LanguageModel {
  public:
   static Result<std::unique_ptr<Engine>> Open(const EngineOptions& options);
-  // A model with deterministic random weights (engine/synthetic_weights.h) for the llama-family config
-  // `spec.config`, served in the stored form of options.precision (so no calibration is needed; a
+  // A model with deterministic random weights (engine/synthetic_weights.h) for the config `spec.config` (any
+  // family the engine runs), served in the stored form of options.precision (so no calibration is needed; a
   // quantization_config in the config is ignored). options.model_dir is only recorded in provenance (the origin
   // when empty). The generated host copy is released once the backend has prepared every layer.
   // Errors: the config's parse errors naming spec.origin; ResourceExhausted with the bytes needed when host memory
@@ -68,17 +68,26 @@ class Engine : public LanguageModel {
   Result<std::vector<TokenId>> Encode(std::string_view text) const override;
   // Empty when the checkpoint has no tokenizer.
   std::string Decode(std::span<const TokenId> tokens) const override;
+  bool HasTokenizer() const { return tokenizer_ != nullptr; }
   Result<std::vector<float>> Logits(std::span<const TokenId> tokens) override;
+  // On the device (Backend::ScoreTokens): only 12 bytes per request come back to the host.
+  Result<std::vector<TokenScore>> ScoreTokens(std::span<const TokenId> tokens,
+                                              std::span<const ScoreRequest> requests) override;
   Result<std::vector<TokenId>> Generate(std::span<const TokenId> prompt, int max_new_tokens,
                                         const SamplingOptions& sampling,
                                         const std::function<bool(TokenId)>& on_token) override;
 
   const ModelConfig& config() const { return config_; }
+  // The family's view of the config: tensor manifest, KV-cache and activation sizes (engine/arch/architecture.h).
+  const ModelBlueprint& blueprint() const { return *blueprint_; }
   const QuantConfig& quant_config() const { return quant_; }
   const std::vector<LayerPrecision>& layer_map() const { return layer_map_; }
   LinearScheme precision() const { return scheme_; }
   Backend& backend() { return *backend_; }
   Model& model() { return *model_; }
+  // Bytes this engine has copied from its device to the host (logits, scores, generated tokens' rows) since it
+  // was opened: what a scoring call costs in transfers.
+  int64_t DownloadedBytes() const { return downloaded_bytes_; }
   // Provenance of this engine: precision, the path each scheme ran on this device, device facts, weight bytes.
   nlohmann::json Provenance() const;
 
@@ -86,6 +95,7 @@ class Engine : public LanguageModel {
   Engine() = default;
 
   EngineOptions options_;
+  std::unique_ptr<ModelBlueprint> blueprint_;
   ModelConfig config_;
   QuantConfig quant_;
   LinearScheme scheme_ = LinearScheme::kBf16;
@@ -96,6 +106,12 @@ class Engine : public LanguageModel {
   std::unique_ptr<Model> model_;
   std::vector<LayerPrecision> layer_map_;
   nlohmann::json synthetic_;  // {origin, seed, ...} for a synthetic model; null otherwise
+  int64_t downloaded_bytes_ = 0;
+
+  // backend_->Download, counted in downloaded_bytes_.
+  Status Download(const DeviceTensor& src, std::span<float> host);
+  // A forward pass over `tokens` (fresh cache) into device logits [tokens, vocab].
+  Result<std::unique_ptr<DeviceTensor>> ForwardLogits(std::span<const TokenId> tokens);
 };
 
 }  // namespace fp4lab

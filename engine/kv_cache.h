@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "engine/backend.h"
@@ -16,7 +17,7 @@ struct KvCache {
   int64_t capacity = 0;          // positions per sequence
   std::vector<int64_t> lengths;  // per sequence: positions written so far (its next token goes to lengths[s])
   uint64_t id = 0;               // unique per allocation in this process (keys recorded decode programs)
-  std::vector<std::unique_ptr<DeviceTensor>> k;  // per layer [sequences * capacity, kv_heads * head_dim]
+  std::vector<std::unique_ptr<DeviceTensor>> k;  // per layer [sequences * capacity, that layer's kv width]
   std::vector<std::unique_ptr<DeviceTensor>> v;  // per layer, same shape
 
   int sequences() const { return static_cast<int>(lengths.size()); }
@@ -32,9 +33,9 @@ struct KvCache {
   }
 };
 
-// Allocates `layers` K and V buffers of [sequences * capacity, kv_dim] on `backend`, every sequence empty.
-// REQUIRES capacity >= 1, sequences >= 1.
-Result<std::unique_ptr<KvCache>> AllocateKvCache(Backend& backend, int layers, int64_t capacity, int sequences,
-                                                 int64_t kv_dim);
+// Allocates, for each layer l, K and V buffers of [sequences * capacity, kv_widths[l]] on `backend`, every sequence
+// empty. REQUIRES capacity >= 1, sequences >= 1.
+Result<std::unique_ptr<KvCache>> AllocateKvCache(Backend& backend, std::span<const int64_t> kv_widths,
+                                                 int64_t capacity, int sequences);
 
 }  // namespace fp4lab

@@ -27,6 +27,21 @@ struct SamplingOptions {
   uint64_t seed = 0;         // generation is a pure function of (prompt, options, seed)
 };
 
+// One next-token prediction to score: row `row` of a forward pass (the distribution after tokens[0..row]) at token
+// `target`.
+struct ScoreRequest {
+  int row = 0;
+  TokenId target = 0;
+};
+
+struct TokenScore {
+  double logprob = 0.0;    // ln p(target | tokens[0..row]) = x_target - LogSumExp(x) (engine/token_scores.h), nats
+  bool is_greedy = false;  // target is the row's argmax (lowest id on ties)
+};
+
+// Ok, or InvalidArgument naming the first request whose row is outside [0, tokens) or target outside [0, vocab).
+Status CheckScoreRequests(std::span<const ScoreRequest> requests, size_t tokens, int vocab);
+
 class LanguageModel {
  public:
   virtual ~LanguageModel() = default;
@@ -47,6 +62,13 @@ class LanguageModel {
   // One causal forward pass over `tokens` (fresh state): returns logits, row-major [tokens.size(), VocabSize()],
   // row i = the distribution of the token after tokens[0..i]. REQUIRES: 1 <= tokens.size() <= MaxContext().
   virtual Result<std::vector<float>> Logits(std::span<const TokenId> tokens) = 0;
+
+  // lm-eval's scoring primitive: one causal forward pass over `tokens` (fresh state) answering every request.
+  // Rows may repeat (several candidate continuations of one context). The default computes them on the host from
+  // Logits(); the engine overrides it so that only these numbers leave the device (O(requests), not O(T x V)).
+  // InvalidArgument when a row is outside [0, tokens.size()) or a target outside the vocabulary.
+  virtual Result<std::vector<TokenScore>> ScoreTokens(std::span<const TokenId> tokens,
+                                                      std::span<const ScoreRequest> requests);
 
   // Autoregressive generation after `prompt` (prefill once, then one decode step per token with a KV cache).
   // `on_token` is called with each new token and returns false to stop (stop sequences, streaming); generation

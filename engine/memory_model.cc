@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <regex>
 
 #include "engine/arch/architecture.h"
 #include "engine/file_util.h"
@@ -214,33 +215,44 @@ int64_t ModelInventory::Parameters() const {
   return total;
 }
 
-ModelInventory LlamaInventory(const ModelConfig& c) {
+ModelInventory InventoryFromManifest(const TensorManifest& manifest, const std::string& model_type) {
   ModelInventory inv;
-  inv.model_type = c.model_type;
-  const int64_t d = c.hidden_size, q = int64_t{c.num_heads} * c.head_dim, kv = int64_t{c.num_kv_heads} * c.head_dim;
-  const int64_t layers = c.num_layers, f = c.intermediate_size;
-  const std::string l = "model.layers.*.";
-  auto& b = inv.blocks;
-  b.push_back({"embedding", "model.embed_tokens", 1, c.vocab_size, d, false, ""});
-  b.push_back(Linear("attention", l + "self_attn.q_proj", layers, q, d));
-  b.push_back(Linear("attention", l + "self_attn.k_proj", layers, kv, d));
-  b.push_back(Linear("attention", l + "self_attn.v_proj", layers, kv, d));
-  b.push_back(Linear("attention", l + "self_attn.o_proj", layers, d, q));
-  if (c.attention_bias) {
-    b.push_back(Vector("attention", l + "self_attn.q_proj.bias", layers, q));
-    b.push_back(Vector("attention", l + "self_attn.{k,v}_proj.bias", 2 * layers, kv));
+  inv.model_type = model_type;
+  // Tensors that differ only in their layer index form one block: "model.layers.*.self_attn.q_proj".
+  static const std::regex kLayerIndex(R"(\.layers\.[0-9]+\.)");
+  std::map<std::string, size_t> block_of;
+  const auto add = [&](WeightBlock block) {
+    block.name = std::regex_replace(block.name, kLayerIndex, ".layers.*.");
+    const std::string key = block.part + "|" + block.name + "|" + std::to_string(block.rows) + "x" +
+                            std::to_string(block.cols) + (block.linear ? "L" : "");
+    const auto [it, inserted] = block_of.emplace(key, inv.blocks.size());
+    if (inserted) {
+      inv.blocks.push_back(std::move(block));
+    } else {
+      inv.blocks[it->second].count += block.count;
+    }
+  };
+  const auto strip_weight = [](const std::string& name) {
+    const std::string suffix = ".weight";
+    return name.ends_with(suffix) ? name.substr(0, name.size() - suffix.size()) : name;
+  };
+  bool has_lm_head = false;
+  for (const ManifestTensor& t : manifest.tensors) {
+    switch (t.kind) {
+      case TensorKind::kEmbedding:
+        add({t.part, strip_weight(t.name), 1, t.shape[0], t.shape[1], false, ""});
+        break;
+      case TensorKind::kVector:
+        add(Vector(t.part, strip_weight(t.name), 1, t.shape[0]));
+        break;
+      case TensorKind::kLinear:
+        has_lm_head = has_lm_head || t.part == "lm_head";
+        add(Linear(t.part, t.name, 1, t.shape[0], t.shape[1], t.keep_bf16));
+        if (t.bias) add(Vector(t.part, t.name + ".bias", 1, t.shape[0]));
+        break;
+    }
   }
-  if (c.qk_norm) b.push_back(Vector("attention", l + "self_attn.{q,k}_norm", 2 * layers, c.head_dim));
-  b.push_back(Linear("mlp", l + "mlp.gate_proj", layers, f, d));
-  b.push_back(Linear("mlp", l + "mlp.up_proj", layers, f, d));
-  b.push_back(Linear("mlp", l + "mlp.down_proj", layers, d, f));
-  b.push_back(Vector("norms", l + "{input,post_attention}_layernorm", 2 * layers, d));
-  b.push_back(Vector("norms", "model.norm", 1, d));
-  if (c.tie_word_embeddings) {
-    inv.notes.push_back("lm_head tied to the embedding: stored once, bf16");
-  } else {
-    b.push_back(Linear("lm_head", "lm_head", 1, c.vocab_size, d, "lm_head: excluded by default"));
-  }
+  if (!has_lm_head) inv.notes.push_back("lm_head tied to the embedding: stored once, bf16");
   return inv;
 }
 
@@ -254,17 +266,21 @@ Result<ModelInventory> DiffusionGemmaInventory(const nlohmann::json& config, con
 
 Result<ModelInventory> InventoryFromConfigFile(const std::string& path) {
   FP4LAB_ASSIGN_OR_RETURN(const nlohmann::json config, ReadJsonFile(path));
+  return InventoryFromConfig(config, path);
+}
+
+Result<ModelInventory> InventoryFromConfig(const nlohmann::json& config, const std::string& path) {
   if (!config.is_object() || !config.contains("model_type") || !config["model_type"].is_string()) {
     return Status::InvalidArgument(path + ": missing string field 'model_type'");
   }
   const std::string model_type = config["model_type"].get<std::string>();
   if (model_type == "diffusion_gemma") return DiffusionGemmaInventory(config, path);
-  auto arch = FindArchitecture(model_type, path);
-  if (!arch.ok()) {
-    return Status::InvalidArgument(arch.status().message() + "; config-only prediction also supports diffusion_gemma");
+  auto blueprint = ParseModelBlueprint(config, path);
+  if (!blueprint.ok()) {
+    return Status(blueprint.status().code(),
+                  blueprint.status().message() + "; config-only prediction also supports diffusion_gemma");
   }
-  FP4LAB_ASSIGN_OR_RETURN(const ModelConfig parsed, (*arch)->parse_config(config, path));
-  ModelInventory inv = LlamaInventory(parsed);
+  ModelInventory inv = InventoryFromManifest((*blueprint)->manifest(), model_type);
   inv.source = path;
   return inv;
 }

@@ -10,8 +10,8 @@
 //                             bf16        2*N*K
 //   stays bf16 (2 B/param)  : every non-Linear tensor (embeddings, norms, biases, scalars), Linears excluded by
 //                             default (lm_head, routers, the vision tower), and for NVFP4 Linears whose K % 16 != 0.
-// Bytes are exact for the llama family (equal to the tensor bytes `fp4lab quantize` writes); other families are
-// counted from the config fields named in their functions.
+// Bytes are exact for the families the engine runs (equal to the tensor bytes `fp4lab quantize` writes, from their
+// manifests); DiffusionGemma is counted from the config fields named in its function.
 #pragma once
 
 #include <cstdint>
@@ -21,7 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/linear_scheme.h"
-#include "engine/model_config.h"
+#include "engine/arch/tensor_manifest.h"
 #include "engine/status.h"
 
 namespace fp4lab {
@@ -49,9 +49,9 @@ struct ModelInventory {
   int64_t Parameters() const;
 };
 
-// The llama family (llama, mistral, qwen2, qwen3) exactly as engine/arch/llama.cc loads it. Parameters() equals
-// config.ParameterCount().
-ModelInventory LlamaInventory(const ModelConfig& config);
+// A family's tensor manifest (engine/arch/tensor_manifest.h) as blocks: tensors that differ only in their layer
+// index become one block. Parameters() equals manifest.ParameterCount().
+ModelInventory InventoryFromManifest(const TensorManifest& manifest, const std::string& model_type);
 
 // DiffusionGemma ("diffusion_gemma": Gemma-4 26B-A4B MoE backbone, block-diffusion decoder, vision tower) from its
 // config.json object. Reads text_config {hidden_size D, num_hidden_layers L, num_attention_heads H,
@@ -68,9 +68,11 @@ ModelInventory LlamaInventory(const ModelConfig& config);
 Result<ModelInventory> DiffusionGemmaInventory(const nlohmann::json& config, const std::string& path);
 
 // Reads the config.json at `path`: "diffusion_gemma" -> DiffusionGemmaInventory; a model_type the engine runs
-// (FindArchitecture) -> LlamaInventory of its parsed config. Errors: the file's read/parse errors;
+// (ParseModelBlueprint) -> InventoryFromManifest of its blueprint. Errors: the file's read/parse errors;
 // InvalidArgument for an unknown model_type (naming the supported ones).
 Result<ModelInventory> InventoryFromConfigFile(const std::string& path);
+// The same for a config.json object; `path` names it in messages.
+Result<ModelInventory> InventoryFromConfig(const nlohmann::json& config, const std::string& path);
 
 // Stored bytes of one Linear [rows, cols] in `scheme` (the table at the top of this file).
 // REQUIRES: cols % 16 == 0 for the NVFP4 schemes.

@@ -60,6 +60,59 @@ nlohmann::json Llama32_1B() {
           {"vocab_size", 128256}};
 }
 
+// Qwen/Qwen3-8B config.json.
+nlohmann::json Qwen3_8B() {
+  return {{"architectures", {"Qwen3ForCausalLM"}},
+          {"attention_bias", false},
+          {"bos_token_id", 151643},
+          {"eos_token_id", 151645},
+          {"head_dim", 128},
+          {"hidden_act", "silu"},
+          {"hidden_size", 4096},
+          {"intermediate_size", 12288},
+          {"max_position_embeddings", 40960},
+          {"model_type", "qwen3"},
+          {"num_attention_heads", 32},
+          {"num_hidden_layers", 36},
+          {"num_key_value_heads", 8},
+          {"rms_norm_eps", 1e-6},
+          {"rope_theta", 1000000.0},
+          {"tie_word_embeddings", false},
+          {"use_sliding_window", false},
+          {"vocab_size", 151936}};
+}
+
+// The text_config of google/gemma-3-27b-it (Gemma3ForConditionalGeneration) as a gemma3_text config: five sliding
+// layers (window 1024, local RoPE base 10000) then one global layer (RoPE 1e6, linear scaling 8), repeated.
+nlohmann::json Gemma3_27B() {
+  nlohmann::json layer_types = nlohmann::json::array();
+  for (int l = 0; l < 62; ++l) layer_types.push_back(l % 6 == 5 ? "full_attention" : "sliding_attention");
+  return {{"architectures", {"Gemma3ForCausalLM"}},
+          {"attention_bias", false},
+          {"attn_logit_softcapping", nullptr},
+          {"bos_token_id", 2},
+          {"eos_token_id", {1, 106}},
+          {"final_logit_softcapping", nullptr},
+          {"head_dim", 128},
+          {"hidden_activation", "gelu_pytorch_tanh"},
+          {"hidden_size", 5376},
+          {"intermediate_size", 21504},
+          {"layer_types", layer_types},
+          {"max_position_embeddings", 131072},
+          {"model_type", "gemma3_text"},
+          {"num_attention_heads", 32},
+          {"num_hidden_layers", 62},
+          {"num_key_value_heads", 16},
+          {"query_pre_attn_scalar", 168},
+          {"rms_norm_eps", 1e-6},
+          {"rope_local_base_freq", 10000.0},
+          {"rope_scaling", {{"factor", 8.0}, {"rope_type", "linear"}}},
+          {"rope_theta", 1000000.0},
+          {"sliding_window", 1024},
+          {"tie_word_embeddings", true},
+          {"vocab_size", 262208}};
+}
+
 // Small enough for the CPU reference in CI; every Linear's K is a multiple of 16 so all precisions quantize it.
 nlohmann::json Tiny() {
   return {{"architectures", {"LlamaForCausalLM"}},
@@ -88,6 +141,10 @@ const std::vector<ModelPreset>& ModelPresets() {
        Llama31_8B()},
       {"llama-3.2-1b", "Llama 3.2 1B shapes (16 layers, hidden 2048, GQA 32/8, FFN 8192, tied embeddings)",
        Llama32_1B()},
+      {"qwen3-8b", "Qwen3 8B shapes (36 layers, hidden 4096, GQA 32/8, QK-norm, FFN 12288, vocab 151936)",
+       Qwen3_8B()},
+      {"gemma-3-27b", "Gemma 3 27B text shapes (62 layers, 5 sliding : 1 global, hidden 5376, GQA 32/16, vocab 262208)",
+       Gemma3_27B()},
       {"tiny", "2-layer llama (hidden 128, vocab 2048, context 512) for CPU runs and CI", Tiny()},
   };
   return kPresets;

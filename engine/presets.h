@@ -7,6 +7,12 @@
 //                    llama3 RoPE (factor 8, theta 500000), context 131072; 8,030,261,248 parameters.
 //   "llama-3.2-1b" : 16 layers, hidden 2048, 32/8 heads, head_dim 64, FFN 8192, vocab 128256, tied embeddings,
 //                    llama3 RoPE (factor 32, theta 500000), context 131072; 1,235,814,400 parameters.
+//   "qwen3-8b"     : 36 layers, hidden 4096, 32/8 heads, head_dim 128, QK-norm, FFN 12288, vocab 151936, untied,
+//                    rope_theta 1e6, context 40960; 8,190,735,360 parameters (published: 8.2B, 6.95B non-embedding).
+//   "gemma-3-27b"  : the text model of Gemma 3 27B: 62 layers (5 sliding with window 1024 : 1 global), hidden 5376,
+//                    32/16 heads, head_dim 128, FFN 21504, vocab 262208, tied, query_pre_attn_scalar 168, global
+//                    RoPE 1e6 linearly scaled by 8; 27,009,346,304 parameters (the published 27.4B adds the vision
+//                    tower, which fp4lab's text engine does not load).
 //   "tiny"         : a 2-layer llama (hidden 128, FFN 384, 4/2 heads, vocab 2048, context 512) that the CPU
 //                    reference runs in well under a second per pass; for CI and tests, not a real model.
 #pragma once

@@ -435,12 +435,8 @@ Result<QuantizeReport> QuantizeCheckpoint(const QuantizeOptions& o) {
   const fs::path model_dir(o.model_dir);
   const std::string config_path = (model_dir / "config.json").string();
   FP4LAB_ASSIGN_OR_RETURN(const nlohmann::json config_json, ReadJsonFile(config_path));
-  if (!config_json.is_object() || !config_json.contains("model_type") || !config_json["model_type"].is_string()) {
-    return Status::InvalidArgument(config_path + ": missing string field 'model_type'");
-  }
-  FP4LAB_ASSIGN_OR_RETURN(const ArchitectureSpec* arch,
-                          FindArchitecture(config_json["model_type"].get<std::string>(), config_path));
-  FP4LAB_ASSIGN_OR_RETURN(const ModelConfig config, arch->parse_config(config_json, config_path));
+  FP4LAB_ASSIGN_OR_RETURN(const auto blueprint, ParseModelBlueprint(config_json, config_path));
+  const ModelConfig& config = blueprint->config();
   const std::string hf_quant_path = (model_dir / "hf_quant_config.json").string();
   std::optional<nlohmann::json> hf_quant;
   std::error_code ec;
@@ -460,7 +456,7 @@ Result<QuantizeReport> QuantizeCheckpoint(const QuantizeOptions& o) {
   FP4LAB_ASSIGN_OR_RETURN(const auto sequences, CalibrationSequences(o, config));
   std::map<std::string, float> amax;
   for (const auto& tokens : sequences) {
-    FP4LAB_ASSIGN_OR_RETURN(const auto sequence_amax, CalibrateActivations(*arch, config, *reader, stored, tokens));
+    FP4LAB_ASSIGN_OR_RETURN(const auto sequence_amax, CalibrateActivations(*blueprint, *reader, stored, tokens));
     for (const auto& [name, value] : sequence_amax) amax[name] = std::max(amax[name], value);
     report.calibration_tokens += static_cast<int64_t>(tokens.size());
   }

@@ -32,7 +32,7 @@ inline constexpr uint64_t kSplitMix64Gamma = 0x9E3779B97F4A7C15ull;  // SplitMix
 // What the bytes of a tensor are (values per element; the element type is the checkpoint dtype named).
 enum class SyntheticFill : uint8_t {
   kNormalBf16,   // BF16 value * z, z standard normal (value = sigma)
-  kOnesBf16,     // BF16 1.0
+  kConstantBf16, // BF16 `value` (norm weights: 1.0 for y = x * w, 0.0 for Gemma's y = x * (1 + w))
   kE2M1Codes,    // U8, two uniformly random E2M1 codes per byte (the raw bytes of the stream)
   kBlockScales,  // F8_E4M3 NVFP4 block scales 256 * 2^(u - 1/2), u uniform in [0, 1), rounded to E4M3
   kFp8Normal,    // F8_E4M3 e4m3(z * 448 / max|z|)
@@ -96,7 +96,7 @@ FP4LAB_HOST_DEVICE constexpr uint32_t SyntheticLevel(uint64_t word, int q) {
 }
 
 FP4LAB_HOST_DEVICE constexpr int SyntheticBytesPerWord(SyntheticFill fill) {
-  return fill == SyntheticFill::kNormalBf16 || fill == SyntheticFill::kOnesBf16 || fill == SyntheticFill::kE2M1Codes
+  return fill == SyntheticFill::kNormalBf16 || fill == SyntheticFill::kConstantBf16 || fill == SyntheticFill::kE2M1Codes
              ? 8
              : 4;
 }
@@ -104,7 +104,7 @@ FP4LAB_HOST_DEVICE constexpr int SyntheticBytesPerWord(SyntheticFill fill) {
 FP4LAB_HOST_DEVICE constexpr int SyntheticElementBytes(SyntheticFill fill) {
   switch (fill) {
     case SyntheticFill::kNormalBf16:
-    case SyntheticFill::kOnesBf16: return 2;
+    case SyntheticFill::kConstantBf16: return 2;
     case SyntheticFill::kScalarF32: return 4;
     default: return 1;
   }
@@ -138,8 +138,8 @@ FP4LAB_HOST_DEVICE inline uint64_t SyntheticWordBytes(const SyntheticTensor& t, 
         out |= static_cast<uint64_t>(SyntheticBf16(t.value, levels.normal[SyntheticLevel(word, q)])) << (16 * q);
       }
       return out;
-    case SyntheticFill::kOnesBf16:
-      return 0x3F803F803F803F80ull;  // four bf16 1.0
+    case SyntheticFill::kConstantBf16:
+      return 0x0001000100010001ull * SyntheticBf16(t.value, 1.0f);  // four copies of bf16(value)
     case SyntheticFill::kE2M1Codes:
       return word;
     case SyntheticFill::kBlockScales:

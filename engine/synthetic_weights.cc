@@ -78,55 +78,36 @@ void SyntheticWeights::AddLinear(const std::string& prefix, int64_t n, int64_t k
   Add(prefix + ".input_scale", DType::kF32, {}, Fill::kScalarF32, kSyntheticActivationAmax / kE4M3MaxValue);
 }
 
-Result<std::unique_ptr<SyntheticWeights>> SyntheticWeights::Create(const ModelConfig& c,
+Result<std::unique_ptr<SyntheticWeights>> SyntheticWeights::Create(const TensorManifest& manifest,
                                                                    const SyntheticWeightsOptions& options) {
-  if (c.architecture != "llama") {
-    return Status::Unimplemented(options.label + ": synthetic weights cover the llama family (llama, mistral, qwen2, "
-                                 "qwen3); this config runs on '" + c.architecture + "'");
-  }
-  for (const auto& [field, value] : {std::pair<const char*, int>{"hidden_size", c.hidden_size},
-                                     {"intermediate_size", c.intermediate_size},
-                                     {"num_hidden_layers", c.num_layers},
-                                     {"num_attention_heads", c.num_heads},
-                                     {"num_key_value_heads", c.num_kv_heads},
-                                     {"head_dim", c.head_dim},
-                                     {"vocab_size", c.vocab_size}}) {
-    if (value <= 0) {
-      return Status::InvalidArgument(options.label + ": field '" + field + "' must be positive, got " +
-                                     std::to_string(value));
-    }
-  }
   auto source = std::unique_ptr<SyntheticWeights>(new SyntheticWeights());
   source->options_ = options;
   using Fill = SyntheticFill;
-  const int64_t d = c.hidden_size, q = int64_t{c.num_heads} * c.head_dim, kv = int64_t{c.num_kv_heads} * c.head_dim;
-  const int64_t f = c.intermediate_size, v = c.vocab_size;
-  const float embed_sigma = static_cast<float>(1.0 / std::sqrt(static_cast<double>(d)));
-  std::vector<std::string> excluded = {"lm_head"};
-  source->Add("model.embed_tokens.weight", DType::kBF16, {v, d}, Fill::kNormalBf16, embed_sigma);
-  for (int l = 0; l < c.num_layers; ++l) {
-    const std::string p = "model.layers." + std::to_string(l) + ".";
-    source->Add(p + "input_layernorm.weight", DType::kBF16, {d}, Fill::kOnesBf16);
-    const std::pair<const char*, int64_t> projections[] = {{"q_proj", q}, {"k_proj", kv}, {"v_proj", kv}};
-    for (const auto& [name, rows] : projections) {
-      source->AddLinear(p + "self_attn." + name, rows, d, true, &excluded);
-      if (c.attention_bias) {
-        source->Add(p + "self_attn." + name + ".bias", DType::kBF16, {rows}, Fill::kNormalBf16, embed_sigma);
+  std::vector<std::string> excluded = {"lm_head"};  // ModelOpt's default exclusion (also listed when tied)
+  for (const ManifestTensor& t : manifest.tensors) {
+    for (const int64_t dim : t.shape) {
+      if (dim <= 0) {
+        return Status::InvalidArgument(options.label + ": tensor " + t.name + " would have a non-positive dimension");
       }
     }
-    source->AddLinear(p + "self_attn.o_proj", d, q, true, &excluded);
-    if (c.qk_norm) {
-      source->Add(p + "self_attn.q_norm.weight", DType::kBF16, {c.head_dim}, Fill::kOnesBf16);
-      source->Add(p + "self_attn.k_norm.weight", DType::kBF16, {c.head_dim}, Fill::kOnesBf16);
+    switch (t.kind) {
+      case TensorKind::kEmbedding:
+        source->Add(t.name, DType::kBF16, t.shape, Fill::kNormalBf16,
+                    static_cast<float>(1.0 / std::sqrt(static_cast<double>(t.shape[1]))));
+        break;
+      case TensorKind::kVector:
+        source->Add(t.name, DType::kBF16, t.shape, Fill::kConstantBf16, t.synthetic_value);
+        break;
+      case TensorKind::kLinear:
+        if (!t.keep_bf16.empty() && t.name != "lm_head") excluded.push_back(t.name);
+        source->AddLinear(t.name, t.shape[0], t.shape[1], t.keep_bf16.empty(), &excluded);
+        if (t.bias) {
+          source->Add(t.name + ".bias", DType::kBF16, {t.shape[0]}, Fill::kNormalBf16,
+                      static_cast<float>(1.0 / std::sqrt(static_cast<double>(t.shape[1]))));
+        }
+        break;
     }
-    source->Add(p + "post_attention_layernorm.weight", DType::kBF16, {d}, Fill::kOnesBf16);
-    source->AddLinear(p + "mlp.gate_proj", f, d, true, &excluded);
-    source->AddLinear(p + "mlp.up_proj", f, d, true, &excluded);
-    source->AddLinear(p + "mlp.down_proj", d, f, true, &excluded);
   }
-  source->Add("model.norm.weight", DType::kBF16, {d}, Fill::kOnesBf16);
-  if (!c.tie_word_embeddings) source->AddLinear("lm_head", v, d, false, &excluded);
-
   if (options.scheme != LinearScheme::kBf16) {
     FP4LAB_ASSIGN_OR_RETURN(ModelOptJson json, ModelOptQuantConfigJson(options.scheme, excluded, "fp4lab-synthetic"));
     source->quant_json_ = json.quantization_config;

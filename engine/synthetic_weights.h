@@ -1,11 +1,11 @@
-// SyntheticWeights: a TensorSource that serves deterministic pseudo-random tensors for a llama-family ModelConfig,
+// SyntheticWeights: a TensorSource that serves deterministic pseudo-random tensors for a family's tensor manifest,
 // under the exact names, dtypes and shapes a Hugging Face / ModelOpt checkpoint of that model would hold, so a
 // real-size model runs (latency, memory) in any precision without downloading weights. Values are for speed and
 // memory measurements only: they carry no accuracy meaning.
 //
 // What is served for each scheme (N = out_features, K = in_features of a Linear; sigma = 1 / sqrt(K)):
 //   every scheme : model.embed_tokens.weight BF16 [V, D] ~ N(0, 1/D); lm_head.weight BF16 [V, D] ~ N(0, 1/D) when
-//                  untied (excluded from quantization, as ModelOpt does by default); RMSNorm weights BF16 = 1.0;
+//                  untied (excluded from quantization, as ModelOpt does by default); vectors (norm weights) BF16 = the manifest's synthetic value (1.0, or 0.0 for (1 + w) norms);
 //                  q/k/v biases (attention_bias) BF16 ~ N(0, sigma^2).
 //   bf16         : <linear>.weight BF16 [N, K] ~ N(0, sigma^2).
 //   nvfp4        : ModelOpt NVFP4: <linear>.weight U8 [N, K/2] (uniformly random E2M1 codes, two per byte),
@@ -42,7 +42,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/linear_scheme.h"
-#include "engine/model_config.h"
+#include "engine/arch/tensor_manifest.h"
 #include "engine/quant_config.h"
 #include "engine/safetensors.h"
 #include "engine/status.h"
@@ -67,9 +67,9 @@ struct SyntheticWeightsOptions {
 
 class SyntheticWeights : public TensorSource {
  public:
-  // `config` must be a llama-family config (engine/arch/llama.cc). InvalidArgument for sizes a checkpoint cannot
-  // have (a non-positive dimension).
-  static Result<std::unique_ptr<SyntheticWeights>> Create(const ModelConfig& config,
+  // Serves every tensor of `manifest` (a family's, engine/arch/tensor_manifest.h). InvalidArgument for sizes a
+  // checkpoint cannot have (a non-positive dimension).
+  static Result<std::unique_ptr<SyntheticWeights>> Create(const TensorManifest& manifest,
                                                           const SyntheticWeightsOptions& options);
   ~SyntheticWeights() override;
 

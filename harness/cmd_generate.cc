@@ -6,6 +6,7 @@
 #include "engine/file_util.h"
 #include "harness/command.h"
 #include "harness/paths.h"
+#include "harness/token_ids.h"
 
 namespace fp4lab {
 
@@ -20,7 +21,26 @@ struct GenerateFlags {
   int max_tokens = 64;
   SamplingOptions sampling;
   bool no_bos = false;
+  std::string prompt_ids;  // token ids instead of --prompt text (no tokenizer needed; no BOS added)
+  bool json = false;
 };
+
+// --prompt-ids: generate from ids, print {"prompt_ids", "ids"} (and "text" when the model has a tokenizer).
+Result<int> GenerateFromIds(Engine& engine, const GenerateFlags& f) {
+  FP4LAB_ASSIGN_OR_RETURN(const auto sequences, ParseTokenIdSequences(f.prompt_ids, "--prompt-ids"));
+  if (sequences.size() != 1) return Status::InvalidArgument("--prompt-ids: expected one sequence (no ';')");
+  FP4LAB_ASSIGN_OR_RETURN(const std::vector<TokenId> ids,
+                          engine.Generate(sequences.front(), f.max_tokens, f.sampling, nullptr));
+  nlohmann::json out = {{"prompt_ids", sequences.front()}, {"ids", ids}};
+  if (engine.HasTokenizer()) out["text"] = engine.Decode(ids);
+  if (f.json) {
+    std::cout << out.dump() << "\n";
+  } else {
+    for (size_t i = 0; i < ids.size(); ++i) std::cout << (i ? "," : "") << ids[i];
+    std::cout << "\n";
+  }
+  return 0;
+}
 
 Result<int> RunGenerate(const GenerateFlags& f) {
   EngineOptions options;
@@ -31,6 +51,7 @@ Result<int> RunGenerate(const GenerateFlags& f) {
     FP4LAB_ASSIGN_OR_RETURN(options.calibration_text, ReadFile(f.calib));
   }
   FP4LAB_ASSIGN_OR_RETURN(auto engine, Engine::Open(options));
+  if (!f.prompt_ids.empty()) return GenerateFromIds(*engine, f);
   FP4LAB_ASSIGN_OR_RETURN(std::vector<TokenId> prompt, engine->Encode(f.prompt));
   if (!f.no_bos) prompt.insert(prompt.begin(), engine->BosId());
   // Stream: decode prompt + continuation each step and print what is new, so sentencepiece's whitespace rules
@@ -71,6 +92,9 @@ Command AddGenerateCommand(CLI::App& root) {
   app->add_option("--device", flags->device, "cpu | cuda[:N]")->capture_default_str();
   app->add_option("--calib", flags->calib, "Calibration text for quantizing a bf16 model to nvfp4/fp8 on load");
   app->add_flag("--no-bos", flags->no_bos, "Do not prepend BOS");
+  app->add_option("--prompt-ids", flags->prompt_ids,
+                  "Generate from these token ids (\"1,2,3\") instead of --prompt; prints the generated ids");
+  app->add_flag("--json", flags->json, "With --prompt-ids: print {\"prompt_ids\", \"ids\", \"text\"} as JSON");
   return {app, [flags] { return RunGenerate(*flags); }};
 }
 

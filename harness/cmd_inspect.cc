@@ -11,6 +11,7 @@
 #include "engine/engine.h"
 #include "engine/file_util.h"
 #include "engine/memory_model.h"
+#include "engine/presets.h"
 #include "engine/safetensors.h"
 #include "harness/command.h"
 #include "harness/paths.h"
@@ -37,7 +38,13 @@ std::string Gigabytes(int64_t bytes) {
 // --config FILE --scheme S: the weight footprint the config implies, part by part, with the layers kept bf16.
 Result<int> RunPredict(const InspectFlags& f) {
   FP4LAB_ASSIGN_OR_RETURN(const LinearScheme scheme, ParsePrecision(f.scheme));
-  FP4LAB_ASSIGN_OR_RETURN(const ModelInventory inventory, InventoryFromConfigFile(f.config));
+  // --config names a config.json, or a built-in preset (engine/presets.h) when no such file exists.
+  std::error_code ec;
+  const auto preset = FindPreset(f.config);
+  FP4LAB_ASSIGN_OR_RETURN(const ModelInventory inventory,
+                          !std::filesystem::exists(f.config, ec) && preset.ok()
+                              ? InventoryFromConfig((*preset)->config, "preset " + f.config)
+                              : InventoryFromConfigFile(f.config));
   const MemoryPrediction p = PredictWeightMemory(inventory, scheme);
   // The naive claim "N parameters at 4 bits": N / 2 bytes, no scales, nothing kept in bf16.
   const int64_t naive_4bit_bytes = p.parameters / 2;
@@ -124,11 +131,10 @@ Result<int> RunInspect(const InspectFlags& f) {
       {"model", f.model},
       {"model_type", c.model_type},
       {"family", c.architecture},
-      {"parameters", c.ParameterCount()},
-      {"config", {{"hidden_size", c.hidden_size}, {"intermediate_size", c.intermediate_size},
-                  {"num_layers", c.num_layers}, {"num_heads", c.num_heads}, {"num_kv_heads", c.num_kv_heads},
-                  {"head_dim", c.head_dim}, {"vocab_size", c.vocab_size},
-                  {"max_position_embeddings", c.max_position_embeddings}, {"tie_word_embeddings", c.tie_word_embeddings}}},
+      {"parameters", engine->blueprint().ParameterCount()},
+      {"config", {{"hidden_size", c.hidden_size}, {"num_layers", c.num_layers}, {"vocab_size", c.vocab_size},
+                  {"max_position_embeddings", c.max_position_embeddings},
+                  {"kv_cache_bytes_per_token", engine->blueprint().KvCacheBytes(1)}}},
       {"precision", options.precision},
       {"quantization", engine->Provenance()["quantization"]},
       {"weight_bytes", engine->model().WeightDeviceBytes()},
@@ -143,11 +149,11 @@ Result<int> RunInspect(const InspectFlags& f) {
     std::cout << out.dump(2) << "\n";
     return 0;
   }
-  std::cout << f.model << ": " << c.model_type << " (" << c.architecture << " family), " << c.ParameterCount()
-            << " parameters\n"
-            << "  hidden " << c.hidden_size << ", layers " << c.num_layers << ", heads " << c.num_heads << " ("
-            << c.num_kv_heads << " kv, head_dim " << c.head_dim << "), ffn " << c.intermediate_size << ", vocab "
-            << c.vocab_size << ", context " << c.max_position_embeddings << "\n"
+  std::cout << f.model << ": " << c.model_type << " (" << c.architecture << " family), "
+            << engine->blueprint().ParameterCount() << " parameters\n"
+            << "  hidden " << c.hidden_size << ", layers " << c.num_layers << ", vocab " << c.vocab_size
+            << ", context " << c.max_position_embeddings << ", KV cache " << engine->blueprint().KvCacheBytes(1)
+            << " B per token (f32)\n"
             << "  quantization: " << out["quantization"].get<std::string>() << "\n  tensors:";
   for (const auto& [dtype, entry] : by_dtype) std::cout << " " << dtype << " x" << entry.first << " (" << entry.second << " B)";
   std::cout << "\n  precision map at " << options.precision << ":\n";
@@ -171,7 +177,8 @@ Command AddInspectCommand(CLI::App& root) {
   app->add_option("--precision", f->precision, "Resolve the map for this precision (default: as stored)");
   app->add_option("--calib", f->calib, "Calibration text (only for quantizing bf16 to nvfp4/fp8 on load)");
   CLI::Option* config = app->add_option(
-      "--config", f->config, "Predict the weight memory of the model this config.json describes (no checkpoint)");
+      "--config", f->config,
+      "Predict the weight memory of the model this config.json (or built-in preset, e.g. qwen3-8b) describes");
   app->add_option("--scheme", f->scheme, "Scheme of the --config prediction: nvfp4 | nvfp4-w4a16 | fp8 | bf16")
       ->capture_default_str()
       ->needs(config);

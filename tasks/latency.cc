@@ -207,6 +207,7 @@ Status LatencyTask::Run(TaskRun& run) {
   Model& model = engine->model();
   Backend& backend = engine->backend();
   const ModelConfig& config = engine->config();
+  const ModelBlueprint& blueprint = engine->blueprint();
   const int64_t context = engine->MaxContext();
   if (context < 2) {
     return Status::FailedPrecondition("latency: the model's context of " + std::to_string(context) +
@@ -241,16 +242,16 @@ Status LatencyTask::Run(TaskRun& run) {
   FP4LAB_ASSIGN_OR_RETURN(const MemoryBudget budget, AvailableMemory(backend, model.WeightDeviceBytes()));
   for (int64_t length : prefill_todo) {
     FP4LAB_RETURN_IF_ERROR(CheckFits("prefill of " + std::to_string(length) + " tokens",
-                                     "KV cache " + std::to_string(KvCacheBytes(config, length)) +
+                                     "KV cache " + std::to_string(blueprint.KvCacheBytes(length)) +
                                          " + activations and logits " +
-                                         std::to_string(ForwardWorkspaceBytes(config, length)),
-                                     KvCacheBytes(config, length) + ForwardWorkspaceBytes(config, length), 0, budget,
+                                         std::to_string(ForwardWorkspaceBytes(blueprint, length)),
+                                     blueprint.KvCacheBytes(length) + ForwardWorkspaceBytes(blueprint, length), 0, budget,
                                      backend.Name(), "--prompt-lengths"));
   }
   for (int batch : decode_todo) {
-    const int64_t kv = KvCacheBytes(config, batch * (p + n));
-    const int64_t prompt_workspace = ForwardWorkspaceBytes(config, p);
-    const int64_t step_workspace = ForwardWorkspaceBytes(config, batch);
+    const int64_t kv = blueprint.KvCacheBytes(batch * (p + n));
+    const int64_t prompt_workspace = ForwardWorkspaceBytes(blueprint, p);
+    const int64_t step_workspace = ForwardWorkspaceBytes(blueprint, batch);
     const int64_t host = (p + batch) * vocab * 4;
     FP4LAB_RETURN_IF_ERROR(CheckFits(
         "decode at batch " + std::to_string(batch) + " (" + std::to_string(n) + " tokens after a " +
@@ -321,7 +322,8 @@ Status LatencyTask::Run(TaskRun& run) {
   }
 
   if (wants_memory) {
-    const MemoryPrediction prediction = PredictWeightMemory(LlamaInventory(config), engine->precision());
+    const MemoryPrediction prediction =
+        PredictWeightMemory(InventoryFromManifest(blueprint.manifest(), config.model_type), engine->precision());
     nlohmann::json by_part = nlohmann::json::object();
     for (const PartMemory& part : prediction.parts) by_part[part.part] = part.bytes;
     // The largest single pass: a prefill, the decode prompt or a decode step of the largest batch.
@@ -329,7 +331,7 @@ Status LatencyTask::Run(TaskRun& run) {
         std::max({p, int64_t{*std::max_element(shapes.batches.begin(), shapes.batches.end())},
                   *std::max_element(shapes.prefill_lengths.begin(), shapes.prefill_lengths.end())});
     nlohmann::json kv_by_batch = nlohmann::json::object();
-    for (int batch : shapes.batches) kv_by_batch[std::to_string(batch)] = KvCacheBytes(config, batch * (p + n));
+    for (int batch : shapes.batches) kv_by_batch[std::to_string(batch)] = blueprint.KvCacheBytes(batch * (p + n));
     const PeakMemory peak = MeasurePeakMemory(backend);
     SampleRecord sample;
     sample.sample_id = "memory";
@@ -342,11 +344,11 @@ Status LatencyTask::Run(TaskRun& run) {
         {"weight_bytes_by_kind", WeightBytesByKind(config, engine->layer_map())},
         {"predicted_weight_bytes", prediction.bytes},
         {"predicted_by_part", by_part},
-        {"kv_cache_bytes", KvCacheBytes(config, p + n)},
+        {"kv_cache_bytes", blueprint.KvCacheBytes(p + n)},
         {"kv_cache_positions", p + n},
-        {"kv_cache_bytes_per_token", KvCacheBytes(config, 1)},
+        {"kv_cache_bytes_per_token", blueprint.KvCacheBytes(1)},
         {"kv_cache_bytes_by_batch", kv_by_batch},
-        {"workspace_bytes", ForwardWorkspaceBytes(config, workspace_tokens)},
+        {"workspace_bytes", ForwardWorkspaceBytes(blueprint, workspace_tokens)},
         {"workspace_tokens", workspace_tokens},
         {"available_bytes", budget.available_bytes},
         {"available_source", budget.source},

@@ -23,14 +23,8 @@ std::string LayerKind(const std::string& layer) {
 
 }  // namespace
 
-int64_t KvCacheBytes(const ModelConfig& c, int64_t positions) {
-  return 2 * int64_t{c.num_layers} * positions * c.num_kv_heads * c.head_dim * 4;
-}
-
-int64_t ForwardWorkspaceBytes(const ModelConfig& c, int64_t tokens) {
-  const int64_t q = int64_t{c.num_heads} * c.head_dim, kv = int64_t{c.num_kv_heads} * c.head_dim;
-  const int64_t per_token = 2 * c.hidden_size + 3 * q + 2 * kv + 3 * int64_t{c.intermediate_size} + c.vocab_size;
-  return tokens * per_token * 4;
+int64_t ForwardWorkspaceBytes(const ModelBlueprint& blueprint, int64_t tokens) {
+  return 4 * tokens * blueprint.ActivationFloatsPerRow();
 }
 
 Result<MemoryBudget> AvailableMemory(const Backend& backend, int64_t model_weight_bytes) {

@@ -18,21 +18,15 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/backend.h"
-#include "engine/model_config.h"
+#include "engine/arch/architecture.h"
 #include "engine/status.h"
 #include "engine/weight_loader.h"
 
 namespace fp4lab {
 
-// f32 K and V caches of `positions` positions over every layer (engine/kv_cache.h):
-// 2 * layers * positions * kv_heads * head_dim * 4 bytes.
-int64_t KvCacheBytes(const ModelConfig& config, int64_t positions);
-
-// f32 activation buffers of one Model::Forward over `tokens` tokens as engine/arch/llama.cc holds them with fused
-// q|k|v and gate|up (x, h [n, D]; q, attn [n, Q]; qkv [n, Q + 2 KV]; gate [n, F]; gate_up [n, 2 F], which covers the
-// unfused k, v, up as well) plus the logits [n, V] the caller allocates: n * (2 D + 3 Q + 2 KV + 3 F + V) * 4 bytes
-// (Q = heads * head_dim, KV = kv_heads * head_dim). Backend-internal scratch is not included.
-int64_t ForwardWorkspaceBytes(const ModelConfig& config, int64_t tokens);
+// f32 activation buffers of one Model::Forward over `tokens` tokens (ModelBlueprint::ActivationFloatsPerRow) plus
+// the logits [n, V] the caller allocates, which that count includes. Backend-internal scratch is not included.
+int64_t ForwardWorkspaceBytes(const ModelBlueprint& blueprint, int64_t tokens);
 
 struct MemoryBudget {
   int64_t available_bytes = 0;

@@ -8,44 +8,12 @@
 #include "tasks/mmlu_prompt.h"
 
 namespace fp4lab {
-namespace {
-
-// Row r of a row-major [rows, vocab] logits buffer.
-std::span<const float> Row(const std::vector<float>& logits, size_t r, size_t vocab) {
-  return std::span<const float>(logits).subspan(r * vocab, vocab);
-}
-
-// Checks that the model returned [rows, VocabSize()] logits.
-Status CheckLogitsShape(const LanguageModel& model, const std::vector<float>& logits, size_t rows) {
-  const size_t vocab = static_cast<size_t>(model.VocabSize());
-  if (vocab > 0 && logits.size() == rows * vocab) return Status::Ok();
-  return Status::Internal(model.Describe() + ": Logits returned " + std::to_string(logits.size()) +
-                          " values for " + std::to_string(rows) + " tokens x vocab " + std::to_string(vocab));
-}
-
-}  // namespace
-
-double LogSumExp(std::span<const float> logits) {
-  double max = logits[0];
-  for (float x : logits) max = std::max(max, static_cast<double>(x));
-  double sum = 0.0;
-  for (float x : logits) sum += std::exp(static_cast<double>(x) - max);
-  return max + std::log(sum);
-}
 
 std::vector<double> LogSoftmax(std::span<const float> logits) {
   const double lse = LogSumExp(logits);
   std::vector<double> out(logits.size());
   for (size_t v = 0; v < logits.size(); ++v) out[v] = static_cast<double>(logits[v]) - lse;
   return out;
-}
-
-TokenId ArgMax(std::span<const float> logits) {
-  size_t best = 0;
-  for (size_t v = 1; v < logits.size(); ++v) {
-    if (logits[v] > logits[best]) best = v;
-  }
-  return static_cast<TokenId>(best);
 }
 
 Result<LogLikelihoodResult> LogLikelihood(LanguageModel& model, std::span<const TokenId> context,
@@ -56,21 +24,15 @@ Result<LogLikelihoodResult> LogLikelihood(LanguageModel& model, std::span<const 
                                           max_length));
   std::vector<TokenId> input(context.begin() + drop, context.end());
   input.insert(input.end(), continuation.begin(), continuation.end() - 1);
-  FP4LAB_ASSIGN_OR_RETURN(const std::vector<float> logits, model.Logits(input));
-  FP4LAB_RETURN_IF_ERROR(CheckLogitsShape(model, logits, input.size()));
-  const size_t vocab = static_cast<size_t>(model.VocabSize());
-  const size_t first_row = input.size() - continuation.size();
+  const int first_row = static_cast<int>(input.size() - continuation.size());
+  std::vector<ScoreRequest> requests(continuation.size());
+  for (size_t k = 0; k < continuation.size(); ++k) requests[k] = {first_row + static_cast<int>(k), continuation[k]};
+  FP4LAB_ASSIGN_OR_RETURN(const std::vector<TokenScore> scores, model.ScoreTokens(input, requests));
   LogLikelihoodResult result;
   result.is_greedy = true;
-  for (size_t k = 0; k < continuation.size(); ++k) {
-    const std::span<const float> row = Row(logits, first_row + k, vocab);
-    const TokenId target = continuation[k];
-    if (target < 0 || static_cast<size_t>(target) >= vocab) {
-      return Status::InvalidArgument("LogLikelihood: continuation token " + std::to_string(target) +
-                                     " outside the vocabulary of " + std::to_string(vocab));
-    }
-    result.logprob += static_cast<double>(row[target]) - LogSumExp(row);
-    if (ArgMax(row) != target) result.is_greedy = false;
+  for (const TokenScore& score : scores) {
+    result.logprob += score.logprob;
+    result.is_greedy = result.is_greedy && score.is_greedy;
   }
   return result;
 }
@@ -80,20 +42,14 @@ Result<std::vector<double>> TokenNlls(LanguageModel& model, std::span<const Toke
     return Status::InvalidArgument("TokenNlls: first_row " + std::to_string(first_row) + " needs 0 <= first_row < " +
                                    std::to_string(input.size()) + " - 1 (the input length minus one)");
   }
-  FP4LAB_ASSIGN_OR_RETURN(const std::vector<float> logits, model.Logits(input));
-  FP4LAB_RETURN_IF_ERROR(CheckLogitsShape(model, logits, input.size()));
-  const size_t vocab = static_cast<size_t>(model.VocabSize());
-  std::vector<double> nlls;
-  nlls.reserve(input.size() - 1 - first_row);
+  std::vector<ScoreRequest> requests;
   for (size_t r = static_cast<size_t>(first_row); r + 1 < input.size(); ++r) {
-    const TokenId target = input[r + 1];
-    if (target < 0 || static_cast<size_t>(target) >= vocab) {
-      return Status::InvalidArgument("TokenNlls: token " + std::to_string(target) + " at position " +
-                                     std::to_string(r + 1) + " outside the vocabulary of " + std::to_string(vocab));
-    }
-    const std::span<const float> row = Row(logits, r, vocab);
-    nlls.push_back(LogSumExp(row) - static_cast<double>(row[target]));
+    requests.push_back({static_cast<int>(r), input[r + 1]});
   }
+  FP4LAB_ASSIGN_OR_RETURN(const std::vector<TokenScore> scores, model.ScoreTokens(input, requests));
+  std::vector<double> nlls;
+  nlls.reserve(scores.size());
+  for (const TokenScore& score : scores) nlls.push_back(-score.logprob);
   return nlls;
 }
 

@@ -12,18 +12,13 @@
 #include <vector>
 
 #include "engine/language_model.h"
+#include "engine/token_scores.h"  // LogSumExp, ArgMax
 #include "engine/status.h"
 
 namespace fp4lab {
 
-// log(sum_v exp(x_v)) in double, stable: max + log(sum exp(x_v - max)). REQUIRES !logits.empty().
-double LogSumExp(std::span<const float> logits);
-
 // out[v] = x_v - LogSumExp(x): natural-log probabilities of one row. REQUIRES !logits.empty().
 std::vector<double> LogSoftmax(std::span<const float> logits);
-
-// Index of the largest logit, lowest id on ties (torch.argmax and greedy sampling agree). REQUIRES non-empty.
-TokenId ArgMax(std::span<const float> logits);
 
 struct LogLikelihoodResult {
   double logprob = 0.0;    // sum over continuation tokens of ln p(token | everything before it), nats (<= 0)

@@ -195,23 +195,11 @@ Result<SampleRecord> MmluTask::ScoreItem(LanguageModel& model, const Subject& su
     FP4LAB_ASSIGN_OR_RETURN(const int drop,
                             LeadingTokensToDrop(static_cast<int>(context.size()), 1, model.MaxContext()));
     const std::span<const TokenId> input = std::span<const TokenId>(context).subspan(static_cast<size_t>(drop));
-    FP4LAB_ASSIGN_OR_RETURN(const std::vector<float> logits, model.Logits(input));
-    const size_t vocab = static_cast<size_t>(model.VocabSize());
-    if (logits.size() != input.size() * vocab) {
-      return Status::Internal(model.Describe() + ": Logits returned " + std::to_string(logits.size()) +
-                              " values for " + std::to_string(input.size()) + " tokens x vocab " +
-                              std::to_string(vocab));
-    }
-    const std::vector<double> row_logprobs =
-        LogSoftmax(std::span<const float>(logits).subspan((input.size() - 1) * vocab, vocab));
-    for (size_t i = 0; i < 4; ++i) {
-      const TokenId token = continuations[i][0];
-      if (token < 0 || static_cast<size_t>(token) >= vocab) {
-        return Status::InvalidArgument("mmlu: item '" + id + "': continuation token " + std::to_string(token) +
-                                       " outside the vocabulary of " + std::to_string(vocab));
-      }
-      logprobs[i] = row_logprobs[static_cast<size_t>(token)];
-    }
+    std::vector<ScoreRequest> requests(4);
+    for (size_t i = 0; i < 4; ++i) requests[i] = {static_cast<int>(input.size()) - 1, continuations[i][0]};
+    auto scores = model.ScoreTokens(input, requests);
+    if (!scores.ok()) return scores.status().WithContext("mmlu: item '" + id + "'");
+    for (size_t i = 0; i < 4; ++i) logprobs[i] = (*scores)[i].logprob;
   } else {
     for (size_t i = 0; i < 4; ++i) {
       FP4LAB_ASSIGN_OR_RETURN(const LogLikelihoodResult ll, LogLikelihood(model, context, continuations[i]));

@@ -1,6 +1,7 @@
 // The architecture layer: one file per model family (engine/arch/<family>.cc), listed once in
-// engine/arch/registry.cc. A family parses its config.json fields, loads its weights through a WeightLoader and
-// implements its forward pass against the Backend ops. Nothing else in the engine knows about families.
+// engine/arch/registry.cc. A family parses its config.json into a ModelBlueprint: the task-facing ModelConfig, the
+// tensor manifest (every weight, its shape and role), the KV-cache and activation sizes, and the forward pass
+// (Load). Nothing outside engine/arch/ knows a family's tensor names or config fields.
 #pragma once
 
 #include <functional>
@@ -11,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/arch/tensor_manifest.h"
 #include "engine/backend.h"
 #include "engine/kv_cache.h"
 #include "engine/model_config.h"
@@ -46,19 +48,45 @@ class Model {
   virtual int64_t WeightDeviceBytes() const = 0;
 };
 
+// Everything a family derives from a config.json alone, before any weight is read.
+class ModelBlueprint {
+ public:
+  virtual ~ModelBlueprint() = default;
+  virtual const ModelConfig& config() const = 0;
+  // Every weight tensor of the checkpoint (engine/arch/tensor_manifest.h).
+  virtual const TensorManifest& manifest() const = 0;
+  // Per decoder layer: the f32 values one position occupies in that layer's K buffer and in its V buffer
+  // (kv_heads * head_dim each).
+  virtual std::vector<int64_t> KvWidths() const = 0;
+  // The f32 activation values a forward pass holds per row (the model's buffers at their largest), for workspace
+  // sizing: bytes = 4 * rows * this.
+  virtual int64_t ActivationFloatsPerRow() const = 0;
+  // Loads the weights through `loader` onto `backend` (which must outlive the model).
+  virtual Result<std::unique_ptr<Model>> Load(WeightLoader& loader, Backend& backend) const = 0;
+
+  int64_t ParameterCount() const { return manifest().ParameterCount(); }
+  // f32 bytes of a KV cache holding `positions` positions (all sequences together).
+  int64_t KvCacheBytes(int64_t positions) const;
+};
+
 struct ArchitectureSpec {
   std::string family;                    // "llama"
   std::vector<std::string> model_types;  // config.json model_type values this family runs
-  Result<ModelConfig> (*parse_config)(const nlohmann::json& config, const std::string& path);
-  Result<std::unique_ptr<Model>> (*load)(const ModelConfig& config, WeightLoader& loader, Backend& backend);
+  // Parses a config.json object; `path` names it in errors.
+  Result<std::unique_ptr<ModelBlueprint>> (*parse)(const nlohmann::json& config, const std::string& path);
 };
 
 // Every family compiled in (engine/arch/registry.cc).
 const std::vector<ArchitectureSpec>& Architectures();
 // The family for a model_type; InvalidArgument naming the config file and listing supported types otherwise.
 Result<const ArchitectureSpec*> FindArchitecture(const std::string& model_type, const std::string& config_path);
+// The blueprint of a config.json object: its model_type's family parses it. InvalidArgument naming `path` when
+// model_type is missing or unknown, or a field is malformed.
+Result<std::unique_ptr<ModelBlueprint>> ParseModelBlueprint(const nlohmann::json& config, const std::string& path);
 
 // Families (one line each in registry.cc).
 ArchitectureSpec LlamaArchitecture();
+ArchitectureSpec Qwen3Architecture();
+ArchitectureSpec Gemma3Architecture();
 
 }  // namespace fp4lab

@@ -5,6 +5,8 @@ namespace fp4lab {
 const std::vector<ArchitectureSpec>& Architectures() {
   static const std::vector<ArchitectureSpec> kArchitectures = {
       LlamaArchitecture(),
+      Qwen3Architecture(),
+      Gemma3Architecture(),
   };
   return kArchitectures;
 }
@@ -19,6 +21,21 @@ Result<const ArchitectureSpec*> FindArchitecture(const std::string& model_type, 
   }
   return Status::InvalidArgument(config_path + ": unknown model_type '" + model_type + "' (supported: " +
                                  supported + ")");
+}
+
+Result<std::unique_ptr<ModelBlueprint>> ParseModelBlueprint(const nlohmann::json& config, const std::string& path) {
+  if (!config.is_object() || !config.contains("model_type") || !config["model_type"].is_string()) {
+    return Status::InvalidArgument(path + ": missing string field 'model_type'");
+  }
+  FP4LAB_ASSIGN_OR_RETURN(const ArchitectureSpec* arch,
+                          FindArchitecture(config["model_type"].get<std::string>(), path));
+  return arch->parse(config, path);
+}
+
+int64_t ModelBlueprint::KvCacheBytes(int64_t positions) const {
+  int64_t per_position = 0;
+  for (const int64_t width : KvWidths()) per_position += 2 * width;
+  return 4 * positions * per_position;
 }
 
 }  // namespace fp4lab

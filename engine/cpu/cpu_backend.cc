@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "engine/cpu/cpu_linear.h"
+#include "engine/token_scores.h"
 
 namespace fp4lab {
 
@@ -67,6 +68,18 @@ void NormalizeGroup(const float* xr, const float* w, int64_t group, float eps, f
   for (int64_t i = 0; i < group; ++i) sum_sq += xr[i] * xr[i];
   const float inv = 1.0f / std::sqrt(sum_sq / static_cast<float>(group) + eps);
   for (int64_t i = 0; i < group; ++i) orow[i] = (xr[i] * inv) * (weight_offset + w[i]);
+}
+
+// act(x) of Backend::GatedMul in f32, as PyTorch computes silu and gelu(approximate="tanh").
+float Activate(Activation act, float x) {
+  switch (act) {
+    case Activation::kSilu: return x / (1.0f + std::exp(-x));
+    case Activation::kGeluTanh: {
+      constexpr float kSqrt2OverPi = 0.7978845608028654f, kCubic = 0.044715f;
+      return 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * (x + kCubic * x * x * x)));
+    }
+  }
+  return x;
 }
 
 class CpuBackend : public Backend {
@@ -226,7 +239,9 @@ class CpuBackend : public Backend {
     const int group = p.num_heads / p.num_kv_heads;
     std::vector<float> scores;
     for (int64_t i = 0; i < q.rows(); ++i) {
-      const int64_t n_keys = int64_t{Cpu(*rows.positions)[i]} + 1;  // causal: its sequence up to itself
+      // Causal: its sequence up to itself, or only the last `window` positions of it.
+      const int64_t position = Cpu(*rows.positions)[i];
+      const int64_t n_keys = p.window > 0 ? std::min<int64_t>(position + 1, p.window) : position + 1;
       const int64_t first = int64_t{Cpu(*rows.cache_rows)[i]} - n_keys + 1;
       if (first < 0 || first + n_keys > k_cache.rows()) return ShapeError("Attention", "cache rows out of range");
       scores.resize(static_cast<size_t>(n_keys));
@@ -238,7 +253,7 @@ class CpuBackend : public Backend {
           const float* kv = Cpu(k_cache).data() + (first + t) * kv_dim + kv_off;
           float dot = 0.0f;
           for (int d = 0; d < p.head_dim; ++d) dot += qv[d] * kv[d];
-          scores[t] = dot * p.scale;
+          scores[t] = p.softcap > 0.0f ? p.softcap * std::tanh(dot * p.scale / p.softcap) : dot * p.scale;
           max_score = std::max(max_score, scores[t]);
         }
         float denom = 0.0f;
@@ -258,25 +273,57 @@ class CpuBackend : public Backend {
     return Status::Ok();
   }
 
-  Status SiluMul(const DeviceTensor& gate, const DeviceTensor& up, DeviceTensor& out) override {
-    if (gate.size() != up.size() || gate.size() != out.size()) return ShapeError("SiluMul", "size mismatch");
+  Status GatedMul(Activation act, const DeviceTensor& gate, const DeviceTensor& up, DeviceTensor& out) override {
+    if (gate.size() != up.size() || gate.size() != out.size()) return ShapeError("GatedMul", "size mismatch");
     const float* g = Cpu(gate).data();
     const float* u = Cpu(up).data();
     float* o = Cpu(out).data();
-    for (int64_t i = 0; i < gate.size(); ++i) o[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+    for (int64_t i = 0; i < gate.size(); ++i) o[i] = Activate(act, g[i]) * u[i];
     return Status::Ok();
   }
 
-  Status SiluMulHalves(const DeviceTensor& gate_up, DeviceTensor& out) override {
+  Status GatedMulHalves(Activation act, const DeviceTensor& gate_up, DeviceTensor& out) override {
     const int64_t f = out.cols();
     if (gate_up.cols() != 2 * f || gate_up.rows() != out.rows()) {
-      return ShapeError("SiluMulHalves", "gate_up must be [M, 2F] for out [M, F]");
+      return ShapeError("GatedMulHalves", "gate_up must be [M, 2F] for out [M, F]");
     }
     for (int64_t r = 0; r < out.rows(); ++r) {
       const float* g = Cpu(gate_up).data() + r * 2 * f;
       const float* u = g + f;
       float* o = Cpu(out).data() + r * f;
-      for (int64_t i = 0; i < f; ++i) o[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+      for (int64_t i = 0; i < f; ++i) o[i] = Activate(act, g[i]) * u[i];
+    }
+    return Status::Ok();
+  }
+
+  Status Scale(DeviceTensor& x, float factor) override {
+    float* a = Cpu(x).data();
+    for (int64_t i = 0; i < x.size(); ++i) a[i] *= factor;
+    return Status::Ok();
+  }
+
+  Status SoftCap(DeviceTensor& x, float cap) override {
+    if (!(cap > 0.0f)) return ShapeError("SoftCap", "cap must be positive");
+    float* a = Cpu(x).data();
+    for (int64_t i = 0; i < x.size(); ++i) a[i] = cap * std::tanh(a[i] / cap);
+    return Status::Ok();
+  }
+
+  Status ScoreTokens(const DeviceTensor& logits, const DeviceIndices& rows, const DeviceIndices& targets,
+                     DeviceTensor& out) override {
+    const int64_t vocab = logits.cols();
+    if (targets.size() != rows.size() || out.rows() != rows.size() || out.cols() != 3) {
+      return ShapeError("ScoreTokens", "rows [N], targets [N] and out [N, 3] must agree");
+    }
+    for (int64_t i = 0; i < rows.size(); ++i) {
+      const int32_t r = Cpu(rows)[i], target = Cpu(targets)[i];
+      if (r < 0 || r >= logits.rows() || target < 0 || target >= vocab) {
+        return ShapeError("ScoreTokens", "row or target outside the logits");
+      }
+      const std::span<const float> row(Cpu(logits).data() + int64_t{r} * vocab, static_cast<size_t>(vocab));
+      const double logprob = TokenLogProb(row, target);
+      std::memcpy(Cpu(out).data() + 3 * i, &logprob, sizeof(double));
+      Cpu(out).data()[3 * i + 2] = ArgMax(row) == target ? 1.0f : 0.0f;
     }
     return Status::Ok();
   }

@@ -1,5 +1,6 @@
 #include "engine/cuda/attention_kernel.h"
 
+#include "engine/cuda/attention_scores.cuh"
 #include "engine/cuda/decode_attention_kernel.h"
 #include "engine/cuda/kernel_util.cuh"
 
@@ -37,7 +38,7 @@ __device__ __forceinline__ float GroupSum(float v) {
 template <int kHeadDim>
 __global__ void __launch_bounds__(kPrefillThreads) PrefillAttentionKernel(
     const float* q, const float* k_cache, const float* v_cache, int64_t rows, const int32_t* positions,
-    const int32_t* cache_rows, int heads, int kv_heads, float scale, float* out) {
+    const int32_t* cache_rows, int heads, int kv_heads, ScoreRule rule, float* out) {
   constexpr int kStride = kHeadDim + 1;
   constexpr int kDimsPerThread = kHeadDim / 8;
   extern __shared__ float shared[];
@@ -54,8 +55,10 @@ __global__ void __launch_bounds__(kPrefillThreads) PrefillAttentionKernel(
   const int r = threadIdx.x / 8, sub = threadIdx.x % 8;
   // Rows past the end repeat the last row (never written), so every row has a finite max.
   const int64_t my_row = row0 + r < rows ? row0 + r : rows - 1;
-  const int64_t my_last = positions[my_row];  // its keys: 0 .. my_last, relative to `first`
+  const int64_t my_last = positions[my_row];  // its keys: my_first .. my_last, relative to `first`
+  const int64_t my_first = my_last + 1 - AttendedKeys(rule, my_last);
   const int64_t block_last = positions[row0 + kPrefillRows - 1 < rows ? row0 + kPrefillRows - 1 : rows - 1];
+  const int64_t block_first = positions[row0] + 1 - AttendedKeys(rule, positions[row0]);  // the smallest my_first
 
   for (int e = threadIdx.x; e < kPrefillRows * kHeadDim; e += kPrefillThreads) {
     const int rr = e / kHeadDim, d = e % kHeadDim;
@@ -67,7 +70,7 @@ __global__ void __launch_bounds__(kPrefillThreads) PrefillAttentionKernel(
   for (int j = 0; j < kDimsPerThread; ++j) o[j] = 0.0f;
   float running_max = -INFINITY, running_sum = 0.0f;  // identical in the 8 threads of a row
 
-  for (int64_t t0 = 0; t0 <= block_last; t0 += kPrefillKeys) {
+  for (int64_t t0 = block_first; t0 <= block_last; t0 += kPrefillKeys) {
     __syncthreads();  // the previous tile's k_s / v_s / p_s reads are done (and q_s is written, first time)
     for (int e = threadIdx.x; e < kPrefillKeys * kHeadDim; e += kPrefillThreads) {
       const int c = e / kHeadDim, d = e % kHeadDim;
@@ -89,19 +92,23 @@ __global__ void __launch_bounds__(kPrefillThreads) PrefillAttentionKernel(
     float tile_max = -INFINITY;
 #pragma unroll
     for (int j = 0; j < kKeysPerThread; ++j) {
-      const bool valid = t0 + sub + 8 * j <= my_last;  // causal
-      score[j] = valid ? score[j] * scale : -INFINITY;
+      const int64_t key = t0 + sub + 8 * j;
+      const bool valid = key <= my_last && key >= my_first;  // causal, within the window
+      score[j] = valid ? AttentionScore(rule, score[j]) : -INFINITY;
       tile_max = fmaxf(tile_max, score[j]);
     }
-    const float new_max = fmaxf(running_max, GroupMax(tile_max));  // finite: key 0 is in every row's first tile
+    // -inf while a row has seen none of its keys yet (a sliding window starts past this tile): then every p is 0
+    // and the correction below is 0 on a zero running sum, so the row stays empty.
+    const float new_max = fmaxf(running_max, GroupMax(tile_max));
+    const float safe_max = new_max == -INFINITY ? 0.0f : new_max;
     float p_sum = 0.0f;
 #pragma unroll
     for (int j = 0; j < kKeysPerThread; ++j) {
-      const float p = score[j] == -INFINITY ? 0.0f : expf(score[j] - new_max);
+      const float p = score[j] == -INFINITY ? 0.0f : expf(score[j] - safe_max);
       p_s[r * (kPrefillKeys + 1) + sub + 8 * j] = p;
       p_sum += p;
     }
-    const float correction = expf(running_max - new_max);  // 0 on the first tile (exp(-inf))
+    const float correction = expf(running_max - safe_max);  // 0 until the row's first key (exp(-inf))
     running_sum = running_sum * correction + GroupSum(p_sum);
     running_max = new_max;
 #pragma unroll
@@ -124,13 +131,13 @@ __global__ void __launch_bounds__(kPrefillThreads) PrefillAttentionKernel(
 
 template <int kHeadDim>
 cudaError_t LaunchPrefill(const float* q, const float* k_cache, const float* v_cache, int64_t rows,
-                          const int32_t* positions, const int32_t* cache_rows, int heads, int kv_heads, float scale,
-                          float* out, cudaStream_t stream) {
+                          const int32_t* positions, const int32_t* cache_rows, int heads, int kv_heads,
+                          ScoreRule rule, float* out, cudaStream_t stream) {
   const size_t shared_bytes = PrefillSharedBytes(kHeadDim);  // 43 KB at head_dim 128: under the 48 KB default
   const int64_t tiles = (rows + kPrefillRows - 1) / kPrefillRows;
   const dim3 grid(static_cast<unsigned>(tiles), static_cast<unsigned>(heads));
   PrefillAttentionKernel<kHeadDim><<<grid, kPrefillThreads, shared_bytes, stream>>>(
-      q, k_cache, v_cache, rows, positions, cache_rows, heads, kv_heads, scale, out);
+      q, k_cache, v_cache, rows, positions, cache_rows, heads, kv_heads, rule, out);
   return cudaGetLastError();
 }
 
@@ -138,23 +145,24 @@ cudaError_t LaunchPrefill(const float* q, const float* k_cache, const float* v_c
 
 cudaError_t LaunchAttention(const AttentionShape& shape, const AttentionPlan& plan, const float* q,
                             const float* k_cache, const float* v_cache, const int32_t* positions,
-                            const int32_t* cache_rows, float scale, void* scratch, float* out, cudaStream_t stream) {
+                            const int32_t* cache_rows, ScoreRule rule, void* scratch, float* out,
+                            cudaStream_t stream) {
   if (shape.rows == 0) return cudaSuccess;
   if (shape.head_dim < 1 || shape.head_dim > kMaxAttentionHeadDim || shape.kv_heads <= 0 ||
       shape.heads % shape.kv_heads != 0 || shape.rows > kMaxGridX || shape.heads > 65535) {
     return cudaErrorInvalidValue;
   }
   if (!plan.prefill) {
-    return LaunchDecodeAttention(shape, plan, q, k_cache, v_cache, positions, cache_rows, scale, scratch, out,
+    return LaunchDecodeAttention(shape, plan, q, k_cache, v_cache, positions, cache_rows, rule, scratch, out,
                                  stream);
   }
   if (shape.head_dim == 64) {
     return LaunchPrefill<64>(q, k_cache, v_cache, shape.rows, positions, cache_rows, shape.heads, shape.kv_heads,
-                             scale, out, stream);
+                             rule, out, stream);
   }
   if (shape.head_dim == 128) {
     return LaunchPrefill<128>(q, k_cache, v_cache, shape.rows, positions, cache_rows, shape.heads, shape.kv_heads,
-                              scale, out, stream);
+                              rule, out, stream);
   }
   return cudaErrorInvalidValue;  // not a plan of PlanAttention
 }

@@ -10,8 +10,17 @@
 
 namespace fp4lab::cuda {
 
-// out[i, h*D:(h+1)*D] = sum_t softmax_t(scale * q_i,h . k_t) v_t over the cache rows t = first_i .. cache_rows[i]
-// with first_i = cache_rows[i] - positions[i] (query i's sequence up to itself; engine/backend.h RowPlacement), for
+// How a query scores its keys (engine/backend.h AttentionParams): s = scale * q.k, soft-capped to
+// softcap * tanh(s / softcap) when softcap > 0; a sliding window > 0 keeps only the last `window` positions.
+struct ScoreRule {
+  float scale = 1.0f;
+  int window = 0;
+  float softcap = 0.0f;
+};
+
+// out[i, h*D:(h+1)*D] = sum_t softmax_t(score(q_i,h . k_t)) v_t over the cache rows t = first_i .. cache_rows[i]
+// with first_i = cache_rows[i] - n_i + 1, n_i = positions[i] + 1 keys (query i's sequence up to itself;
+// engine/backend.h RowPlacement), or min(n_i, window) with a sliding window; score per `rule`; for
 // queries q[rows, heads * D] and caches [cache rows, kv_heads * D]; positions and cache_rows are device int32
 // [rows]. Query head h reads kv head h / (heads / kv_heads). Keys are streamed with an online softmax (running max
 // and sum, rescaled as the max grows), so the f32 result differs from the CPU's two-pass softmax by rounding only:
@@ -25,6 +34,7 @@ namespace fp4lab::cuda {
 // captured in a CUDA graph (the positions are read when the kernels run).
 cudaError_t LaunchAttention(const AttentionShape& shape, const AttentionPlan& plan, const float* q,
                             const float* k_cache, const float* v_cache, const int32_t* positions,
-                            const int32_t* cache_rows, float scale, void* scratch, float* out, cudaStream_t stream);
+                            const int32_t* cache_rows, ScoreRule rule, void* scratch, float* out,
+                            cudaStream_t stream);
 
 }  // namespace fp4lab::cuda

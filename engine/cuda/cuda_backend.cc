@@ -65,6 +65,10 @@ Status ShapeError(const char* op, const std::string& what) {
   return Status::Internal(std::string("cuda backend: ") + op + ": " + what);
 }
 
+cuda::GateActivation DeviceActivation(Activation act) {
+  return act == Activation::kSilu ? cuda::GateActivation::kSilu : cuda::GateActivation::kGeluTanh;
+}
+
 // 13000 -> "13.0" (cudaDriverGetVersion / cudaRuntimeGetVersion encoding).
 std::string CudaVersionText(int version) {
   return std::to_string(version / 1000) + "." + std::to_string((version % 1000) / 10);
@@ -284,24 +288,51 @@ class CudaBackend : public Backend {
                                      rows.one_sequence};
     const cuda::AttentionPlan plan = cuda::PlanAttention(shape, sm_count_);
     FP4LAB_ASSIGN_OR_RETURN(std::vector<void*> scratch, workspace_.Carve({plan.scratch_bytes}, "Attention"));
+    const cuda::ScoreRule rule{p.scale, p.window, p.softcap};
     CUDA_CHECK(cuda::LaunchAttention(shape, plan, Data(q), Data(k_cache), Data(v_cache), Data(*rows.positions),
-                                     Data(*rows.cache_rows), p.scale, scratch[0], Data(out), context_->stream()));
+                                     Data(*rows.cache_rows), rule, scratch[0], Data(out), context_->stream()));
     return Status::Ok();
   }
 
-  Status SiluMul(const DeviceTensor& gate, const DeviceTensor& up, DeviceTensor& out) override {
-    if (gate.size() != up.size() || gate.size() != out.size()) return ShapeError("SiluMul", "size mismatch");
+  Status GatedMul(Activation act, const DeviceTensor& gate, const DeviceTensor& up, DeviceTensor& out) override {
+    if (gate.size() != up.size() || gate.size() != out.size()) return ShapeError("GatedMul", "size mismatch");
     FP4LAB_RETURN_IF_ERROR(context_->Activate());
-    CUDA_CHECK(cuda::LaunchSiluMul(Data(gate), Data(up), Data(out), gate.size(), context_->stream()));
+    CUDA_CHECK(cuda::LaunchGatedMul(DeviceActivation(act), Data(gate), Data(up), Data(out), gate.size(),
+                                    context_->stream()));
     return Status::Ok();
   }
 
-  Status SiluMulHalves(const DeviceTensor& gate_up, DeviceTensor& out) override {
+  Status GatedMulHalves(Activation act, const DeviceTensor& gate_up, DeviceTensor& out) override {
     if (gate_up.cols() != 2 * out.cols() || gate_up.rows() != out.rows()) {
-      return ShapeError("SiluMulHalves", "gate_up must be [M, 2F] for out [M, F]");
+      return ShapeError("GatedMulHalves", "gate_up must be [M, 2F] for out [M, F]");
     }
     FP4LAB_RETURN_IF_ERROR(context_->Activate());
-    CUDA_CHECK(cuda::LaunchSiluMulHalves(Data(gate_up), out.rows(), out.cols(), Data(out), context_->stream()));
+    CUDA_CHECK(cuda::LaunchGatedMulHalves(DeviceActivation(act), Data(gate_up), out.rows(), out.cols(), Data(out),
+                                          context_->stream()));
+    return Status::Ok();
+  }
+
+  Status Scale(DeviceTensor& x, float factor) override {
+    FP4LAB_RETURN_IF_ERROR(context_->Activate());
+    CUDA_CHECK(cuda::LaunchScale(Data(x), factor, x.size(), context_->stream()));
+    return Status::Ok();
+  }
+
+  Status SoftCap(DeviceTensor& x, float cap) override {
+    if (!(cap > 0.0f)) return ShapeError("SoftCap", "cap must be positive");
+    FP4LAB_RETURN_IF_ERROR(context_->Activate());
+    CUDA_CHECK(cuda::LaunchSoftCap(Data(x), cap, x.size(), context_->stream()));
+    return Status::Ok();
+  }
+
+  Status ScoreTokens(const DeviceTensor& logits, const DeviceIndices& rows, const DeviceIndices& targets,
+                     DeviceTensor& out) override {
+    if (targets.size() != rows.size() || out.rows() != rows.size() || out.cols() != 3) {
+      return ShapeError("ScoreTokens", "rows [N], targets [N] and out [N, 3] must agree");
+    }
+    FP4LAB_RETURN_IF_ERROR(context_->Activate());
+    CUDA_CHECK(cuda::LaunchScoreTokens(Data(logits), logits.cols(), Data(rows), Data(targets), rows.size(),
+                                       Data(out), context_->stream()));
     return Status::Ok();
   }
 

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 
+#include "engine/cuda/attention_scores.cuh"
 #include "engine/cuda/kernel_util.cuh"
 #include "engine/cuda/launch.h"
 
@@ -53,7 +54,7 @@ template <int kVec, int kLanes, int kChunks, int kHeads>
 __global__ void __launch_bounds__(kDecodeThreads) DecodeAttentionKernel(
     const float* __restrict__ q, const float* __restrict__ k_cache, const float* __restrict__ v_cache,
     const int32_t* __restrict__ positions, const int32_t* __restrict__ cache_rows, int heads, int kv_heads,
-    int head_dim, int heads_per_block, int head_blocks, int splits, float scale, float* __restrict__ partial_o,
+    int head_dim, int heads_per_block, int head_blocks, int splits, ScoreRule rule, float* __restrict__ partial_o,
     float* __restrict__ partial_ml, float* __restrict__ out) {
   LetDependentGridsLaunch();  // the o_proj GEMV may start loading its weights (PDL, kernel_util.cuh)
   using V = VecOps<kVec>;
@@ -73,7 +74,7 @@ __global__ void __launch_bounds__(kDecodeThreads) DecodeAttentionKernel(
   const int first_head = kv_head * group + static_cast<int>(blockIdx.z) % head_blocks * heads_per_block;
   const int group_left = (kv_head + 1) * group - first_head;
   const int n_heads = heads_per_block < group_left ? heads_per_block : group_left;  // >= 1 (attention_plan.cc)
-  const int64_t n = static_cast<int64_t>(positions[i]) + 1;  // causal: the query's sequence up to itself
+  const int64_t n = AttendedKeys(rule, positions[i]);  // causal: its sequence up to itself (or its window)
   const int64_t chunk = DecodeChunkKeys(n, splits, kStep);
   const int64_t begin = split * chunk;
   if (begin >= n) return;  // a chunk past the query's keys (block-uniform, before any barrier): nothing to merge
@@ -82,7 +83,7 @@ __global__ void __launch_bounds__(kDecodeThreads) DecodeAttentionKernel(
   const int stream = static_cast<int>(threadIdx.x) / kLanes, lane = static_cast<int>(threadIdx.x) % kLanes;
   const int row_vectors = head_dim / kVec;
   const int64_t q_dim = static_cast<int64_t>(heads) * head_dim, kv_dim = static_cast<int64_t>(kv_heads) * head_dim;
-  const int64_t first = static_cast<int64_t>(cache_rows[i]) - positions[i];  // the sequence's first cache row
+  const int64_t first = static_cast<int64_t>(cache_rows[i]) - (n - 1);  // the first cache row it attends to
   const float* k_rows = k_cache + first * kv_dim + static_cast<int64_t>(kv_head) * head_dim;
   const float* v_rows = v_cache + first * kv_dim + static_cast<int64_t>(kv_head) * head_dim;
 
@@ -127,7 +128,7 @@ __global__ void __launch_bounds__(kDecodeThreads) DecodeAttentionKernel(
         for (int j = 0; j < kChunks; ++j) dot = V::Dot(q_r[h][j], k_r[b][j], dot);
 #pragma unroll
         for (int offset = kLanes / 2; offset > 0; offset >>= 1) dot += __shfl_xor_sync(kFullMask, dot, offset);
-        score[b][h] = key0 + b < end ? dot * scale : -INFINITY;
+        score[b][h] = key0 + b < end ? AttentionScore(rule, dot) : -INFINITY;
       }
     }
 #pragma unroll
@@ -204,16 +205,16 @@ __global__ void __launch_bounds__(kDecodeThreads) DecodeAttentionKernel(
 // the decode kernel (kernel_util.cuh): it waits for that kernel before touching memory, and reads the partials
 // with ordinary loads (no const __restrict__, which the wait does not order).
 __global__ void __launch_bounds__(kCombineThreads) CombineSplitsKernel(const float* partial_o, const float* partial_ml,
-                                                                       const int32_t* positions, int heads,
-                                                                       int head_dim, int splits, int step_keys,
-                                                                       float* out) {
+                                                                       const int32_t* positions, ScoreRule rule,
+                                                                       int heads, int head_dim, int splits,
+                                                                       int step_keys, float* out) {
   __shared__ float weight_s[kMaxDecodeSplits];
   __shared__ float total_s;
   LetDependentGridsLaunch();  // the o_proj GEMV may start loading its weights (PDL, kernel_util.cuh)
   WaitForPriorGrids();
   const int64_t i = blockIdx.x;
   const int h = static_cast<int>(blockIdx.y);
-  const int64_t n = static_cast<int64_t>(positions[i]) + 1;
+  const int64_t n = AttendedKeys(rule, positions[i]);
   const int64_t chunk = DecodeChunkKeys(n, splits, step_keys);
   const int used = static_cast<int>((n + chunk - 1) / chunk);  // 1 .. splits
   const int64_t first = (i * heads + h) * splits;              // partial (i, h, 0)
@@ -247,7 +248,7 @@ struct DecodeArgs {
   const AttentionPlan* plan;
   const float *q, *k_cache, *v_cache;
   const int32_t *positions, *cache_rows;
-  float scale;
+  ScoreRule rule;
   float *partial_o, *partial_ml, *out;
   cudaStream_t stream;
 };
@@ -260,7 +261,7 @@ cudaError_t LaunchInstance(const DecodeArgs& a) {
                   static_cast<unsigned>(s.kv_heads * p.head_blocks));
   DecodeAttentionKernel<kVec, kLanes, kChunks, kHeads><<<grid, kDecodeThreads, 0, a.stream>>>(
       a.q, a.k_cache, a.v_cache, a.positions, a.cache_rows, s.heads, s.kv_heads, s.head_dim, p.heads_per_block,
-      p.head_blocks, p.splits, a.scale, a.partial_o, a.partial_ml, a.out);
+      p.head_blocks, p.splits, a.rule, a.partial_o, a.partial_ml, a.out);
   return cudaGetLastError();
 }
 
@@ -288,7 +289,7 @@ bool Aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0;
 
 cudaError_t LaunchDecodeAttention(const AttentionShape& shape, const AttentionPlan& plan, const float* q,
                                   const float* k_cache, const float* v_cache, const int32_t* positions,
-                                  const int32_t* cache_rows, float scale, void* scratch, float* out,
+                                  const int32_t* cache_rows, ScoreRule rule, void* scratch, float* out,
                                   cudaStream_t stream) {
   const DecodeTier& t = plan.tier;
   if (t.vec == 4 && !(Aligned16(q) && Aligned16(k_cache) && Aligned16(v_cache) && Aligned16(out))) {
@@ -297,7 +298,7 @@ cudaError_t LaunchDecodeAttention(const AttentionShape& shape, const AttentionPl
   float* partial_o = plan.splits > 1 ? static_cast<float*>(scratch) : nullptr;
   float* partial_ml =
       plan.splits > 1 ? partial_o + shape.rows * shape.heads * plan.splits * int64_t{shape.head_dim} : nullptr;
-  const DecodeArgs a{&shape, &plan, q, k_cache, v_cache, positions, cache_rows, scale, partial_o, partial_ml, out,
+  const DecodeArgs a{&shape, &plan, q, k_cache, v_cache, positions, cache_rows, rule, partial_o, partial_ml, out,
                      stream};
   cudaError_t error = cudaErrorInvalidValue;  // a tier attention_plan.cc never picks
   if (t.vec == 4 && t.lanes == 8 && t.chunks == 1) error = LaunchTier<4, 8, 1>(a);
@@ -312,7 +313,7 @@ cudaError_t LaunchDecodeAttention(const AttentionShape& shape, const AttentionPl
   if (error != cudaSuccess || plan.splits == 1) return error;
   const dim3 grid(static_cast<unsigned>(shape.rows), static_cast<unsigned>(shape.heads));
   return LaunchKernel(CombineSplitsKernel, grid, dim3(kCombineThreads), 0, stream, /*programmatic=*/true, partial_o,
-                      partial_ml, positions, shape.heads, shape.head_dim, plan.splits, DecodeStepKeys(t), out);
+                      partial_ml, positions, rule, shape.heads, shape.head_dim, plan.splits, DecodeStepKeys(t), out);
 }
 
 }  // namespace fp4lab::cuda

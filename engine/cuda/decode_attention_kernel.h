@@ -21,6 +21,7 @@
 
 #include <cstdint>
 
+#include "engine/cuda/attention_kernel.h"
 #include "engine/cuda/attention_plan.h"
 
 namespace fp4lab::cuda {
@@ -30,7 +31,7 @@ namespace fp4lab::cuda {
 // key range inside the caches. Asynchronous on `stream`; allocates nothing, so it can be captured in a CUDA graph.
 cudaError_t LaunchDecodeAttention(const AttentionShape& shape, const AttentionPlan& plan, const float* q,
                                   const float* k_cache, const float* v_cache, const int32_t* positions,
-                                  const int32_t* cache_rows, float scale, void* scratch, float* out,
+                                  const int32_t* cache_rows, ScoreRule rule, void* scratch, float* out,
                                   cudaStream_t stream);
 
 }  // namespace fp4lab::cuda

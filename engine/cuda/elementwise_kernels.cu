@@ -27,21 +27,98 @@ __global__ void AddInPlaceKernel(float* x, const float* y, int64_t count) {
   for (int64_t i = GlobalThread(); i < count; i += GlobalStride()) x[i] = __fadd_rn(x[i], y[i]);
 }
 
-__global__ void SiluMulKernel(const float* gate, const float* up, float* out, int64_t count) {
-  LetDependentGridsLaunch();  // see the note on programmatic dependent launch above
-  for (int64_t i = GlobalThread(); i < count; i += GlobalStride()) {
-    const float g = gate[i];
-    out[i] = __fmul_rn(__fdiv_rn(g, __fadd_rn(1.0f, expf(-g))), up[i]);
-  }
+// act(g) with the CPU's operations in its order (no contraction into FMAs).
+__device__ __forceinline__ float Activate(GateActivation act, float g) {
+  if (act == GateActivation::kSilu) return __fdiv_rn(g, __fadd_rn(1.0f, expf(-g)));
+  const float cubic = __fmul_rn(__fmul_rn(__fmul_rn(0.044715f, g), g), g);
+  const float inner = __fmul_rn(0.7978845608028654f, __fadd_rn(g, cubic));
+  return __fmul_rn(__fmul_rn(0.5f, g), __fadd_rn(1.0f, tanhf(inner)));
 }
 
-__global__ void SiluMulHalvesKernel(const float* gate_up, int64_t rows, int64_t f, float* out) {
+__global__ void GatedMulKernel(GateActivation act, const float* gate, const float* up, float* out, int64_t count) {
+  LetDependentGridsLaunch();  // see the note on programmatic dependent launch above
+  for (int64_t i = GlobalThread(); i < count; i += GlobalStride()) out[i] = __fmul_rn(Activate(act, gate[i]), up[i]);
+}
+
+__global__ void GatedMulHalvesKernel(GateActivation act, const float* gate_up, int64_t rows, int64_t f, float* out) {
   LetDependentGridsLaunch();  // see the note on programmatic dependent launch above
   WaitForPriorGrids();
   for (int64_t i = GlobalThread(); i < rows * f; i += GlobalStride()) {
     const int64_t r = i / f, c = i % f;
-    const float g = gate_up[r * 2 * f + c];
-    out[i] = __fmul_rn(__fdiv_rn(g, __fadd_rn(1.0f, expf(-g))), gate_up[r * 2 * f + f + c]);
+    out[i] = __fmul_rn(Activate(act, gate_up[r * 2 * f + c]), gate_up[r * 2 * f + f + c]);
+  }
+}
+
+__global__ void ScaleKernel(float* x, float factor, int64_t count) {
+  for (int64_t i = GlobalThread(); i < count; i += GlobalStride()) x[i] = __fmul_rn(x[i], factor);
+}
+
+__global__ void SoftCapKernel(float* x, float cap, int64_t count) {
+  for (int64_t i = GlobalThread(); i < count; i += GlobalStride()) x[i] = __fmul_rn(cap, tanhf(__fdiv_rn(x[i], cap)));
+}
+
+// One block of kThreads per request: the first index of its row's maximum, then the sum of exp(x - max) in double.
+__global__ void ScoreTokensKernel(const float* logits, int64_t vocab, const int32_t* rows, const int32_t* targets,
+                                  float* out) {
+  __shared__ float max_s[kMaxWarps];
+  __shared__ int64_t index_s[kMaxWarps];
+  __shared__ double sum_s[kMaxWarps];
+  const float* row = logits + static_cast<int64_t>(rows[blockIdx.x]) * vocab;
+  float best = -INFINITY;
+  int64_t best_index = vocab;
+  for (int64_t v = threadIdx.x; v < vocab; v += blockDim.x) {
+    if (row[v] > best) {  // strictly greater: a thread keeps its first maximum
+      best = row[v];
+      best_index = v;
+    }
+  }
+  // (max, first index) over the block: warps by shuffles, then warp 0 over the warps' winners.
+  for (int offset = 16; offset > 0; offset >>= 1) {
+    const float other = __shfl_xor_sync(0xFFFFFFFFu, best, offset);
+    const int64_t other_index = __shfl_xor_sync(0xFFFFFFFFu, best_index, offset);
+    if (other > best || (other == best && other_index < best_index)) {
+      best = other;
+      best_index = other_index;
+    }
+  }
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
+  if (lane == 0) {
+    max_s[warp] = best;
+    index_s[warp] = best_index;
+  }
+  __syncthreads();
+  if (warp == 0) {
+    best = lane < warps ? max_s[lane] : -INFINITY;
+    best_index = lane < warps ? index_s[lane] : vocab;
+    for (int offset = 16; offset > 0; offset >>= 1) {
+      const float other = __shfl_xor_sync(0xFFFFFFFFu, best, offset);
+      const int64_t other_index = __shfl_xor_sync(0xFFFFFFFFu, best_index, offset);
+      if (other > best || (other == best && other_index < best_index)) {
+        best = other;
+        best_index = other_index;
+      }
+    }
+    if (lane == 0) {
+      max_s[0] = best;
+      index_s[0] = best_index;
+    }
+  }
+  __syncthreads();
+  const double row_max = max_s[0];
+  double sum = 0.0;
+  for (int64_t v = threadIdx.x; v < vocab; v += blockDim.x) sum += exp(static_cast<double>(row[v]) - row_max);
+  for (int offset = 16; offset > 0; offset >>= 1) sum += __shfl_xor_sync(0xFFFFFFFFu, sum, offset);
+  if (lane == 0) sum_s[warp] = sum;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    double total = 0.0;
+    for (int w = 0; w < warps; ++w) total += sum_s[w];
+    const int32_t target = targets[blockIdx.x];
+    const double logprob = static_cast<double>(row[target]) - (row_max + log(total));
+    const unsigned long long bits = __double_as_longlong(logprob);
+    out[3 * blockIdx.x] = __uint_as_float(static_cast<unsigned>(bits));
+    out[3 * blockIdx.x + 1] = __uint_as_float(static_cast<unsigned>(bits >> 32));
+    out[3 * blockIdx.x + 2] = index_s[0] == target ? 1.0f : 0.0f;
   }
 }
 
@@ -214,9 +291,30 @@ cudaError_t LaunchAddInPlace(float* x, const float* y, int64_t count, cudaStream
   return cudaGetLastError();
 }
 
-cudaError_t LaunchSiluMul(const float* gate, const float* up, float* out, int64_t count, cudaStream_t stream) {
+cudaError_t LaunchGatedMul(GateActivation act, const float* gate, const float* up, float* out, int64_t count,
+                           cudaStream_t stream) {
   if (count == 0) return cudaSuccess;
-  SiluMulKernel<<<GridFor(count), kThreads, 0, stream>>>(gate, up, out, count);
+  GatedMulKernel<<<GridFor(count), kThreads, 0, stream>>>(act, gate, up, out, count);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchScale(float* x, float factor, int64_t count, cudaStream_t stream) {
+  if (count == 0) return cudaSuccess;
+  ScaleKernel<<<GridFor(count), kThreads, 0, stream>>>(x, factor, count);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchSoftCap(float* x, float cap, int64_t count, cudaStream_t stream) {
+  if (count == 0) return cudaSuccess;
+  SoftCapKernel<<<GridFor(count), kThreads, 0, stream>>>(x, cap, count);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchScoreTokens(const float* logits, int64_t vocab, const int32_t* rows, const int32_t* targets,
+                              int64_t requests, float* out, cudaStream_t stream) {
+  if (requests == 0) return cudaSuccess;
+  if (requests > kMaxGridX || vocab < 1) return cudaErrorInvalidValue;
+  ScoreTokensKernel<<<static_cast<unsigned>(requests), kThreads, 0, stream>>>(logits, vocab, rows, targets, out);
   return cudaGetLastError();
 }
 
@@ -270,10 +368,11 @@ cudaError_t LaunchRopeAndStoreKv(const float* qkv, int64_t rows, int heads, int 
                       k_cache, v_cache);
 }
 
-cudaError_t LaunchSiluMulHalves(const float* gate_up, int64_t rows, int64_t f, float* out, cudaStream_t stream) {
+cudaError_t LaunchGatedMulHalves(GateActivation act, const float* gate_up, int64_t rows, int64_t f, float* out,
+                                 cudaStream_t stream) {
   if (rows * f == 0) return cudaSuccess;
-  return LaunchKernel(SiluMulHalvesKernel, dim3(GridFor(rows * f)), dim3(kThreads), 0, stream,
-                      /*programmatic=*/true, gate_up, rows, f, out);
+  return LaunchKernel(GatedMulHalvesKernel, dim3(GridFor(rows * f)), dim3(kThreads), 0, stream,
+                      /*programmatic=*/true, act, gate_up, rows, f, out);
 }
 
 cudaError_t LaunchScatterRows(const float* src, int64_t rows, int64_t cols, const int32_t* dst_rows, float* dst,

@@ -20,9 +20,27 @@ cudaError_t LaunchAddBias(float* y, const float* bias, int64_t rows, int64_t col
 // x[i] += y[i]. Bit-identical to the CPU.
 cudaError_t LaunchAddInPlace(float* x, const float* y, int64_t count, cudaStream_t stream);
 
-// out[i] = gate[i] / (1 + exp(-gate[i])) * up[i]; `out` may alias `gate`. Differs from the CPU only through expf
-// (CUDA's expf is within 2 ulp, glibc's within 1).
-cudaError_t LaunchSiluMul(const float* gate, const float* up, float* out, int64_t count, cudaStream_t stream);
+// The activation of a gated MLP (engine/backend.h Activation, which this header cannot include).
+enum class GateActivation { kSilu, kGeluTanh };
+
+// out[i] = act(gate[i]) * up[i]; `out` may alias `gate`. The same operations in the same order as the CPU
+// (silu: g / (1 + exp(-g)); gelu_tanh: 0.5 g (1 + tanh(sqrt(2/pi) (g + 0.044715 g^3)))), so it differs from the CPU
+// only through expf / tanhf (CUDA within 2 ulp, glibc within 1).
+cudaError_t LaunchGatedMul(GateActivation act, const float* gate, const float* up, float* out, int64_t count,
+                           cudaStream_t stream);
+
+// x[i] *= factor. Bit-identical to the CPU.
+cudaError_t LaunchScale(float* x, float factor, int64_t count, cudaStream_t stream);
+
+// x[i] = cap * tanh(x[i] / cap). Differs from the CPU only through tanhf.
+cudaError_t LaunchSoftCap(float* x, float cap, int64_t count, cudaStream_t stream);
+
+// Backend::ScoreTokens for `requests` requests: request i reads row rows[i] of logits [*, vocab] and target
+// targets[i]; ln p = x_t - (max + log(sum exp(x - max))) in double (the sum a block tree, where the CPU sums left to
+// right) goes as a double into out[3i .. 3i + 1], and out[3i + 2] = 1 when t is the first index of the row's
+// maximum. rows, targets: device int32 [requests], in range.
+cudaError_t LaunchScoreTokens(const float* logits, int64_t vocab, const int32_t* rows, const int32_t* targets,
+                              int64_t requests, float* out, cudaStream_t stream);
 
 // For each of `groups` consecutive groups of `group` elements: y = (x * inv) * (offset + w[i]) with
 // inv = 1 / sqrt(sum(x^2) / group + eps). `out` may alias `x`. Differs from the CPU only in the order of the
@@ -49,9 +67,10 @@ cudaError_t LaunchRopeAndStoreKv(const float* qkv, int64_t rows, int heads, int 
                                  const float* rope_table, const int32_t* positions, const int32_t* cache_rows,
                                  float* q, float* k_cache, float* v_cache, cudaStream_t stream);
 
-// out[r, c] = silu(gate_up[r, c]) * gate_up[r, f + c] for out [rows, f]: LaunchSiluMul on a fused gate|up output,
+// out[r, c] = act(gate_up[r, c]) * gate_up[r, f + c] for out [rows, f]: LaunchGatedMul on a fused gate|up output,
 // same operations.
-cudaError_t LaunchSiluMulHalves(const float* gate_up, int64_t rows, int64_t f, float* out, cudaStream_t stream);
+cudaError_t LaunchGatedMulHalves(GateActivation act, const float* gate_up, int64_t rows, int64_t f, float* out,
+                                 cudaStream_t stream);
 
 // dst[dst_rows[r], :] = src[r, :] for src [rows, cols] (the KV-cache write). dst_rows is device int32 memory;
 // REQUIRES every destination row inside dst.

@@ -29,10 +29,13 @@ void BM_CpuLinear(benchmark::State& state) {
   const nlohmann::json config_json = {{"model_type", "llama"},          {"hidden_size", nk},
                                       {"intermediate_size", nk},        {"num_hidden_layers", 1},
                                       {"num_attention_heads", nk / 64}, {"vocab_size", 256}};
-  auto arch = FindArchitecture("llama", "bench");
-  auto config = (*arch)->parse_config(config_json, "bench");
-  auto source = SyntheticWeights::Create(*config, {scheme, 0, "bench"});
-  if (!config.ok() || !source.ok()) {
+  auto blueprint = ParseModelBlueprint(config_json, "bench");
+  if (!blueprint.ok()) {
+    state.SkipWithError(blueprint.status().message().c_str());
+    return;
+  }
+  auto source = SyntheticWeights::Create((*blueprint)->manifest(), {scheme, 0, "bench"});
+  if (!source.ok()) {
     state.SkipWithError("cannot build the synthetic layer");
     return;
   }

@@ -348,7 +348,8 @@ void BM_DecodeAttention(benchmark::State& state) {
                4.0 * static_cast<double>(batch * kHeads * context * kHeadDim), [&](int64_t call) -> Status {
                  const size_t c = static_cast<size_t>(call % copies);
                  CUDA_CHECK(LaunchAttention(shape, plan, q[0].as<float>(), k[c].as<float>(), v[c].as<float>(),
-                                            positions, positions + batch, scale, scratch.data(), out[0].as<float>(),
+                                            positions, positions + batch, ScoreRule{scale, 0, 0.0f}, scratch.data(),
+                                            out[0].as<float>(),
                                             stream));
                  return Status::Ok();
                });

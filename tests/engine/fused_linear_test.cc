@@ -11,7 +11,7 @@
 
 #include "engine/backend.h"
 #include "engine/codecs.h"
-#include "engine/model_config.h"
+#include "engine/arch/rope.h"
 #include "engine/nvfp4.h"
 #include "engine_test_util.h"
 
@@ -145,10 +145,10 @@ TEST(FusedLinearTest, FusedOpsEqualTheUnfusedSequence) {
   }
   auto gu_t = Put(b, kRows, 10, gate_up), out_t = Put(b, kRows, 5, std::vector<float>(kRows * 5, 0.0f));
   auto gate_t = Put(b, kRows, 5, gate), up_t = Put(b, kRows, 5, up);
-  ASSERT_TRUE(b.SiluMulHalves(*gu_t, *out_t).ok());
-  ASSERT_TRUE(b.SiluMul(*gate_t, *up_t, *gate_t).ok());
+  ASSERT_TRUE(b.GatedMulHalves(Activation::kSilu, *gu_t, *out_t).ok());
+  ASSERT_TRUE(b.GatedMul(Activation::kSilu, *gate_t, *up_t, *gate_t).ok());
   EXPECT_EQ(Get(b, *out_t), Get(b, *gate_t));
-  EXPECT_EQ(b.SiluMulHalves(*gu_t, *gu_t).code(), StatusCode::kInternal);  // [3, 10] is not [3, 2 * 10]
+  EXPECT_EQ(b.GatedMulHalves(Activation::kSilu, *gu_t, *gu_t).code(), StatusCode::kInternal);  // [3, 10] is not [3, 2 * 10]
 }
 
 // Bitwise equality (EXPECT_EQ on floats would let -0 equal +0 and fail on equal NaNs).

@@ -50,11 +50,9 @@ TEST(MemoryModelTest, Llama31EightBHasTheParameterCountTransformersReports) {
   // The inventory lists exactly what the engine's own count (and loader) covers.
   auto json = ReadJsonFile(path);
   ASSERT_TRUE(json.ok());
-  auto arch = FindArchitecture("llama", path);
-  ASSERT_TRUE(arch.ok());
-  auto config = (*arch)->parse_config(*json, path);
-  ASSERT_TRUE(config.ok()) << config.status().ToString();
-  EXPECT_EQ(inv.Parameters(), config->ParameterCount());
+  auto blueprint = ParseModelBlueprint(*json, path);
+  ASSERT_TRUE(blueprint.ok()) << blueprint.status().ToString();
+  EXPECT_EQ(inv.Parameters(), (*blueprint)->ParameterCount());
 }
 
 TEST(MemoryModelTest, DiffusionGemmaPartsMatchTransformersCounts) {

@@ -17,7 +17,7 @@
 
 #include <gtest/gtest.h>
 
-#include "engine/arch/architecture.h"
+#include "engine/arch/pre_norm_decoder.h"
 #include "engine/codecs.h"
 #include "engine/engine.h"
 #include "engine/file_util.h"
@@ -36,28 +36,27 @@ namespace {
 using testing::FixturePath;
 using testing::TempDir;
 
-ModelConfig ParseConfig(const nlohmann::json& json) {
-  auto arch = FindArchitecture(json.at("model_type").get<std::string>(), "test config");
-  EXPECT_TRUE(arch.ok()) << arch.status().ToString();
-  auto config = (*arch)->parse_config(json, "test config");
+// The shared decoder fields of a llama-family config.json object.
+DecoderConfig ParseConfig(const nlohmann::json& json) {
+  auto config = ParseDecoderConfig(ConfigReader(json, "test config"), "llama", "silu");
   EXPECT_TRUE(config.ok()) << config.status().ToString();
   return *config;
 }
 
-ModelConfig FixtureConfig(const std::string& fixture) {
+DecoderConfig FixtureConfig(const std::string& fixture) {
   auto json = ReadJsonFile(FixturePath(fixture + "/config.json"));
   EXPECT_TRUE(json.ok()) << json.status().ToString();
   return ParseConfig(*json);
 }
 
-std::unique_ptr<SyntheticWeights> MakeSource(const ModelConfig& config, LinearScheme scheme, uint64_t seed = 0) {
-  auto source = SyntheticWeights::Create(config, {scheme, seed, "test"});
+std::unique_ptr<SyntheticWeights> MakeSource(const DecoderConfig& config, LinearScheme scheme, uint64_t seed = 0) {
+  auto source = SyntheticWeights::Create(PreNormBlueprint(config, nullptr).manifest(), {scheme, seed, "test"});
   EXPECT_TRUE(source.ok()) << source.status().ToString();
   return source.ok() ? std::move(source).value() : nullptr;
 }
 
 // A larger llama config for statistics: 1M-element Linears.
-ModelConfig StatsConfig() {
+DecoderConfig StatsConfig() {
   return ParseConfig({{"model_type", "llama"}, {"hidden_size", 1024}, {"intermediate_size", 1024},
                       {"num_hidden_layers", 1}, {"num_attention_heads", 8}, {"num_key_value_heads", 8},
                       {"vocab_size", 1024}, {"max_position_embeddings", 64}});
@@ -123,7 +122,7 @@ TEST(SyntheticWeightsTest, Nvfp4LayoutMatchesTheModelOptFixture) {
 }
 
 TEST(SyntheticWeightsTest, W4A16AndFp8ServeTheirModelOptTensors) {
-  const ModelConfig config = FixtureConfig("llama_tiny");
+  const DecoderConfig config = FixtureConfig("llama_tiny");
   auto w4a16 = MakeSource(config, LinearScheme::kNvfp4W4A16);
   const std::string p = "model.layers.1.mlp.down_proj";
   ASSERT_NE(w4a16->Find(p + ".weight_scale_2"), nullptr);
@@ -142,7 +141,7 @@ TEST(SyntheticWeightsTest, W4A16AndFp8ServeTheirModelOptTensors) {
 }
 
 TEST(SyntheticWeightsTest, EveryTensorIsReproducibleInIsolationAndSeeded) {
-  const ModelConfig config = FixtureConfig("llama_tiny");
+  const DecoderConfig config = FixtureConfig("llama_tiny");
   auto a = MakeSource(config, LinearScheme::kNvfp4);
   auto b = MakeSource(config, LinearScheme::kNvfp4);
   auto other_seed = MakeSource(config, LinearScheme::kNvfp4, 7);
@@ -245,7 +244,7 @@ TEST(SyntheticValuesTest, BlockScalesAreE4M3Of256TimesTwoToTheUniformLevel) {
 // (2^-8 + 2^-22).
 TEST(SyntheticValuesTest, Bf16ValuesAreNormalQuantilesOfTheirLevels) {
   const uint64_t seed = 9;
-  const ModelConfig config = FixtureConfig("llama_tiny");
+  const DecoderConfig config = FixtureConfig("llama_tiny");
   auto source = MakeSource(config, LinearScheme::kBf16, seed);
   const std::string name = "model.layers.1.self_attn.o_proj.weight";
   const std::vector<float> w = Bf16Values(*source->Find(name));
@@ -290,7 +289,7 @@ uint64_t Fnv1a64(std::span<const uint8_t> bytes) {
 TEST(SyntheticValuesTest, TinyPresetBytesEqualTheOriginalHostGenerator) {
   auto preset = FindPreset("tiny");
   ASSERT_TRUE(preset.ok());
-  const ModelConfig config = ParseConfig((*preset)->config);
+  const DecoderConfig config = ParseConfig((*preset)->config);
   struct Golden {
     LinearScheme scheme;
     uint64_t seed;
@@ -316,7 +315,7 @@ TEST(SyntheticValuesTest, TinyPresetBytesEqualTheOriginalHostGenerator) {
 // A tensor's bytes are a prefix of a longer tensor's with the same key and fill (word j always makes the same bytes,
 // the last word is cut), for sizes that end inside a word.
 TEST(SyntheticValuesTest, ShortTensorsArePrefixesOfLongerOnes) {
-  for (SyntheticFill fill : {SyntheticFill::kNormalBf16, SyntheticFill::kOnesBf16, SyntheticFill::kE2M1Codes,
+  for (SyntheticFill fill : {SyntheticFill::kNormalBf16, SyntheticFill::kConstantBf16, SyntheticFill::kE2M1Codes,
                              SyntheticFill::kBlockScales, SyntheticFill::kFp8Normal}) {
     const SyntheticTensor long_tensor{SyntheticKey(3, "t"), fill, 0.125f, 64};
     std::vector<uint8_t> long_bytes(static_cast<size_t>(long_tensor.Bytes()));
@@ -367,7 +366,7 @@ struct LoadedWeights {
   std::vector<std::vector<float>> vectors;
 };
 
-LoadedWeights LoadAll(const ModelConfig& c, WeightLoader& loader) {
+LoadedWeights LoadAll(const DecoderConfig& c, WeightLoader& loader) {
   LoadedWeights out;
   const auto linear = [&](const std::string& prefix, const std::vector<std::string>& group) {
     auto w = loader.Linear(prefix, group);
@@ -441,7 +440,7 @@ void ExpectSameLayer(const LinearWeights& host, const LinearWeights& device) {
 TEST(SyntheticLoaderTest, DevicePayloadsAreDescribedAndGenerateTheHostBytes) {
   auto preset = FindPreset("tiny");
   ASSERT_TRUE(preset.ok());
-  const ModelConfig config = ParseConfig((*preset)->config);
+  const DecoderConfig config = ParseConfig((*preset)->config);
   for (LinearScheme scheme : {LinearScheme::kBf16, LinearScheme::kNvfp4, LinearScheme::kNvfp4W4A16,
                               LinearScheme::kFp8}) {
     SCOPED_TRACE(LinearSchemeName(scheme));
@@ -479,7 +478,7 @@ TEST(SyntheticLoaderTest, DevicePayloadsAreDescribedAndGenerateTheHostBytes) {
 // A bf16 source run at nvfp4-w4a16 is quantized on load, which needs the bf16 values on the host: those layers
 // arrive materialized (and equal to the kOnHost loader's), while the never-quantized embedding stays a description.
 TEST(SyntheticLoaderTest, LayersQuantizedOnLoadAreMaterialized) {
-  const ModelConfig config = FixtureConfig("llama_tiny");
+  const DecoderConfig config = FixtureConfig("llama_tiny");
   auto host_source = MakeSource(config, LinearScheme::kBf16, 2);
   auto device_source = MakeSource(config, LinearScheme::kBf16, 2);
   WeightLoader host_loader(*host_source, LinearScheme::kNvfp4W4A16, SyntheticPayloads::kOnHost);
@@ -512,7 +511,7 @@ TEST(SyntheticLoaderTest, LayersQuantizedOnLoadAreMaterialized) {
 // bf16 rounding (relative error <= 2^-9 per value) moves it by at most 0.4 %; truncating the normal at the table's
 // +-4.33 sigma removes under 0.03 % of the variance. 1.2 % bounds their sum with 5 standard errors.
 TEST(SyntheticWeightsTest, Bf16WeightsAreNormalWithVarianceOneOverFanIn) {
-  const ModelConfig config = StatsConfig();
+  const DecoderConfig config = StatsConfig();
   auto source = MakeSource(config, LinearScheme::kBf16);
   const std::vector<float> w = Bf16Values(*source->Find("model.layers.0.mlp.down_proj.weight"));
   ASSERT_EQ(w.size(), 1024u * 1024u);
@@ -536,7 +535,7 @@ TEST(SyntheticWeightsTest, Bf16WeightsAreNormalWithVarianceOneOverFanIn) {
 // square's relative standard error is about sqrt(CV(block mean)^2 / 65536) with a per-block CV below 0.6 (16
 // codes of CV 1.35 each, times a scale of CV < 0.3): under 0.25 %, so 2 % is 8 standard errors.
 TEST(SyntheticWeightsTest, Nvfp4WeightsDequantizeToRmsOneOverSqrtFanIn) {
-  const ModelConfig config = StatsConfig();
+  const DecoderConfig config = StatsConfig();
   auto source = MakeSource(config, LinearScheme::kNvfp4);
   const std::string p = "model.layers.0.mlp.gate_proj";
   const TensorView* codes = source->Find(p + ".weight");
@@ -566,7 +565,7 @@ TEST(SyntheticWeightsTest, Nvfp4WeightsDequantizeToRmsOneOverSqrtFanIn) {
 // FP8: w ~ N(0, 1/K) stored as E4M3 * weight_scale. E4M3 rounding (relative error <= 1/16, roughly uniform) adds
 // about (1/16)^2 / 3 = 0.13 % to the mean square; sampling over 1M values adds 0.14 % standard error. 1.5 % bound.
 TEST(SyntheticWeightsTest, Fp8WeightsDequantizeToVarianceOneOverFanIn) {
-  const ModelConfig config = StatsConfig();
+  const DecoderConfig config = StatsConfig();
   auto source = MakeSource(config, LinearScheme::kFp8);
   const std::string p = "model.layers.0.self_attn.o_proj";
   const TensorView* q = source->Find(p + ".weight");
@@ -591,7 +590,7 @@ TEST(SyntheticEngineTest, PresetLoadsInEveryPrecisionWithPredictedWeightBytes) {
     for (const LayerPrecision& layer : (*engine)->layer_map()) {
       EXPECT_EQ(layer.scheme, layer.layer == "lm_head" ? LinearScheme::kBf16 : scheme) << layer.layer;
     }
-    const MemoryPrediction predicted = PredictWeightMemory(LlamaInventory(c), scheme);
+    const MemoryPrediction predicted = PredictWeightMemory(InventoryFromManifest((*engine)->blueprint().manifest(), c.model_type), scheme);
     const int64_t norm_bytes = 2 * (2 * int64_t{c.num_layers} * c.hidden_size + c.hidden_size);
     EXPECT_EQ((*engine)->model().WeightDeviceBytes() + norm_bytes, predicted.bytes);
     // A sane forward pass: finite logits that vary across the vocabulary.
@@ -632,7 +631,7 @@ TEST(SyntheticEngineTest, LinearsWithKNotAMultipleOf16StayBf16UnderNvfp4) {
   const ModelConfig& c = (*engine)->config();
   const int64_t norm_bytes = 2 * (2 * int64_t{c.num_layers} * c.hidden_size + c.hidden_size);
   EXPECT_EQ((*engine)->model().WeightDeviceBytes() + norm_bytes,
-            PredictWeightMemory(LlamaInventory(c), LinearScheme::kNvfp4W4A16).bytes);
+            PredictWeightMemory(InventoryFromManifest((*engine)->blueprint().manifest(), c.model_type), LinearScheme::kNvfp4W4A16).bytes);
 }
 
 TEST(SyntheticEngineTest, UnknownPresetListsTheValidOnes) {
@@ -681,8 +680,9 @@ TEST(SyntheticEngineTest, SyntheticModelDirectoryOpensThroughEngineOpen) {
 TEST(SyntheticEngineTest, ModelLargerThanHostMemoryFailsWithTheBytesNeeded) {
   auto preset = FindPreset("llama-3.1-8b");
   ASSERT_TRUE(preset.ok());
-  const ModelConfig config = ParseConfig((*preset)->config);
-  const int64_t needed = 2 * config.ParameterCount() + 4 * config.ParameterCount();
+  const DecoderConfig config = ParseConfig((*preset)->config);
+  const int64_t parameters = PreNormBlueprint(config, nullptr).ParameterCount();
+  const int64_t needed = 2 * parameters + 4 * parameters;
   auto available = HostAvailableMemoryBytes();
   ASSERT_TRUE(available.ok()) << available.status().ToString();
   if (*available >= needed) GTEST_SKIP() << "this host has " << *available << " bytes available; the check needs less";

@@ -22,7 +22,7 @@ using testing::FixturePath;
 using testing::ReadReference;
 using testing::SourcePath;
 
-constexpr int kLen = 40, kVocab = 256;  // llama_tiny reference: 2 sequences of 40 ids, vocabulary 256
+constexpr int kLen = 40, kVocab = 256;  // every tiny fixture's reference: 2 sequences of 40 ids, vocabulary 256
 
 std::unique_ptr<Engine> Open(const std::string& dir, const std::string& precision, const std::string& device) {
   return testing::OpenEngine(dir, precision, device);
@@ -50,12 +50,16 @@ double MaxDiff(const std::vector<float>& a, const std::vector<float>& b, int seq
   return diff;
 }
 
-TEST(CudaEngineTest, TinyBf16LogitsAgainstTransformers) {
+// Every family's tiny fixture (llama, qwen3, gemma3) on the GPU at bf16.
+class CudaFamilyTest : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(CudaFamilyTest, TinyBf16LogitsAgainstTransformers) {
   FP4LAB_REQUIRE_GPU();
-  auto gpu = Open(FixturePath("llama_tiny"), "bf16", "cuda");
-  auto cpu = Open(FixturePath("llama_tiny"), "bf16", "cpu");
+  const std::string fixture = GetParam();
+  auto gpu = Open(FixturePath(fixture), "bf16", "cuda");
+  auto cpu = Open(FixturePath(fixture), "bf16", "cpu");
   ASSERT_TRUE(gpu && cpu);
-  const std::string ref = FixturePath("llama_tiny/reference.safetensors");
+  const std::string ref = FixturePath(fixture + "/reference.safetensors");
   const auto ids = ReadReference<int32_t>(ref, "input_ids");
   const auto f32 = ReadReference<float>(ref, "logits_f32");
   const auto bf16 = ReadReference<float>(ref, "logits_bf16");
@@ -69,7 +73,7 @@ TEST(CudaEngineTest, TinyBf16LogitsAgainstTransformers) {
     const double spread = MaxDiff(bf16, f32, seq);
     const double vs_f32 = MaxDiff(got, f32, seq), vs_bf16 = MaxDiff(got, bf16, seq);
     const double vs_cpu = MaxDiff(got, cpu_logits, seq);
-    std::cout << "[llama_tiny bf16, sequence " << seq << "] max |gpu - logits_f32| = " << vs_f32
+    std::cout << "[" << fixture << " bf16, sequence " << seq << "] max |gpu - logits_f32| = " << vs_f32
               << ", |gpu - logits_bf16| = " << vs_bf16 << ", |gpu - cpu| = " << vs_cpu
               << "; bf16 spread |logits_bf16 - logits_f32| = " << spread << "\n";
     EXPECT_LE(vs_f32, spread) << "sequence " << seq;
@@ -77,6 +81,8 @@ TEST(CudaEngineTest, TinyBf16LogitsAgainstTransformers) {
     EXPECT_LE(vs_cpu, spread) << "sequence " << seq;  // the CPU path is f32 throughout, like logits_f32
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, CudaFamilyTest, ::testing::Values("llama_tiny", "qwen3_tiny", "gemma3_tiny"));
 
 // One forward pass over `tokens` that also records every Linear's input (host copies, in call order).
 struct ObservedInput {
@@ -291,7 +297,8 @@ TEST(CudaEngineTest, Stories260KPerplexityWithinHalfAPercentOfCpu) {
 TEST(CudaEngineTest, RecordedDecodeStepsAreBitIdenticalToEagerOnes) {
   FP4LAB_REQUIRE_GPU();
   for (const auto& [dir, precision] : std::vector<std::pair<std::string, std::string>>{
-           {FixturePath("llama_tiny"), "bf16"}, {FixturePath("llama_tiny_nvfp4"), "nvfp4-w4a16"}}) {
+           {FixturePath("llama_tiny"), "bf16"}, {FixturePath("llama_tiny_nvfp4"), "nvfp4-w4a16"},
+           {FixturePath("gemma3_tiny"), "bf16"}}) {
     auto engine = Open(dir, precision, "cuda");
     ASSERT_NE(engine, nullptr);
     Model& model = engine->model();

@@ -16,7 +16,7 @@
 #include "engine/cuda/attention_plan.h"
 #endif
 #include "engine/fp8.h"
-#include "engine/model_config.h"
+#include "engine/arch/rope.h"
 #include "engine/nvfp4.h"
 #include "gpu_test_util.h"
 
@@ -234,16 +234,20 @@ TEST_F(CudaOpsTest, RopeAndStoreKvIsBitIdentical) {
 // terms (n u each: merging streams and chunks adds no more roundings per term than keys), and the final division
 // (u). So
 //   bound = (expm1(2 (D' + (6 + 4 r) u)) + (3 + 2 r + 4 n) u) * max_t,d |v_td|.
+// With soft-capping, s_t = c tanh(x_t / c) has slope at most 1, so the scaled dot's error carries over unchanged,
+// and the division, tanh (1 ulp glibc + 2 ulp CUDA) and multiplication add at most 6u |s_t| per side: delta_t gains
+// 12u |s_t|. A sliding window only changes which n keys a query sees (n = min(position + 1, window)).
 std::vector<double> AttentionBound(const std::vector<float>& q, const std::vector<float>& k_cache,
                                    const std::vector<float>& v_cache, const std::vector<int32_t>& positions,
                                    const std::vector<int32_t>& cache_rows, int heads, int kv_heads, int head_dim,
-                                   float scale) {
+                                   float scale, int window, float softcap) {
   const int64_t q_dim = int64_t{heads} * head_dim, kv_dim = int64_t{kv_heads} * head_dim;
   const int64_t rows = static_cast<int64_t>(positions.size());
   const double u = kF32Unit;
   std::vector<double> bound(static_cast<size_t>(rows * q_dim));
   for (int64_t i = 0; i < rows; ++i) {
-    const int64_t n = positions[i] + 1, first = cache_rows[i] - positions[i];
+    const int64_t n = window > 0 ? std::min<int64_t>(positions[i] + 1, window) : positions[i] + 1;
+    const int64_t first = cache_rows[i] - n + 1;
     const int64_t r = (n + 3) / 4 + 1;  // rescalings of a key's contribution, at most (see above)
     for (int h = 0; h < heads; ++h) {
       const int64_t kv_off = int64_t{h / (heads / kv_heads)} * head_dim;
@@ -257,13 +261,14 @@ std::vector<double> AttentionBound(const std::vector<float>& q, const std::vecto
           abs += std::fabs(p);
           v_max = std::max(v_max, std::fabs(double{v_cache[(first + t) * kv_dim + kv_off + d]}));
         }
-        s[t] = dot * scale;
+        s[t] = softcap > 0.0f ? softcap * std::tanh(dot * scale / softcap) : dot * scale;
         abs_dot[t] = abs * scale;
         m = std::max(m, s[t]);
       }
       double d_max = 0.0;
       for (int64_t t = 0; t < n; ++t) {
-        d_max = std::max(d_max, 2.0 * (head_dim + 1) * u * abs_dot[t] + 2.0 * u * std::fabs(s[t] - m));
+        const double capping = softcap > 0.0f ? 12.0 * u * std::fabs(s[t]) : 0.0;
+        d_max = std::max(d_max, 2.0 * (head_dim + 1) * u * abs_dot[t] + 2.0 * u * std::fabs(s[t] - m) + capping);
       }
       const double eps = std::expm1(2.0 * (d_max + (6.0 + 4.0 * r) * u)) + (3.0 + 2.0 * r + 4.0 * n) * u;
       for (int d = 0; d < head_dim; ++d) bound[i * q_dim + h * head_dim + d] = eps * v_max;
@@ -278,6 +283,8 @@ struct AttentionCase {
   int heads, kv_heads, head_dim;
   int64_t capacity;
   std::vector<int64_t> cached, queries;
+  int window = 0;         // AttentionParams::window
+  float softcap = 0.0f;   // AttentionParams::softcap
 };
 
 // Runs attention cases on both backends and checks the GPU's output within AttentionBound.
@@ -322,16 +329,19 @@ class CudaAttentionTest : public CudaOpsTest {
           if (n_old > 0) FP4LAB_RETURN_IF_ERROR(b.WriteKv(*t[4], *t[5], {old_pos.get(), old_dst.get()}, *t[1], *t[2]));
           const RowPlacement placement{pos.get(), dst.get(), one_sequence};
           FP4LAB_RETURN_IF_ERROR(b.WriteKv(*t[6], *t[7], placement, *t[1], *t[2]));
-          return b.Attention(*t[0], *t[1], *t[2], placement, {c.heads, c.kv_heads, c.head_dim, scale}, *t[3]);
+          return b.Attention(*t[0], *t[1], *t[2], placement,
+                             {c.heads, c.kv_heads, c.head_dim, scale, c.window, c.softcap}, *t[3]);
         });
     // WriteKv is a copy: the caches agree bit for bit.
     ExpectBitIdentical(cpu[1], gpu[1], "k cache");
     ExpectBitIdentical(cpu[2], gpu[2], "v cache");
     ExpectWithin(cpu[3], gpu[3],
-                 AttentionBound(q, cpu[1], cpu[2], positions, new_rows, c.heads, c.kv_heads, c.head_dim, scale),
+                 AttentionBound(q, cpu[1], cpu[2], positions, new_rows, c.heads, c.kv_heads, c.head_dim, scale,
+                                c.window, c.softcap),
                  "Attention heads " + std::to_string(c.heads) + "/" + std::to_string(c.kv_heads) + " D " +
                      std::to_string(c.head_dim) + " sequences " + std::to_string(sequences) + " query rows " +
-                     std::to_string(rows));
+                     std::to_string(rows) + " window " + std::to_string(c.window) + " softcap " +
+                     std::to_string(c.softcap));
   }
 };
 
@@ -380,20 +390,35 @@ TEST_F(CudaAttentionTest, SplitKeyDecodeWithinDerivedBound) {
   }
 }
 
-// SiluMul tolerance: y = g / (1 + exp(-g)) * up. exp differs by at most 1 ulp (glibc) + 2 ulp (CUDA) = 6u
+// Gemma's sliding window and score soft-capping: a window shorter than a prefill tile (8 keys, so rows of one tile
+// start in different tiles and some rows see none of the first tile), a window longer than a tile (40), a window
+// on batched decode and on split-key decode, soft-capping alone and with a window.
+TEST_F(CudaAttentionTest, SlidingWindowAndSoftCapWithinDerivedBound) {
+  const std::vector<AttentionCase> cases = {
+      {8, 2, 64, 80, {0}, {70}, 8, 0.0f},          {4, 4, 128, 140, {0}, {130}, 40, 0.0f},
+      {8, 2, 64, 200, {5, 130, 0}, {1, 1, 1}, 8, 0.0f}, {32, 8, 128, 1600, {1500, 700}, {1, 1}, 1024, 0.0f},
+      {8, 2, 64, 80, {0}, {70}, 0, 50.0f},         {8, 2, 64, 200, {5, 130, 0}, {1, 1, 1}, 16, 5.0f},
+      {4, 2, 32, 60, {0}, {40}, 8, 50.0f},
+  };
+  for (const AttentionCase& c : cases) ExpectWithinBound(c);
+}
+
+// GatedMul (SiLU) tolerance: y = g / (1 + exp(-g)) * up. exp differs by at most 1 ulp (glibc) + 2 ulp (CUDA) = 6u
 // relatively; 1 + e shrinks a relative error of e (e / (1 + e) <= 1); the addition, division and multiplication
 // round once per side (6u): |y_gpu - y_cpu| <= 12u |y| to first order, bounded by 16u |y|.
-TEST_F(CudaOpsTest, SiluMulWithinDerivedBoundAndAddInPlaceBitIdentical) {
+TEST_F(CudaOpsTest, SiluGatedMulWithinDerivedBoundAndAddInPlaceBitIdentical) {
   const std::vector<float> gate = Normal(3000, 9, 4.0f), up = Normal(3000, 10);
   auto [cpu, gpu] = RunBoth({{3, 1000, gate}, {3, 1000, up}},
-                            [&](Backend& b, auto& t) { return b.SiluMul(*t[0], *t[1], *t[0]); });  // out aliases gate
+                            [&](Backend& b, auto& t) { return b.GatedMul(Activation::kSilu, *t[0], *t[1], *t[0]); });
   std::vector<double> bound(cpu[0].size());
   for (size_t i = 0; i < bound.size(); ++i) bound[i] = 16 * kF32Unit * std::fabs(cpu[0][i]) + FLT_MIN;
   ExpectWithin(cpu[0], gpu[0], bound, "SiluMul");
 
   // The fused gate|up form: the same per-element operations, so the same bound.
   auto [cpu_halves, gpu_halves] = RunBoth({{3, 2000, Normal(6000, 12, 4.0f)}, {3, 1000, std::vector<float>(3000)}},
-                                          [&](Backend& b, auto& t) { return b.SiluMulHalves(*t[0], *t[1]); });
+                                          [&](Backend& b, auto& t) {
+                                            return b.GatedMulHalves(Activation::kSilu, *t[0], *t[1]);
+                                          });
   std::vector<double> halves_bound(cpu_halves[1].size());
   for (size_t i = 0; i < halves_bound.size(); ++i) {
     halves_bound[i] = 16 * kF32Unit * std::fabs(cpu_halves[1][i]) + FLT_MIN;
@@ -403,6 +428,80 @@ TEST_F(CudaOpsTest, SiluMulWithinDerivedBoundAndAddInPlaceBitIdentical) {
   auto [cpu_sum, gpu_sum] = RunBoth({{3, 1000, gate}, {3, 1000, up}},
                                     [&](Backend& b, auto& t) { return b.AddInPlace(*t[0], *t[1]); });
   ExpectBitIdentical(cpu_sum[0], gpu_sum[0], "AddInPlace");
+}
+
+// GELU-tanh GatedMul: y = 0.5 g (1 + tanh(a)) * up with a = sqrt(2/pi) (g + 0.044715 g^3) computed by the same
+// operations on both sides (no contraction on either), so a is identical; tanh differs by at most 1 ulp (glibc) +
+// 2 ulp (CUDA) <= 6u |tanh a| <= 6u absolutely, which moves y by at most 0.5 |g up| 6u = 3u |g up|; the remaining
+// addition and three multiplications round once per side on slightly different values: 8u |y| more, bounded by
+// 16u |y| with the first-order slack. Bound: 3u |g up| + 16u |y|.
+TEST_F(CudaOpsTest, GeluTanhGatedMulWithinDerivedBound) {
+  const std::vector<float> gate = Normal(3000, 21, 4.0f), up = Normal(3000, 22);
+  auto [cpu, gpu] = RunBoth({{3, 1000, gate}, {3, 1000, up}}, [&](Backend& b, auto& t) {
+    return b.GatedMul(Activation::kGeluTanh, *t[0], *t[1], *t[0]);
+  });
+  std::vector<double> bound(cpu[0].size());
+  for (size_t i = 0; i < bound.size(); ++i) {
+    bound[i] = 3 * kF32Unit * std::fabs(double{gate[i]} * up[i]) + 16 * kF32Unit * std::fabs(cpu[0][i]) + FLT_MIN;
+  }
+  ExpectWithin(cpu[0], gpu[0], bound, "GeluTanhMul");
+  std::vector<float> gate_up(6000);
+  for (int r = 0; r < 3; ++r) {
+    std::copy_n(gate.begin() + r * 1000, 1000, gate_up.begin() + r * 2000);
+    std::copy_n(up.begin() + r * 1000, 1000, gate_up.begin() + r * 2000 + 1000);
+  }
+  auto [cpu_halves, gpu_halves] =
+      RunBoth({{3, 2000, gate_up}, {3, 1000, std::vector<float>(3000)}},
+              [&](Backend& b, auto& t) { return b.GatedMulHalves(Activation::kGeluTanh, *t[0], *t[1]); });
+  ExpectWithin(cpu_halves[1], gpu_halves[1], bound, "GeluTanhMulHalves");
+}
+
+// Scale is one multiplication per element: bit-identical. SoftCap: x / cap rounds identically on both sides, tanh
+// differs by at most 3 ulp <= 6u |tanh|, and the multiplication by cap rounds once per side: 8u |y|.
+TEST_F(CudaOpsTest, ScaleBitIdenticalAndSoftCapWithinDerivedBound) {
+  const std::vector<float> x = Normal(4000, 23, 40.0f);
+  auto [cpu, gpu] = RunBoth({{4, 1000, x}}, [&](Backend& b, auto& t) { return b.Scale(*t[0], 11.3137085f); });
+  ExpectBitIdentical(cpu[0], gpu[0], "Scale");
+  auto [cpu_cap, gpu_cap] = RunBoth({{4, 1000, x}}, [&](Backend& b, auto& t) { return b.SoftCap(*t[0], 30.0f); });
+  std::vector<double> bound(x.size());
+  for (size_t i = 0; i < bound.size(); ++i) bound[i] = 8 * kF32Unit * std::fabs(cpu_cap[0][i]) + FLT_MIN;
+  ExpectWithin(cpu_cap[0], gpu_cap[0], bound, "SoftCap");
+}
+
+// ScoreTokens: the argmax (first index of the maximum) is exact on both sides, so is_greedy is identical; a row with
+// a tie puts the maximum at two indices. ln p = x_t - (m + log S) in double (u = 2^-53): S = sum of V terms
+// exp(x - m) <= 1 each, within (2u (exp: 1 ulp per side) + V u (left-to-right sum)) relatively on the CPU and
+// (2u + V u) on the GPU (tree sum), so log S moves by at most (4 + 2V) u absolutely; log, the addition of m and the
+// final subtraction round once per side on values at most |m| + |log S| + |ln p|: 6u times that more. Requests
+// repeat a row (several targets of one row) and skip rows.
+TEST_F(CudaOpsTest, ScoreTokensWithinDerivedBoundAndGreedyFlagsEqual) {
+  constexpr int64_t kRows = 5, kVocab = 3001;
+  std::vector<float> logits = Normal(kRows * kVocab, 24, 3.0f);
+  logits[2 * kVocab + 17] = logits[2 * kVocab + 2999] = 50.0f;  // row 2: a tie, first index 17
+  const std::vector<int32_t> rows = {0, 1, 2, 2, 4, 4};
+  const std::vector<int32_t> targets = {0, 100, 17, 2999, 3000, 5};
+  const int64_t n = static_cast<int64_t>(rows.size());
+  std::vector<DecodedScore> scores[2];
+  Backend* backends[2] = {cpu_.get(), gpu_.get()};
+  for (int b = 0; b < 2; ++b) {
+    auto x = Put(*backends[b], kRows, kVocab, logits);
+    auto r = PutIndices(*backends[b], rows);
+    auto t = PutIndices(*backends[b], targets);
+    auto o = Put(*backends[b], n, 3, std::vector<float>(static_cast<size_t>(3 * n), NAN));
+    ASSERT_TRUE(backends[b]->ScoreTokens(*x, *r, *t, *o).ok());
+    scores[b] = DecodeScores(Get(*backends[b], *o));
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    const double u = 0x1p-53, log_p = scores[0][i].logprob;
+    const auto row = std::span<const float>(logits).subspan(static_cast<size_t>(rows[i] * kVocab), kVocab);
+    const double row_max = *std::max_element(row.begin(), row.end());
+    const double log_s = (row[targets[i]] - row_max) - log_p;
+    const double bound = (4.0 + 2.0 * kVocab) * u + 6 * u * (std::fabs(row_max) + std::fabs(log_s) + std::fabs(log_p));
+    EXPECT_LE(std::fabs(scores[1][i].logprob - log_p), bound) << "request " << i;
+    EXPECT_EQ(scores[0][i].is_greedy, scores[1][i].is_greedy) << "request " << i;
+  }
+  EXPECT_TRUE(scores[0][2].is_greedy);   // the tie: 17 is the greedy pick
+  EXPECT_FALSE(scores[0][3].is_greedy);  // 2999 ties but comes later
 }
 
 // AddRmsNorm is AddInPlace + RmsNorm in one kernel at the same block size with the same per-thread order, so it
@@ -454,7 +553,7 @@ TEST_F(CudaOpsTest, ShapeMismatchesAreStatusesNotCrashes) {
   auto w = gpu_->Allocate(1, 5);
   ASSERT_TRUE(a.ok() && b.ok() && w.ok());
   EXPECT_EQ(gpu_->AddInPlace(**a, **b).code(), StatusCode::kInternal);
-  EXPECT_EQ(gpu_->SiluMul(**a, **b, **a).code(), StatusCode::kInternal);
+  EXPECT_EQ(gpu_->GatedMul(Activation::kSilu, **a, **b, **a).code(), StatusCode::kInternal);
   EXPECT_EQ(gpu_->RmsNorm(**a, **w, 5, 1e-5f, 0.0f, **a).code(), StatusCode::kInternal);
   EXPECT_EQ(gpu_->AddRmsNorm(**a, **b, **w, 5, 1e-5f, 0.0f, **b).code(), StatusCode::kInternal);
   std::vector<float> wrong(3);

@@ -15,7 +15,7 @@
 
 #include <gtest/gtest.h>
 
-#include "engine/arch/architecture.h"
+#include "engine/arch/pre_norm_decoder.h"
 #include "engine/engine.h"
 #include "engine/memory_model.h"
 #include "engine/nvfp4.h"
@@ -41,18 +41,16 @@ using gpu_testing::Put;
 constexpr LinearScheme kSchemes[] = {LinearScheme::kBf16, LinearScheme::kNvfp4, LinearScheme::kNvfp4W4A16,
                                      LinearScheme::kFp8};
 
-ModelConfig TinyConfig() {
+DecoderConfig TinyConfig() {
   auto preset = FindPreset("tiny");
   EXPECT_TRUE(preset.ok()) << preset.status().ToString();
-  auto arch = FindArchitecture("llama", "tiny preset");
-  EXPECT_TRUE(arch.ok()) << arch.status().ToString();
-  auto config = (*arch)->parse_config((*preset)->config, "tiny preset");
+  auto config = ParseDecoderConfig(ConfigReader((*preset)->config, "tiny preset"), "llama", "silu");
   EXPECT_TRUE(config.ok()) << config.status().ToString();
   return *config;
 }
 
-std::unique_ptr<SyntheticWeights> MakeSource(const ModelConfig& config, LinearScheme scheme, uint64_t seed) {
-  auto source = SyntheticWeights::Create(config, {scheme, seed, "gpu test"});
+std::unique_ptr<SyntheticWeights> MakeSource(const DecoderConfig& config, LinearScheme scheme, uint64_t seed) {
+  auto source = SyntheticWeights::Create(PreNormBlueprint(config, nullptr).manifest(), {scheme, seed, "gpu test"});
   EXPECT_TRUE(source.ok()) << source.status().ToString();
   return source.ok() ? std::move(source).value() : nullptr;
 }
@@ -128,7 +126,7 @@ TEST(SyntheticGpuTest, EveryTinyPresetTensorEqualsTheHostBytes) {
 #ifdef FP4LAB_WITH_CUDA
   auto context = MakeContext();
   ASSERT_NE(context, nullptr);
-  const ModelConfig config = TinyConfig();
+  const DecoderConfig config = TinyConfig();
   for (LinearScheme scheme : kSchemes) {
     for (uint64_t seed : {uint64_t{0}, uint64_t{77}}) {
       SCOPED_TRACE(std::string(LinearSchemeName(scheme)) + " seed " + std::to_string(seed));
@@ -154,7 +152,7 @@ TEST(SyntheticGpuTest, OddAndLargeSizesEqualTheHostBytes) {
   auto context = MakeContext();
   ASSERT_NE(context, nullptr);
   constexpr int64_t kOneGrid = int64_t{1} << 24;
-  for (SyntheticFill fill : {SyntheticFill::kNormalBf16, SyntheticFill::kOnesBf16, SyntheticFill::kE2M1Codes,
+  for (SyntheticFill fill : {SyntheticFill::kNormalBf16, SyntheticFill::kConstantBf16, SyntheticFill::kE2M1Codes,
                              SyntheticFill::kBlockScales, SyntheticFill::kFp8Normal}) {
     const int64_t elements_per_word = SyntheticBytesPerWord(fill) / SyntheticElementBytes(fill);
     for (int64_t elements : {int64_t{1}, int64_t{2}, int64_t{3}, int64_t{5}, int64_t{7}, int64_t{9}, int64_t{4097},
@@ -234,7 +232,7 @@ TEST(SyntheticGpuTest, LinearsPreparedFromDescriptionsMatchThosePreparedFromHost
   auto gpu = MakeBackend("cuda");
   ASSERT_NE(gpu, nullptr);
   ASSERT_TRUE(gpu->GeneratesSyntheticWeights());
-  const ModelConfig config = TinyConfig();
+  const DecoderConfig config = TinyConfig();
   for (LinearScheme scheme : kSchemes) {
     SCOPED_TRACE(LinearSchemeName(scheme));
     auto host_source = MakeSource(config, scheme, 8);
@@ -292,7 +290,7 @@ TEST(SyntheticGpuTest, PresetEngineGeneratesOnTheDeviceWithPredictedWeightBytes)
       if (layer.scheme == LinearScheme::kNvfp4W4A16) host_scale_bytes += 4;
     }
     EXPECT_EQ((*engine)->model().WeightDeviceBytes() + norm_bytes + host_scale_bytes,
-              PredictWeightMemory(LlamaInventory(c), scheme).bytes);
+              PredictWeightMemory(InventoryFromManifest((*engine)->blueprint().manifest(), c.model_type), scheme).bytes);
     auto logits = (*engine)->Logits(std::vector<TokenId>{1, 17, 300, 2047});
     ASSERT_TRUE(logits.ok()) << logits.status().ToString();
     for (float v : *logits) ASSERT_TRUE(std::isfinite(v));

@@ -162,7 +162,8 @@ TEST(BenchCliTest, UnknownPresetListsTheValidOnes) {
   const Outcome outcome = RunBench({"bench", "--preset", "llama-4", "--db", TempDir("bench_cli_bad") + "/x.sqlite"});
   ASSERT_FALSE(outcome.result.ok());
   EXPECT_EQ(ExitCodeFor(outcome.result.status()), 2);
-  EXPECT_EQ(outcome.result.status().message(), "unknown preset 'llama-4' (valid: llama-3.1-8b, llama-3.2-1b, tiny)");
+  EXPECT_EQ(outcome.result.status().message(),
+            "unknown preset 'llama-4' (valid: llama-3.1-8b, llama-3.2-1b, qwen3-8b, gemma-3-27b, tiny)");
 }
 
 TEST(BenchCliTest, BadFlagsAreInputErrors) {

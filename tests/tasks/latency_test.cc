@@ -210,7 +210,7 @@ TEST_F(LatencyRunTest, MeasuresEveryShapeOnTheCpuAndRecordsMemory) {
       // which must at least hold the reference backend's f32 copy of every weight.
       EXPECT_EQ(s.data["weight_bytes"], engine_->model().WeightDeviceBytes());
       EXPECT_EQ(s.data["predicted_weight_bytes"],
-                PredictWeightMemory(LlamaInventory(config), LinearScheme::kNvfp4).bytes);
+                PredictWeightMemory(InventoryFromManifest(engine_->blueprint().manifest(), config.model_type), LinearScheme::kNvfp4).bytes);
       auto cache = engine_->model().NewCache(8 + 6, 1);
       ASSERT_TRUE(cache.ok());
       EXPECT_EQ(s.data["kv_cache_bytes"], (*cache)->Bytes());
@@ -219,7 +219,7 @@ TEST_F(LatencyRunTest, MeasuresEveryShapeOnTheCpuAndRecordsMemory) {
       EXPECT_EQ(s.data["kv_cache_bytes_by_batch"],
                 (nlohmann::json{{"1", (*cache)->Bytes()}, {"2", 2 * (*cache)->Bytes()}, {"3", (*cache3)->Bytes()}}));
       EXPECT_EQ(s.data["workspace_tokens"], 512);
-      EXPECT_GE(s.data["peak_device_bytes"].get<int64_t>(), 4 * config.ParameterCount());
+      EXPECT_GE(s.data["peak_device_bytes"].get<int64_t>(), 4 * engine_->blueprint().ParameterCount());
       EXPECT_NE(s.data["peak_source"].get<std::string>().find("RSS"), std::string::npos);
       const nlohmann::json kinds = s.data["weight_bytes_by_kind"];
       EXPECT_GT(kinds["attention"]["nvfp4"].get<int64_t>(), 0);

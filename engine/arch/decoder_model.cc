@@ -1,0 +1,289 @@
+#include "engine/arch/decoder_model.h"
+
+#include <algorithm>
+
+#include "engine/arch/rope.h"
+
+namespace fp4lab {
+
+DecoderModel::DecoderModel(const ModelConfig& config, const TensorManifest& manifest, std::vector<int64_t> kv_widths,
+                           Backend& backend)
+    : config_(config), manifest_(manifest), kv_widths_(std::move(kv_widths)), backend_(backend) {}
+
+Result<std::unique_ptr<KvCache>> DecoderModel::NewCache(int64_t capacity, int sequences) {
+  if (capacity < 1 || sequences < 1) {
+    return Status::InvalidArgument("KV cache of " + std::to_string(sequences) + " sequences of " +
+                                   std::to_string(capacity) + " positions: both must be >= 1");
+  }
+  FP4LAB_RETURN_IF_ERROR(EnsureRopeTables(capacity));
+  return AllocateKvCache(backend_, kv_widths_, capacity, sequences);
+}
+
+int64_t DecoderModel::WeightDeviceBytes() const {
+  int64_t total = 0;
+  for (const DeviceLinear* w : linears_) total += w->DeviceBytes();
+  return total;
+}
+
+Status DecoderModel::Forward(std::span<const int32_t> tokens, KvCache& cache, int sequence, DeviceTensor& logits) {
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  if (sequence < 0 || sequence >= cache.sequences()) {
+    return Status::InvalidArgument("sequence " + std::to_string(sequence) + " does not exist in a KV cache of " +
+                                   std::to_string(cache.sequences()));
+  }
+  const int64_t pos0 = cache.lengths[sequence];
+  if (n == 0 || pos0 + n > cache.capacity) {
+    return Status::InvalidArgument("sequence of " + std::to_string(pos0 + n) + " tokens exceeds the context of " +
+                                   std::to_string(cache.capacity));
+  }
+  std::vector<int32_t> positions(n), cache_rows(n);
+  for (int64_t i = 0; i < n; ++i) {
+    positions[i] = static_cast<int32_t>(pos0 + i);
+    cache_rows[i] = static_cast<int32_t>(sequence * cache.capacity + pos0 + i);
+  }
+  FP4LAB_ASSIGN_OR_RETURN(StepBuffers * step, Step(n, /*one_sequence=*/true));
+  FP4LAB_RETURN_IF_ERROR(UploadRows(tokens, positions, cache_rows, *step));
+  FP4LAB_RETURN_IF_ERROR(RunDecoder(*step, cache, logits));
+  cache.lengths[sequence] = pos0 + n;
+  return Status::Ok();
+}
+
+Status DecoderModel::DecodeStep(std::span<const int32_t> tokens, KvCache& cache, DeviceTensor& logits) {
+  const int64_t batch = cache.sequences();
+  if (static_cast<int64_t>(tokens.size()) != batch) {
+    return Status::InvalidArgument("decode step: " + std::to_string(tokens.size()) + " tokens for " +
+                                   std::to_string(batch) + " sequences");
+  }
+  std::vector<int32_t> positions(batch), cache_rows(batch);
+  for (int64_t s = 0; s < batch; ++s) {
+    if (cache.lengths[s] >= cache.capacity) {
+      return Status::InvalidArgument("decode step: sequence " + std::to_string(s) + " is full (" +
+                                     std::to_string(cache.capacity) + " positions)");
+    }
+    positions[s] = static_cast<int32_t>(cache.lengths[s]);
+    cache_rows[s] = static_cast<int32_t>(s * cache.capacity + cache.lengths[s]);
+  }
+  FP4LAB_ASSIGN_OR_RETURN(StepBuffers * step, Step(batch, /*one_sequence=*/false));
+  FP4LAB_RETURN_IF_ERROR(UploadRows(tokens, positions, cache_rows, *step));
+  FP4LAB_RETURN_IF_ERROR(RunDecodeStep(*step, cache, logits));
+  for (int64_t& length : cache.lengths) ++length;
+  return Status::Ok();
+}
+
+Result<DecoderModel::StepBuffers*> DecoderModel::Step(int64_t rows, bool one_sequence) {
+  auto found = steps_.find(rows);
+  if (found == steps_.end()) {
+    for (auto it = steps_.begin(); it != steps_.end();) {
+      if (it->first <= kKeptDecodeRows || rows <= kKeptDecodeRows) {
+        ++it;
+        continue;
+      }
+      if (it->first == recorded_.rows) recorded_ = RecordedStep();  // its program refers to these buffers
+      it = steps_.erase(it);
+    }
+    StepBuffers step;
+    step.rows = rows;
+    FP4LAB_ASSIGN_OR_RETURN(step.tokens, backend_.AllocateIndices(rows));
+    FP4LAB_ASSIGN_OR_RETURN(step.positions, backend_.AllocateIndices(rows));
+    FP4LAB_ASSIGN_OR_RETURN(step.cache_rows, backend_.AllocateIndices(rows));
+    found = steps_.emplace(rows, std::move(step)).first;
+  }
+  StepBuffers& step = found->second;
+  step.placement = RowPlacement{step.positions.get(), step.cache_rows.get(), one_sequence};
+  return &step;
+}
+
+Result<DeviceTensor*> DecoderModel::Buffer(StepBuffers& step, const std::string& name, int64_t cols) {
+  auto& slot = step.scratch[{name, cols}];
+  if (!slot) {
+    FP4LAB_ASSIGN_OR_RETURN(slot, backend_.Allocate(step.rows, cols));
+  }
+  return slot.get();
+}
+
+int DecoderModel::AddRopeTable(std::vector<float> inv_freq) {
+  rope_.push_back(RopeSlot{std::move(inv_freq), nullptr});
+  return static_cast<int>(rope_.size()) - 1;
+}
+
+Status DecoderModel::EnsureRopeTables(int64_t positions) {
+  for (RopeSlot& slot : rope_) {
+    if (slot.table && slot.table->rows() >= positions) continue;
+    const std::vector<float> table = RopeTable(slot.inv_freq, positions);
+    FP4LAB_ASSIGN_OR_RETURN(slot.table, backend_.Allocate(positions, 2 * static_cast<int64_t>(slot.inv_freq.size())));
+    recorded_ = RecordedStep();  // a recorded step refers to the old table
+    FP4LAB_RETURN_IF_ERROR(backend_.Upload(table, *slot.table));
+  }
+  return Status::Ok();
+}
+
+Status DecoderModel::UploadRows(std::span<const int32_t> tokens, std::span<const int32_t> positions,
+                                std::span<const int32_t> cache_rows, StepBuffers& step) {
+  for (const int32_t token : tokens) {
+    if (token < 0 || token >= config_.vocab_size) {
+      return Status::InvalidArgument("token id " + std::to_string(token) + " is outside the vocabulary [0, " +
+                                     std::to_string(config_.vocab_size) + ")");
+    }
+  }
+  const int32_t last = *std::max_element(positions.begin(), positions.end());
+  for (const RopeSlot& slot : rope_) {
+    if (!slot.table || slot.table->rows() <= last) {
+      return Status::Internal(config_.model_type + ": the RoPE table does not cover position " +
+                              std::to_string(last) + " (the cache was not allocated by NewCache)");
+    }
+  }
+  FP4LAB_RETURN_IF_ERROR(backend_.UploadIndices(tokens, *step.tokens));
+  FP4LAB_RETURN_IF_ERROR(backend_.UploadIndices(positions, *step.positions));
+  return backend_.UploadIndices(cache_rows, *step.cache_rows);
+}
+
+// A decode step through the recorded program when it can be: the first step with a (cache, logits, batch) runs
+// directly (growing scratch memory to its final size), the second is recorded, later ones replay it. Steps with a
+// Linear-input observer always run directly.
+Status DecoderModel::RunDecodeStep(StepBuffers& step, KvCache& cache, DeviceTensor& logits) {
+  if (observer_ || !recording_supported_) return RunDecoder(step, cache, logits);
+  RecordedStep& r = recorded_;
+  const bool same_key = r.cache_id == cache.id && r.logits_id == logits.id() && r.rows == step.rows;
+  if (same_key && r.program && backend_.IsCurrent(*r.program)) return backend_.Replay(*r.program);
+  if (!same_key || r.program) {  // a new key, or a stale program: run directly once more
+    recorded_ = RecordedStep{cache.id, logits.id(), step.rows, nullptr};
+    return RunDecoder(step, cache, logits);
+  }
+  const Status begin = backend_.BeginRecording();
+  if (begin.code() == StatusCode::kUnimplemented) {
+    recording_supported_ = false;
+    return RunDecoder(step, cache, logits);
+  }
+  FP4LAB_RETURN_IF_ERROR(begin);
+  const Status ops = RunDecoder(step, cache, logits);
+  Result<std::unique_ptr<DeviceProgram>> program = backend_.EndRecording();
+  if (!ops.ok() || !program.ok()) {
+    // Nothing ran while recording. An op that cannot be recorded fails only inside a recording: run this step and
+    // every later one directly (a real error shows up again there).
+    recording_supported_ = false;
+    return RunDecoder(step, cache, logits);
+  }
+  r.program = std::move(*program);
+  return backend_.Replay(*r.program);
+}
+
+Result<std::unique_ptr<DeviceLinear>> DecoderModel::Keep(Result<std::unique_ptr<DeviceLinear>> linear) {
+  if (linear.ok()) linears_.push_back(linear->get());
+  return linear;
+}
+
+Result<std::unique_ptr<DeviceLinear>> DecoderModel::LoadLinear(WeightLoader& loader, const std::string& name) {
+  FP4LAB_ASSIGN_OR_RETURN(LinearWeights w, loader.Linear(name, manifest_.FusedGroup(name)));
+  return Keep(backend_.PrepareLinear(w));
+}
+
+Result<std::unique_ptr<DeviceLinear>> DecoderModel::LoadEmbedding(WeightLoader& loader, const std::string& name) {
+  FP4LAB_ASSIGN_OR_RETURN(LinearWeights w, loader.Dense(name, "embedding"));
+  return Keep(backend_.PrepareLinear(w));
+}
+
+Result<std::unique_ptr<DeviceTensor>> DecoderModel::LoadVector(WeightLoader& loader, const std::string& name) {
+  const ManifestTensor* entry = manifest_.Find(name);
+  if (entry == nullptr) return Status::Internal(name + " is not in the " + config_.model_type + " manifest");
+  FP4LAB_ASSIGN_OR_RETURN(std::vector<float> values, loader.Vector(name, entry->Elements()));
+  FP4LAB_ASSIGN_OR_RETURN(auto t, backend_.Allocate(1, entry->Elements()));
+  FP4LAB_RETURN_IF_ERROR(backend_.Upload(values, *t));
+  return t;
+}
+
+Status DecoderModel::LoadFusable(WeightLoader& loader, const std::vector<std::string>& names, bool allow_fusion,
+                                 std::unique_ptr<DeviceLinear>& fused,
+                                 const std::vector<std::unique_ptr<DeviceLinear>*>& separate) {
+  std::vector<LinearWeights> parts;
+  for (const std::string& name : names) {
+    FP4LAB_ASSIGN_OR_RETURN(LinearWeights w, loader.Linear(name, names));
+    parts.push_back(std::move(w));
+  }
+  const ManifestTensor* first = manifest_.Find(names.front());
+  if (allow_fusion && first != nullptr && !first->fused_as.empty() && CheckFusable(parts).ok()) {
+    FP4LAB_ASSIGN_OR_RETURN(fused, Keep(backend_.PrepareFusedLinear(parts, first->fused_as)));
+    fused_parts_[fused.get()] = names;
+    return Status::Ok();
+  }
+  for (size_t i = 0; i < parts.size(); ++i) {
+    FP4LAB_ASSIGN_OR_RETURN(*separate[i], Keep(backend_.PrepareLinear(parts[i])));
+  }
+  return Status::Ok();
+}
+
+Status DecoderModel::LoadAttention(WeightLoader& loader, const std::string& prefix, bool per_head_norms,
+                                   AttentionWeights& w) {
+  FP4LAB_RETURN_IF_ERROR(LoadFusable(loader, {prefix + "q_proj", prefix + "k_proj", prefix + "v_proj"},
+                                     !per_head_norms, w.qkv, {&w.q, &w.k, &w.v}));
+  FP4LAB_ASSIGN_OR_RETURN(w.o, LoadLinear(loader, prefix + "o_proj"));
+  return Status::Ok();
+}
+
+Status DecoderModel::LoadGatedMlp(WeightLoader& loader, const std::string& prefix, GatedMlpWeights& w) {
+  FP4LAB_RETURN_IF_ERROR(
+      LoadFusable(loader, {prefix + "gate_proj", prefix + "up_proj"}, true, w.gate_up, {&w.gate, &w.up}));
+  FP4LAB_ASSIGN_OR_RETURN(w.down, LoadLinear(loader, prefix + "down_proj"));
+  return Status::Ok();
+}
+
+Status DecoderModel::Linear(const DeviceTensor& x, const DeviceLinear& w, DeviceTensor& y) {
+  if (observer_) {
+    const auto parts = fused_parts_.find(&w);
+    if (parts == fused_parts_.end()) {
+      FP4LAB_RETURN_IF_ERROR(observer_(w.name(), x));
+    } else {
+      for (const std::string& name : parts->second) FP4LAB_RETURN_IF_ERROR(observer_(name, x));
+    }
+  }
+  return backend_.Linear(x, w, y);
+}
+
+Status DecoderModel::Attend(StepBuffers& step, const AttentionWeights& w, const AttentionLayout& a, float eps,
+                            const DeviceTensor& h, DeviceTensor& k_cache, DeviceTensor& v_cache, DeviceTensor& out) {
+  const int64_t q_dim = int64_t{a.heads} * a.head_dim, kv_dim = int64_t{a.kv_heads} * a.head_dim;
+  FP4LAB_ASSIGN_OR_RETURN(DeviceTensor * q, Buffer(step, "q", q_dim));
+  FP4LAB_ASSIGN_OR_RETURN(DeviceTensor * attn, Buffer(step, "attn", q_dim));
+  const DeviceTensor& table = *rope_.at(static_cast<size_t>(a.rope_table)).table;
+  const RowPlacement& rows = step.placement;
+  if (w.qkv) {
+    FP4LAB_ASSIGN_OR_RETURN(DeviceTensor * qkv, Buffer(step, "qkv", q_dim + 2 * kv_dim));
+    FP4LAB_RETURN_IF_ERROR(Linear(h, *w.qkv, *qkv));
+    FP4LAB_RETURN_IF_ERROR(
+        backend_.RopeAndStoreKv(*qkv, a.heads, a.kv_heads, a.head_dim, table, rows, *q, k_cache, v_cache));
+  } else {
+    FP4LAB_ASSIGN_OR_RETURN(DeviceTensor * k, Buffer(step, "k", kv_dim));
+    FP4LAB_ASSIGN_OR_RETURN(DeviceTensor * v, Buffer(step, "v", kv_dim));
+    FP4LAB_RETURN_IF_ERROR(Linear(h, *w.q, *q));
+    FP4LAB_RETURN_IF_ERROR(Linear(h, *w.k, *k));
+    FP4LAB_RETURN_IF_ERROR(Linear(h, *w.v, *v));
+    if (w.q_norm) {
+      FP4LAB_RETURN_IF_ERROR(backend_.RmsNorm(*q, *w.q_norm, a.head_dim, eps, w.qk_norm_offset, *q));
+      FP4LAB_RETURN_IF_ERROR(backend_.RmsNorm(*k, *w.k_norm, a.head_dim, eps, w.qk_norm_offset, *k));
+    }
+    FP4LAB_RETURN_IF_ERROR(backend_.Rope(*q, a.heads, a.head_dim, table, *rows.positions));
+    FP4LAB_RETURN_IF_ERROR(backend_.Rope(*k, a.kv_heads, a.head_dim, table, *rows.positions));
+    FP4LAB_RETURN_IF_ERROR(backend_.WriteKv(*k, *v, rows, k_cache, v_cache));
+  }
+  const AttentionParams params{a.heads, a.kv_heads, a.head_dim, a.scale, a.window, a.softcap};
+  FP4LAB_RETURN_IF_ERROR(backend_.Attention(*q, k_cache, v_cache, rows, params, *attn));
+  return Linear(*attn, *w.o, out);
+}
+
+Status DecoderModel::GatedMlp(StepBuffers& step, const GatedMlpWeights& w, Activation act, const DeviceTensor& h,
+                              DeviceTensor& out) {
+  const int64_t f = w.down->in_features();
+  FP4LAB_ASSIGN_OR_RETURN(DeviceTensor * gate, Buffer(step, "gate", f));
+  if (w.gate_up) {
+    FP4LAB_ASSIGN_OR_RETURN(DeviceTensor * gate_up, Buffer(step, "gate_up", 2 * f));
+    FP4LAB_RETURN_IF_ERROR(Linear(h, *w.gate_up, *gate_up));
+    FP4LAB_RETURN_IF_ERROR(backend_.GatedMulHalves(act, *gate_up, *gate));
+  } else {
+    FP4LAB_ASSIGN_OR_RETURN(DeviceTensor * up, Buffer(step, "up", f));
+    FP4LAB_RETURN_IF_ERROR(Linear(h, *w.gate, *gate));
+    FP4LAB_RETURN_IF_ERROR(Linear(h, *w.up, *up));
+    FP4LAB_RETURN_IF_ERROR(backend_.GatedMul(act, *gate, *up, *gate));
+  }
+  return Linear(*gate, *w.down, out);
+}
+
+}  // namespace fp4lab

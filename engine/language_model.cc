@@ -1,0 +1,39 @@
+#include "engine/language_model.h"
+
+#include "engine/token_scores.h"
+
+namespace fp4lab {
+
+Status CheckScoreRequests(std::span<const ScoreRequest> requests, size_t tokens, int vocab) {
+  for (const ScoreRequest& r : requests) {
+    if (r.row < 0 || static_cast<size_t>(r.row) >= tokens) {
+      return Status::InvalidArgument("ScoreTokens: row " + std::to_string(r.row) + " outside a pass of " +
+                                     std::to_string(tokens) + " tokens");
+    }
+    if (r.target < 0 || r.target >= vocab) {
+      return Status::InvalidArgument("ScoreTokens: token " + std::to_string(r.target) +
+                                     " outside the vocabulary of " + std::to_string(vocab));
+    }
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<TokenScore>> LanguageModel::ScoreTokens(std::span<const TokenId> tokens,
+                                                           std::span<const ScoreRequest> requests) {
+  const int vocab = VocabSize();
+  FP4LAB_RETURN_IF_ERROR(CheckScoreRequests(requests, tokens.size(), vocab));
+  FP4LAB_ASSIGN_OR_RETURN(const std::vector<float> logits, Logits(tokens));
+  if (logits.size() != tokens.size() * static_cast<size_t>(vocab)) {
+    return Status::Internal(Describe() + ": Logits returned " + std::to_string(logits.size()) + " values for " +
+                            std::to_string(tokens.size()) + " tokens x vocab " + std::to_string(vocab));
+  }
+  std::vector<TokenScore> scores;
+  scores.reserve(requests.size());
+  for (const ScoreRequest& r : requests) {
+    const auto row = std::span<const float>(logits).subspan(static_cast<size_t>(r.row) * vocab, vocab);
+    scores.push_back({TokenLogProb(row, r.target), ArgMax(row) == r.target});
+  }
+  return scores;
+}
+
+}  // namespace fp4lab

@@ -1,0 +1,77 @@
+// `fp4lab logits` and `fp4lab generate --prompt-ids`: the commands a user checks fp4lab against another
+// implementation with, on checkpoints without a tokenizer (the parity fixtures), against transformers' references.
+#include <cmath>
+#include <filesystem>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "cli_util.h"
+#include "engine/safetensors.h"
+#include "test_util.h"
+
+namespace fp4lab {
+namespace {
+
+using testing::FixturePath;
+using testing::ReadReference;
+using testing::RunFp4lab;
+
+// "1,2,3" from ids.
+std::string IdList(const std::vector<int32_t>& ids, size_t begin, size_t end) {
+  std::string text;
+  for (size_t i = begin; i < end; ++i) text += (i > begin ? "," : "") + std::to_string(ids[i]);
+  return text;
+}
+
+// The written logits of both reference sequences equal transformers' f32 logits within the engine's parity bound
+// (1e-4 of the logit scale, tests/engine/family_reference_test.cc), and the file holds the ids it was given.
+TEST(LogitsCli, WritesTheLogitsOfEverySequence) {
+  const std::string ref = FixturePath("gemma3_tiny/reference.safetensors");
+  const auto ids = ReadReference<int32_t>(ref, "input_ids");  // [2, 40]
+  const auto expected = ReadReference<float>(ref, "logits_f32");
+  const std::string out = testing::TempDir("logits_cli") + "/logits.safetensors";
+  auto r = RunFp4lab("logits --model " + FixturePath("gemma3_tiny") + " --ids \"" + IdList(ids, 0, 40) + ";" +
+                     IdList(ids, 40, 80) + "\" --out " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto logits = ReadReference<float>(out, "logits");
+  EXPECT_EQ(ReadReference<int32_t>(out, "input_ids"), ids);
+  ASSERT_EQ(logits.size(), expected.size());
+  double diff = 0, scale = 0;
+  for (size_t i = 0; i < logits.size(); ++i) {
+    diff = std::max(diff, std::fabs(double{logits[i]} - expected[i]));
+    scale = std::max(scale, std::fabs(double{expected[i]}));
+  }
+  EXPECT_LE(diff, 1e-4 * scale);
+}
+
+TEST(LogitsCli, BadIdsAndUnequalLengthsExitTwoWithoutAFile) {
+  const std::string out = testing::TempDir("logits_cli_bad") + "/logits.safetensors";
+  for (const std::string ids : {"1,x,3", "1,2;3", "", "1,,2"}) {
+    auto r = RunFp4lab("logits --model " + FixturePath("qwen3_tiny") + " --ids \"" + ids + "\" --out " + out);
+    EXPECT_EQ(r.exit_code, 2) << ids << ": " << r.output;
+    EXPECT_NE(r.output.find("--ids"), std::string::npos) << r.output;
+    EXPECT_FALSE(std::filesystem::exists(out)) << ids;
+  }
+  auto r = RunFp4lab("logits --model " + FixturePath("qwen3_tiny") + " --ids 1,2,999 --out " + out);
+  EXPECT_EQ(r.exit_code, 2) << r.output;  // 999 is outside the vocabulary of 256
+  EXPECT_NE(r.output.find("999"), std::string::npos) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(out));
+}
+
+TEST(GenerateCli, PromptIdsGiveTheReferenceGreedyTokens) {
+  const std::string ref = FixturePath("qwen3_tiny/reference.safetensors");
+  const auto prompt = ReadReference<int32_t>(ref, "greedy_prompt");
+  const auto expected = ReadReference<int32_t>(ref, "greedy_tokens");
+  auto r = RunFp4lab("generate --model " + FixturePath("qwen3_tiny") + " --prompt-ids " +
+                     IdList(prompt, 0, prompt.size()) + " --max-tokens " + std::to_string(expected.size()) +
+                     " --temperature 0 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto json = nlohmann::json::parse(r.output);
+  EXPECT_EQ(json["ids"].get<std::vector<int32_t>>(), expected);
+  EXPECT_EQ(json["prompt_ids"].get<std::vector<int32_t>>(), prompt);
+  EXPECT_FALSE(json.contains("text"));  // the fixture has no tokenizer
+}
+
+}  // namespace
+}  // namespace fp4lab
