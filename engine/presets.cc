@@ -150,13 +150,17 @@ const std::vector<ModelPreset>& ModelPresets() {
   return kPresets;
 }
 
+std::string PresetNames() {
+  std::string names;
+  for (const ModelPreset& preset : ModelPresets()) names += (names.empty() ? "" : ", ") + preset.name;
+  return names;
+}
+
 Result<const ModelPreset*> FindPreset(const std::string& name) {
-  std::string valid;
   for (const ModelPreset& preset : ModelPresets()) {
     if (preset.name == name) return &preset;
-    valid += (valid.empty() ? "" : ", ") + preset.name;
   }
-  return Status::InvalidArgument("unknown preset '" + name + "' (valid: " + valid + ")");
+  return Status::InvalidArgument("unknown preset '" + name + "' (valid: " + PresetNames() + ")");
 }
 
 }  // namespace fp4lab

@@ -34,6 +34,8 @@ struct ModelPreset {
 
 // Every preset, in the order listings show them.
 const std::vector<ModelPreset>& ModelPresets();
+// Their names, comma-separated in that order (for help texts and messages).
+std::string PresetNames();
 
 // The preset called `name`. InvalidArgument "unknown preset 'x' (valid: llama-3.1-8b, llama-3.2-1b, tiny)".
 Result<const ModelPreset*> FindPreset(const std::string& name);

@@ -2,7 +2,7 @@
 // through the same runner and result store as `fp4lab run`, so every figure lands in SQLite with the device facts
 // and the NVFP4 path of each precision, then prints a llama-bench-like table read back from the store.
 //
-// The model is a checkpoint (--model DIR), a built-in preset (--preset NAME, engine/presets.h) or any llama-family
+// The model is a checkpoint (--model DIR), a built-in preset (--preset NAME, engine/presets.h) or any
 // config.json (--config FILE); the last two get deterministic random weights (engine/synthetic_weights.h) through a
 // synthetic model directory written under the system temp directory, named by a hash of the config and seed.
 #include <cstdio>
@@ -162,8 +162,8 @@ Command AddBenchCommand(CLI::App& root) {
       "With no model flag: the built-in 'tiny' preset (seconds on a CPU).");
   auto* model = app->add_option("--model", f->model, "Checkpoint directory (HF, bf16 or NVFP4)");
   auto* preset = app->add_option("--preset", f->preset,
-                                 "Built-in config with deterministic random weights: llama-3.1-8b, llama-3.2-1b, tiny");
-  auto* config = app->add_option("--config", f->config, "A llama-family config.json, run with random weights");
+                                 "Built-in config with deterministic random weights: " + PresetNames());
+  auto* config = app->add_option("--config", f->config, "A config.json of any family fp4lab runs, with random weights");
   model->excludes(preset, config);
   preset->excludes(config);
   app->add_option("--precisions", f->precisions, "Comma list of bf16, nvfp4, nvfp4-w4a16, fp8")
