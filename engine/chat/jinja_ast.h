@@ -63,7 +63,7 @@ enum class NodeKind {
   kCallBlock,   // {% call(params) expr %} body {% endcall %}
   kBreak,
   kContinue,
-  kGeneration,  // transformers' {% generation %} body {% endgeneration %}: renders the body
+  kGeneration,  // transformers' {% generation %} body {% endgeneration %}: renders the body in a scope of its own
 };
 
 struct MacroParam {

@@ -95,7 +95,7 @@ class Evaluator {
       case NodeKind::kCallBlock: Append(out, ToStr(CallWithCaller(node, scope))); return Flow::kNormal;
       case NodeKind::kBreak: return Flow::kBreak;
       case NodeKind::kContinue: return Flow::kContinue;
-      case NodeKind::kGeneration: return ExecBody(node.body, scope, out);
+      case NodeKind::kGeneration: return ExecBody(node.body, ChildOf(scope), out);  // a call block: own scope
     }
     return Flow::kNormal;
   }

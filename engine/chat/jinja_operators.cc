@@ -16,9 +16,14 @@ namespace {
   Fail("unsupported operand types for " + op + ": '" + TypeName(a) + "' and '" + TypeName(b) + "'");
 }
 
-int64_t CheckedInt(bool overflow, int64_t value, const std::string& op) {
+// a op b for + - *, or an error on 64-bit overflow.
+int64_t CheckedInt(const std::string& op, int64_t a, int64_t b) {
+  int64_t r = 0;
+  const bool overflow = op == "+"   ? __builtin_add_overflow(a, b, &r)
+                        : op == "-" ? __builtin_sub_overflow(a, b, &r)
+                                    : __builtin_mul_overflow(a, b, &r);
   if (overflow) Fail("integer overflow in " + op);
-  return value;
+  return r;
 }
 
 Value Repeat(const Value& sequence, int64_t times, const Limits& limits) {
@@ -44,10 +49,7 @@ Value Repeat(const Value& sequence, int64_t times, const Limits& limits) {
 Value Arithmetic(const std::string& op, const Value& a, const Value& b) {
   if (a.IsInteger() && b.IsInteger()) {
     const int64_t x = a.AsInteger(), y = b.AsInteger();
-    int64_t r = 0;
-    if (op == "+") return Value::Int(CheckedInt(__builtin_add_overflow(x, y, &r), r, op));
-    if (op == "-") return Value::Int(CheckedInt(__builtin_sub_overflow(x, y, &r), r, op));
-    if (op == "*") return Value::Int(CheckedInt(__builtin_mul_overflow(x, y, &r), r, op));
+    if (op == "+" || op == "-" || op == "*") return Value::Int(CheckedInt(op, x, y));
     if (op == "/") {
       if (y == 0) Fail("division by zero");
       return Value::Float(static_cast<double>(x) / static_cast<double>(y));
