@@ -45,6 +45,8 @@ class ChatTemplate {
   const std::string& source() const { return source_; }
   // Where the template came from, e.g. "model/tokenizer_config.json: chat_template".
   const std::string& origin() const { return origin_; }
+  // The special-token variables it is rendered with (see ReadSpecialTokens).
+  const nlohmann::ordered_json& special_tokens() const { return special_tokens_; }
 
  private:
   std::string source_;
