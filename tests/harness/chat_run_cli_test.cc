@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "datasets/sha256.h"
+#include "engine/file_util.h"
 #include "harness/cli_util.h"
 #include "results/result_store.h"
 #include "test_util.h"
@@ -65,6 +66,14 @@ TEST(ChatRunCli, StoresTheRenderedConversationAndNamesTheTemplate) {
   EXPECT_EQ(t["sha256"], Sha256Hex(t["source"].get<std::string>()));
   EXPECT_EQ(chat.task.config["fewshot_as_multiturn"], true);
   EXPECT_EQ(chat.task.config["system_prompt"], "Be exact.");
+  // The report names the template by origin and sha256 (not its text).
+  auto report = RunFp4lab("report --db " + dir + "/chat.sqlite --format md --out " + dir + "/report.md");
+  ASSERT_EQ(report.exit_code, 0) << report.output;
+  auto markdown = ReadFile(dir + "/report.md");
+  ASSERT_TRUE(markdown.ok());
+  EXPECT_NE(markdown->find(t["sha256"].get<std::string>()), std::string::npos);
+  EXPECT_NE(markdown->find("tokenizer\\_config.json: chat\\_template"), std::string::npos);  // Markdown escapes _
+  EXPECT_EQ(markdown->find("loop.last"), std::string::npos);
 
   auto plain = RunFp4lab(kMmluArgs + dir + "/plain.sqlite");
   ASSERT_EQ(plain.exit_code, 0) << plain.output;
