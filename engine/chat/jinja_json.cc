@@ -64,7 +64,9 @@ void Dump(const Value& v, std::optional<int> indent, int depth, std::string& out
   if (depth > 512) Fail("tojson: value nested too deeply");
   const std::string item_separator = indent ? "," : ", ";
   auto newline = [&](int level) {
-    if (indent) out += "\n" + std::string(static_cast<size_t>(*indent) * level, ' ');
+    if (!indent) return;
+    out += '\n';
+    out.append(static_cast<size_t>(*indent) * static_cast<size_t>(level), ' ');
   };
   switch (v.kind) {
     case Value::Kind::kNone: out += "null"; return;
