@@ -99,14 +99,26 @@ class Lexer {
     return src_.size();
   }
 
+  // Byte length of the Python whitespace character at pos_ (jinja2's \s), 0 if there is none.
+  size_t SpaceLengthAt() const {
+    if (IsAsciiSpace(src_[pos_])) return 1;
+    if (static_cast<unsigned char>(src_[pos_]) < 0x80) return IsPythonSpace(static_cast<unsigned char>(src_[pos_]));
+    size_t length = 1;
+    while (pos_ + length < src_.size() && (static_cast<unsigned char>(src_[pos_ + length]) & 0xC0) == 0x80) ++length;
+    const std::u32string c = DecodeUtf8(std::string_view(src_).substr(pos_, length));
+    return c.size() == 1 && IsPythonSpace(c[0]) ? length : 0;
+  }
+
   // After a closing marker: "-" strips all following whitespace; trim_blocks drops one newline after %} and #}.
   // Returns whether the consumed text ended with a newline.
   bool AfterTagEnd(bool strip, bool trim_newline) {
     bool ended_with_newline = false;
     if (strip) {
-      while (pos_ < src_.size() && IsAsciiSpace(src_[pos_])) {
+      while (pos_ < src_.size()) {
+        const size_t length = SpaceLengthAt();
+        if (length == 0) break;
         ended_with_newline = src_[pos_] == '\n';
-        ++pos_;
+        pos_ += length;
       }
     } else if (trim_newline && pos_ < src_.size() && src_[pos_] == '\n') {
       ++pos_;

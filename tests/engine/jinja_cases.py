@@ -56,6 +56,8 @@ CASES = [
     ("lstrip_not_after_text", "x {% if true %}y{% endif %}", {}),
     ("plus_disables_lstrip_and_trim", "x\n    {%+ if true +%}\ny{% endif %}", {}),
     ("comment_trim", "a\n  {# c #}\nb", {}),
+    ("strip_unicode_whitespace", "a\u00a0\u3000 {{- 'b' -}} \u2003\n\u00a0c {%- if true -%}\u00a0\x1c d{% endif %}", {}),
+    ("lstrip_comment_and_minus", "x\n  {# note #}\n  y\n\n  {%- if true %}\n z{% endif %}", {}),
     ("trailing_newline_dropped", "a\n", {}),
     ("crlf", "a\r\n{% if true %}\r\nb\r\n{% endif %}\r\n", {}),
     ("for_loop_vars",
