@@ -194,7 +194,8 @@ Command AddRunCommand(CLI::App& root, const std::string& command_line) {
                 "Few-shot examples as separate user/assistant turns (the default with a chat template, as lm-eval)");
   app->add_flag("--no-fewshot-as-multiturn", f->no_fewshot_as_multiturn,
                 "Few-shot examples and the question collapsed into one user turn");
-  app->add_option("--system-prompt", f->system_prompt, "System prompt before the task text (lm-eval --system_instruction)");
+  app->add_option("--system-prompt", f->system_prompt,
+                  "System prompt before the task text (lm-eval --system_instruction)");
   app->add_flag("--resume", f->resume, "Finish the newest incomplete run of the same plan, reusing stored samples");
   app->add_flag("--log-samples", f->log_samples, "Store prompt and output text with each sample");
   app->add_flag("--no-reference", f->no_reference, "Do not run the bf16 reference");

@@ -64,7 +64,9 @@ Result<ChatPromptOptions> ChatPromptOptions::FromJson(const nlohmann::json& o, c
   ChatPromptOptions options;
   const std::string where = "task '" + task + "': option ";
   if (o.contains("fewshot_as_multiturn")) {
-    if (!o["fewshot_as_multiturn"].is_boolean()) return Status::InvalidArgument(where + "fewshot_as_multiturn: expected a boolean");
+    if (!o["fewshot_as_multiturn"].is_boolean()) {
+      return Status::InvalidArgument(where + "fewshot_as_multiturn: expected a boolean");
+    }
     options.fewshot_as_multiturn = o["fewshot_as_multiturn"].get<bool>();
   }
   if (o.contains("system_prompt")) {
@@ -72,14 +74,17 @@ Result<ChatPromptOptions> ChatPromptOptions::FromJson(const nlohmann::json& o, c
     options.system_prompt = o["system_prompt"].get<std::string>();
   }
   if (!o.contains("chat_template") || o["chat_template"] == "none") {
-    if (options.fewshot_as_multiturn) return Status::InvalidArgument(where + "fewshot_as_multiturn needs a chat_template");
+    if (options.fewshot_as_multiturn) {
+      return Status::InvalidArgument(where + "fewshot_as_multiturn needs a chat_template");
+    }
     return options;
   }
   const nlohmann::json& t = o["chat_template"];
   if (!t.is_object() || !t.contains("source") || !t["source"].is_string() || !t.contains("origin") ||
       !t["origin"].is_string() || !t.contains("sha256") || !t.contains("special_tokens") ||
       !t["special_tokens"].is_object()) {
-    return Status::InvalidArgument(where + "chat_template: expected \"none\" or {origin, sha256, source, special_tokens}");
+    return Status::InvalidArgument(where +
+                                   "chat_template: expected \"none\" or {origin, sha256, source, special_tokens}");
   }
   const std::string source = t["source"].get<std::string>();
   if (t["sha256"] != Sha256Hex(source)) {

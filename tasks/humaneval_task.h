@@ -3,9 +3,10 @@
 //
 // Generation: prompt = BOS + the problem's prompt (with --chat-template: the conversation [system prompt] + user
 // prompt rendered as lm-eval's --apply_chat_template does, tasks/chat_prompt.h, BOS only when the rendering does
-// not start with bos_token; a --system-prompt without a template is prepended as is, as lm-eval does); GenerateUntil with lm-eval's stop sequences "\nclass", "\ndef",
-// "\n#", "\nif", "\nprint": generation stops as soon as the decoded continuation contains one (or at EOS or
-// max_new_tokens) and the completion is cut before the earliest one. Defaults: greedy, one draw per problem,
+// not start with bos_token; a --system-prompt without a template is prepended as is, as lm-eval does);
+// GenerateUntil with lm-eval's stop sequences "\nclass", "\ndef", "\n#", "\nif", "\nprint": generation stops as
+// soon as the decoded continuation contains one (or at EOS or max_new_tokens) and the completion is cut before the
+// earliest one. Defaults: greedy, one draw per problem,
 // max_new_tokens 512 (lm-eval uses 1024; 512 keeps CPU runs short and is longer than every canonical solution).
 // With n > 1 draws (lm-eval humaneval_64 samples with temperature 0.2, top_p 0.95), draw j uses the sampling options
 // with seed = sampling.seed + j.

@@ -167,7 +167,8 @@ Result<SampleRecord> MmluTask::ScoreItem(LanguageModel& model, const Subject& su
                                          bool log_samples) const {
   const std::string id = ItemId(subject.name, row);
   const MmluQuestion& item = subject.items[row];
-  FP4LAB_ASSIGN_OR_RETURN(const MmluPrompt prompt, BuildMmluPrompt(subject.name, subject.dev, options_.shots, item, options_.chat));
+  FP4LAB_ASSIGN_OR_RETURN(const MmluPrompt prompt,
+                          BuildMmluPrompt(subject.name, subject.dev, options_.shots, item, options_.chat));
   std::vector<TokenId> context;
   std::array<std::vector<TokenId>, 4> continuations;
   for (size_t i = 0; i < 4; ++i) {

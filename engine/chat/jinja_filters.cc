@@ -231,9 +231,13 @@ const std::map<std::string, FilterFn>& Filters() {
          return Value::List(std::move(out));
        }},
       {"select",
-       [](const Value& v, const CallArgs& args) { return Value::List(SelectOrReject("select", v, args, true, false)); }},
+       [](const Value& v, const CallArgs& args) {
+         return Value::List(SelectOrReject("select", v, args, true, false));
+       }},
       {"reject",
-       [](const Value& v, const CallArgs& args) { return Value::List(SelectOrReject("reject", v, args, false, false)); }},
+       [](const Value& v, const CallArgs& args) {
+         return Value::List(SelectOrReject("reject", v, args, false, false));
+       }},
       {"selectattr",
        [](const Value& v, const CallArgs& args) {
          return Value::List(SelectOrReject("selectattr", v, args, true, true));
@@ -246,7 +250,8 @@ const std::map<std::string, FilterFn>& Filters() {
        [](const Value& v, const CallArgs& args) {
          auto a = BindArgs("replace", args, {"old", "new", "count"});
          if (!a[0] || !a[1]) Fail("replace() needs old and new");
-         return Value::String(Replace(SoftStr(v), SoftStr(*a[0]), SoftStr(*a[1]), IntArg("replace", "count", a[2], -1)));
+         return Value::String(
+             Replace(SoftStr(v), SoftStr(*a[0]), SoftStr(*a[1]), IntArg("replace", "count", a[2], -1)));
        }},
       {"reverse",
        [](const Value& v, const CallArgs& args) {
@@ -411,7 +416,7 @@ const std::map<std::string, TestFn>& Tests() {
            case Value::Kind::kList: return v.list == o.list;
            case Value::Kind::kDict: return v.dict == o.dict;
            case Value::Kind::kCallable: return v.callable == o.callable;
-           default: return Equals(v, o);  // Python interns small ints and strings unpredictably; equal is the best guess
+           default: return Equals(v, o);  // Python's identity of equal ints and strings varies; equality is closest
          }
        }},
       {"eq", [](const Value& v, const CallArgs& args) { return CompareTest("eq", v, args); }},

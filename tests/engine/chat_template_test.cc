@@ -64,7 +64,8 @@ TEST(ChatTemplateTest, GenerationPromptAndMissingBosFollowTheConfig) {
   ASSERT_TRUE(without.ok()) << without.status().ToString();
   EXPECT_EQ(*without, "<|im_start|>user\nHi<|im_end|>\n");
   // Qwen3's bos_token is null: undefined in the template, so it prints as "" rather than "None".
-  auto bos = ChatTemplate::FromSource("[{{ bos_token }}|{{ eos_token }}]", "inline", *ReadSpecialTokens(ModelDir("qwen3")));
+  auto bos =
+      ChatTemplate::FromSource("[{{ bos_token }}|{{ eos_token }}]", "inline", *ReadSpecialTokens(ModelDir("qwen3")));
   ASSERT_TRUE(bos.ok()) << bos.status().ToString();
   EXPECT_EQ(*bos->Render(messages, {}), "[|<|im_end|>]");
 }
@@ -75,7 +76,9 @@ TEST(ChatTemplateTest, SpecialTokensMayBeAddedTokenObjects) {
                 out << R"({"bos_token": {"__type": "AddedToken", "content": "<s>", "lstrip": false},
                            "eos_token": "</s>", "pad_token": null,
                            "chat_template": [{"name": "tool_use", "template": "tools"},
-                                             {"name": "default", "template": "{{ bos_token }}{{ messages[0].content }}{{ pad_token is defined }}"}]})";
+                                             {"name": "default", "template":
+                                                 "{{ bos_token }}{{ messages[0].content }}{{ pad_token is defined }}"}
+                                            ]})";
                 return Status::Ok();
               }).ok());
   auto chat = ChatTemplate::FromModelDir(dir);
@@ -107,7 +110,8 @@ TEST(ChatTemplateTest, ErrorsNameTheFileFieldAndPosition) {
   EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
 
   ASSERT_TRUE(WriteFileAtomically(dir + "/tokenizer_config.json", [](std::ostream& out) {
-                out << R"({"chat_template": "line one\n{% for m in messages %}{{ m.content | frobnicate }}{% endfor %}"})";
+                out << R"({"chat_template":
+                           "line one\n{% for m in messages %}{{ m.content | frobnicate }}{% endfor %}"})";
                 return Status::Ok();
               }).ok());
   auto bad = ChatTemplate::FromModelDir(dir);

@@ -61,7 +61,8 @@ TEST(JinjaTest, RuntimeErrorsNameThePositionOfTheFailingExpression) {
   EXPECT_EQ(ErrorOf("{{ missing() }}"), "t.jinja:1:4: 'missing' is undefined (cannot call it)");
   EXPECT_EQ(ErrorOf("{{ 1 // 0 }}"), "t.jinja:1:6: integer division or modulo by zero");
   EXPECT_EQ(ErrorOf("{{ 'a'.zfill(3) }}"), "t.jinja:1:7: str.zfill() is not supported");
-  EXPECT_EQ(ErrorOf("{{ l.append(1) }}", {{"l", {1}}}), "t.jinja:1:5: access to attribute 'append' of 'list' object is unsafe (sandbox)");
+  EXPECT_EQ(ErrorOf("{{ l.append(1) }}", {{"l", {1}}}),
+            "t.jinja:1:5: access to attribute 'append' of 'list' object is unsafe (sandbox)");
   EXPECT_EQ(ErrorOf("{% set d = {} %}{% set d.x = 1 %}"),
             "t.jinja:1:20: cannot assign attribute on 'd': only namespace() objects take attributes");
   EXPECT_EQ(ErrorOf("{{ 'é' | upper }}"),

@@ -24,7 +24,8 @@ MmluQuestion Question(const std::string& text, int answer) {
 
 const std::string kShot = "Q1?\nA. one\nB. two\nC. three\nD. four\nAnswer:";
 const std::string kItem = "Q2?\nA. one\nB. two\nC. three\nD. four\nAnswer:";
-const std::string kDescription = "The following are multiple choice questions (with answers) about abstract algebra.\n\n";
+const std::string kDescription =
+    "The following are multiple choice questions (with answers) about abstract algebra.\n\n";
 
 ChatPromptOptions WithTemplate(const std::string& family, bool multiturn, const std::string& system = "") {
   auto options = ChatPromptOptions::Resolve("auto", FixturePath("tokenizers/" + family), multiturn ? 1 : 0, system);
@@ -101,7 +102,8 @@ TEST(ChatPromptTest, StoredOptionsRebuildTheSameTemplate) {
   const ChatPromptOptions chat = WithTemplate("qwen3", true, "sys");
   const nlohmann::json stored = chat.ToJson();
   EXPECT_EQ(stored["chat_template"]["sha256"].get<std::string>().size(), 64u);
-  EXPECT_EQ(stored["chat_template"]["origin"], FixturePath("tokenizers/qwen3") + "/tokenizer_config.json: chat_template");
+  EXPECT_EQ(stored["chat_template"]["origin"],
+            FixturePath("tokenizers/qwen3") + "/tokenizer_config.json: chat_template");
   auto again = ChatPromptOptions::FromJson(stored, "mmlu");
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   EXPECT_EQ(again->ToJson(), stored);
