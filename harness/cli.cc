@@ -33,6 +33,7 @@ int RunCli(int argc, char** argv) {
   std::vector<Command> commands = {
       AddRunCommand(app, command_line),
       AddGenerateCommand(app),
+      AddChatCommand(app),
       AddInspectCommand(app),
       AddCompareCommand(app),
       AddSamplesCommand(app),

@@ -11,6 +11,7 @@
 #include "harness/paths.h"
 #include "harness/runner.h"
 #include "reports/report.h"
+#include "tasks/chat_prompt.h"
 
 namespace fp4lab {
 
@@ -40,6 +41,10 @@ struct RunFlags {
   uint64_t seed = 0;
   int max_new_tokens = 512;
   bool allow_code_exec = false;
+  std::string chat_template = "none";  // none | auto | FILE (tasks/chat_prompt.h)
+  bool fewshot_as_multiturn = false;
+  bool no_fewshot_as_multiturn = false;
+  std::string system_prompt;
   bool resume = false;
   bool log_samples = false;
   bool no_reference = false;
@@ -90,6 +95,15 @@ Result<int> RunRun(RunFlags f) {
                               {"seed", f.seed}, {"max_new_tokens", f.max_new_tokens}, {"limit", f.limit},
                               {"allow_code_exec", f.allow_code_exec}};
   if (f.humaneval_samples > 1) humaneval["ks"] = std::vector<int>{1, f.humaneval_samples};
+  if (f.fewshot_as_multiturn && f.no_fewshot_as_multiturn) {
+    return Status::InvalidArgument("--fewshot-as-multiturn and --no-fewshot-as-multiturn contradict each other");
+  }
+  FP4LAB_ASSIGN_OR_RETURN(const ChatPromptOptions chat,
+                          ChatPromptOptions::Resolve(f.chat_template, f.model,
+                                                     f.fewshot_as_multiturn ? 1 : f.no_fewshot_as_multiturn ? 0 : -1,
+                                                     f.system_prompt));
+  mmlu.update(chat.ToJson());
+  humaneval.update(chat.ToJson());
   plan.task_options = {{"perplexity", ppl}, {"fidelity", fidelity}, {"mmlu", mmlu}, {"humaneval", humaneval}};
 
   // The bf16 reference: always first, unless the user opted out or there is nothing to load it from.
@@ -172,6 +186,16 @@ Command AddRunCommand(CLI::App& root, const std::string& command_line) {
   app->add_option("--max-new-tokens", f->max_new_tokens, "HumanEval generation limit")->capture_default_str();
   app->add_flag("--allow-code-exec", f->allow_code_exec,
                 "Allow HumanEval to execute generated code (in a bubblewrap sandbox)");
+  app->add_option("--chat-template", f->chat_template,
+                  "MMLU/HumanEval prompts through a chat template (lm-eval --apply_chat_template): none, auto (the "
+                  "checkpoint's, if it has one) or a template FILE (.jinja, or .json with chat_template)")
+      ->capture_default_str();
+  app->add_flag("--fewshot-as-multiturn", f->fewshot_as_multiturn,
+                "Few-shot examples as separate user/assistant turns (the default with a chat template, as lm-eval)");
+  app->add_flag("--no-fewshot-as-multiturn", f->no_fewshot_as_multiturn,
+                "Few-shot examples and the question collapsed into one user turn");
+  app->add_option("--system-prompt", f->system_prompt,
+                  "System prompt before the task text (lm-eval --system_instruction)");
   app->add_flag("--resume", f->resume, "Finish the newest incomplete run of the same plan, reusing stored samples");
   app->add_flag("--log-samples", f->log_samples, "Store prompt and output text with each sample");
   app->add_flag("--no-reference", f->no_reference, "Do not run the bf16 reference");

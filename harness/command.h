@@ -23,6 +23,7 @@ int ExitCodeFor(const Status& status);
 // Commands (one file each).
 Command AddRunCommand(CLI::App& root, const std::string& command_line);
 Command AddGenerateCommand(CLI::App& root);
+Command AddChatCommand(CLI::App& root);
 Command AddInspectCommand(CLI::App& root);
 Command AddCompareCommand(CLI::App& root);
 Command AddSamplesCommand(CLI::App& root);

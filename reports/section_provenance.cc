@@ -15,6 +15,21 @@ void Flatten(const nlohmann::json& value, const std::string& prefix, Table* tabl
   table->rows.push_back({TextCell(prefix), TextCell(JsonText(value))});
 }
 
+// Stored options as shown: a chat template (tasks/chat_prompt.h) by its origin and sha256, without the template
+// text and special tokens it keeps for rebuilding the task.
+nlohmann::json WithoutTemplateText(nlohmann::json value) {
+  if (!value.is_object()) return value;
+  for (auto& [key, child] : value.items()) {
+    if (key == "chat_template" && child.is_object()) {
+      child.erase("source");
+      child.erase("special_tokens");
+    } else {
+      child = WithoutTemplateText(child);
+    }
+  }
+  return value;
+}
+
 std::vector<Block> ProvenanceBlocks(const RunReportData& data) {
   const RunRecord& run = data.run;
   Table table{"Run record and provenance", {"Field", "Value"}, {}};
@@ -32,7 +47,7 @@ std::vector<Block> ProvenanceBlocks(const RunReportData& data) {
   add("device name", run.device_name);
   add("fp4lab git sha", run.git_sha);
   add("plan key", run.plan_key);
-  Flatten(run.provenance, "", &table);
+  Flatten(WithoutTemplateText(run.provenance), "", &table);
   std::vector<Block> blocks;
   blocks.push_back(std::move(table));
   if (!data.tasks.empty()) {
@@ -40,7 +55,7 @@ std::vector<Block> ProvenanceBlocks(const RunReportData& data) {
     for (const TaskRecord& t : data.tasks) {
       tasks.rows.push_back({TextCell(t.task), TextCell(t.precision), TextCell(t.version), TextCell(t.dataset_sha256),
                             t.complete ? TextCell("yes") : TextCell("no (incomplete)", Tone::kWorse),
-                            TextCell(JsonText(t.config))});
+                            TextCell(JsonText(WithoutTemplateText(t.config)))});
     }
     blocks.push_back(std::move(tasks));
   }

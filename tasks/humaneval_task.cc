@@ -122,7 +122,7 @@ Result<std::unique_ptr<HumanevalTask>> HumanevalTask::Create(HumanevalOptions op
 nlohmann::json HumanevalTask::Config() const {
   nlohmann::json stop = nlohmann::json::array();
   for (std::string_view s : kHumanEvalStopSequences) stop.push_back(std::string(s));
-  return {{"problems", options_.problems_path},
+  nlohmann::json config = {{"problems", options_.problems_path},
           {"n", options_.samples_per_problem},
           {"temperature", options_.sampling.temperature},
           {"top_k", options_.sampling.top_k},
@@ -132,8 +132,11 @@ nlohmann::json HumanevalTask::Config() const {
           {"ks", options_.ks},
           {"limit", options_.limit},
           {"timeout_s", options_.sandbox.limits.wall_timeout_s},
-          {"stop", stop},
-          {"bos", true}};
+          {"stop", stop}};
+  config["bos"] = options_.chat.chat_template == nullptr ? nlohmann::json(true)
+                                                         : nlohmann::json("unless the context starts with bos_token");
+  config.update(options_.chat.ToJson());
+  return config;
 }
 
 Status HumanevalTask::Run(TaskRun& run) {
@@ -164,8 +167,12 @@ Status HumanevalTask::Run(TaskRun& run) {
     for (size_t i = start; i < end; ++i) {
       const auto [p, draw] = pending[i];
       const HumanEvalProblem& problem = problems_[p];
-      FP4LAB_ASSIGN_OR_RETURN(std::vector<TokenId> prompt, model.Encode(problem.prompt));
-      prompt.insert(prompt.begin(), model.BosId());
+      std::vector<PromptTurn> turns;
+      if (!options_.chat.system_prompt.empty()) turns.push_back({"system", options_.chat.system_prompt, ""});
+      turns.push_back({"user", problem.prompt, ""});
+      FP4LAB_ASSIGN_OR_RETURN(const std::string context, RenderTurns(std::move(turns), options_.chat));
+      FP4LAB_ASSIGN_OR_RETURN(std::vector<TokenId> prompt, model.Encode(context));
+      if (PrependBos(context, options_.chat)) prompt.insert(prompt.begin(), model.BosId());
       const size_t max_prompt = static_cast<size_t>(max_context - 1);
       const bool truncated = prompt.size() > max_prompt;
       if (truncated) prompt.erase(prompt.begin(), prompt.end() - static_cast<std::ptrdiff_t>(max_prompt));
@@ -184,7 +191,7 @@ Status HumanevalTask::Run(TaskRun& run) {
                      {"completion_tokens", generation.tokens.size()},
                      {"prompt_truncated", truncated}};
       if (run.log_samples) {
-        sample.prompt_text = problem.prompt;
+        sample.prompt_text = context;
         sample.output_text = generation.text;
       }
       programs.push_back(BuildHumanEvalProgram(problem, generation.text));

@@ -1,9 +1,12 @@
 // HumanEval, generated as lm-evaluation-harness's `humaneval` task and scored as openai/human-eval does
 // (EVAL_CONVENTIONS.md section 5).
 //
-// Generation: prompt = BOS + the problem's prompt; GenerateUntil with lm-eval's stop sequences "\nclass", "\ndef",
-// "\n#", "\nif", "\nprint": generation stops as soon as the decoded continuation contains one (or at EOS or
-// max_new_tokens) and the completion is cut before the earliest one. Defaults: greedy, one draw per problem,
+// Generation: prompt = BOS + the problem's prompt (with --chat-template: the conversation [system prompt] + user
+// prompt rendered as lm-eval's --apply_chat_template does, tasks/chat_prompt.h, BOS only when the rendering does
+// not start with bos_token; a --system-prompt without a template is prepended as is, as lm-eval does);
+// GenerateUntil with lm-eval's stop sequences "\nclass", "\ndef", "\n#", "\nif", "\nprint": generation stops as
+// soon as the decoded continuation contains one (or at EOS or max_new_tokens) and the completion is cut before the
+// earliest one. Defaults: greedy, one draw per problem,
 // max_new_tokens 512 (lm-eval uses 1024; 512 keeps CPU runs short and is longer than every canonical solution).
 // With n > 1 draws (lm-eval humaneval_64 samples with temperature 0.2, top_p 0.95), draw j uses the sampling options
 // with seed = sampling.seed + j.
@@ -31,6 +34,7 @@
 #include <vector>
 
 #include "datasets/humaneval_jsonl.h"
+#include "tasks/chat_prompt.h"
 #include "tasks/code_sandbox.h"
 #include "tasks/task.h"
 
@@ -66,6 +70,7 @@ struct HumanevalOptions {
   // allow_code_exec, isolation, limits.wall_timeout_s (the per-program timeout; keep limits.cpu_seconds above it),
   // workers.
   SandboxOptions sandbox;
+  ChatPromptOptions chat;  // chat template and system prompt (tasks/chat_prompt.h); no few-shot examples here
 };
 
 class HumanevalTask : public Task {
@@ -78,7 +83,7 @@ class HumanevalTask : public Task {
   std::string Name() const override { return "humaneval"; }
   std::string Version() const override { return "1"; }
   // {"problems", "n", "temperature", "top_k", "top_p", "seed", "max_new_tokens", "ks", "limit", "timeout_s",
-  //  "stop": [...], "bos": true}.
+  //  "stop": [...], "bos"} and the chat keys of ChatPromptOptions::ToJson ("bos" as in tasks/mmlu_task.h).
   nlohmann::json Config() const override;
   std::string DatasetSha256() const override { return dataset_sha256_; }
 

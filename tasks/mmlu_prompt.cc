@@ -79,7 +79,7 @@ std::string MmluQuestionText(const MmluQuestion& question) {
 }
 
 Result<MmluPrompt> BuildMmluPrompt(std::string_view subject, std::span<const MmluQuestion> dev, int num_fewshot,
-                                   const MmluQuestion& item) {
+                                   const MmluQuestion& item, const ChatPromptOptions& chat) {
   if (num_fewshot < 0 || static_cast<size_t>(num_fewshot) > dev.size()) {
     return Status::InvalidArgument("MMLU subject '" + std::string(subject) + "': num_fewshot " +
                                    std::to_string(num_fewshot) + " must be between 0 and the " +
@@ -92,16 +92,18 @@ Result<MmluPrompt> BuildMmluPrompt(std::string_view subject, std::span<const Mml
                                      ": answer index " + std::to_string(q.answer) + " outside 0..3");
     }
   }
-  MmluPrompt prompt;
-  prompt.context = MmluDescription(subject);
+  // lm-eval's fewshot_context: [system], (user question " ", assistant letter "\n\n") per shot, user item.
+  std::vector<PromptTurn> turns;
+  const std::string system = MaybeDelimit(chat.system_prompt, MmluDescription(subject), "\n\n");
+  if (!system.empty()) turns.push_back({"system", system, ""});
   for (int i = 0; i < num_fewshot; ++i) {
-    prompt.context += MmluQuestionText(dev[i]);
-    prompt.context += " ";
-    prompt.context += kLetters[dev[i].answer];
-    prompt.context += "\n\n";
+    turns.push_back({"user", MmluQuestionText(dev[i]), " "});
+    turns.push_back({"assistant", std::string(kLetters[dev[i].answer]), "\n\n"});
   }
-  prompt.context += MmluQuestionText(item);
-  for (int i = 0; i < 4; ++i) prompt.continuations[i] = std::string(" ").append(kLetters[i]);
+  turns.push_back({"user", MmluQuestionText(item), ""});
+  MmluPrompt prompt;
+  FP4LAB_ASSIGN_OR_RETURN(prompt.context, RenderTurns(std::move(turns), chat));
+  for (int i = 0; i < 4; ++i) prompt.continuations[i] = chat.TargetDelimiter(" ").append(kLetters[i]);
   prompt.gold = item.answer;
   return prompt;
 }

@@ -14,12 +14,13 @@
 
 #include "datasets/mmlu_csv.h"
 #include "engine/status.h"
+#include "tasks/chat_prompt.h"
 
 namespace fp4lab {
 
 struct MmluPrompt {
-  std::string context;                       // everything before the answer letter; ends with "Answer:"
-  std::array<std::string, 4> continuations;  // " A", " B", " C", " D"
+  std::string context;                       // everything before the answer letter (plain text: ends with "Answer:")
+  std::array<std::string, 4> continuations;  // " A", " B", " C", " D" ("A".."D" with a chat template)
   int gold = 0;                              // index of the correct continuation (0..3)
 };
 
@@ -34,10 +35,13 @@ std::string MmluDescription(std::string_view subject);
 // doc_to_text of one question (no trailing space after "Answer:").
 std::string MmluQuestionText(const MmluQuestion& question);
 
-// Builds the k-shot prompt for `item` from the first `num_fewshot` rows of `dev`.
-// InvalidArgument if num_fewshot < 0 or num_fewshot > dev.size() (naming both numbers).
+// Builds the k-shot prompt for `item` from the first `num_fewshot` rows of `dev`. With the default `chat` options
+// it is the plain-text prompt above; a system prompt goes before the description (lm-eval's maybe_delimit with
+// "\n\n"), and with a chat template the turns are rendered as tasks/chat_prompt.h describes and the continuations
+// lose their leading space ("A".."D").
+// InvalidArgument if num_fewshot < 0 or num_fewshot > dev.size() (naming both numbers); chat template errors.
 Result<MmluPrompt> BuildMmluPrompt(std::string_view subject, std::span<const MmluQuestion> dev, int num_fewshot,
-                                   const MmluQuestion& item);
+                                   const MmluQuestion& item, const ChatPromptOptions& chat = ChatPromptOptions());
 
 // Left truncation when context + continuation exceed the model's context. As in lm-eval's
 // _loglikelihood_tokens, the model reads (context + continuation)[:-1] and the input keeps the last

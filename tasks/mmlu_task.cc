@@ -151,20 +151,24 @@ Result<std::unique_ptr<MmluTask>> MmluTask::Create(MmluOptions options) {
 }
 
 nlohmann::json MmluTask::Config() const {
-  return {{"data_dir", options_.data_dir},
-          {"split", options_.split},
-          {"subjects", options_.subjects},
-          {"shots", options_.shots},
-          {"limit", options_.limit},
-          {"bos", true},
-          {"tokenization", "lm-eval _encode_pair"}};
+  nlohmann::json config = {{"data_dir", options_.data_dir},
+                           {"split", options_.split},
+                           {"subjects", options_.subjects},
+                           {"shots", options_.shots},
+                           {"limit", options_.limit},
+                           {"tokenization", "lm-eval _encode_pair"}};
+  config["bos"] = options_.chat.chat_template == nullptr ? nlohmann::json(true)
+                                                         : nlohmann::json("unless the context starts with bos_token");
+  config.update(options_.chat.ToJson());
+  return config;
 }
 
 Result<SampleRecord> MmluTask::ScoreItem(LanguageModel& model, const Subject& subject, size_t row,
                                          bool log_samples) const {
   const std::string id = ItemId(subject.name, row);
   const MmluQuestion& item = subject.items[row];
-  FP4LAB_ASSIGN_OR_RETURN(const MmluPrompt prompt, BuildMmluPrompt(subject.name, subject.dev, options_.shots, item));
+  FP4LAB_ASSIGN_OR_RETURN(const MmluPrompt prompt,
+                          BuildMmluPrompt(subject.name, subject.dev, options_.shots, item, options_.chat));
   std::vector<TokenId> context;
   std::array<std::vector<TokenId>, 4> continuations;
   for (size_t i = 0; i < 4; ++i) {
@@ -175,7 +179,7 @@ Result<SampleRecord> MmluTask::ScoreItem(LanguageModel& model, const Subject& su
     }
     if (i == 0) {
       context = std::move(pair.context);
-      context.insert(context.begin(), model.BosId());
+      if (PrependBos(prompt.context, options_.chat)) context.insert(context.begin(), model.BosId());
     }
     continuations[i] = std::move(pair.continuation);
   }

@@ -6,7 +6,10 @@
 // Tokenization is lm-eval's HFLM._encode_pair for decoder-only models, exactly: trailing whitespace of the context
 // (Python str.rstrip) moves to the front of the continuation, then context_enc = encode(context) and
 // continuation_enc = encode(context + continuation)[len(context_enc):].
-// BOS: fp4lab prepends BOS to every context (Config "bos": true). lm-eval's HF backend adds it only when the
+// Chat templates (--chat-template, --fewshot-as-multiturn, --system-prompt): lm-eval's --apply_chat_template
+// semantics, tasks/chat_prompt.h; the context is the rendered conversation and the continuations are "A".."D".
+// BOS: fp4lab prepends BOS to every context (Config "bos": true); with a chat template only when the rendered
+// context does not already start with the template's bos_token text. lm-eval's HF backend adds it only when the
 // tokenizer's add_bos_token is set, and most HF Llama exports leave it off; fp4lab adds it because llama-family
 // base models are trained with BOS at the start of every sequence. Compare with lm-eval runs that pass
 // add_bos_token=True.
@@ -32,6 +35,7 @@
 #include <vector>
 
 #include "datasets/mmlu_csv.h"
+#include "tasks/chat_prompt.h"
 #include "tasks/task.h"
 
 namespace fp4lab {
@@ -42,6 +46,7 @@ struct MmluOptions {
   std::vector<std::string> subjects;  // empty = every subject with a file in <data_dir>/<split>/
   int shots = 0;                      // few-shot examples from the dev split (lm-eval's default 0; the paper uses 5)
   int limit = 0;                      // first `limit` rows of each subject (lm-eval --limit); 0 = all rows
+  ChatPromptOptions chat;             // chat template, few-shot as multi-turn, system prompt (tasks/chat_prompt.h)
 };
 
 // lm-eval's _encode_pair (see above), without BOS: {context tokens, continuation tokens}.
@@ -62,8 +67,9 @@ class MmluTask : public Task {
 
   std::string Name() const override { return "mmlu"; }
   std::string Version() const override { return "1"; }
-  // {"data_dir", "split", "subjects": [resolved names], "shots", "limit", "bos": true,
-  //  "tokenization": "lm-eval _encode_pair"}.
+  // {"data_dir", "split", "subjects": [resolved names], "shots", "limit", "bos", "tokenization": "lm-eval
+  //  _encode_pair"} and the chat keys of ChatPromptOptions::ToJson. "bos": true, or with a chat template
+  //  "unless the context starts with bos_token" (tasks/chat_prompt.h PrependBos).
   nlohmann::json Config() const override;
   // sha256 of the manifest "<split>/<subject>_<split>.csv <file sha256>\n" over the files read, in subject order
   // (each subject's split file, then its dev file when shots > 0).

@@ -61,13 +61,15 @@ Result<std::unique_ptr<Task>> CreateFidelity(const nlohmann::json& o, const std:
 Result<std::unique_ptr<Task>> CreateMmlu(const nlohmann::json& o, const std::string& data_dir) {
   // "bos" and "tokenization" are informational keys the task writes into its own stored config.
   FP4LAB_RETURN_IF_ERROR(CheckKeys("mmlu", o, {"data_dir", "split", "subjects", "shots", "limit", "bos",
-                                               "tokenization"}));
+                                               "tokenization", "chat_template", "fewshot_as_multiturn",
+                                               "system_prompt"}));
   MmluOptions options;
   FP4LAB_ASSIGN_OR_RETURN(options.data_dir, Get<std::string>("mmlu", o, "data_dir", data_dir + "/mmlu"));
   FP4LAB_ASSIGN_OR_RETURN(options.split, Get<std::string>("mmlu", o, "split", "test"));
   FP4LAB_ASSIGN_OR_RETURN(options.subjects, Get<std::vector<std::string>>("mmlu", o, "subjects", {}));
   FP4LAB_ASSIGN_OR_RETURN(options.shots, Get<int>("mmlu", o, "shots", 0));
   FP4LAB_ASSIGN_OR_RETURN(options.limit, Get<int>("mmlu", o, "limit", 0));
+  FP4LAB_ASSIGN_OR_RETURN(options.chat, ChatPromptOptions::FromJson(o, "mmlu"));
   FP4LAB_ASSIGN_OR_RETURN(auto task, MmluTask::Create(options));
   return std::unique_ptr<Task>(std::move(task));
 }
@@ -75,7 +77,8 @@ Result<std::unique_ptr<Task>> CreateMmlu(const nlohmann::json& o, const std::str
 Result<std::unique_ptr<Task>> CreateHumaneval(const nlohmann::json& o, const std::string& data_dir) {
   FP4LAB_RETURN_IF_ERROR(CheckKeys("humaneval", o, {"problems", "n", "temperature", "top_k", "top_p", "seed",
                                                     "max_new_tokens", "ks", "limit", "timeout_s", "stop", "bos",
-                                                    "allow_code_exec"}));
+                                                    "allow_code_exec", "chat_template", "fewshot_as_multiturn",
+                                                    "system_prompt"}));
   HumanevalOptions options;
   FP4LAB_ASSIGN_OR_RETURN(options.problems_path, Get<std::string>("humaneval", o, "problems",
                                                                   data_dir + "/humaneval/humaneval_sample.jsonl"));
@@ -90,6 +93,7 @@ Result<std::unique_ptr<Task>> CreateHumaneval(const nlohmann::json& o, const std
   FP4LAB_ASSIGN_OR_RETURN(options.sandbox.limits.wall_timeout_s,
                           Get<double>("humaneval", o, "timeout_s", options.sandbox.limits.wall_timeout_s));
   FP4LAB_ASSIGN_OR_RETURN(options.sandbox.allow_code_exec, Get<bool>("humaneval", o, "allow_code_exec", false));
+  FP4LAB_ASSIGN_OR_RETURN(options.chat, ChatPromptOptions::FromJson(o, "humaneval"));
   FP4LAB_ASSIGN_OR_RETURN(auto task, HumanevalTask::Create(options));
   return std::unique_ptr<Task>(std::move(task));
 }

@@ -201,6 +201,33 @@ TEST(HumanevalTaskTest, StopSequencesCutTheCompletionBeforeItRuns) {
   EXPECT_EQ(samples[0].outcome, "passed") << samples[0].data["message"];
 }
 
+TEST(HumanevalTaskTest, ChatTemplateRendersSystemAndProblemAsAConversation) {
+  HumanevalOptions options = Options(1);
+  auto chat = ChatPromptOptions::Resolve("auto", testing::FixturePath("tokenizers/qwen3"), -1, "Write Python.");
+  ASSERT_TRUE(chat.ok()) << chat.status().ToString();
+  options.chat = *chat;
+  auto task = HumanevalTask::Create(options);
+  ASSERT_TRUE(task.ok()) << task.status().ToString();
+  EXPECT_EQ((*task)->Config()["system_prompt"], "Write Python.");
+  EXPECT_EQ((*task)->Config()["bos"], "unless the context starts with bos_token");
+  const auto canonical = CanonicalByPrompt();
+  // lm-eval with --apply_chat_template: [system, user(prompt)] rendered with add_generation_prompt (Qwen3's template).
+  auto conversation = [](const std::string& prompt) {
+    return "<|im_start|>system\nWrite Python.<|im_end|>\n<|im_start|>user\n" + prompt +
+           "<|im_end|>\n<|im_start|>assistant\n";
+  };
+  std::map<std::string, std::string> canonical_by_conversation;
+  for (const auto& [prompt, solution] : canonical) canonical_by_conversation[conversation(prompt)] = solution;
+  ScriptedModel model([&](const std::string& text) { return canonical_by_conversation.at(text); });
+  const std::vector<SampleRecord> samples = RunTask(**task, model, "bf16", /*log_samples=*/true);
+  ASSERT_EQ(samples.size(), 1u);
+  ASSERT_EQ(canonical_by_conversation.count(samples[0].prompt_text), 1u) << samples[0].prompt_text;
+  EXPECT_EQ(samples[0].outcome, "passed") << samples[0].data["message"];
+  // Qwen3 has no bos_token, so fp4lab's BOS still goes first: one token more than the rendered text.
+  ASSERT_EQ(model.calls().size(), 1u);
+  EXPECT_EQ(model.calls()[0].prompt_tokens, model.Encode(samples[0].prompt_text)->size() + 1);
+}
+
 TEST(HumanevalTaskTest, RefusesToRunCodeWithoutTheOptIn) {
   HumanevalOptions options = Options(2);
   options.sandbox.allow_code_exec = false;
