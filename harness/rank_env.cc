@@ -26,13 +26,10 @@ class VariableReader {
     return std::optional<int>(std::atoi(text.c_str()));
   }
 
-  Result<int> Required(const std::string& name, const std::string& group_hint) {
-    FP4LAB_ASSIGN_OR_RETURN(std::optional<int> value, Optional(name));
-    if (!value) {
-      return Status::InvalidArgument("--shard auto: " + group_hint + " but " + name +
-                                     " is not: the launcher's variables are incomplete (" + Seen() + ")");
-    }
-    return *value;
+  // InvalidArgument naming `missing` and every variable read so far.
+  Status Incomplete(const std::string& missing) const {
+    return Status::InvalidArgument("--shard auto: " + missing + " is not set, but " + Seen() +
+                                   " is: the launcher's variables are incomplete");
   }
 
   std::string Seen() const {
@@ -62,14 +59,17 @@ Result<RankPlacement> ReadRankGroup(const EnvLookup& env, const std::string& sou
   RankPlacement p;
   p.source = source;
   VariableReader vars(env, p.variables);
-  const std::string hint = (vars.Has(rank_name) ? rank_name : vars.Has(size_name) ? size_name : local_name) + " is set";
-  FP4LAB_ASSIGN_OR_RETURN(p.rank, vars.Required(rank_name, hint));
-  FP4LAB_ASSIGN_OR_RETURN(p.world_size, vars.Required(size_name, hint));
+  FP4LAB_ASSIGN_OR_RETURN(std::optional<int> rank, vars.Optional(rank_name));
+  FP4LAB_ASSIGN_OR_RETURN(std::optional<int> size, vars.Optional(size_name));
   FP4LAB_ASSIGN_OR_RETURN(p.local_rank, vars.Optional(local_name));
   FP4LAB_ASSIGN_OR_RETURN(std::optional<int> local_size, vars.Optional(local_size_name));
+  if (!rank) return vars.Incomplete(rank_name);
+  if (!size) return vars.Incomplete(size_name);
+  p.rank = *rank;
+  p.world_size = *size;
   FP4LAB_RETURN_IF_ERROR(CheckBelow(rank_name, p.rank, size_name, p.world_size, vars));
   if (local_size) {
-    if (!p.local_rank) return Status::InvalidArgument("--shard auto: " + local_size_name + " is set but " + local_name + " is not (" + vars.Seen() + ")");
+    if (!p.local_rank) return vars.Incomplete(local_name);
     FP4LAB_RETURN_IF_ERROR(CheckBelow(local_name, *p.local_rank, local_size_name, *local_size, vars));
   }
   if (p.local_rank && *p.local_rank > p.rank) {
@@ -106,12 +106,14 @@ Result<RankPlacement> ReadSlurm(const EnvLookup& env) {
   p.world_size = tasks;
   if (!in_array) return p;
 
-  const std::string hint = "SLURM_ARRAY_TASK_ID is set";
-  FP4LAB_ASSIGN_OR_RETURN(int id, vars.Required("SLURM_ARRAY_TASK_ID", hint));
-  FP4LAB_ASSIGN_OR_RETURN(int min, vars.Required("SLURM_ARRAY_TASK_MIN", hint));
-  FP4LAB_ASSIGN_OR_RETURN(int count, vars.Required("SLURM_ARRAY_TASK_COUNT", hint));
+  FP4LAB_ASSIGN_OR_RETURN(std::optional<int> id_opt, vars.Optional("SLURM_ARRAY_TASK_ID"));
+  FP4LAB_ASSIGN_OR_RETURN(std::optional<int> min_opt, vars.Optional("SLURM_ARRAY_TASK_MIN"));
+  FP4LAB_ASSIGN_OR_RETURN(std::optional<int> count_opt, vars.Optional("SLURM_ARRAY_TASK_COUNT"));
   FP4LAB_ASSIGN_OR_RETURN(std::optional<int> max, vars.Optional("SLURM_ARRAY_TASK_MAX"));
   FP4LAB_ASSIGN_OR_RETURN(std::optional<int> step_opt, vars.Optional("SLURM_ARRAY_TASK_STEP"));
+  if (!min_opt) return vars.Incomplete("SLURM_ARRAY_TASK_MIN");
+  if (!count_opt) return vars.Incomplete("SLURM_ARRAY_TASK_COUNT");
+  const int id = *id_opt, min = *min_opt, count = *count_opt;
   const int step = step_opt.value_or(1);
   if (step < 1 || count < 1 || id < min || (id - min) % step != 0 || (id - min) / step >= count ||
       (max && (*max < min || (*max - min) / step + 1 != count || (*max - min) % step != 0))) {
