@@ -54,20 +54,19 @@ testing::CliResult RunExample(const std::string& out, const std::string& context
   return RunShell(command);
 }
 
+// Each test runs in a process of its own under ctest (in parallel), so each makes its own single-process run.
 class ScaleoutCli : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    const std::string dir = TempDir("scaleout_single");
-    single_db_ = dir + "/single.sqlite";
-    auto r = RunFp4lab("run " + RunArgs() + " --report \"\" --db " + single_db_);
+  // Every metric of the merged run in `merged_db` equals the single-process run's, made here in `dir`.
+  static void ExpectSameAsSingleProcess(const std::string& dir, const std::string& merged_db) {
+    const std::string single_db = dir + "/single.sqlite";
+    auto r = RunFp4lab("run " + RunArgs() + " --report \"\" --db " + single_db);
     ASSERT_EQ(r.exit_code, 0) << r.output;
-  }
-  static void ExpectSameAsSingleProcess(const std::string& merged_db) {
-    const auto expected = MetricsOf(single_db_);
+    const auto expected = MetricsOf(single_db);
     ASSERT_FALSE(expected.empty());
     EXPECT_EQ(MetricsOf(merged_db), expected);
   }
-  // The shard files merged into `db`, in shard order.
+  // "i/n source" of every shard merged into `db`, in shard order (source: the launcher --shard auto read).
   static std::vector<std::string> ShardsOf(const std::string& db) {
     auto store = ResultStore::Open(db, OpenMode::kReadOnly).value();
     const RunRecord run = store->ListRuns().value().back();
@@ -78,16 +77,14 @@ class ScaleoutCli : public ::testing::Test {
     }
     return out;
   }
-  static std::string single_db_;
 };
-std::string ScaleoutCli::single_db_;
 
 TEST_F(ScaleoutCli, SlurmBatchScriptWithSrun) {
   const std::string out = TempDir("scaleout_slurm");
   // The batch step sbatch leaves: SLURM_PROCID=0 and the allocation's SLURM_NTASKS, no step id; srun adds them.
   auto r = RunExample(out, "SLURM_JOB_ID=4242 SLURM_NTASKS=3 SLURM_PROCID=0 SLURM_LOCALID=0", "slurm_batch.sh");
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  ExpectSameAsSingleProcess(out + "/results.sqlite");
+  ExpectSameAsSingleProcess(out, out + "/results.sqlite");
   EXPECT_EQ(ShardsOf(out + "/results.sqlite"), (std::vector<std::string>{"0/3 slurm", "1/3 slurm", "2/3 slurm"}));
   const std::string html = ReadFile(out + "/report.html").value();
   EXPECT_NE(html.find("Shards of run"), std::string::npos) << "the report shows which device ran which shard";
@@ -111,7 +108,7 @@ TEST_F(ScaleoutCli, SlurmJobArray) {
   auto merged = RunShell(std::string("FP4LAB_DATA_DIR=") + SourcePath("datasets") + " " + FP4LAB_EXE + " merge " +
                          out + "/results.sqlite " + out + "/shards/results-*.sqlite");
   ASSERT_EQ(merged.exit_code, 0) << merged.output;
-  ExpectSameAsSingleProcess(out + "/results.sqlite");
+  ExpectSameAsSingleProcess(out, out + "/results.sqlite");
   EXPECT_EQ(ShardsOf(out + "/results.sqlite"),
             (std::vector<std::string>{"0/3 slurm-array", "1/3 slurm-array", "2/3 slurm-array"}));
 }
@@ -120,7 +117,7 @@ TEST_F(ScaleoutCli, MpirunInsideASlurmBatchScript) {
   const std::string out = TempDir("scaleout_mpi");
   auto r = RunExample(out, "NP=3 SLURM_JOB_ID=4243 SLURM_NTASKS=3 SLURM_PROCID=0 SLURM_LOCALID=0", "mpirun.sh");
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  ExpectSameAsSingleProcess(out + "/results.sqlite");
+  ExpectSameAsSingleProcess(out, out + "/results.sqlite");
   EXPECT_EQ(ShardsOf(out + "/results.sqlite"), (std::vector<std::string>{"0/3 openmpi", "1/3 openmpi", "2/3 openmpi"}));
 }
 
@@ -129,7 +126,7 @@ TEST_F(ScaleoutCli, TorchrunInsideAnSrunStep) {
   auto r = RunExample(out, "NPROC=3 SLURM_JOB_ID=4244 SLURM_STEP_ID=0 SLURM_NTASKS=1 SLURM_PROCID=0 SLURM_LOCALID=0",
                       "torchrun.sh");
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  ExpectSameAsSingleProcess(out + "/results.sqlite");
+  ExpectSameAsSingleProcess(out, out + "/results.sqlite");
   EXPECT_EQ(ShardsOf(out + "/results.sqlite"),
             (std::vector<std::string>{"0/3 torchrun", "1/3 torchrun", "2/3 torchrun"}));
 }
@@ -140,7 +137,7 @@ TEST_F(ScaleoutCli, LaunchThreeCpuProcessesEqualsOneProcess) {
                      RunArgs());
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("rank 2/3"), std::string::npos) << r.output;
-  ExpectSameAsSingleProcess(dir + "/results.sqlite");
+  ExpectSameAsSingleProcess(dir, dir + "/results.sqlite");
   EXPECT_EQ(ShardsOf(dir + "/results.sqlite"), (std::vector<std::string>{"0/3 -", "1/3 -", "2/3 -"}));
   EXPECT_TRUE(fs::exists(dir + "/results.shard1of3.log"));
   EXPECT_TRUE(fs::exists(dir + "/report.html"));
