@@ -73,7 +73,8 @@ Status BuildMergedRun(const std::vector<ShardFile>& shards, const std::string& p
     FP4LAB_ASSIGN_OR_RETURN(auto out, ResultStore::Open(path, OpenMode::kCreateOrOpen));
     FP4LAB_ASSIGN_OR_RETURN(run_id, CopyRunInto(*shards[0].store, shards[0].run.id, *out));
     for (size_t i = 1; i < shards.size(); ++i) {
-      FP4LAB_RETURN_IF_ERROR(AppendRunInto(*shards[i].store, shards[i].run.id, *out, run_id).WithContext(shards[i].path));
+      FP4LAB_RETURN_IF_ERROR(
+          AppendRunInto(*shards[i].store, shards[i].run.id, *out, run_id).WithContext(shards[i].path));
     }
     FP4LAB_RETURN_IF_ERROR(out->UpdateRunProvenance(run_id, MergedProvenance(shards)));
   }

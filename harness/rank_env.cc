@@ -28,8 +28,8 @@ class VariableReader {
 
   // InvalidArgument naming `missing` and every variable read so far.
   Status Incomplete(const std::string& missing) const {
-    return Status::InvalidArgument("--shard auto: " + missing + " is not set, but " + Seen() +
-                                   " is: the launcher's variables are incomplete");
+    return Status::InvalidArgument("--shard auto: the launcher's variables are incomplete: " + missing +
+                                   " is not set (set: " + Seen() + ")");
   }
 
   std::string Seen() const {
@@ -45,9 +45,12 @@ class VariableReader {
 
 Status CheckBelow(const std::string& what, int value, const std::string& bound_name, int bound,
                   const VariableReader& vars) {
-  if (bound < 1) return Status::InvalidArgument("--shard auto: " + bound_name + " must be at least 1 (" + vars.Seen() + ")");
+  if (bound < 1) {
+    return Status::InvalidArgument("--shard auto: " + bound_name + " must be at least 1 (" + vars.Seen() + ")");
+  }
   if (value >= bound) {
-    return Status::InvalidArgument("--shard auto: " + what + " must be below " + bound_name + " (" + vars.Seen() + ")");
+    return Status::InvalidArgument("--shard auto: " + what + " must be below " + bound_name + " (" + vars.Seen() +
+                                   ")");
   }
   return Status::Ok();
 }
@@ -73,7 +76,8 @@ Result<RankPlacement> ReadRankGroup(const EnvLookup& env, const std::string& sou
     FP4LAB_RETURN_IF_ERROR(CheckBelow(local_name, *p.local_rank, local_size_name, *local_size, vars));
   }
   if (p.local_rank && *p.local_rank > p.rank) {
-    return Status::InvalidArgument("--shard auto: " + local_name + " cannot exceed " + rank_name + " (" + vars.Seen() + ")");
+    return Status::InvalidArgument("--shard auto: " + local_name + " cannot exceed " + rank_name + " (" +
+                                   vars.Seen() + ")");
   }
   return p;
 }

@@ -34,7 +34,8 @@ std::string Refusal(const Env& env) {
 }
 
 TEST(RankEnvTest, TorchrunVariables) {
-  const RankPlacement p = Discover({{"RANK", "5"}, {"WORLD_SIZE", "8"}, {"LOCAL_RANK", "1"}, {"LOCAL_WORLD_SIZE", "4"}});
+  const RankPlacement p =
+      Discover({{"RANK", "5"}, {"WORLD_SIZE", "8"}, {"LOCAL_RANK", "1"}, {"LOCAL_WORLD_SIZE", "4"}});
   EXPECT_EQ(p.rank, 5);
   EXPECT_EQ(p.world_size, 8);
   EXPECT_EQ(p.local_rank, 1);

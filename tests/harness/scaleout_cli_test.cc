@@ -97,11 +97,12 @@ TEST_F(ScaleoutCli, SlurmJobArray) {
   for (int id = 5; id <= 7; ++id) {
     elements += "(SLURM_ARRAY_JOB_ID=77 SLURM_ARRAY_TASK_ID=" + std::to_string(id) + " SLURM_ARRAY_TASK_MIN=5 "
                 "SLURM_ARRAY_TASK_MAX=7 SLURM_ARRAY_TASK_COUNT=3 SLURM_ARRAY_TASK_STEP=1 SLURM_NTASKS=1 "
-                "SLURM_PROCID=0 SLURM_LOCALID=0 bash " + SourcePath("docs/examples/scaleout/job_array.sh") + ") & ";
+                "SLURM_PROCID=0 SLURM_LOCALID=0 bash " + SourcePath("docs/examples/scaleout/job_array.sh") +
+                ") & pids=\"$pids $!\"; ";
   }
   const std::string command = std::string(kCleanEnv) + " FP4LAB=" + FP4LAB_EXE + " FP4LAB_DATA_DIR=" +
                               SourcePath("datasets") + " OUT=" + out + " DEVICE=cpu RUN_ARGS='" + RunArgs() +
-                              "' bash -c '" + elements + "s=0; for j in 1 2 3; do wait -n || s=1; done; exit $s'";
+                              "' bash -c '" + elements + "s=0; for p in $pids; do wait $p || s=1; done; exit $s'";
   auto r = RunShell(command);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   // The merge job the script's comment submits with --dependency=afterok.

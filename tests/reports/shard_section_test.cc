@@ -56,7 +56,8 @@ TEST(ShardSectionTest, ThroughputPerRankAndParallelEfficiency) {
   // Rank 0: 30 samples in 3 s (10/s, busy 3 s). Rank 1 was resumed: only its last session, 10 samples in 5 s, was
   // timed (2/s), so its 20 samples take an estimated 10 s. Together: 50 samples in 10 s = 5.0/s; efficiency
   // (3 + 10) / (2 x 10) = 65%.
-  auto section = BuildDevicesSection(MergedRun({Shard("0/2", "cuda:0", 30, 3.0, 30), Shard("1/2", "cuda:1", 20, 5.0, 10)}));
+  auto section =
+      BuildDevicesSection(MergedRun({Shard("0/2", "cuda:0", 30, 3.0, 30), Shard("1/2", "cuda:1", 20, 5.0, 10)}));
   ASSERT_TRUE(section.ok()) << section.status().ToString();
   const Table* table = ShardTable(*section);
   ASSERT_NE(table, nullptr);
