@@ -85,6 +85,21 @@ Status BuildMergedRun(const std::vector<ShardFile>& shards, const std::string& p
   return done->FinishRun(run_id, RunStatus::kComplete, finished);
 }
 
+// Renames `from` to `to` unless `to` exists (someone else's file is never overwritten). Filesystems without
+// RENAME_NOREPLACE (NFS, where shard folders often live) get a hard link, which fails the same way on an existing
+// `to`, and then lose `from`.
+Status MoveWithoutReplacing(const std::string& from, const std::string& to) {
+  int rc = ::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE);
+  if (rc != 0 && (errno == EINVAL || errno == ENOSYS)) {
+    rc = ::link(from.c_str(), to.c_str());
+    if (rc == 0) ::unlink(from.c_str());
+  }
+  if (rc == 0) return Status::Ok();
+  const int err = errno;
+  if (err == EEXIST) return Status::InvalidArgument(to + " appeared while merging; not overwritten");
+  return Status::IoError("cannot rename " + from + " to " + to + ": " + std::strerror(err));
+}
+
 }  // namespace
 
 Result<MergeOutcome> MergeShardFiles(const std::vector<std::string>& inputs, const std::string& out,
@@ -106,12 +121,7 @@ Result<MergeOutcome> MergeShardFiles(const std::vector<std::string>& inputs, con
   if (fs::exists(tmp.path() + "-wal", ec)) {
     return Status::Internal(tmp.path() + "-wal was left behind after closing; not renaming");
   }
-  // No-replace rename: an `out` created meanwhile by someone else is not overwritten.
-  if (::renameat2(AT_FDCWD, tmp.path().c_str(), AT_FDCWD, out.c_str(), RENAME_NOREPLACE) != 0) {
-    const int err = errno;
-    if (err == EEXIST) return Status::InvalidArgument(out + " appeared while merging; not overwritten");
-    return Status::IoError("cannot rename " + tmp.path() + " to " + out + ": " + std::strerror(err));
-  }
+  FP4LAB_RETURN_IF_ERROR(MoveWithoutReplacing(tmp.path(), out));
   tmp.Release();
   return outcome;
 }

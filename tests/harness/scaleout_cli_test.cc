@@ -3,6 +3,7 @@
 // processes with the variables the real launchers set (tests/harness/fake_launchers/), inside the environment the
 // outer job would leave (a Slurm batch step around mpirun, an srun step around torchrun). After the merge, every
 // metric equals the single-process run's exactly: the merged metrics are recomputed from the same stored samples.
+// Bad launcher variables are refused before anything is written.
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -146,6 +147,31 @@ TEST_F(ScaleoutCli, LaunchThreeCpuProcessesEqualsOneProcess) {
   auto again = RunFp4lab("launch --procs 3 --db " + dir + "/results.sqlite -- " + RunArgs());
   EXPECT_EQ(again.exit_code, 2) << again.output;
   EXPECT_NE(again.output.find("exists"), std::string::npos) << again.output;
+}
+
+TEST(ShardAutoCli, BadLauncherVariablesExitTwoBeforeAnythingIsWritten) {
+  const std::string dir = TempDir("scaleout_bad_env");
+  struct Case {
+    const char* name;
+    std::string env;
+    std::string db;
+    std::vector<std::string> fragments;
+  };
+  const std::vector<Case> cases = {
+      {"no launcher", "", dir + "/r-{rank}.sqlite", {"no launcher variables"}},
+      {"RANK without WORLD_SIZE", "RANK=1", dir + "/r-{rank}.sqlite", {"WORLD_SIZE is not set", "RANK=1"}},
+      {"rank beyond the world", "RANK=3 WORLD_SIZE=3", dir + "/r-{rank}.sqlite", {"RANK must be below WORLD_SIZE"}},
+      {"one file for every rank", "RANK=1 WORLD_SIZE=3", dir + "/shared.sqlite", {"{rank}", "shared.sqlite"}},
+  };
+  for (const Case& c : cases) {
+    auto r = RunShell(std::string(kCleanEnv) + " " + c.env + " FP4LAB_DATA_DIR=" + SourcePath("datasets") + " " +
+                      FP4LAB_EXE + " run --shard auto --report \"\" --tasks perplexity --db " + c.db);
+    EXPECT_EQ(r.exit_code, 2) << c.name << ": " << r.output;
+    for (const std::string& fragment : c.fragments) {
+      EXPECT_NE(r.output.find(fragment), std::string::npos) << c.name << ": " << r.output;
+    }
+    EXPECT_TRUE(fs::is_empty(dir)) << c.name << " wrote a file";
+  }
 }
 
 int64_t StoredSamples(const std::string& db) {
