@@ -19,6 +19,7 @@
 
 #include "harness/child_process.h"
 #include "harness/command.h"
+#include "harness/launch_ranks.h"
 #include "harness/merge.h"
 #include "harness/paths.h"
 #include "reports/report.h"
@@ -38,70 +39,8 @@ struct LaunchFlags {
   std::vector<std::string> run_args;
 };
 
-struct Rank {
-  int index = 0;
-  std::string device;        // what the rank's `run --device` gets
-  std::string visible_gpu;   // its CUDA_VISIBLE_DEVICES ("" on the CPU)
-  std::string db, log;
-  std::optional<ChildProcess> process;
-  std::optional<ChildExit> exit;
-  std::chrono::steady_clock::time_point started;
-  double seconds = 0;
-};
-
 volatile sig_atomic_t g_pending_signal = 0;
 void RememberSignal(int signal) { g_pending_signal = signal; }
-
-std::vector<std::string> SplitList(const std::string& text) {
-  std::vector<std::string> out;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
-
-// The GPUs to use, as CUDA_VISIBLE_DEVICES entries: --gpus indexes the GPUs this process sees (the entries of
-// CUDA_VISIBLE_DEVICES when set, else the driver's); without --gpus, every visible GPU.
-Result<std::vector<std::string>> ChooseGpus(const std::string& gpus_flag) {
-  const char* env = std::getenv("CUDA_VISIBLE_DEVICES");
-  std::vector<std::string> visible;
-  if (env != nullptr) {
-    visible = SplitList(env);
-  } else {
-    std::error_code ec;
-    int count = 0;
-    for (auto it = fs::directory_iterator("/proc/driver/nvidia/gpus", ec); !ec && it != fs::directory_iterator();
-         it.increment(ec)) {
-      ++count;
-    }
-    for (int i = 0; i < count; ++i) visible.push_back(std::to_string(i));
-  }
-  if (gpus_flag.empty()) {
-    if (visible.empty()) {
-      return Status::InvalidArgument("no GPU visible (CUDA_VISIBLE_DEVICES " + std::string(env ? "is empty" : "unset") +
-                                     ", no /proc/driver/nvidia/gpus); pass --gpus LIST, or --procs N to run N "
-                                     "processes on the CPU");
-    }
-    return visible;
-  }
-  std::vector<std::string> chosen;
-  for (const std::string& item : SplitList(gpus_flag)) {
-    const bool digits = item.size() < 6 && item.find_first_not_of("0123456789") == std::string::npos;
-    const int index = digits ? std::stoi(item) : -1;
-    if (index < 0 || (env != nullptr && index >= static_cast<int>(visible.size()))) {
-      return Status::InvalidArgument("--gpus " + gpus_flag + ": '" + item + "' is not the index of a visible GPU" +
-                                     (env ? " (CUDA_VISIBLE_DEVICES=" + std::string(env) + ")" : ""));
-    }
-    if (std::find(chosen.begin(), chosen.end(), env ? visible[index] : item) != chosen.end()) {
-      return Status::InvalidArgument("--gpus " + gpus_flag + ": GPU " + item + " is listed twice");
-    }
-    chosen.push_back(env ? visible[index] : item);
-  }
-  if (chosen.empty()) return Status::InvalidArgument("--gpus: list at least one GPU index");
-  return chosen;
-}
 
 // launch sets these per rank; the same flags among the run arguments would contradict it.
 Status CheckRunArgs(const std::vector<std::string>& args) {
@@ -131,52 +70,90 @@ std::string SelfExecutable() {
   return n > 0 ? std::string(buf, n) : std::string("fp4lab");
 }
 
-// The newest progress line of a rank's log ("[task/precision] 16/40 items, 5.1 items/s, ETA 5 s"), else its last line.
-std::string LatestProgress(const std::string& log) {
-  const std::string tail = TailOfFile(log, 12);
-  std::stringstream ss(tail);
-  std::string line, progress, last;
-  while (std::getline(ss, line)) {
-    last = line;
-    if (!line.empty() && line[0] == '[') progress = line;
+// Starts rank `r` of `n`: `fp4lab run <run args> --shard r/n` on its device, its shard file and log beside `stem`,
+// resuming the run its shard file already holds.
+Status StartRank(const LaunchFlags& f, const std::string& exe, const std::string& stem, int n, LaunchRank& r) {
+  const std::string name = stem + ".shard" + std::to_string(r.index) + "of" + std::to_string(n);
+  r.db = name + ".sqlite";
+  r.log = name + ".log";
+  std::vector<std::string> argv = {exe, "run"};
+  argv.insert(argv.end(), f.run_args.begin(), f.run_args.end());
+  for (const std::string& a : {std::string("--shard"), std::to_string(r.index) + "/" + std::to_string(n),
+                               std::string("--device"), r.device, std::string("--db"), r.db, std::string("--report"),
+                               std::string()}) {
+    argv.push_back(a);
   }
-  return progress.empty() ? last : progress;
+  if (HoldsARun(r.db)) argv.push_back("--resume");
+  std::string command;
+  for (const auto& a : argv) command += (command.empty() ? "" : " ") + (a.empty() ? "\"\"" : a);
+  std::ofstream(r.log, std::ios::app) << "== fp4lab launch: rank " << r.index << "/" << n << ": " << command << "\n";
+  std::map<std::string, std::string> env;
+  if (!r.visible_gpu.empty()) env["CUDA_VISIBLE_DEVICES"] = r.visible_gpu;
+  FP4LAB_ASSIGN_OR_RETURN(ChildProcess child, ChildProcess::Spawn(argv, env, r.log));
+  r.process = std::move(child);
+  r.started = std::chrono::steady_clock::now();
+  const std::string gpu = r.visible_gpu.empty() ? "" : " = GPU " + r.visible_gpu;
+  std::fprintf(stderr, "rank %d/%d: pid %d, %s%s, log %s, db %s\n", r.index, n, static_cast<int>(r.process->pid()),
+               r.device.c_str(), gpu.c_str(), r.log.c_str(), r.db.c_str());
+  return Status::Ok();
 }
 
-// One line per rank: state, device and its latest progress line (items done and ETA of its current task).
-void PrintView(const std::vector<Rank>& ranks, bool tty, int& lines_printed) {
-  if (tty && lines_printed > 0) std::fprintf(stderr, "\033[%dA", lines_printed);
-  lines_printed = 0;
-  for (const Rank& r : ranks) {
-    std::string state;
-    if (!r.exit) {
-      state = "running  " + LatestProgress(r.log);
-    } else if (r.exit->ok()) {
-      char buf[64];
-      std::snprintf(buf, sizeof buf, "done in %.1f s", r.seconds);
-      state = buf;
-    } else {
-      state = "FAILED (" + r.exit->Describe() + ")";
+// Waits until every started rank has ended, forwarding SIGINT/SIGTERM (caught into g_pending_signal) to them,
+// printing a failed rank's log tail at once and the view of all ranks as it changes. Returns the signal that
+// interrupted the launch, 0 if none.
+int WaitForRanks(std::vector<LaunchRank>& ranks) {
+  const int n = static_cast<int>(ranks.size());
+  const bool tty = ::isatty(STDERR_FILENO) != 0;
+  int lines_printed = 0, interrupted_by = 0;
+  auto last_view = std::chrono::steady_clock::now();
+  while (true) {
+    if (const int sig = g_pending_signal) {
+      g_pending_signal = 0;
+      interrupted_by = sig;
+      for (const LaunchRank& r : ranks) {
+        if (r.process) r.process->Signal(sig);
+      }
     }
-    std::string device = r.device + (r.visible_gpu.empty() ? "" : " (GPU " + r.visible_gpu + ")");
-    std::fprintf(stderr, "%srank %d/%zu %-16s %s\n", tty ? "\033[2K" : "", r.index, ranks.size(), device.c_str(),
-                 state.c_str());
-    ++lines_printed;
+    bool running = false, changed = false;
+    for (LaunchRank& r : ranks) {
+      if (!r.process || r.exit) continue;
+      r.exit = r.process->Poll();
+      if (!r.exit) {
+        running = true;
+        continue;
+      }
+      changed = true;
+      r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - r.started).count();
+      if (!r.exit->ok()) {
+        lines_printed = 0;
+        std::fprintf(stderr, "rank %d/%d failed (%s); last lines of %s:\n", r.index, n, r.exit->Describe().c_str(),
+                     r.log.c_str());
+        std::stringstream tail(TailOfFile(r.log, 15));
+        for (std::string line; std::getline(tail, line);) std::fprintf(stderr, "  | %s\n", line.c_str());
+      }
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (changed || !running || now - last_view > std::chrono::seconds(tty ? 1 : 10)) {
+      PrintRankView(ranks, tty, lines_printed);
+      last_view = now;
+    }
+    if (!running) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  std::fflush(stderr);
+  return interrupted_by;
 }
 
 Result<int> RunLaunch(const LaunchFlags& f) {
   FP4LAB_RETURN_IF_ERROR(CheckRunArgs(f.run_args));
   if (!f.gpus.empty() && f.procs > 0) return Status::InvalidArgument("pass --gpus or --procs, not both");
   if (f.procs < 0) return Status::InvalidArgument("--procs " + std::to_string(f.procs) + ": need at least 1");
-  std::vector<Rank> ranks;
+  std::vector<LaunchRank> ranks;
   if (f.procs > 0) {
-    for (int i = 0; i < f.procs; ++i) ranks.push_back(Rank{.index = i, .device = "cpu"});
+    for (int i = 0; i < f.procs; ++i) ranks.push_back(LaunchRank{.index = i, .device = "cpu"});
   } else {
     FP4LAB_ASSIGN_OR_RETURN(std::vector<std::string> gpus, ChooseGpus(f.gpus));
     for (size_t i = 0; i < gpus.size(); ++i) {
-      ranks.push_back(Rank{.index = static_cast<int>(i), .device = "cuda:0", .visible_gpu = gpus[i]});
+      ranks.push_back(LaunchRank{.index = static_cast<int>(i), .device = "cuda:0", .visible_gpu = gpus[i]});
     }
   }
   std::error_code ec;
@@ -197,73 +174,12 @@ Result<int> RunLaunch(const LaunchFlags& f) {
   g_pending_signal = 0;
 
   Status spawn_error;
-  for (Rank& r : ranks) {
-    const std::string name = stem + ".shard" + std::to_string(r.index) + "of" + std::to_string(n);
-    r.db = name + ".sqlite";
-    r.log = name + ".log";
-    std::vector<std::string> argv = {exe, "run"};
-    argv.insert(argv.end(), f.run_args.begin(), f.run_args.end());
-    for (const std::string& a : {std::string("--shard"), std::to_string(r.index) + "/" + std::to_string(n),
-                                 std::string("--device"), r.device, std::string("--db"), r.db,
-                                 std::string("--report"), std::string()}) {
-      argv.push_back(a);
-    }
-    if (HoldsARun(r.db)) argv.push_back("--resume");
-    std::string command;
-    for (const auto& a : argv) command += (command.empty() ? "" : " ") + (a.empty() ? "\"\"" : a);
-    std::ofstream(r.log, std::ios::app) << "== fp4lab launch: rank " << r.index << "/" << n << ": " << command << "\n";
-    std::map<std::string, std::string> env;
-    if (!r.visible_gpu.empty()) env["CUDA_VISIBLE_DEVICES"] = r.visible_gpu;
-    auto child = ChildProcess::Spawn(argv, env, r.log);
-    if (!child.ok()) {
-      spawn_error = child.status();
-      break;
-    }
-    r.process = std::move(*child);
-    r.started = std::chrono::steady_clock::now();
-    std::fprintf(stderr, "rank %d/%d: pid %d, %s%s, log %s, db %s\n", r.index, n, static_cast<int>(r.process->pid()),
-                 r.device.c_str(), r.visible_gpu.empty() ? "" : (" = GPU " + r.visible_gpu).c_str(), r.log.c_str(),
-                 r.db.c_str());
+  for (LaunchRank& r : ranks) {
+    spawn_error = StartRank(f, exe, stem, n, r);
+    if (!spawn_error.ok()) break;
   }
   if (!spawn_error.ok()) g_pending_signal = SIGTERM;  // stop the ranks already started
-
-  const bool tty = ::isatty(STDERR_FILENO) != 0;
-  int lines_printed = 0, interrupted_by = 0;
-  auto last_view = std::chrono::steady_clock::now();
-  while (true) {
-    if (const int sig = g_pending_signal) {
-      g_pending_signal = 0;
-      if (spawn_error.ok()) interrupted_by = sig;
-      for (const Rank& r : ranks) {
-        if (r.process) r.process->Signal(sig);
-      }
-    }
-    bool running = false, changed = false;
-    for (Rank& r : ranks) {
-      if (!r.process || r.exit) continue;
-      r.exit = r.process->Poll();
-      if (!r.exit) {
-        running = true;
-        continue;
-      }
-      changed = true;
-      r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - r.started).count();
-      if (!r.exit->ok()) {
-        lines_printed = 0;
-        std::fprintf(stderr, "rank %d/%d failed (%s); last lines of %s:\n", r.index, n, r.exit->Describe().c_str(),
-                     r.log.c_str());
-        std::stringstream tail(TailOfFile(r.log, 15));
-        for (std::string line; std::getline(tail, line);) std::fprintf(stderr, "  | %s\n", line.c_str());
-      }
-    }
-    const auto now = std::chrono::steady_clock::now();
-    if (changed || !running || now - last_view > std::chrono::seconds(tty ? 1 : 10)) {
-      PrintView(ranks, tty, lines_printed);
-      last_view = now;
-    }
-    if (!running) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
+  const int interrupted_by = WaitForRanks(ranks);
   ::sigaction(SIGINT, &old_int, nullptr);
   ::sigaction(SIGTERM, &old_term, nullptr);
   FP4LAB_RETURN_IF_ERROR(spawn_error);
@@ -273,7 +189,7 @@ Result<int> RunLaunch(const LaunchFlags& f) {
   }
   std::string failed;
   bool all_bad_input = true;
-  for (const Rank& r : ranks) {
+  for (const LaunchRank& r : ranks) {
     if (r.exit->ok()) {
       all_bad_input = false;
       continue;
@@ -287,7 +203,7 @@ Result<int> RunLaunch(const LaunchFlags& f) {
     return all_bad_input ? Status::InvalidArgument(message) : Status::Aborted(message);
   }
   std::vector<std::string> shard_dbs;
-  for (const Rank& r : ranks) shard_dbs.push_back(r.db);
+  for (const LaunchRank& r : ranks) shard_dbs.push_back(r.db);
   FP4LAB_ASSIGN_OR_RETURN(MergeOutcome merged, MergeShardFiles(shard_dbs, f.db, DataDir()));
   std::fprintf(stderr, "merged %d shards into run %lld of %s\n", merged.shards, static_cast<long long>(merged.run_id),
                f.db.c_str());
