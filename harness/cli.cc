@@ -38,6 +38,7 @@ int RunCli(int argc, char** argv) {
       AddCompareCommand(app),
       AddSamplesCommand(app),
       AddMergeCommand(app),
+      AddLaunchCommand(app),
       AddScoreHumanevalCommand(app),
       AddReportCommand(app),
       AddGateCommand(app),

@@ -9,6 +9,7 @@
 #include "engine/file_util.h"
 #include "harness/command.h"
 #include "harness/paths.h"
+#include "harness/rank_env.h"
 #include "harness/runner.h"
 #include "reports/report.h"
 #include "tasks/chat_prompt.h"
@@ -71,8 +72,38 @@ bool IsPreQuantized(const std::string& dir) {
   return config.ok() && config->is_object() && config->contains("quantization_config");
 }
 
+// --shard "i/n", or "auto": rank and world size from the launcher's variables (harness/rank_env.h), which also pick
+// the GPU of a bare "--device cuda". "{rank}" in --db and --report becomes the shard index. A run split over several
+// processes needs one file per rank, and its per-shard report is skipped unless --report names one per rank.
+Status ResolveShard(RunFlags& f, RunPlan& plan) {
+  if (f.shard == "auto") {
+    const EnvLookup env = ProcessEnvironment();
+    FP4LAB_ASSIGN_OR_RETURN(RankPlacement placement, DiscoverRank(env));
+    FP4LAB_ASSIGN_OR_RETURN(f.device, DeviceForRank(f.device, placement, env));
+    plan.shard = {placement.rank, placement.world_size};
+    plan.placement = placement.ToJson();
+    std::fprintf(stderr, "--shard auto: rank %d of %d from %s; device %s\n", placement.rank, placement.world_size,
+                 placement.source.c_str(), f.device.c_str());
+    if (plan.shard.count > 1 && f.db.find("{rank}") == std::string::npos) {
+      return Status::InvalidArgument("--db " + f.db + ": with --shard auto over " + std::to_string(plan.shard.count) +
+                                     " processes every rank needs its own file; put {rank} in it, e.g. "
+                                     "shards/results-{rank}.sqlite");
+    }
+    if (plan.shard.count > 1 && !f.report.empty() && f.report.find("{rank}") == std::string::npos) {
+      std::fprintf(stderr, "note: no per-shard report (--report has no {rank}); `fp4lab report` the merged run\n");
+      f.report.clear();
+    }
+  } else {
+    FP4LAB_ASSIGN_OR_RETURN(plan.shard, ParseShard(f.shard));
+  }
+  f.db = ExpandRank(f.db, plan.shard.index);
+  f.report = ExpandRank(f.report, plan.shard.index);
+  return Status::Ok();
+}
+
 Result<int> RunRun(RunFlags f) {
   RunPlan plan;
+  FP4LAB_RETURN_IF_ERROR(ResolveShard(f, plan));
   plan.model_dir = f.model;
   plan.reference_dir = f.reference;
   plan.precisions = SplitList(f.precisions);
@@ -84,7 +115,6 @@ Result<int> RunRun(RunFlags f) {
   plan.log_samples = f.log_samples;
   plan.no_reference = f.no_reference;
   plan.command_line = f.command_line;
-  FP4LAB_ASSIGN_OR_RETURN(plan.shard, ParseShard(f.shard));
   nlohmann::json ppl = {{"convention", f.ppl_convention}};
   nlohmann::json fidelity = nlohmann::json::object();
   if (f.ctx > 0) ppl["ctx"] = fidelity["ctx"] = f.ctx;
@@ -160,10 +190,14 @@ Command AddRunCommand(CLI::App& root, const std::string& command_line) {
       ->capture_default_str();
   app->add_option("--tasks", f->tasks, "Comma list of tasks: perplexity, fidelity, mmlu, humaneval")
       ->capture_default_str();
-  app->add_option("--device", f->device, "cpu | cuda[:N]")->capture_default_str();
-  app->add_option("--db", f->db, "SQLite result file (created if missing)")->capture_default_str();
-  app->add_option("--report", f->report, "HTML report to write after the run (\"\" = none)")->capture_default_str();
-  app->add_option("--shard", f->shard, "Run shard i of n (samples split deterministically); merge with `merge`")
+  app->add_option("--device", f->device, "cpu | cuda[:N] (with --shard auto, cuda picks the rank's GPU)")
+      ->capture_default_str();
+  app->add_option("--db", f->db, "SQLite result file (created if missing; {rank} = shard index)")
+      ->capture_default_str();
+  app->add_option("--report", f->report, "HTML report to write after the run (\"\" = none; {rank} = shard index)")
+      ->capture_default_str();
+  app->add_option("--shard", f->shard, "Run shard i of n (samples split deterministically), or auto: i and n from "
+                  "Slurm, torchrun or mpirun (docs/SCALEOUT.md); join the shard files with `merge`")
       ->capture_default_str();
   app->add_option("--tag", f->tag, "Label for this run (gate baselines can name it)");
   app->add_option("--ppl-convention", f->ppl_convention, "lmeval (rolling windows; token/word/byte ppl) or "
@@ -196,7 +230,8 @@ Command AddRunCommand(CLI::App& root, const std::string& command_line) {
                 "Few-shot examples and the question collapsed into one user turn");
   app->add_option("--system-prompt", f->system_prompt,
                   "System prompt before the task text (lm-eval --system_instruction)");
-  app->add_flag("--resume", f->resume, "Finish the newest incomplete run of the same plan, reusing stored samples");
+  app->add_flag("--resume", f->resume, "Finish the newest incomplete run of the same plan, reusing stored samples "
+                "(a complete one is left as it is)");
   app->add_flag("--log-samples", f->log_samples, "Store prompt and output text with each sample");
   app->add_flag("--no-reference", f->no_reference, "Do not run the bf16 reference");
   app->add_flag("--json", f->json, "Print {run_id, db, resumed, report} as JSON");

@@ -28,6 +28,7 @@ Command AddInspectCommand(CLI::App& root);
 Command AddCompareCommand(CLI::App& root);
 Command AddSamplesCommand(CLI::App& root);
 Command AddMergeCommand(CLI::App& root);
+Command AddLaunchCommand(CLI::App& root);
 Command AddScoreHumanevalCommand(CLI::App& root);
 Command AddReportCommand(CLI::App& root);
 Command AddGateCommand(CLI::App& root);

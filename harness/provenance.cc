@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 
 #include "datasets/sha256.h"
@@ -28,6 +29,12 @@ Result<nlohmann::json> CollectProvenance(const RunPlan& plan) {
                       {"host", host},
                       {"command_line", plan.command_line},
                       {"plan", plan.Canonical()}};
+  if (!plan.placement.is_null()) p["placement"] = plan.placement;
+  // Which GPUs this process could see: with the device index, which physical GPU ran this run (or shard).
+  if (const char* visible = std::getenv("CUDA_VISIBLE_DEVICES")) p["cuda_visible_devices"] = visible;
+  if (!plan.calibration_file.empty()) {
+    FP4LAB_ASSIGN_OR_RETURN(p["calibration_sha256"], Sha256FileHex(plan.calibration_file));
+  }
   FP4LAB_ASSIGN_OR_RETURN(p["model_files"], HashDirectory(plan.model_dir));
   if (!plan.reference_dir.empty() && plan.reference_dir != plan.model_dir) {
     FP4LAB_ASSIGN_OR_RETURN(p["reference_files"], HashDirectory(plan.reference_dir));

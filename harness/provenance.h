@@ -10,7 +10,8 @@
 namespace fp4lab {
 
 // {"fp4lab": {git_sha, build_type, version}, "host", "command_line", "plan": plan.Canonical(),
-//  "model_files": {file: sha256} for the model and reference directories}.
+//  "model_files": {file: sha256} for the model and reference directories, "calibration_sha256" of the calibration
+//  text, "placement" (--shard auto) and "cuda_visible_devices" when set}.
 Result<nlohmann::json> CollectProvenance(const RunPlan& plan);
 
 // sha256 of every regular file directly inside `dir`, by file name.

@@ -15,6 +15,8 @@
 #include "harness/paths.h"
 #include "harness/progress.h"
 #include "harness/provenance.h"
+#include "harness/run_timing.h"
+#include "harness/shard_set.h"
 #include "results/result_store.h"
 #include "tasks/registry.h"
 
@@ -41,7 +43,16 @@ Status ValidatePlan(const RunPlan& plan) {
   if (plan.precisions.empty()) return Status::InvalidArgument("--precisions: at least one precision is needed");
   for (const auto& p : plan.precisions) FP4LAB_RETURN_IF_ERROR(ParsePrecision(p).status().WithContext("--precisions"));
   if (plan.tasks.empty()) return Status::InvalidArgument("--tasks: at least one task is needed");
-  return Status::Ok();
+  return CheckShardable(plan.tasks, plan.shard);
+}
+
+// The newest complete run with `plan_key`, if any.
+Result<std::optional<RunRecord>> FindCompleteRun(ResultStore& store, const std::string& plan_key) {
+  FP4LAB_ASSIGN_OR_RETURN(std::vector<RunRecord> runs, store.ListRuns());
+  for (auto it = runs.rbegin(); it != runs.rend(); ++it) {
+    if (it->plan_key == plan_key && it->status == RunStatus::kComplete) return std::optional<RunRecord>(*it);
+  }
+  return std::optional<RunRecord>();
 }
 
 struct OpenedTask {
@@ -190,6 +201,12 @@ Result<RunOutcome> ExecuteRun(const RunPlan& plan, const std::string& db_path, b
   RunOutcome outcome;
   if (resume) {
     FP4LAB_ASSIGN_OR_RETURN(std::optional<RunRecord> existing, store->FindIncompleteRun(plan_key));
+    FP4LAB_ASSIGN_OR_RETURN(std::optional<RunRecord> complete, FindCompleteRun(*store, plan_key));
+    if (!existing && complete) {  // nothing left to do (e.g. a re-launch where this shard had finished)
+      std::fprintf(stderr, "run %lld of this plan is already complete; nothing to resume\n",
+                   static_cast<long long>(complete->id));
+      return RunOutcome{complete->id, true};
+    }
     if (!existing) {
       return Status::NotFound(db_path + ": --resume found no incomplete run of this plan (same model, precisions, "
                               "tasks, options and shard); run without --resume to start one");
@@ -229,6 +246,7 @@ Result<RunOutcome> ExecuteRun(const RunPlan& plan, const std::string& db_path, b
   if (!layers.empty()) FP4LAB_RETURN_IF_ERROR(store->WriteLayerPrecisions(layers));
 
   Engine* reference = plan.no_reference ? nullptr : engines[plan.precisions.front()].get();
+  FP4LAB_ASSIGN_OR_RETURN(RunTimer timer, RunTimer::Start(*store, outcome.run_id));
   for (auto& opened : tasks) {
     for (const auto& precision : plan.precisions) {
       Status s = RunTaskAtPrecision(*store, outcome.run_id, plan, opened, precision, *engines[precision], reference);
@@ -238,6 +256,7 @@ Result<RunOutcome> ExecuteRun(const RunPlan& plan, const std::string& db_path, b
       }
     }
   }
+  FP4LAB_RETURN_IF_ERROR(timer.Finish(*store));
   FP4LAB_RETURN_IF_ERROR(store->FinishRun(outcome.run_id, RunStatus::kComplete, UtcNow()));
   return outcome;
 }

@@ -39,6 +39,8 @@ struct RunPlan {
   std::string tag;
   bool log_samples = false;
   std::string command_line;  // provenance
+  // `--shard auto`: where the launcher put this process (RankPlacement::ToJson); provenance only, null otherwise.
+  nlohmann::json placement;
 
   // Canonical JSON of everything that determines the stored numbers (not tag, resume or log flags).
   nlohmann::json Canonical() const;
@@ -50,7 +52,8 @@ struct RunOutcome {
 };
 
 // Runs `plan`, storing into the SQLite file `db_path` (created if missing). With `resume`, continues the newest
-// incomplete run of the same plan (error if there is none). Progress goes to stderr.
+// incomplete run of the same plan; when there is none but a complete one, returns that one untouched; error if the
+// plan has no run at all. Progress goes to stderr.
 Result<RunOutcome> ExecuteRun(const RunPlan& plan, const std::string& db_path, bool resume);
 
 // Recomputes metrics and comparisons of every task of `run_id` from its stored samples (used by merge).

@@ -20,6 +20,10 @@ Result<Section> BuildLayerPrecisionSection(const ReportData& data);      // sect
 Result<Section> BuildDevicesSection(const ReportData& data);             // section_devices.cc
 Result<Section> BuildProvenanceSection(const ReportData& data);          // section_provenance.cc
 
+// For every run merged from shards: which device ran which shard, throughput per rank and the run's parallel
+// efficiency; empty when no run of the report was merged. Part of the device section.  // section_shards.cc
+std::vector<Block> BuildShardBlocks(const ReportData& data);
+
 // How each precision of a run was executed, from provenance["nvfp4_path"]: for precision p, a string value
 // ("native" | "emulated" | "weight-only") or an object {"path", "reason"}; a reason may also sit in
 // nvfp4_path["<p>_reason"] or nvfp4_path["reasons"][p]. Empty path when the run does not record one.

@@ -1,5 +1,6 @@
 // Device comparison: one column per device among the report's runs; for each precision, how it ran there
-// (native / emulated / weight-only, or "not measured"), why, and the headline numbers side by side.
+// (native / emulated / weight-only, or "not measured"), why, and the headline numbers side by side; for a run merged
+// from shards, which device ran which shard (section_shards.cc).
 #include <algorithm>
 
 #include "reports/report_format.h"
@@ -152,6 +153,7 @@ Result<Section> BuildDevicesSection(const ReportData& data) {
     }
     section.blocks.push_back(std::move(numbers));
   }
+  for (Block& block : BuildShardBlocks(data)) section.blocks.push_back(std::move(block));
   return section;
 }
 

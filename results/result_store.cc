@@ -319,6 +319,14 @@ Result<std::set<std::string>> ResultStore::StoredSampleIds(int64_t run_id, const
   }
 }
 
+Result<int64_t> ResultStore::CountSamples(int64_t run_id) {
+  FP4LAB_ASSIGN_OR_RETURN(SqliteStatement stmt, db_->Prepare("SELECT COUNT(*) FROM samples WHERE run_id = ?1;",
+                                                             "count samples of run " + std::to_string(run_id)));
+  stmt.BindInt64(1, run_id);
+  FP4LAB_ASSIGN_OR_RETURN(bool has_row, stmt.Step());
+  return has_row ? stmt.ColumnInt64(0) : 0;
+}
+
 // ---- metrics and comparisons ----
 
 Status ResultStore::CompleteTask(const TaskRecord& task, const std::vector<MetricRecord>& metrics,

@@ -84,6 +84,8 @@ class ResultStore {
   // The sample_ids stored for exactly (run_id, task, precision), for --resume.
   Result<std::set<std::string>> StoredSampleIds(int64_t run_id, const std::string& task,
                                                 const std::string& precision);
+  // Number of samples stored for the run, every task and precision (0 for an unknown run).
+  Result<int64_t> CountSamples(int64_t run_id);
 
   // ---- metrics and comparisons ----
   // In ONE transaction: upserts `task` with complete = true, replaces all metrics and comparisons stored for

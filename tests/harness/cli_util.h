@@ -14,13 +14,10 @@ struct CliResult {
   std::string output;  // stdout and stderr together
 };
 
-// Runs `FP4LAB_EXE <args>` through the shell (args are trusted test strings) with FP4LAB_DATA_DIR pointing at
-// the repository's datasets/.
-inline CliResult RunFp4lab(const std::string& args) {
-  const std::string command = std::string("FP4LAB_DATA_DIR=") + FP4LAB_SOURCE_DIR + "/datasets " + FP4LAB_EXE + " " +
-                              args + " 2>&1";
+// Runs `command` through the shell (a trusted test string) and collects its exit code and output.
+inline CliResult RunShell(const std::string& command) {
   CliResult result;
-  FILE* pipe = ::popen(command.c_str(), "r");
+  FILE* pipe = ::popen(("(" + command + ") 2>&1").c_str(), "r");
   if (pipe == nullptr) return result;
   std::array<char, 4096> buf;
   size_t n;
@@ -28,6 +25,12 @@ inline CliResult RunFp4lab(const std::string& args) {
   const int status = ::pclose(pipe);
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return result;
+}
+
+// Runs `FP4LAB_EXE <args>` through the shell (args are trusted test strings) with FP4LAB_DATA_DIR pointing at
+// the repository's datasets/.
+inline CliResult RunFp4lab(const std::string& args) {
+  return RunShell(std::string("FP4LAB_DATA_DIR=") + FP4LAB_SOURCE_DIR + "/datasets " + FP4LAB_EXE + " " + args);
 }
 
 }  // namespace fp4lab::testing

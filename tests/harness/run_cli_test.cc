@@ -14,6 +14,7 @@
 
 #include "engine/file_util.h"
 #include "harness/cli_util.h"
+#include "harness/run_metrics.h"
 #include "results/result_store.h"
 #include "test_util.h"
 
@@ -22,24 +23,10 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::FixturePath;
+using testing::MetricsOf;
 using testing::RunFp4lab;
 using testing::SourcePath;
 using testing::TempDir;
-
-// metric key -> value of every metric of the newest run in `db`.
-std::map<std::string, double> MetricsOf(const std::string& db) {
-  std::map<std::string, double> out;
-  auto store = ResultStore::Open(db, OpenMode::kReadOnly);
-  EXPECT_TRUE(store.ok()) << store.status().ToString();
-  if (!store.ok()) return out;
-  auto runs = (*store)->ListRuns();
-  EXPECT_TRUE(runs.ok() && !runs->empty());
-  if (!runs.ok() || runs->empty()) return out;
-  EXPECT_EQ(runs->back().status, RunStatus::kComplete);
-  auto metrics = (*store)->ListMetrics(runs->back().id);
-  for (const auto& m : *metrics) out[m.task + "/" + m.precision + "/" + m.metric] = m.value;
-  return out;
-}
 
 bool HasCompleteRun(const std::string& db) {
   if (!fs::exists(db)) return false;
