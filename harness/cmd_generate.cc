@@ -3,8 +3,8 @@
 #include <memory>
 
 #include "engine/engine.h"
-#include "engine/file_util.h"
 #include "harness/command.h"
+#include "harness/open_engine.h"
 #include "harness/paths.h"
 #include "harness/token_ids.h"
 
@@ -43,14 +43,7 @@ Result<int> GenerateFromIds(Engine& engine, const GenerateFlags& f) {
 }
 
 Result<int> RunGenerate(const GenerateFlags& f) {
-  EngineOptions options;
-  options.model_dir = f.model;
-  options.precision = f.precision;
-  options.device = f.device;
-  if (!f.calib.empty()) {
-    FP4LAB_ASSIGN_OR_RETURN(options.calibration_text, ReadFile(f.calib));
-  }
-  FP4LAB_ASSIGN_OR_RETURN(auto engine, Engine::Open(options));
+  FP4LAB_ASSIGN_OR_RETURN(auto engine, OpenEngineFromFlags(f.model, f.precision, f.device, f.calib));
   if (!f.prompt_ids.empty()) return GenerateFromIds(*engine, f);
   FP4LAB_ASSIGN_OR_RETURN(std::vector<TokenId> prompt, engine->Encode(f.prompt));
   if (!f.no_bos) prompt.insert(prompt.begin(), engine->BosId());

@@ -6,9 +6,9 @@
 #include <memory>
 
 #include "engine/engine.h"
-#include "engine/file_util.h"
 #include "engine/safetensors.h"
 #include "harness/command.h"
+#include "harness/open_engine.h"
 #include "harness/paths.h"
 #include "harness/token_ids.h"
 
@@ -35,14 +35,7 @@ Result<int> RunLogits(const LogitsFlags& f) {
                                      " and " + std::to_string(sequence.size()));
     }
   }
-  EngineOptions options;
-  options.model_dir = f.model;
-  options.precision = f.precision;
-  options.device = f.device;
-  if (!f.calib.empty()) {
-    FP4LAB_ASSIGN_OR_RETURN(options.calibration_text, ReadFile(f.calib));
-  }
-  FP4LAB_ASSIGN_OR_RETURN(auto engine, Engine::Open(options));
+  FP4LAB_ASSIGN_OR_RETURN(auto engine, OpenEngineFromFlags(f.model, f.precision, f.device, f.calib));
   const int64_t tokens = static_cast<int64_t>(sequences.front().size());
   const int64_t vocab = engine->VocabSize();
   TensorToWrite logits{"logits", DType::kF32, {static_cast<int64_t>(sequences.size()), tokens, vocab}, {}};

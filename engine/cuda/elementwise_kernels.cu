@@ -57,6 +57,18 @@ __global__ void SoftCapKernel(float* x, float cap, int64_t count) {
   for (int64_t i = GlobalThread(); i < count; i += GlobalStride()) x[i] = __fmul_rn(cap, tanhf(__fdiv_rn(x[i], cap)));
 }
 
+// (best, best_index) becomes the warp's largest value and the lowest index holding it, in every lane.
+__device__ __forceinline__ void WarpArgMax(float& best, int64_t& best_index) {
+  for (int offset = 16; offset > 0; offset >>= 1) {
+    const float other = __shfl_xor_sync(0xFFFFFFFFu, best, offset);
+    const int64_t other_index = __shfl_xor_sync(0xFFFFFFFFu, best_index, offset);
+    if (other > best || (other == best && other_index < best_index)) {
+      best = other;
+      best_index = other_index;
+    }
+  }
+}
+
 // One block of kThreads per request: the first index of its row's maximum, then the sum of exp(x - max) in double.
 __global__ void ScoreTokensKernel(const float* logits, int64_t vocab, const int32_t* rows, const int32_t* targets,
                                   float* out) {
@@ -73,14 +85,7 @@ __global__ void ScoreTokensKernel(const float* logits, int64_t vocab, const int3
     }
   }
   // (max, first index) over the block: warps by shuffles, then warp 0 over the warps' winners.
-  for (int offset = 16; offset > 0; offset >>= 1) {
-    const float other = __shfl_xor_sync(0xFFFFFFFFu, best, offset);
-    const int64_t other_index = __shfl_xor_sync(0xFFFFFFFFu, best_index, offset);
-    if (other > best || (other == best && other_index < best_index)) {
-      best = other;
-      best_index = other_index;
-    }
-  }
+  WarpArgMax(best, best_index);
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
   if (lane == 0) {
     max_s[warp] = best;
@@ -90,14 +95,7 @@ __global__ void ScoreTokensKernel(const float* logits, int64_t vocab, const int3
   if (warp == 0) {
     best = lane < warps ? max_s[lane] : -INFINITY;
     best_index = lane < warps ? index_s[lane] : vocab;
-    for (int offset = 16; offset > 0; offset >>= 1) {
-      const float other = __shfl_xor_sync(0xFFFFFFFFu, best, offset);
-      const int64_t other_index = __shfl_xor_sync(0xFFFFFFFFu, best_index, offset);
-      if (other > best || (other == best && other_index < best_index)) {
-        best = other;
-        best_index = other_index;
-      }
-    }
+    WarpArgMax(best, best_index);
     if (lane == 0) {
       max_s[0] = best;
       index_s[0] = best_index;
