@@ -167,6 +167,16 @@ Status DecoderModel::RunDecodeStep(StepBuffers& step, KvCache& cache, DeviceTens
   return backend_.Replay(*r.program);
 }
 
+Status DecoderModel::CheckAgainstManifest(const std::string& name, const LinearWeights& w) const {
+  const ManifestTensor* entry = manifest_.Find(name);
+  if (entry == nullptr) return Status::Internal(name + " is not in the " + config_.model_type + " manifest");
+  if (entry->shape[0] == w.out_features && entry->shape[1] == w.in_features) return Status::Ok();
+  return Status::InvalidArgument(name + " is [" + std::to_string(w.out_features) + ", " +
+                                 std::to_string(w.in_features) + "] in the checkpoint, but config.json implies [" +
+                                 std::to_string(entry->shape[0]) + ", " + std::to_string(entry->shape[1]) +
+                                 "] (check hidden_size, intermediate_size, heads, head_dim and vocab_size)");
+}
+
 Result<std::unique_ptr<DeviceLinear>> DecoderModel::Keep(Result<std::unique_ptr<DeviceLinear>> linear) {
   if (linear.ok()) linears_.push_back(linear->get());
   return linear;
@@ -174,11 +184,13 @@ Result<std::unique_ptr<DeviceLinear>> DecoderModel::Keep(Result<std::unique_ptr<
 
 Result<std::unique_ptr<DeviceLinear>> DecoderModel::LoadLinear(WeightLoader& loader, const std::string& name) {
   FP4LAB_ASSIGN_OR_RETURN(LinearWeights w, loader.Linear(name, manifest_.FusedGroup(name)));
+  FP4LAB_RETURN_IF_ERROR(CheckAgainstManifest(name, w));
   return Keep(backend_.PrepareLinear(w));
 }
 
 Result<std::unique_ptr<DeviceLinear>> DecoderModel::LoadEmbedding(WeightLoader& loader, const std::string& name) {
   FP4LAB_ASSIGN_OR_RETURN(LinearWeights w, loader.Dense(name, "embedding"));
+  FP4LAB_RETURN_IF_ERROR(CheckAgainstManifest(name, w));
   return Keep(backend_.PrepareLinear(w));
 }
 
@@ -197,6 +209,7 @@ Status DecoderModel::LoadFusable(WeightLoader& loader, const std::vector<std::st
   std::vector<LinearWeights> parts;
   for (const std::string& name : names) {
     FP4LAB_ASSIGN_OR_RETURN(LinearWeights w, loader.Linear(name, names));
+    FP4LAB_RETURN_IF_ERROR(CheckAgainstManifest(name, w));
     parts.push_back(std::move(w));
   }
   const ManifestTensor* first = manifest_.Find(names.front());

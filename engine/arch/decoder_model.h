@@ -121,6 +121,9 @@ class DecoderModel : public Model {
                     std::span<const int32_t> cache_rows, StepBuffers& step);
   Status RunDecodeStep(StepBuffers& step, KvCache& cache, DeviceTensor& logits);
   Result<std::unique_ptr<DeviceLinear>> Keep(Result<std::unique_ptr<DeviceLinear>> linear);
+  // InvalidArgument naming the tensor when the checkpoint's shape of `w` is not that of manifest entry `name` (a
+  // config that does not describe its checkpoint fails at load, naming what to check, not in the forward pass).
+  Status CheckAgainstManifest(const std::string& name, const LinearWeights& w) const;
 
   ModelConfig config_;
   const TensorManifest& manifest_;

@@ -2,10 +2,12 @@
 // (tests/fixtures/*/reference.safetensors; see datasets/SOURCES.md for how they were made), for every family.
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 
 #include <gtest/gtest.h>
 
 #include "engine/engine.h"
+#include "engine/file_util.h"
 #include "engine_test_util.h"
 #include "test_util.h"
 
@@ -77,6 +79,30 @@ TEST_P(FamilyReference, GreedyContinuationMatches) {
   auto got = engine->Generate(prompt, static_cast<int>(expected.size()), SamplingOptions{}, nullptr);
   ASSERT_TRUE(got.ok()) << got.status().ToString();
   EXPECT_EQ(*got, expected);
+}
+
+// A config that does not describe its checkpoint fails at load with the tensor and the fields to check named (not
+// in the forward pass, and not as an internal error).
+TEST_P(FamilyReference, ConfigThatDisagreesWithTheTensorsIsRefusedAtLoad) {
+  const std::string dir = testing::TempDir(std::string("wrong_config_") + GetParam());
+  for (const char* file : {"config.json", "model.safetensors"}) {
+    std::filesystem::copy_file(FixturePath(std::string(GetParam()) + "/" + file), dir + "/" + file,
+                               std::filesystem::copy_options::overwrite_existing);
+  }
+  auto config = ReadJsonFile(dir + "/config.json");
+  ASSERT_TRUE(config.ok());
+  (*config)["intermediate_size"] = 512;  // the checkpoint's MLP is 256 wide
+  ASSERT_TRUE(WriteFileAtomically(dir + "/config.json", [&](std::ostream& out) {
+                out << config->dump();
+                return Status::Ok();
+              }).ok());
+  EngineOptions options;
+  options.model_dir = dir;
+  auto engine = Engine::Open(options);
+  ASSERT_FALSE(engine.ok());
+  EXPECT_EQ(engine.status().code(), StatusCode::kInvalidArgument) << engine.status().ToString();
+  EXPECT_NE(engine.status().message().find("mlp.gate_proj"), std::string::npos) << engine.status().ToString();
+  EXPECT_NE(engine.status().message().find("intermediate_size"), std::string::npos) << engine.status().ToString();
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, FamilyReference, ::testing::Values("llama_tiny", "qwen3_tiny", "gemma3_tiny"));
