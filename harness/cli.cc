@@ -42,6 +42,7 @@ int RunCli(int argc, char** argv) {
       AddGateCommand(app),
       AddQuantizeCommand(app),
       AddBenchCommand(app),
+      AddTokenizeCommand(app),
   };
   try {
     app.parse(argc, argv);

@@ -32,5 +32,6 @@ Command AddReportCommand(CLI::App& root);
 Command AddGateCommand(CLI::App& root);
 Command AddQuantizeCommand(CLI::App& root);
 Command AddBenchCommand(CLI::App& root);
+Command AddTokenizeCommand(CLI::App& root);
 
 }  // namespace fp4lab
