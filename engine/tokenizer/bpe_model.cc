@@ -170,7 +170,7 @@ Status BpeModel::MergeWord(std::string_view word, std::vector<int32_t>* ids) con
   std::vector<Symbol> symbols;
   symbols.reserve(word.size());
   const auto add = [&](int32_t id) { symbols.push_back({id, -1, -1, false}); };
-  std::optional<int32_t> pending_unk;
+  int32_t pending_unk = -1;  // an unk not yet added (it may still fuse with the next one)
   std::string piece;
   for (size_t pos = 0; pos < word.size();) {
     const int length = std::max(1, Utf8CharLength(word, pos));
@@ -186,8 +186,8 @@ Status BpeModel::MergeWord(std::string_view word, std::vector<int32_t>* ids) con
       lookup = piece;
     }
     if (const auto it = vocab_.find(lookup); it != vocab_.end()) {
-      if (pending_unk) add(*pending_unk);
-      pending_unk.reset();
+      if (pending_unk >= 0) add(pending_unk);
+      pending_unk = -1;
       add(it->second);
       continue;
     }
@@ -204,10 +204,10 @@ Status BpeModel::MergeWord(std::string_view word, std::vector<int32_t>* ids) con
     if (unk_it == vocab_.end()) {
       return Status::InvalidArgument("tokenizer: unk_token \"" + *unk_token_ + "\" is not in the vocabulary");
     }
-    if (pending_unk && !fuse_unk_) add(*pending_unk);
+    if (pending_unk >= 0 && !fuse_unk_) add(pending_unk);
     pending_unk = unk_it->second;
   }
-  if (pending_unk) add(*pending_unk);
+  if (pending_unk >= 0) add(pending_unk);
 
   // 2. Merge the lowest-ranked adjacent pair (leftmost on ties) until none applies, as Hugging Face's Word does.
   const auto count = static_cast<int32_t>(symbols.size());
