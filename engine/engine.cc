@@ -182,7 +182,10 @@ Result<std::vector<TokenId>> Engine::Encode(std::string_view text) const {
 
 std::string Engine::Decode(std::span<const TokenId> tokens) const {
   // Special tokens are left out, as sentencepiece leaves out its control tokens (an EOS never reaches the text).
-  return tokenizer_ ? tokenizer_->Decode(tokens, /*skip_special_tokens=*/true) : std::string();
+  // LanguageModel::Decode returns plain text: a decoder regex that gives up (never seen) yields empty text.
+  if (!tokenizer_) return std::string();
+  Result<std::string> text = tokenizer_->Decode(tokens, /*skip_special_tokens=*/true);
+  return text.ok() ? std::move(text).value() : std::string();
 }
 
 Result<std::vector<float>> Engine::Logits(std::span<const TokenId> tokens) {

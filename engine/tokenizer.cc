@@ -75,7 +75,7 @@ Result<std::vector<int32_t>> Tokenizer::EncodeWithSpecialTokens(std::string_view
   return ids;
 }
 
-std::string Tokenizer::Decode(std::span<const int32_t> ids, bool skip_special_tokens) const {
+Result<std::string> Tokenizer::Decode(std::span<const int32_t> ids, bool skip_special_tokens) const {
   if (hf_) return hf_->Decode(ids, skip_special_tokens);
   std::vector<int> v(ids.begin(), ids.end());
   std::string out;

@@ -36,8 +36,9 @@ class Tokenizer {
   // encode(text) with the tokenizer's default special tokens: tokenizer.json's post-processor (e.g. BOS), or BOS
   // before the ids for sentencepiece.
   Result<std::vector<int32_t>> EncodeWithSpecialTokens(std::string_view text) const;
-  // decode(ids, skip_special_tokens); sentencepiece always leaves out control tokens such as BOS and EOS.
-  std::string Decode(std::span<const int32_t> ids, bool skip_special_tokens) const;
+  // decode(ids, skip_special_tokens); sentencepiece always leaves out control tokens such as BOS and EOS. Fails only
+  // if a tokenizer.json decoder's regex gives up (ResourceExhausted).
+  Result<std::string> Decode(std::span<const int32_t> ids, bool skip_special_tokens) const;
   // The vocabulary string of one id ("Ġworld", "▁Hello", "<0x0A>"); empty for an unknown id.
   std::string IdToPiece(int32_t id) const;
 

@@ -61,7 +61,8 @@ Result<int> RunTokenize(const TokenizeFlags& f) {
     std::vector<std::string> out;  // every line encoded before any is printed
     for (const std::string& text : texts) {
       FP4LAB_ASSIGN_OR_RETURN(const std::vector<int32_t> ids, encode(text));
-      out.push_back(nlohmann::json{{"ids", ids}, {"decoded", tokenizer->Decode(ids, false)}}.dump());
+      FP4LAB_ASSIGN_OR_RETURN(const std::string decoded, tokenizer->Decode(ids, /*skip_special_tokens=*/false));
+      out.push_back(nlohmann::json{{"ids", ids}, {"decoded", decoded}}.dump());
     }
     for (const std::string& line : out) std::cout << line << "\n";
     return 0;
@@ -74,7 +75,7 @@ Result<int> RunTokenize(const TokenizeFlags& f) {
   FP4LAB_ASSIGN_OR_RETURN(const std::vector<int32_t> ids, encode(text));
   std::vector<std::string> pieces;
   for (const int32_t id : ids) pieces.push_back(tokenizer->IdToPiece(id));
-  const std::string decoded = tokenizer->Decode(ids, /*skip_special_tokens=*/false);
+  FP4LAB_ASSIGN_OR_RETURN(const std::string decoded, tokenizer->Decode(ids, /*skip_special_tokens=*/false));
   const std::string source = f.model + "/" + tokenizer->source_file();
   if (f.json) {
     const nlohmann::json out = {{"tokenizer", source},     {"ids", ids},

@@ -97,7 +97,10 @@ Result<AddedVocabulary> AddedVocabulary::Parse(const nlohmann::json& list, std::
       continue;
     }
     std::string key = token.content;
-    if (normalizer != nullptr) normalizer->Normalize(&key);
+    if (normalizer != nullptr) {
+      const Status normalized = normalizer->Normalize(&key);
+      if (!normalized.ok()) return fields.Error(JoinPath(IndexPath(path, i), "content"), normalized.message());
+    }
     if (!key.empty()) vocabulary.normalized_trie_->Insert(key, i);
   }
   return vocabulary;

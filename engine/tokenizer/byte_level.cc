@@ -9,7 +9,9 @@ namespace fp4lab::tokenizer {
 namespace {
 
 // Printable ASCII and printable Latin-1 (but the soft hyphen) stand for themselves.
-bool StandsForItself(char32_t b) { return (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF); }
+bool StandsForItself(char32_t b) {
+  return (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+}
 
 constexpr char32_t kFirstShifted = 256;
 constexpr int kShiftedCount = 68;  // 256 bytes minus the 188 that stand for themselves

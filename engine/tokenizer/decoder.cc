@@ -21,7 +21,7 @@ constexpr const char* kReplacementCharacter = "\xEF\xBF\xBD";  // U+FFFD
 // own bytes) and reads the bytes as UTF-8, invalid sequences becoming U+FFFD.
 class ByteLevelDecoder final : public Decoder {
  public:
-  void DecodeChain(std::vector<std::string>* tokens) const override {
+  Status DecodeChain(std::vector<std::string>* tokens) const override {
     std::string bytes;
     for (const std::string& token : *tokens) {
       const size_t start = bytes.size();
@@ -43,13 +43,14 @@ class ByteLevelDecoder final : public Decoder {
       }
     }
     *tokens = {Utf8Lossy(bytes)};
+    return Status::Ok();
   }
 };
 
 // Runs of "<0xXX>" tokens become the UTF-8 text of their bytes, or one U+FFFD per byte if that is not valid UTF-8.
 class ByteFallbackDecoder final : public Decoder {
  public:
-  void DecodeChain(std::vector<std::string>* tokens) const override {
+  Status DecodeChain(std::vector<std::string>* tokens) const override {
     std::vector<std::string> out;
     std::string pending;  // bytes of the current run
     size_t pending_count = 0;
@@ -65,7 +66,9 @@ class ByteFallbackDecoder final : public Decoder {
     };
     for (std::string& token : *tokens) {
       int byte = -1;
-      if (token.size() == 6 && token.compare(0, 3, "<0x") == 0 && token[5] == '>') byte = ParseHexByte(token[3], token[4]);
+      if (token.size() == 6 && token.compare(0, 3, "<0x") == 0 && token[5] == '>') {
+        byte = ParseHexByte(token[3], token[4]);
+      }
       if (byte >= 0) {
         pending.push_back(static_cast<char>(byte));
         ++pending_count;
@@ -76,6 +79,7 @@ class ByteFallbackDecoder final : public Decoder {
     }
     flush();
     *tokens = std::move(out);
+    return Status::Ok();
   }
 
  private:
@@ -93,10 +97,11 @@ class ByteFallbackDecoder final : public Decoder {
 
 class FuseDecoder final : public Decoder {
  public:
-  void DecodeChain(std::vector<std::string>* tokens) const override {
+  Status DecodeChain(std::vector<std::string>* tokens) const override {
     std::string joined;
     for (const std::string& token : *tokens) joined += token;
     *tokens = {std::move(joined)};
+    return Status::Ok();
   }
 };
 
@@ -105,7 +110,7 @@ class StripDecoder final : public Decoder {
  public:
   StripDecoder(std::string content, size_t start, size_t stop)
       : content_(std::move(content)), start_(start), stop_(stop) {}
-  void DecodeChain(std::vector<std::string>* tokens) const override {
+  Status DecodeChain(std::vector<std::string>* tokens) const override {
     for (std::string& token : *tokens) {
       size_t begin = 0, end = token.size();
       for (size_t i = 0; i < start_ && token.compare(begin, content_.size(), content_) == 0 && begin < end; ++i) {
@@ -118,6 +123,7 @@ class StripDecoder final : public Decoder {
       }
       token = token.substr(begin, end - begin);
     }
+    return Status::Ok();
   }
 
  private:
@@ -129,10 +135,10 @@ class ReplaceDecoder final : public Decoder {
  public:
   ReplaceDecoder(std::shared_ptr<const Regex> pattern, std::string content)
       : pattern_(std::move(pattern)), content_(std::move(content)) {}
-  void DecodeChain(std::vector<std::string>* tokens) const override {
+  Status DecodeChain(std::vector<std::string>* tokens) const override {
     std::vector<Segment> segments;
     for (std::string& token : *tokens) {
-      pattern_->FindSegments(token, &segments);
+      FP4LAB_RETURN_IF_ERROR(pattern_->FindSegments(token, &segments));
       std::string out;
       for (const Segment& s : segments) {
         if (s.is_match) {
@@ -143,6 +149,7 @@ class ReplaceDecoder final : public Decoder {
       }
       token = std::move(out);
     }
+    return Status::Ok();
   }
 
  private:
@@ -156,7 +163,7 @@ class MetaspaceDecoder final : public Decoder {
  public:
   MetaspaceDecoder(std::string replacement, bool drop_in_first) : replacement_(std::move(replacement)),
                                                                    drop_in_first_(drop_in_first) {}
-  void DecodeChain(std::vector<std::string>* tokens) const override {
+  Status DecodeChain(std::vector<std::string>* tokens) const override {
     for (size_t i = 0; i < tokens->size(); ++i) {
       std::string& token = (*tokens)[i];
       std::string out;
@@ -170,6 +177,7 @@ class MetaspaceDecoder final : public Decoder {
       }
       token = std::move(out);
     }
+    return Status::Ok();
   }
 
  private:
@@ -180,8 +188,9 @@ class MetaspaceDecoder final : public Decoder {
 class SequenceDecoder final : public Decoder {
  public:
   explicit SequenceDecoder(std::vector<std::unique_ptr<Decoder>> steps) : steps_(std::move(steps)) {}
-  void DecodeChain(std::vector<std::string>* tokens) const override {
-    for (const auto& step : steps_) step->DecodeChain(tokens);
+  Status DecodeChain(std::vector<std::string>* tokens) const override {
+    for (const auto& step : steps_) FP4LAB_RETURN_IF_ERROR(step->DecodeChain(tokens));
+    return Status::Ok();
   }
 
  private:

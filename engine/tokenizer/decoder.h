@@ -17,8 +17,9 @@ namespace fp4lab::tokenizer {
 class Decoder {
  public:
   virtual ~Decoder() = default;
-  // Hugging Face's decode_chain: rewrites the list of token strings (a step may join several into one).
-  virtual void DecodeChain(std::vector<std::string>* tokens) const = 0;
+  // Hugging Face's decode_chain: rewrites the list of token strings (a step may join several into one). Fails only
+  // if a regex gives up (Regex::FindSegments).
+  virtual Status DecodeChain(std::vector<std::string>* tokens) const = 0;
 };
 
 // `node` is the JSON object at `path` (not null).

@@ -89,7 +89,7 @@ Result<std::vector<int32_t>> HfTokenizer::Encode(std::string_view text, bool add
 }
 
 Status HfTokenizer::EncodeSegment(std::string text, bool starts_input, std::vector<int32_t>* ids) const {
-  if (normalizer_) normalizer_->Normalize(&text);
+  if (normalizer_) FP4LAB_RETURN_IF_ERROR(normalizer_->Normalize(&text));
   std::vector<AddedTokenSplit> splits;
   added_.Split(text, /*normalized=*/true, &splits);
   std::vector<PreToken> words;
@@ -100,13 +100,13 @@ Status HfTokenizer::EncodeSegment(std::string text, bool starts_input, std::vect
     }
     words.clear();
     words.push_back({text.substr(split.begin, split.end - split.begin), starts_input && split.begin == 0});
-    if (pre_tokenizer_) pre_tokenizer_->PreTokenize(&words);
+    if (pre_tokenizer_) FP4LAB_RETURN_IF_ERROR(pre_tokenizer_->PreTokenize(&words));
     for (const PreToken& word : words) FP4LAB_RETURN_IF_ERROR(model_->Tokenize(word.text, ids));
   }
   return Status::Ok();
 }
 
-std::string HfTokenizer::Decode(std::span<const int32_t> ids, bool skip_special_tokens) const {
+Result<std::string> HfTokenizer::Decode(std::span<const int32_t> ids, bool skip_special_tokens) const {
   std::vector<std::string> tokens;
   tokens.reserve(ids.size());
   for (const int32_t id : ids) {
@@ -121,7 +121,7 @@ std::string HfTokenizer::Decode(std::span<const int32_t> ids, bool skip_special_
     for (size_t i = 0; i < tokens.size(); ++i) joined += (i ? " " : "") + tokens[i];
     return joined;
   }
-  decoder_->DecodeChain(&tokens);
+  FP4LAB_RETURN_IF_ERROR(decoder_->DecodeChain(&tokens));
   std::string text;
   for (const std::string& token : tokens) text += token;
   return text;

@@ -32,8 +32,8 @@ class HfTokenizer {
   // encode(text, add_special_tokens): added tokens written in the text are always matched; the post-processor
   // (e.g. BOS) runs only with `add_special_tokens`. InvalidArgument if `text` is not valid UTF-8.
   Result<std::vector<int32_t>> Encode(std::string_view text, bool add_special_tokens) const;
-  // decode(ids, skip_special_tokens): unknown ids are skipped.
-  std::string Decode(std::span<const int32_t> ids, bool skip_special_tokens) const;
+  // decode(ids, skip_special_tokens): unknown ids are skipped. Fails only if a decoder's regex gives up.
+  Result<std::string> Decode(std::span<const int32_t> ids, bool skip_special_tokens) const;
 
   // Added tokens first, then the model's vocabulary.
   std::optional<int32_t> TokenToId(std::string_view token) const;

@@ -25,14 +25,18 @@ std::unique_ptr<Normalizer> Make(Args&&... args) {
 class UnicodeNormalizer final : public Normalizer {
  public:
   explicit UnicodeNormalizer(const icu::Normalizer2* normalizer) : normalizer_(normalizer) {}
-  void Normalize(std::string* text) const override {
+  Status Normalize(std::string* text) const override {
     UErrorCode status = U_ZERO_ERROR;
-    if (normalizer_->isNormalizedUTF8(*text, status) && U_SUCCESS(status)) return;
+    if (normalizer_->isNormalizedUTF8(*text, status) && U_SUCCESS(status)) return Status::Ok();
     status = U_ZERO_ERROR;
     std::string out;
     icu::StringByteSink<std::string> sink(&out, static_cast<int32_t>(text->size()));
     normalizer_->normalizeUTF8(0, *text, sink, nullptr, status);
-    if (U_SUCCESS(status)) *text = std::move(out);
+    if (U_FAILURE(status)) {
+      return Status::Internal(std::string("tokenizer: ICU normalization failed: ") + u_errorName(status));
+    }
+    *text = std::move(out);
+    return Status::Ok();
   }
 
  private:
@@ -42,10 +46,11 @@ class UnicodeNormalizer final : public Normalizer {
 // Full Unicode lowercase mapping, locale-independent (Rust's str::to_lowercase).
 class LowercaseNormalizer final : public Normalizer {
  public:
-  void Normalize(std::string* text) const override {
+  Status Normalize(std::string* text) const override {
     std::string out;
     icu::UnicodeString::fromUTF8(*text).toLower(icu::Locale::getRoot()).toUTF8String(out);
     *text = std::move(out);
+    return Status::Ok();
   }
 };
 
@@ -53,7 +58,7 @@ class LowercaseNormalizer final : public Normalizer {
 class StripNormalizer final : public Normalizer {
  public:
   StripNormalizer(bool left, bool right) : left_(left), right_(right) {}
-  void Normalize(std::string* text) const override {
+  Status Normalize(std::string* text) const override {
     size_t begin = 0, end = text->size();
     char32_t c;
     if (left_) {
@@ -73,6 +78,7 @@ class StripNormalizer final : public Normalizer {
       }
     }
     *text = text->substr(begin, end - begin);
+    return Status::Ok();
   }
 
  private:
@@ -83,8 +89,9 @@ class StripNormalizer final : public Normalizer {
 class PrependNormalizer final : public Normalizer {
  public:
   explicit PrependNormalizer(std::string prefix) : prefix_(std::move(prefix)) {}
-  void Normalize(std::string* text) const override {
+  Status Normalize(std::string* text) const override {
     if (!text->empty()) text->insert(0, prefix_);
+    return Status::Ok();
   }
 
  private:
@@ -96,10 +103,10 @@ class ReplaceNormalizer final : public Normalizer {
  public:
   ReplaceNormalizer(std::shared_ptr<const Regex> pattern, std::string content)
       : pattern_(std::move(pattern)), content_(std::move(content)) {}
-  void Normalize(std::string* text) const override {
+  Status Normalize(std::string* text) const override {
     std::vector<Segment> segments;
-    pattern_->FindSegments(*text, &segments);
-    if (segments.size() == 1 && !segments[0].is_match) return;
+    FP4LAB_RETURN_IF_ERROR(pattern_->FindSegments(*text, &segments));
+    if (segments.size() == 1 && !segments[0].is_match) return Status::Ok();
     std::string out;
     out.reserve(text->size());
     for (const Segment& s : segments) {
@@ -110,6 +117,7 @@ class ReplaceNormalizer final : public Normalizer {
       }
     }
     *text = std::move(out);
+    return Status::Ok();
   }
 
  private:
@@ -120,8 +128,9 @@ class ReplaceNormalizer final : public Normalizer {
 class SequenceNormalizer final : public Normalizer {
  public:
   explicit SequenceNormalizer(std::vector<std::unique_ptr<Normalizer>> steps) : steps_(std::move(steps)) {}
-  void Normalize(std::string* text) const override {
-    for (const auto& step : steps_) step->Normalize(text);
+  Status Normalize(std::string* text) const override {
+    for (const auto& step : steps_) FP4LAB_RETURN_IF_ERROR(step->Normalize(text));
+    return Status::Ok();
   }
 
  private:

@@ -16,8 +16,8 @@ namespace fp4lab::tokenizer {
 class Normalizer {
  public:
   virtual ~Normalizer() = default;
-  // Rewrites `text` (valid UTF-8) in place.
-  virtual void Normalize(std::string* text) const = 0;
+  // Rewrites `text` (valid UTF-8) in place. Fails only if a regex gives up (Regex::FindSegments).
+  virtual Status Normalize(std::string* text) const = 0;
 };
 
 // `node` is the JSON object at `path` (not null). InvalidArgument naming the field for unknown types or bad fields.

@@ -32,10 +32,10 @@ Result<SplitBehavior> ParseSplitBehavior(const nlohmann::json& value, std::strin
                                 value.dump());
 }
 
-void SplitText(std::string_view text, const Regex& regex, SplitBehavior behavior, bool invert,
-               std::vector<std::string_view>* pieces) {
+Status SplitText(std::string_view text, const Regex& regex, SplitBehavior behavior, bool invert,
+                 std::vector<std::string_view>* pieces) {
   std::vector<Segment> segments;
-  regex.FindSegments(text, &segments);
+  FP4LAB_RETURN_IF_ERROR(regex.FindSegments(text, &segments));
   if (invert) {
     for (Segment& s : segments) s.is_match = !s.is_match;
   }
@@ -95,6 +95,7 @@ void SplitText(std::string_view text, const Regex& regex, SplitBehavior behavior
   for (const Piece& p : result) {
     if (!p.removed && p.end > p.begin) pieces->push_back(text.substr(p.begin, p.end - p.begin));
   }
+  return Status::Ok();
 }
 
 }  // namespace fp4lab::tokenizer

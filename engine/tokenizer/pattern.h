@@ -26,8 +26,8 @@ Result<SplitBehavior> ParseSplitBehavior(const nlohmann::json& value, std::strin
                                          const JsonFields& fields);
 
 // Splits `text` as NormalizedString::split does: finds the segments of `regex` (with `invert`, matches and gaps
-// swap roles), applies `behavior`, and appends the non-empty pieces to `pieces`.
-void SplitText(std::string_view text, const Regex& regex, SplitBehavior behavior, bool invert,
+// swap roles), applies `behavior`, and appends the non-empty pieces to `pieces`. Fails only as FindSegments does.
+Status SplitText(std::string_view text, const Regex& regex, SplitBehavior behavior, bool invert,
                std::vector<std::string_view>* pieces);
 
 }  // namespace fp4lab::tokenizer

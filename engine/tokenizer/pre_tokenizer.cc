@@ -16,25 +16,28 @@ std::unique_ptr<PreTokenizer> Make(Args&&... args) {
 }
 
 // Splits every word with `regex` and `behavior`; a piece starts the input if its word did and it begins at 0.
-void SplitWords(const Regex& regex, SplitBehavior behavior, bool invert, std::vector<PreToken>* words) {
+Status SplitWords(const Regex& regex, SplitBehavior behavior, bool invert, std::vector<PreToken>* words) {
   std::vector<PreToken> out;
   out.reserve(words->size());
   std::vector<std::string_view> pieces;
   for (PreToken& word : *words) {
     pieces.clear();
-    SplitText(word.text, regex, behavior, invert, &pieces);
+    FP4LAB_RETURN_IF_ERROR(SplitText(word.text, regex, behavior, invert, &pieces));
     for (std::string_view piece : pieces) {
       out.push_back({std::string(piece), word.starts_input && piece.data() == word.text.data()});
     }
   }
   *words = std::move(out);
+  return Status::Ok();
 }
 
 class SplitPreTokenizer final : public PreTokenizer {
  public:
   SplitPreTokenizer(std::shared_ptr<const Regex> regex, SplitBehavior behavior, bool invert)
       : regex_(std::move(regex)), behavior_(behavior), invert_(invert) {}
-  void PreTokenize(std::vector<PreToken>* words) const override { SplitWords(*regex_, behavior_, invert_, words); }
+  Status PreTokenize(std::vector<PreToken>* words) const override {
+    return SplitWords(*regex_, behavior_, invert_, words);
+  }
 
  private:
   std::shared_ptr<const Regex> regex_;
@@ -48,19 +51,20 @@ class ByteLevelPreTokenizer final : public PreTokenizer {
  public:
   ByteLevelPreTokenizer(bool add_prefix_space, std::shared_ptr<const Regex> word_regex)
       : add_prefix_space_(add_prefix_space), word_regex_(std::move(word_regex)) {}
-  void PreTokenize(std::vector<PreToken>* words) const override {
+  Status PreTokenize(std::vector<PreToken>* words) const override {
     if (add_prefix_space_) {
       for (PreToken& word : *words) {
         if (word.text.empty() || word.text[0] != ' ') word.text.insert(0, " ");
       }
     }
-    if (word_regex_) SplitWords(*word_regex_, SplitBehavior::kIsolated, /*invert=*/false, words);
+    if (word_regex_) FP4LAB_RETURN_IF_ERROR(SplitWords(*word_regex_, SplitBehavior::kIsolated, false, words));
     std::string mapped;
     for (PreToken& word : *words) {
       mapped.clear();
       AppendByteLevel(word.text, &mapped);
       word.text.swap(mapped);
     }
+    return Status::Ok();
   }
 
  private:
@@ -76,7 +80,7 @@ class MetaspacePreTokenizer final : public PreTokenizer {
  public:
   MetaspacePreTokenizer(std::string replacement, PrependScheme scheme, std::shared_ptr<const Regex> split_regex)
       : replacement_(std::move(replacement)), scheme_(scheme), split_regex_(std::move(split_regex)) {}
-  void PreTokenize(std::vector<PreToken>* words) const override {
+  Status PreTokenize(std::vector<PreToken>* words) const override {
     for (PreToken& word : *words) {
       std::string replaced;
       for (const char c : word.text) {
@@ -93,7 +97,8 @@ class MetaspacePreTokenizer final : public PreTokenizer {
       }
       word.text = std::move(replaced);
     }
-    if (split_regex_) SplitWords(*split_regex_, SplitBehavior::kMergedWithNext, /*invert=*/false, words);
+    if (split_regex_) return SplitWords(*split_regex_, SplitBehavior::kMergedWithNext, /*invert=*/false, words);
+    return Status::Ok();
   }
 
  private:
@@ -105,8 +110,9 @@ class MetaspacePreTokenizer final : public PreTokenizer {
 class SequencePreTokenizer final : public PreTokenizer {
  public:
   explicit SequencePreTokenizer(std::vector<std::unique_ptr<PreTokenizer>> steps) : steps_(std::move(steps)) {}
-  void PreTokenize(std::vector<PreToken>* words) const override {
-    for (const auto& step : steps_) step->PreTokenize(words);
+  Status PreTokenize(std::vector<PreToken>* words) const override {
+    for (const auto& step : steps_) FP4LAB_RETURN_IF_ERROR(step->PreTokenize(words));
+    return Status::Ok();
   }
 
  private:
@@ -140,7 +146,8 @@ Result<std::unique_ptr<PreTokenizer>> ParseMetaspace(const nlohmann::json& node,
   } else if (scheme_name == "never") {
     scheme = PrependScheme::kNever;
   } else {
-    return fields.Error(JoinPath(path, "prepend_scheme"), "expected always, first or never, got \"" + scheme_name + "\"");
+    return fields.Error(JoinPath(path, "prepend_scheme"),
+                        "expected always, first or never, got \"" + scheme_name + "\"");
   }
   FP4LAB_ASSIGN_OR_RETURN(const bool split, fields.OptionalBool(node, path, "split", true));
   std::shared_ptr<const Regex> split_regex;

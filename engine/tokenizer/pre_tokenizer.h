@@ -23,8 +23,9 @@ struct PreToken {
 class PreTokenizer {
  public:
   virtual ~PreTokenizer() = default;
-  // Replaces each word by its pieces, in order; empty pieces are dropped.
-  virtual void PreTokenize(std::vector<PreToken>* words) const = 0;
+  // Replaces each word by its pieces, in order; empty pieces are dropped. Fails only if a regex gives up
+  // (Regex::FindSegments).
+  virtual Status PreTokenize(std::vector<PreToken>* words) const = 0;
 };
 
 // `node` is the JSON object at `path` (not null).

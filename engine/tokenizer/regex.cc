@@ -18,6 +18,24 @@ struct MatchData {
   pcre2_match_data* data;
 };
 
+// A JIT stack per thread that grows to 64 MiB (PCRE2's default is 32 KiB), so long inputs do not hit the limit.
+struct JitStack {
+  JitStack() : stack(pcre2_jit_stack_create(32 * 1024, 64 * 1024 * 1024, nullptr)),
+               context(pcre2_match_context_create(nullptr)) {
+    pcre2_jit_stack_assign(context, nullptr, stack);
+  }
+  ~JitStack() {
+    pcre2_match_context_free(context);
+    pcre2_jit_stack_free(stack);
+  }
+  static const JitStack& ForThisThread() {
+    thread_local const JitStack jit_stack;
+    return jit_stack;
+  }
+  pcre2_jit_stack* stack;
+  pcre2_match_context* context;
+};
+
 }  // namespace
 
 Result<std::shared_ptr<const Regex>> Regex::Compile(std::string_view pattern, bool literal) {
@@ -42,19 +60,27 @@ Result<std::shared_ptr<const Regex>> Regex::Compile(std::string_view pattern, bo
 
 Regex::~Regex() { pcre2_code_free(code_); }
 
-void Regex::FindSegments(std::string_view text, std::vector<Segment>* segments) const {
+Status Regex::FindSegments(std::string_view text, std::vector<Segment>* segments) const {
   segments->clear();
   if (text.empty()) {
     segments->push_back({0, 0, false});
-    return;
+    return Status::Ok();
   }
   MatchData match(code_);
   const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
   size_t previous_end = 0;
   size_t search_from = 0;
   while (search_from <= text.size()) {
-    const int rc = pcre2_match(code_, subject, text.size(), search_from, PCRE2_NO_UTF_CHECK, match.data, nullptr);
-    if (rc < 0) break;  // PCRE2_ERROR_NOMATCH (or a resource limit: the rest is one gap, as if unmatched)
+    const int rc = pcre2_match(code_, subject, text.size(), search_from, PCRE2_NO_UTF_CHECK, match.data,
+                               JitStack::ForThisThread().context);
+    if (rc == PCRE2_ERROR_NOMATCH) break;
+    if (rc < 0) {
+      PCRE2_UCHAR message[256];
+      pcre2_get_error_message(rc, message, sizeof(message));
+      return Status::ResourceExhausted("tokenizer: regex \"" + pattern_ + "\" gave up on a text of " +
+                                       std::to_string(text.size()) + " bytes: " +
+                                       reinterpret_cast<const char*>(message));
+    }
     const PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(match.data);
     const size_t begin = ovector[0], end = ovector[1];
     if (begin != previous_end) segments->push_back({previous_end, begin, false});
@@ -68,6 +94,7 @@ void Regex::FindSegments(std::string_view text, std::vector<Segment>* segments) 
     }
   }
   if (previous_end != text.size()) segments->push_back({previous_end, text.size(), false});
+  return Status::Ok();
 }
 
 }  // namespace fp4lab::tokenizer

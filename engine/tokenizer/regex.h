@@ -32,8 +32,9 @@ class Regex {
 
   // Hugging Face's Pattern::find_matches: the matches, left to right and non-overlapping, with the gaps between
   // them, covering all of `text` (which must be valid UTF-8). An empty text gives one empty non-match. An empty
-  // match is kept and the search resumes one character later.
-  void FindSegments(std::string_view text, std::vector<Segment>* segments) const;
+  // match is kept and the search resumes one character later. ResourceExhausted if PCRE2 gives up (a match or
+  // stack limit), never a silently different split.
+  Status FindSegments(std::string_view text, std::vector<Segment>* segments) const;
 
   const std::string& pattern() const { return pattern_; }
 
