@@ -20,8 +20,8 @@ std::string WriteTempText(const std::string& name, const std::string& text) {
   return path;
 }
 
-std::string TokenizerFixtureDir(const std::string& family) {
-  const std::string dir = TempDir("tokenizer_" + family);
+std::string TokenizerFixtureDir(const std::string& family, const std::string& name) {
+  const std::string dir = TempDir(name);
   for (const auto& entry : std::filesystem::directory_iterator(FixturePath("tokenizers/" + family))) {
     const std::filesystem::path& source = entry.path();
     if (source.extension() == ".gz") {

@@ -54,7 +54,7 @@ class ByteLevelPreTokenizer final : public PreTokenizer {
   Status PreTokenize(std::vector<PreToken>* words) const override {
     if (add_prefix_space_) {
       for (PreToken& word : *words) {
-        if (word.text.empty() || word.text[0] != ' ') word.text.insert(0, " ");
+        if (word.text.empty() || word.text[0] != ' ') word.text.insert(word.text.begin(), ' ');
       }
     }
     if (word_regex_) FP4LAB_RETURN_IF_ERROR(SplitWords(*word_regex_, SplitBehavior::kIsolated, false, words));

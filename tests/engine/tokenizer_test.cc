@@ -18,7 +18,7 @@ std::string Text(const Result<std::string>& decoded) {
 }
 
 TEST(Tokenizer, PrefersTokenizerJsonOverTokenizerModel) {
-  const std::string dir = TokenizerFixtureDir("tinyllama-1.1b-chat-v1.0");  // has both
+  const std::string dir = TokenizerFixtureDir("tinyllama-1.1b-chat-v1.0", "tok_prefers_json");  // has both
   auto tok = Tokenizer::Open(dir, -1, -1);
   ASSERT_TRUE(tok.ok()) << tok.status().ToString();
   EXPECT_EQ((*tok)->source_file(), "tokenizer.json");
@@ -38,7 +38,7 @@ TEST(Tokenizer, PrefersTokenizerJsonOverTokenizerModel) {
 }
 
 TEST(Tokenizer, FallsBackToSentencepieceWithoutTokenizerJson) {
-  const std::string dir = TokenizerFixtureDir("tinyllama-1.1b-chat-v1.0");
+  const std::string dir = TokenizerFixtureDir("tinyllama-1.1b-chat-v1.0", "tok_sentencepiece");
   std::filesystem::remove(dir + "/tokenizer.json");
   auto tok = Tokenizer::Open(dir, -1, -1);
   ASSERT_TRUE(tok.ok()) << tok.status().ToString();
@@ -60,7 +60,7 @@ TEST(Tokenizer, BundledStoriesModelStillReadsTokenizerModel) {
 }
 
 TEST(Tokenizer, EosIdsGatherConfigGenerationConfigAndTokenizerConfig) {
-  const std::string dir = TokenizerFixtureDir("llama3.1-8b-instruct");
+  const std::string dir = TokenizerFixtureDir("llama3.1-8b-instruct", "tok_eos_ids");
   std::ofstream(dir + "/config.json") << R"({"eos_token_id": [128001, 128008, 128009]})";
   std::ofstream(dir + "/generation_config.json") << R"({"eos_token_id": 128009, "bos_token_id": 128000})";
   auto tok = Tokenizer::Open(dir, -1, -1);
@@ -75,7 +75,7 @@ TEST(Tokenizer, EosIdsGatherConfigGenerationConfigAndTokenizerConfig) {
 }
 
 TEST(Tokenizer, ModelConfigIdsComeFirst) {
-  const std::string dir = TokenizerFixtureDir("qwen3");
+  const std::string dir = TokenizerFixtureDir("qwen3", "tok_config_ids");
   auto tok = Tokenizer::Open(dir, 151643, 151645);
   ASSERT_TRUE(tok.ok()) << tok.status().ToString();
   EXPECT_EQ((*tok)->bos_id(), 151643);
@@ -92,7 +92,7 @@ TEST(Tokenizer, MissingTokenizerIsNotFoundNamingBothFiles) {
 }
 
 TEST(Tokenizer, EosTokenIdOfWrongTypeNamesTheFile) {
-  const std::string dir = TokenizerFixtureDir("qwen3");
+  const std::string dir = TokenizerFixtureDir("qwen3", "tok_eos_wrong_type");
   std::ofstream(dir + "/generation_config.json") << R"({"eos_token_id": "<|im_end|>"})";
   auto tok = Tokenizer::Open(dir, -1, -1);
   ASSERT_FALSE(tok.ok());

@@ -13,7 +13,7 @@ namespace {
 using testing::RunFp4lab;
 
 TEST(TokenizeCli, TextGivesIdsPiecesAndRoundTrip) {
-  const std::string dir = testing::TokenizerFixtureDir("tinyllama-1.1b-chat-v1.0");
+  const std::string dir = testing::TokenizerFixtureDir("tinyllama-1.1b-chat-v1.0", "tokenize_cli_text");
   auto r = RunFp4lab("tokenize --model " + dir + " --text 'Hello world' --json");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto out = nlohmann::json::parse(r.output);
@@ -33,7 +33,7 @@ TEST(TokenizeCli, TextGivesIdsPiecesAndRoundTrip) {
 }
 
 TEST(TokenizeCli, JsonlWritesOneLinePerText) {
-  const std::string dir = testing::TokenizerFixtureDir("qwen3");
+  const std::string dir = testing::TokenizerFixtureDir("qwen3", "tokenize_cli_jsonl");
   const std::string input = testing::WriteTempText("tokenize_jsonl", "{\"text\": \"Hello world\"}\n\n"
                                                                      "{\"text\": \"<|im_start|>user\"}\n");
   auto r = RunFp4lab("tokenize --model " + dir + " --jsonl " + input);
@@ -48,7 +48,7 @@ TEST(TokenizeCli, JsonlWritesOneLinePerText) {
 }
 
 TEST(TokenizeCli, BadInputExitsTwoNamingTheFile) {
-  const std::string dir = testing::TokenizerFixtureDir("qwen3");
+  const std::string dir = testing::TokenizerFixtureDir("qwen3", "tokenize_cli_bad");
   const std::string input = testing::WriteTempText("tokenize_bad_jsonl", "{\"text\": \"ok\"}\n{\"txt\": 1}\n");
   auto bad_line = RunFp4lab("tokenize --model " + dir + " --jsonl " + input);
   EXPECT_EQ(bad_line.exit_code, 2) << bad_line.output;
