@@ -80,7 +80,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   FP4LAB_ASSIGN_OR_RETURN(engine->quant_, ParseQuantConfig(config_json, config_path,
                                                            hf_quant ? &*hf_quant : nullptr, hf_quant_path));
   FP4LAB_ASSIGN_OR_RETURN(engine->reader_, SafetensorsReader::Open(options.model_dir));
-  // A checkpoint without tokenizer.model still runs on token ids (the parity fixtures); Encode then says why not.
+  // A checkpoint without a tokenizer still runs on token ids (the parity fixtures); Encode then says why not.
   auto tokenizer = Tokenizer::Open(options.model_dir, engine->config_.bos_token_id, engine->config_.eos_token_id);
   if (tokenizer.ok()) {
     engine->tokenizer_ = std::move(tokenizer).value();
@@ -174,7 +174,11 @@ Result<std::vector<TokenId>> Engine::Encode(std::string_view text) const {
 }
 
 std::string Engine::Decode(std::span<const TokenId> tokens) const {
-  return tokenizer_ ? tokenizer_->Decode(tokens) : std::string();
+  // Special tokens are left out, as sentencepiece leaves out its control tokens (an EOS never reaches the text).
+  // LanguageModel::Decode returns plain text: a decoder regex that gives up (never seen) yields empty text.
+  if (!tokenizer_) return std::string();
+  Result<std::string> text = tokenizer_->Decode(tokens, /*skip_special_tokens=*/true);
+  return text.ok() ? std::move(text).value() : std::string();
 }
 
 Status Engine::Download(const DeviceTensor& src, std::span<float> host) {

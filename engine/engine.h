@@ -20,7 +20,7 @@
 namespace fp4lab {
 
 struct EngineOptions {
-  // HF checkpoint directory (config.json, *.safetensors, tokenizer.model), or a synthetic model directory
+  // HF checkpoint directory (config.json, *.safetensors, tokenizer.json or tokenizer.model), or a synthetic model dir
   // (config.json + fp4lab_synthetic.json, engine/synthetic_weights.h), whose weights are generated on load.
   std::string model_dir;
   std::string precision = "bf16";  // "bf16" | "nvfp4" | "nvfp4-w4a16" | "fp8"
@@ -64,7 +64,7 @@ class Engine : public LanguageModel {
   int MaxContext() const override { return config_.max_position_embeddings; }
   TokenId BosId() const override { return config_.bos_token_id; }
   TokenId EosId() const override { return config_.eos_token_id; }
-  // Fails with the tokenizer's NotFound message when the checkpoint has no tokenizer.model.
+  // Fails with the tokenizer's NotFound message when the checkpoint has neither tokenizer.json nor tokenizer.model.
   Result<std::vector<TokenId>> Encode(std::string_view text) const override;
   // Empty when the checkpoint has no tokenizer.
   std::string Decode(std::span<const TokenId> tokens) const override;

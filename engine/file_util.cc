@@ -3,12 +3,15 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+
+#include <zlib.h>
 
 namespace fp4lab {
 
@@ -22,6 +25,29 @@ Result<std::string> ReadFile(const std::string& path) {
   ss << in.rdbuf();
   if (in.bad()) return Status::IoError(path + ": read failed");
   return ss.str();
+}
+
+Result<std::string> ReadGzipFile(const std::string& path) {
+  FP4LAB_ASSIGN_OR_RETURN(std::string compressed, ReadFile(path));
+  z_stream stream{};
+  if (inflateInit2(&stream, 16 + MAX_WBITS) != Z_OK) return Status::Internal(path + ": zlib inflateInit2 failed");
+  stream.next_in = reinterpret_cast<Bytef*>(compressed.data());
+  stream.avail_in = static_cast<uInt>(compressed.size());
+  std::string out;
+  int rc = Z_OK;
+  while (rc == Z_OK) {
+    const size_t done = out.size();
+    out.resize(done + std::max<size_t>(compressed.size() * 2, 1 << 16));
+    stream.next_out = reinterpret_cast<Bytef*>(out.data() + done);
+    stream.avail_out = static_cast<uInt>(out.size() - done);
+    rc = inflate(&stream, Z_NO_FLUSH);
+    out.resize(out.size() - stream.avail_out);
+  }
+  inflateEnd(&stream);
+  if (rc != Z_STREAM_END) {
+    return Status::InvalidArgument(path + ": not a valid gzip file (zlib error " + std::to_string(rc) + ")");
+  }
+  return out;
 }
 
 Result<nlohmann::json> ReadJsonFile(const std::string& path) {

@@ -13,6 +13,9 @@ namespace fp4lab {
 
 // NotFound if missing, IoError if unreadable.
 Result<std::string> ReadFile(const std::string& path);
+// Reads a gzip file (gzip -9 -n, as the bundled fixtures and data are stored) and returns its inflated bytes.
+// NotFound if missing, InvalidArgument "<path>: not a valid gzip file" if it does not inflate.
+Result<std::string> ReadGzipFile(const std::string& path);
 // ReadFile + JSON parse; InvalidArgument "<path>: not valid JSON: ..." on a parse error.
 Result<nlohmann::json> ReadJsonFile(const std::string& path);
 

@@ -45,6 +45,7 @@ int RunCli(int argc, char** argv) {
       AddQuantizeCommand(app),
       AddBenchCommand(app),
       AddLogitsCommand(app),
+      AddTokenizeCommand(app),
   };
   try {
     app.parse(argc, argv);

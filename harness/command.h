@@ -35,5 +35,6 @@ Command AddGateCommand(CLI::App& root);
 Command AddQuantizeCommand(CLI::App& root);
 Command AddBenchCommand(CLI::App& root);
 Command AddLogitsCommand(CLI::App& root);
+Command AddTokenizeCommand(CLI::App& root);
 
 }  // namespace fp4lab

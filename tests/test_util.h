@@ -34,4 +34,9 @@ std::string TempDir(const std::string& name);
 // Writes `text` to <TempDir(name)>/data.txt and returns that path.
 std::string WriteTempText(const std::string& name, const std::string& text);
 
+// TempDir(name) holding the files of tests/fixtures/tokenizers/<family>/, the gzipped ones inflated
+// (tokenizer.json.gz becomes tokenizer.json), as a checkpoint would hold them. `name` must be unique to the test
+// (tests run in parallel). Fails the test if a file cannot be read.
+std::string TokenizerFixtureDir(const std::string& family, const std::string& name);
+
 }  // namespace fp4lab::testing
