@@ -4,20 +4,23 @@
 
 #include <sentencepiece_processor.h>
 
+#include "engine/file_util.h"
+
 namespace fp4lab {
 
 Tokenizer::~Tokenizer() = default;
 
 Result<std::unique_ptr<Tokenizer>> Tokenizer::Open(const std::string& model_dir, int bos_id, int eos_id) {
   const std::string path = (std::filesystem::path(model_dir) / "tokenizer.model").string();
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) {
+  Result<std::string> proto = ReadFile(path);
+  if (proto.status().code() == StatusCode::kNotFound) {
     return Status::NotFound(path + ": tokenizer missing (fp4lab needs a sentencepiece tokenizer.model beside "
                             "config.json)");
   }
+  if (!proto.ok()) return proto.status();
   auto tok = std::unique_ptr<Tokenizer>(new Tokenizer());
   tok->sp_ = std::make_unique<sentencepiece::SentencePieceProcessor>();
-  const auto status = tok->sp_->Load(path);
+  const auto status = tok->sp_->LoadFromSerializedProto(*proto);
   if (!status.ok()) {
     return Status::InvalidArgument(path + ": not a sentencepiece model: " + status.ToString());
   }
