@@ -144,6 +144,22 @@ TEST(HostileCli, SpecialFilesInTheModelDirectoryExitTwoWithoutHanging) {
   }
 }
 
+// Provenance hashes every regular file of the model directory; a symlink loop beside the checkpoint used to
+// throw out of that walk and abort the run.
+TEST(HostileCli, SymlinkLoopBesideTheCheckpointDoesNotAbortARun) {
+  const std::string dir = TempDir("hostile_loop_beside");
+  const std::string model = dir + "/model";
+  fs::create_directories(model);
+  for (const auto& entry : fs::directory_iterator(SourcePath("datasets/models/stories260K"))) {
+    fs::copy_file(entry.path(), fs::path(model) / entry.path().filename());
+  }
+  fs::create_symlink(model + "/notes.txt", model + "/notes.txt");
+  const auto r = RunFp4lab("run --model " + model + " --tasks perplexity --precisions nvfp4-w4a16 --calib \"\" "
+                           "--ctx 64 --report \"\" --ppl-data " + FixturePath("text/three_stories.txt") + " --db " +
+                           dir + "/r.sqlite");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+}
+
 // --db naming a directory is bad input (exit 2) from every command that reads or writes the store.
 TEST(HostileCli, DbDirectoryExitsTwoFromEveryCommand) {
   const std::string dir = TempDir("hostile_db_dir");
