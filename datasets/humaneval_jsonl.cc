@@ -26,12 +26,8 @@ Status ForEachJsonObject(std::string_view text, std::string_view file_name,
     start = end + 1;
     ++line;
     if (content.find_first_not_of(" \t\r") == std::string_view::npos) continue;
-    nlohmann::json object;
-    try {
-      object = nlohmann::json::parse(content);
-    } catch (const nlohmann::json::exception& e) {
-      return Status::InvalidArgument(Where(file_name, line) + "invalid JSON: " + e.what());
-    }
+    const std::string where = Where(file_name, line);
+    FP4LAB_ASSIGN_OR_RETURN(nlohmann::json object, ParseJsonBounded(content, where.substr(0, where.size() - 2)));
     if (!object.is_object()) {
       return Status::InvalidArgument(Where(file_name, line) + "expected a JSON object, got " + object.type_name());
     }

@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "datasets/csv.h"
+#include "datasets/utf8.h"
 #include "engine/file_util.h"
 
 namespace fp4lab {
@@ -36,6 +37,11 @@ Result<MmluSplit> ParseMmluSplit(std::string_view name) {
 }
 
 Result<std::vector<MmluQuestion>> ParseMmluCsv(std::string_view text, std::string_view file_name) {
+  // Refused here, at read time: questions become prompts and stored JSON text, which must be valid UTF-8.
+  if (const auto error = FindInvalidUtf8(text)) {
+    return Status::InvalidArgument(std::string(file_name) + ":" + std::to_string(error->line) +
+                                   ": invalid UTF-8 at byte offset " + std::to_string(error->byte_offset));
+  }
   FP4LAB_ASSIGN_OR_RETURN(std::vector<CsvRecord> records, ParseCsv(text, file_name));
   if (records.empty()) return Status::InvalidArgument(std::string(file_name) + ": no rows, expected MMLU questions");
   std::vector<MmluQuestion> questions;

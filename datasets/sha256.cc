@@ -1,11 +1,14 @@
 #include "datasets/sha256.h"
 
+#include <unistd.h>
+
 #include <bit>
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
+#include <limits>
 #include <vector>
+
+#include "engine/file_util.h"
 
 namespace fp4lab {
 namespace {
@@ -128,18 +131,16 @@ std::string Sha256Hex(std::string_view bytes) {
 }
 
 Result<std::string> Sha256FileHex(const std::string& path) {
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) return Status::NotFound(path + ": no such file");
-  if (std::filesystem::is_directory(path, ec)) return Status::InvalidArgument(path + ": is a directory, expected a file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::IoError(path + ": cannot open: " + std::strerror(errno));
+  FP4LAB_ASSIGN_OR_RETURN(OpenedFile file, OpenRegularFile(path, std::numeric_limits<uint64_t>::max()));
   Sha256 hasher;
   std::vector<char> chunk(size_t{1} << 20);
-  while (in) {
-    in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
-    hasher.Update(std::string_view(chunk.data(), static_cast<size_t>(in.gcount())));
+  for (;;) {
+    const ssize_t n = ::read(file.fd(), chunk.data(), chunk.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::IoError(path + ": read failed: " + std::strerror(errno));
+    if (n == 0) break;
+    hasher.Update(std::string_view(chunk.data(), static_cast<size_t>(n)));
   }
-  if (in.bad()) return Status::IoError(path + ": read failed");
   const auto digest = hasher.Finish();
   return ToHex(std::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()));
 }

@@ -1,30 +1,137 @@
 #include "engine/file_util.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
-#include <sstream>
+#include <set>
+#include <utility>
+#include <vector>
 
 #include <zlib.h>
 
 namespace fp4lab {
 
-Result<std::string> ReadFile(const std::string& path) {
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) return Status::NotFound(path + ": no such file");
-  if (std::filesystem::is_directory(path, ec)) return Status::InvalidArgument(path + ": is a directory, expected a file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::IoError(path + ": cannot open: " + std::strerror(errno));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) return Status::IoError(path + ": read failed");
-  return ss.str();
+OpenedFile::OpenedFile(OpenedFile&& other) noexcept : fd_(std::exchange(other.fd_, -1)), size_(other.size_) {}
+
+OpenedFile& OpenedFile::operator=(OpenedFile&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = std::exchange(other.fd_, -1);
+    size_ = other.size_;
+  }
+  return *this;
+}
+
+OpenedFile::~OpenedFile() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+namespace {
+
+// Empty when `st` is a regular file, else what it is ("a directory", "a FIFO", ...).
+std::string NotARegularFile(const struct stat& st) {
+  if (S_ISREG(st.st_mode)) return "";
+  if (S_ISDIR(st.st_mode)) return "a directory";
+  if (S_ISFIFO(st.st_mode)) return "a FIFO";
+  if (S_ISSOCK(st.st_mode)) return "a socket";
+  if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) return "a device";
+  return "not a regular file";
+}
+
+Status StatError(const std::string& path, int err) {
+  if (err == ENOENT || err == ENOTDIR) return Status::NotFound(path + ": no such file");
+  if (err == ELOOP) return Status::InvalidArgument(path + ": is a symlink loop, expected a file");
+  if (err == ENAMETOOLONG) return Status::InvalidArgument(path + ": path too long");
+  return Status::IoError(path + ": cannot open: " + std::strerror(err));
+}
+
+}  // namespace
+
+Result<OpenedFile> OpenRegularFile(const std::string& path, uint64_t max_bytes) {
+  struct stat st{};
+  if (::stat(path.c_str(), &st) != 0) return StatError(path, errno);
+  if (std::string what = NotARegularFile(st); !what.empty()) {
+    return Status::InvalidArgument(path + ": is " + what + ", expected a file");
+  }
+  // O_NONBLOCK: should the path become a FIFO after the stat, open() returns at once instead of waiting for a writer.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return StatError(path, errno);
+  OpenedFile opened(fd, 0);  // closes fd on every early return below
+  if (::fstat(fd, &st) != 0) return Status::IoError(path + ": cannot stat: " + std::strerror(errno));
+  if (std::string what = NotARegularFile(st); !what.empty()) {
+    return Status::InvalidArgument(path + ": is " + what + ", expected a file");
+  }
+  const auto size = static_cast<uint64_t>(st.st_size);
+  if (size > max_bytes) {
+    return Status::InvalidArgument(path + ": " + std::to_string(size) + " bytes, more than the " +
+                                   std::to_string(max_bytes) + "-byte limit for this file");
+  }
+  return OpenedFile(opened.Release(), size);
+}
+
+Result<std::string> ReadFile(const std::string& path, uint64_t max_bytes) {
+  FP4LAB_ASSIGN_OR_RETURN(OpenedFile file, OpenRegularFile(path, max_bytes));
+  std::string out;
+  out.reserve(file.size());
+  char buf[1 << 16];
+  for (;;) {
+    const ssize_t n = ::read(file.fd(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::IoError(path + ": read failed: " + std::strerror(errno));
+    if (n == 0) break;
+    if (out.size() + static_cast<uint64_t>(n) > max_bytes) {
+      return Status::InvalidArgument(path + ": grew past the " + std::to_string(max_bytes) + "-byte limit while read");
+    }
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+namespace {
+
+// Thrown from the parser callback to stop a parse; carries the message.
+struct JsonRejected {
+  std::string message;
+};
+
+}  // namespace
+
+Result<nlohmann::json> ParseJsonBounded(std::string_view text, const std::string& where) {
+  using Event = nlohmann::json::parse_event_t;
+  std::vector<std::set<std::string>> keys_of_open_objects;
+  auto check = [&](int depth, Event event, nlohmann::json& parsed) {
+    switch (event) {
+      case Event::object_start:
+      case Event::array_start:
+        // `depth` counts the containers around this one; the outermost value is depth 0.
+        if (depth >= kMaxJsonDepth) {
+          throw JsonRejected{"JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels"};
+        }
+        if (event == Event::object_start) keys_of_open_objects.emplace_back();
+        break;
+      case Event::object_end: keys_of_open_objects.pop_back(); break;
+      case Event::key:
+        if (!keys_of_open_objects.back().insert(parsed.get<std::string>()).second) {
+          throw JsonRejected{"duplicate key '" + parsed.get<std::string>() + "'"};
+        }
+        break;
+      default: break;
+    }
+    return true;
+  };
+  try {
+    return nlohmann::json::parse(text.begin(), text.end(), check);
+  } catch (const JsonRejected& e) {
+    return Status::InvalidArgument(where + ": " + e.message);
+  } catch (const nlohmann::json::exception& e) {
+    return Status::InvalidArgument(where + ": not valid JSON: " + e.what());
+  }
 }
 
 Result<std::string> ReadGzipFile(const std::string& path) {
@@ -52,11 +159,7 @@ Result<std::string> ReadGzipFile(const std::string& path) {
 
 Result<nlohmann::json> ReadJsonFile(const std::string& path) {
   FP4LAB_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
-  try {
-    return nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    return Status::InvalidArgument(path + ": not valid JSON: " + e.what());
-  }
+  return ParseJsonBounded(text, path);
 }
 
 Status WriteFileAtomically(const std::string& path, const std::function<Status(std::ostream&)>& write) {

@@ -210,7 +210,13 @@ Status CheckGroupSize(const json* group_size, const std::string& file, const std
 // kv_cache_quant_algo (a string or null) or config.json kv_cache_scheme ({"num_bits": 8, "type": "float"} or an
 // algorithm string).
 Result<std::string> ParseKvCache(const json& value, const std::string& file, const std::string& field) {
-  if (value.is_string()) return Upper(value.get<std::string>());
+  if (value.is_string()) {
+    // The KV-cache algorithms TensorRT-LLM's QuantAlgo knows for kv_cache_quant_algo.
+    const std::string algo = Upper(value.get<std::string>());
+    if (algo == "FP8" || algo == "NVFP4" || algo == "INT8") return algo;
+    return FieldError(file, field, "unknown KV-cache algorithm '" + value.get<std::string>() +
+                                       "', expected FP8, NVFP4, INT8 or null");
+  }
   if (value.is_object()) {
     const json* bits = Member(value, "num_bits");
     const json* type = Member(value, "type");

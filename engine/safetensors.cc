@@ -9,7 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "engine/file_util.h"
@@ -26,27 +26,14 @@ constexpr uint64_t kMaxHeaderBytes = 100ull << 20;  // the reference implementat
 class MappedFile {
  public:
   static Result<std::unique_ptr<MappedFile>> Open(const std::string& path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-      if (errno == ENOENT) return Status::NotFound(path + ": no such file");
-      return Status::IoError(path + ": cannot open: " + std::strerror(errno));
-    }
-    struct stat st{};
-    if (::fstat(fd, &st) != 0) {
-      ::close(fd);
-      return Status::IoError(path + ": cannot stat: " + std::strerror(errno));
-    }
+    FP4LAB_ASSIGN_OR_RETURN(OpenedFile file, OpenRegularFile(path, std::numeric_limits<uint64_t>::max()));
     auto mapped = std::unique_ptr<MappedFile>(new MappedFile());
-    mapped->size_ = static_cast<size_t>(st.st_size);
+    mapped->size_ = static_cast<size_t>(file.size());
     if (mapped->size_ > 0) {
-      void* p = ::mmap(nullptr, mapped->size_, PROT_READ, MAP_PRIVATE, fd, 0);
-      if (p == MAP_FAILED) {
-        ::close(fd);
-        return Status::IoError(path + ": cannot mmap: " + std::strerror(errno));
-      }
+      void* p = ::mmap(nullptr, mapped->size_, PROT_READ, MAP_PRIVATE, file.fd(), 0);
+      if (p == MAP_FAILED) return Status::IoError(path + ": cannot mmap: " + std::strerror(errno));
       mapped->data_ = static_cast<const uint8_t*>(p);
     }
-    ::close(fd);
     return mapped;
   }
   ~MappedFile() {
@@ -89,12 +76,10 @@ Status ParseSafetensors(std::span<const uint8_t> data, const std::string& file, 
                                    std::to_string(header_len) + " bytes but only " +
                                    std::to_string(data.size() - 8) + " follow");
   }
-  nlohmann::json header;
-  try {
-    header = nlohmann::json::parse(data.begin() + 8, data.begin() + 8 + static_cast<ptrdiff_t>(header_len));
-  } catch (const nlohmann::json::exception& e) {
-    return Status::InvalidArgument(file + ": header is not valid JSON: " + e.what());
-  }
+  // Bounded parse: duplicate tensor names are refused (nlohmann alone would keep the last one silently).
+  FP4LAB_ASSIGN_OR_RETURN(
+      nlohmann::json header,
+      ParseJsonBounded(std::string_view(reinterpret_cast<const char*>(data.data()) + 8, header_len), file + " header"));
   if (!header.is_object()) return Status::InvalidArgument(file + ": header must be a JSON object");
   const uint64_t data_size = data.size() - 8 - header_len;
   const uint8_t* base = data.data() + 8 + header_len;
@@ -132,13 +117,21 @@ Status ParseSafetensors(std::span<const uint8_t> data, const std::string& file, 
     view.file = file;
     const auto& shape = entry["shape"];
     if (!shape.is_array()) return Status::InvalidArgument(where + ": shape must be an array");
+    // Element and byte counts are multiplied with overflow checks: a shape whose product wraps around 64 bits
+    // (e.g. [2^32, 2^32] with 0 bytes) must not match a small byte range.
     uint64_t numel = 1;
+    bool overflow = false;
     for (const auto& d : shape) {
       if (!d.is_number_integer() || d.get<int64_t>() < 0) {
         return Status::InvalidArgument(where + ": shape entries must be non-negative integers");
       }
       view.shape.push_back(d.get<int64_t>());
-      numel *= static_cast<uint64_t>(d.get<int64_t>());
+      overflow |= __builtin_mul_overflow(numel, static_cast<uint64_t>(d.get<int64_t>()), &numel);
+    }
+    uint64_t expected = 0;
+    overflow |= __builtin_mul_overflow(numel, uint64_t{DTypeSize(*dtype)}, &expected);
+    if (overflow || expected > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+      return Status::InvalidArgument(where + ": shape " + view.ShapeString() + " has more elements than 64 bits hold");
     }
     const auto& offs = entry["data_offsets"];
     if (!offs.is_array() || offs.size() != 2 || !offs[0].is_number_unsigned() || !offs[1].is_number_unsigned()) {
@@ -150,7 +143,6 @@ Status ParseSafetensors(std::span<const uint8_t> data, const std::string& file, 
                                      std::to_string(end) + ") overrun the data region of " +
                                      std::to_string(data_size) + " bytes (truncated file?)");
     }
-    const uint64_t expected = numel * DTypeSize(*dtype);
     if (end - begin != expected) {
       return Status::InvalidArgument(where + ": data_offsets hold " + std::to_string(end - begin) +
                                      " bytes but shape " + view.ShapeString() + " x " +
@@ -191,6 +183,37 @@ Status SafetensorsReader::AddFile(const std::string& file) {
   return Status::Ok();
 }
 
+namespace {
+
+// True if something (even a dangling or looping symlink) is at `p`; its kind is checked when it is opened.
+bool Present(const fs::path& p) {
+  struct stat st{};
+  return ::lstat(p.c_str(), &st) == 0;
+}
+
+// A shard named by an index must be a file inside the model directory: no absolute path, no "..", and no symlink
+// resolving outside it. Returns the path to open.
+Result<std::string> ShardInside(const fs::path& dir, const std::string& shard, const std::string& index_path) {
+  const fs::path rel(shard);
+  bool escapes = shard.empty() || rel.is_absolute();
+  for (const auto& part : rel) escapes |= part == "..";
+  const fs::path full = dir / rel;
+  std::error_code ec_dir, ec_full;
+  const fs::path real_dir = fs::canonical(dir, ec_dir);
+  const fs::path real_full = fs::canonical(full, ec_full);
+  if (!escapes && !ec_dir && !ec_full) {
+    auto [dir_end, _] = std::mismatch(real_dir.begin(), real_dir.end(), real_full.begin(), real_full.end());
+    escapes = dir_end != real_dir.end();
+  }
+  if (escapes) {
+    return Status::InvalidArgument(index_path + ": weight_map names shard '" + shard +
+                                   "' outside the model directory (expected a file name inside " + dir.string() + ")");
+  }
+  return full.string();
+}
+
+}  // namespace
+
 Result<std::unique_ptr<SafetensorsReader>> SafetensorsReader::Open(const std::string& path) {
   auto reader = std::unique_ptr<SafetensorsReader>(new SafetensorsReader());
   reader->path_ = path;
@@ -201,27 +224,30 @@ Result<std::unique_ptr<SafetensorsReader>> SafetensorsReader::Open(const std::st
   }
   const fs::path dir(path);
   const fs::path index_path = dir / "model.safetensors.index.json";
-  if (fs::exists(dir / "model.safetensors")) {
+  if (Present(dir / "model.safetensors")) {
     FP4LAB_RETURN_IF_ERROR(reader->AddFile((dir / "model.safetensors").string()));
-  } else if (fs::exists(index_path)) {
+  } else if (Present(index_path)) {
     FP4LAB_ASSIGN_OR_RETURN(nlohmann::json index, ReadJsonFile(index_path.string()));
-    if (!index.contains("weight_map") || !index["weight_map"].is_object()) {
+    if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object()) {
       return Status::InvalidArgument(index_path.string() + ": expected an object field 'weight_map'");
     }
+    std::map<std::string, std::string> shard_of;  // tensor name -> path of the shard the index names
     std::vector<std::string> shards;
     for (auto it = index["weight_map"].begin(); it != index["weight_map"].end(); ++it) {
       if (!it.value().is_string()) {
         return Status::InvalidArgument(index_path.string() + ": weight_map['" + it.key() + "'] must be a file name");
       }
-      const std::string shard = it.value().get<std::string>();
+      FP4LAB_ASSIGN_OR_RETURN(std::string shard, ShardInside(dir, it.value().get<std::string>(), index_path.string()));
+      shard_of[it.key()] = shard;
       if (std::find(shards.begin(), shards.end(), shard) == shards.end()) shards.push_back(shard);
     }
     std::sort(shards.begin(), shards.end());
-    for (const auto& shard : shards) FP4LAB_RETURN_IF_ERROR(reader->AddFile((dir / shard).string()));
-    for (auto it = index["weight_map"].begin(); it != index["weight_map"].end(); ++it) {
-      if (!reader->Find(it.key())) {
-        return Status::InvalidArgument(index_path.string() + ": tensor '" + it.key() + "' is listed in " +
-                                       it.value().get<std::string>() + " but that file does not hold it");
+    for (const auto& shard : shards) FP4LAB_RETURN_IF_ERROR(reader->AddFile(shard));
+    for (const auto& [name, shard] : shard_of) {
+      const TensorView* view = reader->Find(name);
+      if (view == nullptr || view->file != shard) {
+        return Status::InvalidArgument(index_path.string() + ": tensor '" + name + "' is listed in " + shard +
+                                       (view == nullptr ? " but no shard holds it" : " but is stored in " + view->file));
       }
     }
   } else {

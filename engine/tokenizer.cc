@@ -5,6 +5,7 @@
 
 #include <sentencepiece_processor.h>
 
+#include "engine/file_util.h"
 #include "engine/tokenizer/hf_tokenizer.h"
 
 namespace fp4lab {
@@ -21,11 +22,9 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::Open(const std::string& model_dir,
     FP4LAB_ASSIGN_OR_RETURN(tok->hf_, tokenizer::HfTokenizer::Open(json_path));
     tok->source_file_ = "tokenizer.json";
   } else if (std::filesystem::exists(model_path, ec)) {
-    if (std::filesystem::is_directory(model_path, ec)) {
-      return Status::InvalidArgument(model_path + ": is a directory, expected a sentencepiece model file");
-    }
+    FP4LAB_ASSIGN_OR_RETURN(const std::string proto, ReadFile(model_path));  // refuses directories and FIFOs
     tok->sp_ = std::make_unique<sentencepiece::SentencePieceProcessor>();
-    const auto status = tok->sp_->Load(model_path);
+    const auto status = tok->sp_->LoadFromSerializedProto(proto);
     if (!status.ok()) {
       return Status::InvalidArgument(model_path + ": not a sentencepiece model: " + status.ToString());
     }

@@ -47,6 +47,17 @@ int RunCli(int argc, char** argv) {
       AddLogitsCommand(app),
       AddTokenizeCommand(app),
   };
+  // CLI11 alone answers an unknown command with "A subcommand is required"; name it and list the real ones.
+  std::string names;
+  bool known = false;
+  for (const auto& command : commands) {
+    names += (names.empty() ? "" : ", ") + command.app->get_name();
+    known |= argc > 1 && command.app->get_name() == argv[1];
+  }
+  if (argc > 1 && argv[1][0] != '-' && !known) {
+    std::cerr << "fp4lab: error: unknown command '" << argv[1] << "'; commands: " << names << "\n";
+    return 2;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -118,11 +118,14 @@ Result<int> RunCompare(const CompareFlags& f) {
   if (f.runs.size() == 2) {
     FP4LAB_ASSIGN_OR_RETURN(RunRecord a, SelectRun(*store, f.runs[0]));
     FP4LAB_ASSIGN_OR_RETURN(RunRecord b, SelectRun(*store, f.runs[1]));
+    WarnIfIncomplete(a);
+    WarnIfIncomplete(b);
     return CompareTwoRuns(*store, a, b, f.json);
   }
   std::optional<int64_t> id;
   if (!f.runs.empty()) id = f.runs[0];
   FP4LAB_ASSIGN_OR_RETURN(RunRecord run, SelectRun(*store, id));
+  WarnIfIncomplete(run);
   return CompareOneRun(*store, run, f.json);
 }
 

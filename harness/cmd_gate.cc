@@ -5,6 +5,7 @@
 
 #include "engine/file_util.h"
 #include "harness/command.h"
+#include "harness/flag_checks.h"
 #include "results/gate.h"
 #include "results/gate_output.h"
 
@@ -18,6 +19,7 @@ struct GateFlags {
   std::optional<int64_t> run;
   std::string baseline;
   std::string junit, markdown, json;
+  bool allow_incomplete = false;
 };
 
 Status WriteText(const std::string& path, const std::string& text) {
@@ -28,9 +30,15 @@ Status WriteText(const std::string& path, const std::string& text) {
 }
 
 Result<int> RunGateCommand(const GateFlags& f) {
+  // Output folders are checked before evaluating: a gate whose report cannot be written exits 2 without a verdict,
+  // rather than computing a verdict and then losing it to an I/O error.
+  if (!f.junit.empty()) FP4LAB_RETURN_IF_ERROR(CheckOutputFile("--junit", f.junit));
+  if (!f.markdown.empty()) FP4LAB_RETURN_IF_ERROR(CheckOutputFile("--markdown", f.markdown));
+  if (!f.json.empty()) FP4LAB_RETURN_IF_ERROR(CheckOutputFile("--json", f.json));
   GateOptions options;
   options.run_id = f.run;
   options.baseline = f.baseline;
+  options.allow_incomplete = f.allow_incomplete;
   GateReport report = RunGate(f.db, f.rules, options);
   std::time_t t = std::time(nullptr);
   char stamp[32];
@@ -57,6 +65,9 @@ Command AddGateCommand(CLI::App& root) {
   app->add_option("--junit", f->junit, "Write JUnit XML (one test case per rule)");
   app->add_option("--markdown", f->markdown, "Write a Markdown summary (e.g. $GITHUB_STEP_SUMMARY)");
   app->add_option("--json", f->json, "Write the result as JSON (for `fp4lab report --gate`)");
+  app->add_flag("--allow-incomplete", f->allow_incomplete,
+                "Evaluate a candidate or baseline run that is not complete (killed or still running); the outputs "
+                "carry a warning. Without it such a run makes the gate exit 2");
   return {app, [f] { return RunGateCommand(*f); }};
 }
 

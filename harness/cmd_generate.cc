@@ -5,6 +5,7 @@
 #include "engine/engine.h"
 #include "harness/command.h"
 #include "harness/open_engine.h"
+#include "harness/flag_checks.h"
 #include "harness/paths.h"
 #include "harness/token_ids.h"
 
@@ -74,12 +75,14 @@ Command AddGenerateCommand(CLI::App& root) {
   app->add_option("--model", flags->model, "HF checkpoint directory")->capture_default_str();
   app->add_option("--prompt", flags->prompt, "Prompt text (BOS is prepended)")->capture_default_str();
   app->add_option("--max-tokens", flags->max_tokens, "Tokens to generate at most")->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(AtLeast(1));
   app->add_option("--temperature", flags->sampling.temperature, "0 = greedy")->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
-  app->add_option("--top-k", flags->sampling.top_k, "Keep the k most likely tokens (0 = off)")->capture_default_str();
+      ->check(InRange(0, 100));
+  app->add_option("--top-k", flags->sampling.top_k, "Keep the k most likely tokens (0 = off)")
+      ->capture_default_str()
+      ->check(AtLeast(0));
   app->add_option("--top-p", flags->sampling.top_p, "Nucleus sampling mass (1 = off)")->capture_default_str()
-      ->check(CLI::Range(0.0f, 1.0f));
+      ->check(InRange(0, 1));
   app->add_option("--seed", flags->sampling.seed, "Sampling seed")->capture_default_str();
   app->add_option("--precision", flags->precision, "bf16 | nvfp4 | nvfp4-w4a16 | fp8")->capture_default_str();
   app->add_option("--device", flags->device, "cpu | cuda[:N]")->capture_default_str();

@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "harness/command.h"
+#include "harness/flag_checks.h"
 #include "reports/report.h"
 
 namespace fp4lab {
@@ -23,6 +24,7 @@ Result<int> RunReport(const ReportFlags& f) {
   options.run_ids = f.runs;
   options.out_path = f.out;
   options.gate_path = f.gate;
+  FP4LAB_RETURN_IF_ERROR(CheckOutputFile("--out", f.out));
   FP4LAB_ASSIGN_OR_RETURN(options.format, ParseReportFormat(f.format));
   FP4LAB_RETURN_IF_ERROR(WriteReport(options));
   std::cerr << "wrote " << f.out << "\n";

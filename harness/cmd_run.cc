@@ -8,11 +8,13 @@
 
 #include "engine/file_util.h"
 #include "harness/command.h"
+#include "harness/flag_checks.h"
 #include "harness/paths.h"
 #include "harness/rank_env.h"
 #include "harness/runner.h"
 #include "reports/report.h"
 #include "tasks/chat_prompt.h"
+#include "tasks/sandbox_dirs.h"
 
 namespace fp4lab {
 
@@ -102,6 +104,8 @@ Status ResolveShard(RunFlags& f, RunPlan& plan) {
 }
 
 Result<int> RunRun(RunFlags f) {
+  if (!f.report.empty()) FP4LAB_RETURN_IF_ERROR(CheckOutputFile("--report", f.report));
+  if (f.tasks.find("humaneval") != std::string::npos) RemoveSandboxDirsOnSignal();  // before any thread starts
   RunPlan plan;
   FP4LAB_RETURN_IF_ERROR(ResolveShard(f, plan));
   plan.model_dir = f.model;
@@ -202,22 +206,30 @@ Command AddRunCommand(CLI::App& root, const std::string& command_line) {
   app->add_option("--tag", f->tag, "Label for this run (gate baselines can name it)");
   app->add_option("--ppl-convention", f->ppl_convention, "lmeval (rolling windows; token/word/byte ppl) or "
                   "llamacpp (chunks, second half scored)")->capture_default_str();
-  app->add_option("--ctx", f->ctx, "Window/chunk length for perplexity and fidelity (0 = convention default)");
+  app->add_option("--ctx", f->ctx, "Window/chunk length for perplexity and fidelity (0 = convention default)")
+      ->check(AtLeast(0));
   app->add_option("--ppl-data", f->ppl_data, "Text file for perplexity and fidelity (documents split on "
                   "<|endoftext|>; default: bundled TinyStories sample)");
   app->add_option("--calib", f->calib, "Calibration text for activation scales when quantizing bf16 on load")
       ->capture_default_str();
-  app->add_option("--calib-tokens", f->calib_tokens, "Calibration tokens")->capture_default_str();
-  app->add_option("--limit", f->limit, "MMLU: first N questions per subject; HumanEval: first N problems (0 = all)");
+  app->add_option("--calib-tokens", f->calib_tokens, "Calibration tokens")->capture_default_str()->check(AtLeast(1));
+  app->add_option("--limit", f->limit, "MMLU: first N questions per subject; HumanEval: first N problems (0 = all)")
+      ->check(AtLeast(0));
   app->add_option("--mmlu-shots", f->mmlu_shots, "MMLU few-shot examples from dev (lm-eval default 0; paper 5)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(AtLeast(0));
   app->add_option("--mmlu-subjects", f->mmlu_subjects, "Comma list of MMLU subjects (default: all with test data)");
   app->add_option("--samples-per-problem", f->humaneval_samples, "HumanEval draws per problem (pass@k, k <= n)")
-      ->capture_default_str();
-  app->add_option("--temperature", f->temperature, "HumanEval sampling temperature (0 = greedy)")->capture_default_str();
-  app->add_option("--top-p", f->top_p, "HumanEval nucleus mass")->capture_default_str();
+      ->capture_default_str()
+      ->check(AtLeast(1));
+  app->add_option("--temperature", f->temperature, "HumanEval sampling temperature (0 = greedy)")
+      ->capture_default_str()
+      ->check(InRange(0, 100));
+  app->add_option("--top-p", f->top_p, "HumanEval nucleus mass")->capture_default_str()->check(InRange(0, 1));
   app->add_option("--seed", f->seed, "HumanEval sampling seed")->capture_default_str();
-  app->add_option("--max-new-tokens", f->max_new_tokens, "HumanEval generation limit")->capture_default_str();
+  app->add_option("--max-new-tokens", f->max_new_tokens, "HumanEval generation limit")
+      ->capture_default_str()
+      ->check(AtLeast(1));
   app->add_flag("--allow-code-exec", f->allow_code_exec,
                 "Allow HumanEval to execute generated code (in a bubblewrap sandbox)");
   app->add_option("--chat-template", f->chat_template,

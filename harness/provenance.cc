@@ -13,7 +13,8 @@ Result<nlohmann::json> HashDirectory(const std::string& dir) {
   nlohmann::json hashes = nlohmann::json::object();
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
-    if (!entry.is_regular_file()) continue;
+    std::error_code kind_ec;  // a symlink loop or dangling link is not hashed (and must not throw)
+    if (!entry.is_regular_file(kind_ec)) continue;
     FP4LAB_ASSIGN_OR_RETURN(std::string hex, Sha256FileHex(entry.path().string()));
     hashes[entry.path().filename().string()] = hex;
   }

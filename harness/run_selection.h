@@ -13,4 +13,8 @@ namespace fp4lab {
 // when the store has none).
 Result<RunRecord> SelectRun(ResultStore& store, std::optional<int64_t> run_id);
 
+// Prints "warning: run N is incomplete ..." to stderr when `run` is not complete, so that every command that reads
+// a run (compare, samples, report) says so; stdout (tables, JSON) is left as it is.
+void WarnIfIncomplete(const RunRecord& run);
+
 }  // namespace fp4lab

@@ -129,6 +129,39 @@ Status RunTaskAtPrecision(ResultStore& store, int64_t run_id, const RunPlan& pla
   return store.CompleteTask(record, metrics, comparisons);
 }
 
+// A resumed run must read the same data its stored samples came from: InvalidArgument naming the data file and
+// both sha256s otherwise (rather than a pairing error later, or silently mixed numbers).
+Status CheckResumedData(ResultStore& store, int64_t run_id, const std::vector<OpenedTask>& tasks) {
+  FP4LAB_ASSIGN_OR_RETURN(std::vector<TaskRecord> stored, store.ListTasks(run_id));
+  for (const auto& opened : tasks) {
+    const std::string now = opened.task->DatasetSha256();
+    for (const auto& record : stored) {
+      if (record.task != opened.task->Name() || record.dataset_sha256 == now) continue;
+      const nlohmann::json config = opened.task->Config();
+      const std::string data = config.contains("data") && config["data"].is_string()
+                                   ? config["data"].get<std::string>()
+                                   : "the data of task " + record.task;
+      return Status::InvalidArgument(data + ": changed since run " + std::to_string(run_id) + " stored samples of " +
+                                     record.task + " (sha256 then " + record.dataset_sha256 + ", now " + now +
+                                     "); --resume would mix two datasets: restore the file or start a new run");
+    }
+  }
+  return Status::Ok();
+}
+
+// Every task checks every loaded model (context, data length, opt-ins) before the run row exists.
+Status PreflightTasks(const RunPlan& plan, const std::vector<OpenedTask>& tasks,
+                      const std::map<std::string, std::unique_ptr<Engine>>& engines) {
+  const Engine* reference = plan.no_reference ? nullptr : engines.at(plan.precisions.front()).get();
+  for (const auto& opened : tasks) {
+    for (const auto& precision : plan.precisions) {
+      FP4LAB_RETURN_IF_ERROR(opened.task->Preflight(*engines.at(precision), reference)
+                                 .WithContext(opened.task->Name() + " at " + precision));
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 bool Shard::Contains(const std::string& sample_id) const {
@@ -195,6 +228,7 @@ Result<RunOutcome> ExecuteRun(const RunPlan& plan, const std::string& db_path, b
                  plan.device.c_str());
     FP4LAB_ASSIGN_OR_RETURN(engines[precision], Engine::Open(options));
   }
+  FP4LAB_RETURN_IF_ERROR(PreflightTasks(plan, tasks, engines));
 
   FP4LAB_ASSIGN_OR_RETURN(auto store, ResultStore::Open(db_path, OpenMode::kCreateOrOpen));
   const std::string plan_key = Sha256Hex(plan.Canonical().dump());
@@ -213,6 +247,7 @@ Result<RunOutcome> ExecuteRun(const RunPlan& plan, const std::string& db_path, b
     }
     outcome.run_id = existing->id;
     outcome.resumed = true;
+    FP4LAB_RETURN_IF_ERROR(CheckResumedData(*store, outcome.run_id, tasks));
     std::fprintf(stderr, "resuming run %lld\n", static_cast<long long>(outcome.run_id));
   } else {
     RunRecord run;

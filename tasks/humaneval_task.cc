@@ -139,17 +139,23 @@ nlohmann::json HumanevalTask::Config() const {
   return config;
 }
 
-Status HumanevalTask::Run(TaskRun& run) {
+Status HumanevalTask::Preflight(const LanguageModel& model, const LanguageModel* reference) const {
+  (void)reference;
   if (!options_.sandbox.allow_code_exec) {
     return Status::FailedPrecondition(
         "humaneval: this task executes model-written Python code; pass --allow-code-exec to opt in");
   }
-  LanguageModel& model = run.model;
-  const int max_context = model.MaxContext();
-  if (max_context < 2) {
-    return Status::InvalidArgument("humaneval: the model's context of " + std::to_string(max_context) +
+  if (model.MaxContext() < 2) {
+    return Status::InvalidArgument("humaneval: the model's context of " + std::to_string(model.MaxContext()) +
                                    " tokens cannot hold a prompt and a generated token");
   }
+  return Status::Ok();
+}
+
+Status HumanevalTask::Run(TaskRun& run) {
+  FP4LAB_RETURN_IF_ERROR(Preflight(run.model, run.reference));
+  LanguageModel& model = run.model;
+  const int max_context = model.MaxContext();
   std::vector<std::pair<size_t, int>> pending;  // (problem index, draw)
   for (size_t p = 0; p < problems_.size(); ++p) {
     for (int draw = 0; draw < options_.samples_per_problem; ++draw) {
@@ -197,7 +203,7 @@ Status HumanevalTask::Run(TaskRun& run) {
       programs.push_back(BuildHumanEvalProgram(problem, generation.text));
       batch.push_back(std::move(sample));
     }
-    const std::vector<SandboxRunResult> results = sandbox.RunAll(programs);
+    const std::vector<SandboxRunResult> results = RunHumanEvalPrograms(sandbox, programs);
     for (size_t i = 0; i < batch.size(); ++i) {
       batch[i].score = results[i].outcome == SandboxOutcome::kPassed ? 1.0 : 0.0;
       batch[i].outcome = std::string(SandboxOutcomeName(results[i].outcome));

@@ -91,6 +91,8 @@ class HumanevalTask : public Task {
   // runs); CodeSandbox::Create errors; the model's errors; whatever emit returns. Stores one batch per
   // kBatchSamples draws (generated, then run in the sandbox in parallel).
   Status Run(TaskRun& run) override;
+  // FailedPrecondition without allow_code_exec; InvalidArgument for a context below 2 tokens.
+  Status Preflight(const LanguageModel& model, const LanguageModel* reference) const override;
   // InvalidArgument for no samples, an id that is not "<task_id>#<draw>", a duplicate id, a score other than 0/1
   // or a missing data field.
   Result<std::vector<MetricRecord>> Aggregate(const std::vector<SampleRecord>& samples) const override;

@@ -300,6 +300,25 @@ nlohmann::json PerplexityTask::Config() const {
           {"data", options_.data_path}};
 }
 
+Status PerplexityTask::Preflight(const LanguageModel& model, const LanguageModel* reference) const {
+  (void)reference;
+  if (options_.convention == PerplexityConvention::kLmEval) {
+    return CheckCtx(options_.ctx > 0 ? options_.ctx : model.MaxContext(), model);
+  }
+  return LlamaCppStream(model, options_.ctx > 0 ? options_.ctx : kLlamaCppDefaultCtx).status();
+}
+
+Result<std::vector<TokenId>> PerplexityTask::LlamaCppStream(const LanguageModel& model, int ctx) const {
+  FP4LAB_RETURN_IF_ERROR(CheckCtx(ctx, model));
+  FP4LAB_ASSIGN_OR_RETURN(std::vector<TokenId> stream, model.Encode(text_));
+  stream.insert(stream.begin(), model.BosId());
+  if (LlamaCppChunkCount(stream.size(), ctx) == 0) {
+    return Status::InvalidArgument(options_.data_path + ": text has " + std::to_string(stream.size()) +
+                                   " tokens (with BOS), fewer than one chunk of " + std::to_string(ctx));
+  }
+  return stream;
+}
+
 Status PerplexityTask::Run(TaskRun& run) {
   if (options_.convention == PerplexityConvention::kLmEval) {
     return RunLmEval(run, options_.ctx > 0 ? options_.ctx : run.model.MaxContext());
@@ -345,14 +364,8 @@ Status PerplexityTask::RunLmEval(TaskRun& run, int ctx) {
 
 Status PerplexityTask::RunLlamaCpp(TaskRun& run, int ctx) {
   LanguageModel& model = run.model;
-  FP4LAB_RETURN_IF_ERROR(CheckCtx(ctx, model));
-  FP4LAB_ASSIGN_OR_RETURN(std::vector<TokenId> stream, model.Encode(text_));
-  stream.insert(stream.begin(), model.BosId());
+  FP4LAB_ASSIGN_OR_RETURN(const std::vector<TokenId> stream, LlamaCppStream(model, ctx));
   const int64_t chunks = LlamaCppChunkCount(stream.size(), ctx);
-  if (chunks == 0) {
-    return Status::InvalidArgument(options_.data_path + ": text has " + std::to_string(stream.size()) +
-                                   " tokens (with BOS), fewer than one chunk of " + std::to_string(ctx));
-  }
   const std::vector<int64_t> pending = PendingItems(run, kChunkPrefix, chunks);
   int64_t done = 0;
   for (const int64_t index : pending) {

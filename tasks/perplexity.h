@@ -66,6 +66,8 @@ class PerplexityTask : public Task {
   // Errors: the model's (Encode/Logits) errors; InvalidArgument if ctx exceeds the model's MaxContext(), or
   // (llamacpp) "<file>: text has N tokens, fewer than one chunk of ctx"; whatever emit returns.
   Status Run(TaskRun& run) override;
+  // The InvalidArgument cases of Run, without evaluating.
+  Status Preflight(const LanguageModel& model, const LanguageModel* reference) const override;
   // InvalidArgument for no samples, a sample id that is not "doc<i>"/"chunk<i>" of this convention, a duplicate id,
   // a missing or mistyped data field, or no scored tokens. Order of `samples` does not matter.
   Result<std::vector<MetricRecord>> Aggregate(const std::vector<SampleRecord>& samples) const override;
@@ -79,6 +81,8 @@ class PerplexityTask : public Task {
 
   Status RunLmEval(TaskRun& run, int ctx);
   Status RunLlamaCpp(TaskRun& run, int ctx);
+  // The BOS-prefixed token stream of the text, after checking ctx and that it holds at least one chunk.
+  Result<std::vector<TokenId>> LlamaCppStream(const LanguageModel& model, int ctx) const;
 
   PerplexityOptions options_;
   TextCorpus corpus_;

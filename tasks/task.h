@@ -68,6 +68,14 @@ class Task {
   // Fidelity needs the reference model's outputs beside the candidate's.
   virtual bool NeedsReference() const { return false; }
 
+  // Refuses what Run would refuse about this model (its context, vocabulary, tokenized data, missing opt-ins),
+  // without evaluating anything. The runner calls it for every task and precision after the models load and
+  // before the run is stored, so such a problem leaves no run behind. `reference` is null without a reference.
+  virtual Status Preflight(const LanguageModel& model, const LanguageModel* reference) const {
+    (void)model;
+    (void)reference;
+    return Status::Ok();
+  }
   virtual Status Run(TaskRun& run) = 0;
   virtual Result<std::vector<MetricRecord>> Aggregate(const std::vector<SampleRecord>& samples) const = 0;
   // Paired comparison of `candidate` with `reference` samples of the same items (empty when not meaningful).

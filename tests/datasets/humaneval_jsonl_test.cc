@@ -57,7 +57,7 @@ TEST(HumanEvalJsonlTest, MalformedJsonNamesFileAndLine) {
       "{\"task_id\": \"HumanEval/0\", \"completion\": \"    return 1\\n\"}\n{\"task_id\": \"HumanEval/0\", \n", "s.jsonl");
   ASSERT_FALSE(samples.ok());
   EXPECT_EQ(samples.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_TRUE(samples.status().message().starts_with("s.jsonl:2: invalid JSON: ")) << samples.status().message();
+  EXPECT_TRUE(samples.status().message().starts_with("s.jsonl:2: not valid JSON: ")) << samples.status().message();
 }
 
 TEST(HumanEvalJsonlTest, SamplesAllowSeveralPerTask) {

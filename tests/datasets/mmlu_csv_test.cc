@@ -144,5 +144,17 @@ TEST(MmluCsvTest, SplitNamesRoundTrip) {
   EXPECT_EQ(bad.status().message(), "MMLU split must be one of dev, val, test, got 'train'");
 }
 
+// Issue 19: a question with invalid UTF-8 was accepted, stored with --log-samples, and `samples --json` aborted.
+// It is refused at read time, naming file and line.
+TEST(MmluCsvTest, InvalidUtf8IsRejectedWithFileAndLine) {
+  const auto rows = ParseMmluCsv("ok,a,b,c,d,A\nbad \xff\xfe question,a,b,c,d,B\n", "astronomy_test.csv");
+  ASSERT_FALSE(rows.ok());
+  EXPECT_EQ(rows.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(rows.status().message(), "astronomy_test.csv:2: invalid UTF-8 at byte offset 17");
+  // A lone continuation byte and an overlong form, in a choice.
+  EXPECT_FALSE(ParseMmluCsv("q,\x80,b,c,d,A\n", "c.csv").ok());
+  EXPECT_FALSE(ParseMmluCsv("q,a,\xc0\xaf,c,d,A\n", "c.csv").ok());
+}
+
 }  // namespace
 }  // namespace fp4lab

