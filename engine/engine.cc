@@ -230,6 +230,16 @@ Result<std::vector<TokenScore>> Engine::ScoreTokens(std::span<const TokenId> tok
   return scores;
 }
 
+std::vector<TokenId> Engine::EosIds() const {
+  std::vector<TokenId> ids(config_.eos_token_ids.begin(), config_.eos_token_ids.end());
+  if (tokenizer_) {
+    for (const int32_t id : tokenizer_->eos_ids()) {
+      if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
+    }
+  }
+  return ids;
+}
+
 Result<std::vector<TokenId>> Engine::Generate(std::span<const TokenId> prompt, int max_new_tokens,
                                               const SamplingOptions& sampling,
                                               const std::function<bool(TokenId)>& on_token) {
@@ -240,6 +250,7 @@ Result<std::vector<TokenId>> Engine::Generate(std::span<const TokenId> prompt, i
                                    " tokens leaves no room in the context of " + std::to_string(MaxContext()));
   }
   FP4LAB_ASSIGN_OR_RETURN(auto cache, model_->NewCache(capacity, 1));
+  const std::vector<TokenId> eos_ids = EosIds();
   std::mt19937_64 rng(sampling.seed);
   std::vector<TokenId> generated;
   std::vector<float> row(static_cast<size_t>(config_.vocab_size));
@@ -253,7 +264,7 @@ Result<std::vector<TokenId>> Engine::Generate(std::span<const TokenId> prompt, i
   FP4LAB_ASSIGN_OR_RETURN(auto step_logits, backend_->Allocate(1, config_.vocab_size));
   while (static_cast<int>(generated.size()) < max_new_tokens) {
     const TokenId next = SampleToken(row, sampling, rng);
-    if (next == EosId()) break;
+    if (std::find(eos_ids.begin(), eos_ids.end(), next) != eos_ids.end()) break;
     generated.push_back(next);
     if (on_token && !on_token(next)) break;
     if (cache->lengths[0] >= cache->capacity) break;

@@ -64,6 +64,8 @@ class Engine : public LanguageModel {
   int MaxContext() const override { return config_.max_position_embeddings; }
   TokenId BosId() const override { return config_.bos_token_id; }
   TokenId EosId() const override { return config_.eos_token_id; }
+  // config.json's eos ids, then the tokenizer's (generation_config.json, tokenizer_config.json), without repeats.
+  std::vector<TokenId> EosIds() const override;
   // Fails with the tokenizer's NotFound message when the checkpoint has neither tokenizer.json nor tokenizer.model.
   Result<std::vector<TokenId>> Encode(std::string_view text) const override;
   // Empty when the checkpoint has no tokenizer.

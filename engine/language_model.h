@@ -54,6 +54,9 @@ class LanguageModel {
   virtual int MaxContext() const = 0;
   virtual TokenId BosId() const = 0;
   virtual TokenId EosId() const = 0;
+  // Every id that ends generation (config.json's and generation_config.json's eos_token_id lists, the tokenizer's
+  // EOS token); EosId() is among them. The default is {EosId()}.
+  virtual std::vector<TokenId> EosIds() const { return {EosId()}; }
 
   // Text <-> tokens. Encode never adds BOS; callers add it where their convention says so.
   virtual Result<std::vector<TokenId>> Encode(std::string_view text) const = 0;
@@ -72,7 +75,7 @@ class LanguageModel {
 
   // Autoregressive generation after `prompt` (prefill once, then one decode step per token with a KV cache).
   // `on_token` is called with each new token and returns false to stop (stop sequences, streaming); generation
-  // also stops at EOS (not passed to on_token) or after max_new_tokens. Returns the generated tokens.
+  // also stops at any of EosIds() (not passed to on_token) or after max_new_tokens. Returns the generated tokens.
   virtual Result<std::vector<TokenId>> Generate(std::span<const TokenId> prompt, int max_new_tokens,
                                                 const SamplingOptions& sampling,
                                                 const std::function<bool(TokenId)>& on_token) = 0;

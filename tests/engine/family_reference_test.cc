@@ -105,6 +105,34 @@ TEST_P(FamilyReference, ConfigThatDisagreesWithTheTensorsIsRefusedAtLoad) {
   EXPECT_NE(engine.status().message().find("intermediate_size"), std::string::npos) << engine.status().ToString();
 }
 
+// config.json's eos_token_id may be a list: every id in it ends generation, the first is EosId().
+TEST(EosIds, EveryConfigEosIdStopsGeneration) {
+  const std::string dir = testing::TempDir("eos_list");
+  for (const char* file : {"config.json", "model.safetensors"}) {
+    std::filesystem::copy_file(FixturePath(std::string("qwen3_tiny/") + file), dir + "/" + file,
+                               std::filesystem::copy_options::overwrite_existing);
+  }
+  const auto prompt = ReadReference<int32_t>(FixturePath("qwen3_tiny/reference.safetensors"), "greedy_prompt");
+  const auto greedy = ReadReference<int32_t>(FixturePath("qwen3_tiny/reference.safetensors"), "greedy_tokens");
+  auto config = ReadJsonFile(dir + "/config.json");
+  ASSERT_TRUE(config.ok());
+  // The first greedy token that differs from all before it becomes an EOS: generation must stop right before it.
+  size_t stop = 1;
+  while (std::find(greedy.begin(), greedy.begin() + stop, greedy[stop]) != greedy.begin() + stop) ++stop;
+  (*config)["eos_token_id"] = {250, greedy[stop]};
+  ASSERT_TRUE(WriteFileAtomically(dir + "/config.json", [&](std::ostream& out) {
+                out << config->dump();
+                return Status::Ok();
+              }).ok());
+  auto engine = OpenOrDie(dir);
+  ASSERT_NE(engine, nullptr);
+  EXPECT_EQ(engine->EosId(), 250);
+  EXPECT_EQ(engine->EosIds(), (std::vector<TokenId>{250, greedy[stop]}));
+  auto got = engine->Generate(prompt, static_cast<int>(greedy.size()), SamplingOptions{}, nullptr);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(*got, std::vector<int32_t>(greedy.begin(), greedy.begin() + stop));
+}
+
 INSTANTIATE_TEST_SUITE_P(Fixtures, FamilyReference, ::testing::Values("llama_tiny", "qwen3_tiny", "gemma3_tiny"));
 
 TEST(Stories260KReference, LogitsAndGreedyText) {
