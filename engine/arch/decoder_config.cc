@@ -32,8 +32,8 @@ Result<DecoderConfig> ParseDecoderConfig(const ConfigReader& r, const std::strin
   FP4LAB_ASSIGN_OR_RETURN(const int64_t window, r.OptionalInt("sliding_window", 0, 0, kMaxContext));
   FP4LAB_ASSIGN_OR_RETURN(c.rope, ParseRopeConfig(r));
   if (heads % kv_heads != 0) {
-    return r.Error("num_attention_heads", "(" + std::to_string(heads) + ") must be a multiple of "
-                   "num_key_value_heads (" + std::to_string(kv_heads) + ")");
+    return r.Error("num_key_value_heads", "(" + std::to_string(kv_heads) + ") must divide num_attention_heads (" +
+                                              std::to_string(heads) + ")");
   }
   if (head_dim % 2 != 0) return r.Error("head_dim", "is " + std::to_string(head_dim) + ", expected an even number");
   for (size_t l = 0; l < c.layer_types.size(); ++l) {
