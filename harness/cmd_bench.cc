@@ -15,6 +15,7 @@
 #include "engine/file_util.h"
 #include "engine/presets.h"
 #include "engine/synthetic_weights.h"
+#include "harness/comma_list.h"
 #include "harness/bench_summary.h"
 #include "harness/command.h"
 #include "harness/paths.h"
@@ -43,20 +44,10 @@ struct BenchFlags {
   bool json = false;
 };
 
-std::vector<std::string> SplitList(const std::string& text) {
-  std::vector<std::string> out;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
-
 // "128,512" -> {128, 512}. InvalidArgument naming the flag for anything but positive integers.
 Result<std::vector<int>> ParsePositiveList(const std::string& flag, const std::string& text) {
   std::vector<int> values;
-  for (const std::string& item : SplitList(text)) {
+  for (const std::string& item : SplitCommaList(text)) {
     size_t used = 0;
     int value = 0;
     try {
@@ -119,7 +110,7 @@ std::string CommandLine(const BenchFlags& f) {
 Result<int> RunBench(const BenchFlags& f) {
   RunPlan plan;
   FP4LAB_ASSIGN_OR_RETURN(plan.model_dir, ModelDirectory(f));
-  plan.precisions = SplitList(f.precisions);
+  plan.precisions = SplitCommaList(f.precisions);
   if (plan.precisions.empty()) return Status::InvalidArgument("--precisions: at least one precision is needed");
   plan.no_reference = true;  // throughput and memory are per precision; nothing is paired
   plan.tasks = {"latency"};

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "engine/file_util.h"
+#include "harness/comma_list.h"
 #include "harness/command.h"
 #include "harness/flag_checks.h"
 #include "harness/paths.h"
@@ -55,16 +56,6 @@ struct RunFlags {
   std::string command_line;
 };
 
-std::vector<std::string> SplitList(const std::string& text) {
-  std::vector<std::string> out;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
-
 // True when the checkpoint directory carries a quantization config (pre-quantized NVFP4/FP8).
 bool IsPreQuantized(const std::string& dir) {
   namespace fs = std::filesystem;
@@ -110,8 +101,8 @@ Result<int> RunRun(RunFlags f) {
   FP4LAB_RETURN_IF_ERROR(ResolveShard(f, plan));
   plan.model_dir = f.model;
   plan.reference_dir = f.reference;
-  plan.precisions = SplitList(f.precisions);
-  plan.tasks = SplitList(f.tasks);
+  plan.precisions = SplitCommaList(f.precisions);
+  plan.tasks = SplitCommaList(f.tasks);
   plan.device = f.device;
   plan.calibration_file = f.calib;
   plan.calibration_tokens = f.calib_tokens;
@@ -124,7 +115,7 @@ Result<int> RunRun(RunFlags f) {
   if (f.ctx > 0) ppl["ctx"] = fidelity["ctx"] = f.ctx;
   if (!f.ppl_data.empty()) ppl["data"] = fidelity["data"] = f.ppl_data;
   nlohmann::json mmlu = {{"shots", f.mmlu_shots}, {"limit", f.limit}};
-  if (!f.mmlu_subjects.empty()) mmlu["subjects"] = SplitList(f.mmlu_subjects);
+  if (!f.mmlu_subjects.empty()) mmlu["subjects"] = SplitCommaList(f.mmlu_subjects);
   nlohmann::json humaneval = {{"n", f.humaneval_samples}, {"temperature", f.temperature}, {"top_p", f.top_p},
                               {"seed", f.seed}, {"max_new_tokens", f.max_new_tokens}, {"limit", f.limit},
                               {"allow_code_exec", f.allow_code_exec}};

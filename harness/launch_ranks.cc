@@ -6,20 +6,12 @@
 #include <filesystem>
 #include <sstream>
 
+#include "harness/comma_list.h"
+
 namespace fp4lab {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::vector<std::string> SplitList(const std::string& text) {
-  std::vector<std::string> out;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
 
 // The newest progress line of a rank's log ("[task/precision] 16/40 items, 5.1 items/s, ETA 5 s"), else its last line.
 std::string LatestProgress(const std::string& log) {
@@ -39,7 +31,7 @@ Result<std::vector<std::string>> ChooseGpus(const std::string& gpus_flag) {
   const char* env = std::getenv("CUDA_VISIBLE_DEVICES");
   std::vector<std::string> visible;
   if (env != nullptr) {
-    visible = SplitList(env);
+    visible = SplitCommaList(env);
   } else {
     std::error_code ec;
     int count = 0;
@@ -58,7 +50,7 @@ Result<std::vector<std::string>> ChooseGpus(const std::string& gpus_flag) {
     return visible;
   }
   std::vector<std::string> chosen;
-  for (const std::string& item : SplitList(gpus_flag)) {
+  for (const std::string& item : SplitCommaList(gpus_flag)) {
     const bool digits = item.size() < 6 && item.find_first_not_of("0123456789") == std::string::npos;
     const int index = digits ? std::stoi(item) : -1;
     if (index < 0 || (env != nullptr && index >= static_cast<int>(visible.size()))) {
