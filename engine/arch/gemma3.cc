@@ -162,6 +162,16 @@ Result<std::unique_ptr<ModelBlueprint>> ParseGemma3(const nlohmann::json& json, 
   if (d.hidden_act != "gelu_pytorch_tanh") {
     return r.Error("hidden_activation", "is '" + d.hidden_act + "', expected gelu_pytorch_tanh");
   }
+  if (!r.Has("layer_types")) {
+    // Older configs give a period instead (transformers' Gemma3TextConfig: layer l slides unless (l + 1) is a
+    // multiple of sliding_window_pattern, 6 by default).
+    FP4LAB_ASSIGN_OR_RETURN(const int64_t legacy, r.OptionalInt("_sliding_window_pattern", 6, 1, kMaxLayers));
+    FP4LAB_ASSIGN_OR_RETURN(const int64_t period, r.OptionalInt("sliding_window_pattern", legacy, 1, kMaxLayers));
+    if (d.sliding_window <= 0) return r.Error("sliding_window", "must be a positive integer for gemma3");
+    for (int l = 0; l < d.num_layers; ++l) {
+      c.decoder.layer_types[l] = (l + 1) % period == 0 ? "full_attention" : "sliding_attention";
+    }
+  }
   FP4LAB_ASSIGN_OR_RETURN(const bool bidirectional, r.OptionalBool("use_bidirectional_attention", false));
   if (bidirectional) return r.Error("use_bidirectional_attention", "is true, which fp4lab does not support");
   FP4LAB_ASSIGN_OR_RETURN(const double scalar,

@@ -133,6 +133,41 @@ TEST(EosIds, EveryConfigEosIdStopsGeneration) {
   EXPECT_EQ(*got, std::vector<int32_t>(greedy.begin(), greedy.begin() + stop));
 }
 
+// Older Gemma 3 configs have no layer_types: transformers' Gemma3TextConfig slides on every layer but each
+// sliding_window_pattern-th. gemma3_tiny's [sliding, sliding, full] is pattern 3: the same logits bit for bit;
+// pattern 2 ([sliding, full, sliding]) must give others.
+TEST(Gemma3Config, LayerTypesFromTheSlidingWindowPattern) {
+  const auto ids = ReadReference<int32_t>(FixturePath("gemma3_tiny/reference.safetensors"), "input_ids");
+  const std::vector<int32_t> tokens(ids.begin(), ids.begin() + 40);
+  auto original = OpenOrDie(FixturePath("gemma3_tiny"));
+  ASSERT_NE(original, nullptr);
+  auto expected = original->Logits(tokens);
+  ASSERT_TRUE(expected.ok());
+  for (const int pattern : {3, 2}) {
+    const std::string dir = testing::TempDir("gemma3_pattern_" + std::to_string(pattern));
+    std::filesystem::copy_file(FixturePath("gemma3_tiny/model.safetensors"), dir + "/model.safetensors",
+                               std::filesystem::copy_options::overwrite_existing);
+    auto config = ReadJsonFile(FixturePath("gemma3_tiny/config.json"));
+    ASSERT_TRUE(config.ok());
+    config->erase("layer_types");
+    config->erase("_sliding_window_pattern");
+    (*config)["sliding_window_pattern"] = pattern;
+    ASSERT_TRUE(WriteFileAtomically(dir + "/config.json", [&](std::ostream& out) {
+                  out << config->dump();
+                  return Status::Ok();
+                }).ok());
+    auto engine = OpenOrDie(dir);
+    ASSERT_NE(engine, nullptr);
+    auto logits = engine->Logits(tokens);
+    ASSERT_TRUE(logits.ok());
+    if (pattern == 3) {
+      EXPECT_EQ(*logits, *expected);
+    } else {
+      EXPECT_NE(*logits, *expected);
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Fixtures, FamilyReference, ::testing::Values("llama_tiny", "qwen3_tiny", "gemma3_tiny"));
 
 TEST(Stories260KReference, LogitsAndGreedyText) {
