@@ -81,6 +81,14 @@ TEST_P(FamilyReference, GreedyContinuationMatches) {
   EXPECT_EQ(*got, expected);
 }
 
+// Writes `config` as <dir>/config.json (tests that edit a fixture's config).
+Status WriteConfig(const std::string& dir, const nlohmann::json& config) {
+  return WriteFileAtomically(dir + "/config.json", [&](std::ostream& out) {
+    out << config.dump();
+    return Status::Ok();
+  });
+}
+
 // A config that does not describe its checkpoint fails at load with the tensor and the fields to check named (not
 // in the forward pass, and not as an internal error).
 TEST_P(FamilyReference, ConfigThatDisagreesWithTheTensorsIsRefusedAtLoad) {
@@ -92,10 +100,7 @@ TEST_P(FamilyReference, ConfigThatDisagreesWithTheTensorsIsRefusedAtLoad) {
   auto config = ReadJsonFile(dir + "/config.json");
   ASSERT_TRUE(config.ok());
   (*config)["intermediate_size"] = 512;  // the checkpoint's MLP is 256 wide
-  ASSERT_TRUE(WriteFileAtomically(dir + "/config.json", [&](std::ostream& out) {
-                out << config->dump();
-                return Status::Ok();
-              }).ok());
+  ASSERT_TRUE(WriteConfig(dir, *config).ok());
   EngineOptions options;
   options.model_dir = dir;
   auto engine = Engine::Open(options);
@@ -120,10 +125,7 @@ TEST(EosIds, EveryConfigEosIdStopsGeneration) {
   size_t stop = 1;
   while (std::find(greedy.begin(), greedy.begin() + stop, greedy[stop]) != greedy.begin() + stop) ++stop;
   (*config)["eos_token_id"] = {250, greedy[stop]};
-  ASSERT_TRUE(WriteFileAtomically(dir + "/config.json", [&](std::ostream& out) {
-                out << config->dump();
-                return Status::Ok();
-              }).ok());
+  ASSERT_TRUE(WriteConfig(dir, *config).ok());
   auto engine = OpenOrDie(dir);
   ASSERT_NE(engine, nullptr);
   EXPECT_EQ(engine->EosId(), 250);
@@ -152,10 +154,7 @@ TEST(Gemma3Config, LayerTypesFromTheSlidingWindowPattern) {
     config->erase("layer_types");
     config->erase("_sliding_window_pattern");
     (*config)["sliding_window_pattern"] = pattern;
-    ASSERT_TRUE(WriteFileAtomically(dir + "/config.json", [&](std::ostream& out) {
-                  out << config->dump();
-                  return Status::Ok();
-                }).ok());
+    ASSERT_TRUE(WriteConfig(dir, *config).ok());
     auto engine = OpenOrDie(dir);
     ASSERT_NE(engine, nullptr);
     auto logits = engine->Logits(tokens);
