@@ -7,8 +7,9 @@
 // says. attn_logit_softcapping is read but not applied: transformers' Gemma3Attention keeps it without passing
 // `softcap` to its attention function (unlike Gemma 2), so Gemma 3 checkpoints are evaluated without it. Evidence:
 // gemma3_tiny's config sets 50, and its transformers logits match ours at 1e-6 of the logit scale without the cap
-// and differ by 5e-4 with it (from position 1 on, where a query first has two keys to weigh). The embedding is multiplied by sqrt(hidden_size) (in f32, the activation dtype),
-// lm_head is tied to it, and the logits are soft-capped by final_logit_softcapping.
+// and differ by 5e-4 with it (from position 1 on, where a query first has two keys to weigh). The embedding is
+// multiplied by sqrt(hidden_size) (in f32, the activation dtype), lm_head is tied to it, and the logits are
+// soft-capped by final_logit_softcapping.
 #include <cmath>
 
 #include "engine/arch/decoder_config.h"
