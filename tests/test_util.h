@@ -31,6 +31,12 @@ std::vector<T> ReadReference(const std::string& file, const std::string& name) {
 // A fresh empty directory under the build tree, removed and recreated on each call.
 std::string TempDir(const std::string& name);
 
+// The text of a Result, failing the test (and giving "") on an error (decoded tokens, read files).
+inline std::string Text(const Result<std::string>& text) {
+  EXPECT_TRUE(text.ok()) << text.status().ToString();
+  return text.ok() ? *text : std::string();
+}
+
 // Writes `text` to <TempDir(name)>/data.txt and returns that path.
 std::string WriteTempText(const std::string& name, const std::string& text);
 

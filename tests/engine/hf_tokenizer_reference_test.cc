@@ -14,13 +14,8 @@
 namespace fp4lab {
 namespace {
 
+using testing::Text;
 using tokenizer::HfTokenizer;
-
-// The decoded text, failing the test on an error.
-std::string Text(const Result<std::string>& decoded) {
-  EXPECT_TRUE(decoded.ok()) << decoded.status().ToString();
-  return decoded.ok() ? *decoded : std::string();
-}
 
 std::vector<nlohmann::json> ReadReference(const std::string& family) {
   std::ifstream in(testing::FixturePath("tokenizers/" + family + "/reference.jsonl"));

@@ -12,13 +12,8 @@
 namespace fp4lab {
 namespace {
 
+using testing::Text;
 using tokenizer::HfTokenizer;
-
-// The decoded text, failing the test on an error.
-std::string Text(const Result<std::string>& decoded) {
-  EXPECT_TRUE(decoded.ok()) << decoded.status().ToString();
-  return decoded.ok() ? *decoded : std::string();
-}
 
 // A small BPE over "a", "b", "c", " ": merges a+b then ab+c.
 nlohmann::json TinyTokenizer() {
