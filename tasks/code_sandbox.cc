@@ -505,6 +505,15 @@ SandboxRunResult ErrorResult(std::string message) {
   return result;
 }
 
+// A start that failed for lack of processes (EAGAIN from clone/fork/execve under RLIMIT_NPROC) says nothing about
+// the program: the sandbox uid is shared, and a neighbouring sample's fork bomb holds it at the limit until that
+// sample's wall-clock timeout kills it. Such starts are retried for one wall timeout (plus the kill grace) before
+// the error is reported.
+bool FailedToStartForLackOfProcesses(const SandboxRunResult& result) {
+  return result.outcome == SandboxOutcome::kError &&
+         result.message.find(std::strerror(EAGAIN)) != std::string::npos;
+}
+
 }  // namespace
 
 std::string_view SandboxOutcomeName(SandboxOutcome outcome) {
@@ -571,7 +580,17 @@ Result<CodeSandbox> CodeSandbox::Create(SandboxOptions options) {
   return sandbox;
 }
 
-SandboxRunResult CodeSandbox::Run(std::string_view program) const { return RunWith(isolation_, program); }
+SandboxRunResult CodeSandbox::Run(std::string_view program) const {
+  const Clock::time_point give_up = Clock::now() + SecondsToDuration(options_.limits.wall_timeout_s) + kExitGrace;
+  auto backoff = std::chrono::milliseconds(20);
+  SandboxRunResult result = RunWith(isolation_, program);
+  while (FailedToStartForLackOfProcesses(result) && Clock::now() + backoff < give_up) {
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(500));
+    result = RunWith(isolation_, program);
+  }
+  return result;
+}
 
 std::vector<SandboxRunResult> CodeSandbox::RunAll(std::span<const std::string> programs) const {
   std::vector<SandboxRunResult> results(programs.size());

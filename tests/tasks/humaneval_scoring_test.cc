@@ -250,7 +250,8 @@ TEST(HumanEvalScoringTest, ExitingBeforeCheckReturnsFails) {
   ASSERT_EQ(score->results.size(), samples.size());
   for (size_t i = 0; i + 1 < samples.size(); ++i) {
     EXPECT_EQ(score->results[i].outcome, SandboxOutcome::kFailed)
-        << samples[i].completion << " ended " << SandboxOutcomeName(score->results[i].outcome);
+        << samples[i].completion << " ended " << SandboxOutcomeName(score->results[i].outcome) << ": "
+        << score->results[i].message;
   }
   EXPECT_EQ(score->results.back().outcome, SandboxOutcome::kPassed) << score->results.back().message;
   // HumanEval/0: 1 pass of 8; the other nine: 0 of 7. pass@1 = (1/8) / 10.
