@@ -213,7 +213,8 @@ Status DecoderModel::LoadFusable(WeightLoader& loader, const std::vector<std::st
     parts.push_back(std::move(w));
   }
   const ManifestTensor* first = manifest_.Find(names.front());
-  if (allow_fusion && first != nullptr && !first->fused_as.empty() && CheckFusable(parts).ok()) {
+  if (allow_fusion && backend_.Fuses().stacked_linears && first != nullptr && !first->fused_as.empty() &&
+      CheckFusable(parts).ok()) {
     FP4LAB_ASSIGN_OR_RETURN(fused, Keep(backend_.PrepareFusedLinear(parts, first->fused_as)));
     fused_parts_[fused.get()] = names;
     return Status::Ok();

@@ -127,6 +127,8 @@ class CudaBackend : public Backend {
     return facts;
   }
 
+  FusedOps Fuses() const override { return {.stacked_linears = true, .add_rms_norm = true}; }
+
   Result<std::string> LinearPath(LinearScheme scheme) const override {
     return std::string(PathName(nvfp4_.native, scheme));
   }
@@ -280,6 +282,7 @@ class CudaBackend : public Backend {
         k_cache.rows() != v_cache.rows() || p.head_dim < 1 || p.head_dim > cuda::kMaxAttentionHeadDim) {
       return ShapeError("Attention", "q/out/cache shapes do not agree");
     }
+    if (!p.causal && !rows.one_sequence) return ShapeError("Attention", "non-causal rows must be one sequence");
     if (q.rows() == 0) return Status::Ok();
     FP4LAB_RETURN_IF_ERROR(context_->Activate());
     // The plan depends on shapes only (a query's keys are bounded by the cache's rows), so the first, unrecorded call
@@ -288,7 +291,8 @@ class CudaBackend : public Backend {
                                      rows.one_sequence};
     const cuda::AttentionPlan plan = cuda::PlanAttention(shape, sm_count_);
     FP4LAB_ASSIGN_OR_RETURN(std::vector<void*> scratch, workspace_.Carve({plan.scratch_bytes}, "Attention"));
-    const cuda::ScoreRule rule{p.scale, p.window, p.softcap};
+    const int32_t* last_position = p.causal ? nullptr : Data(*rows.positions) + (q.rows() - 1);
+    const cuda::ScoreRule rule{p.scale, p.window, p.softcap, last_position};
     CUDA_CHECK(cuda::LaunchAttention(shape, plan, Data(q), Data(k_cache), Data(v_cache), Data(*rows.positions),
                                      Data(*rows.cache_rows), rule, scratch[0], Data(out), context_->stream()));
     return Status::Ok();
