@@ -54,7 +54,19 @@ Result<std::map<std::string, float>> CalibrateActivations(const ModelBlueprint& 
 
 Engine::~Engine() = default;
 
-Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
+Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) { return OpenDirectory(options, true); }
+
+Result<std::unique_ptr<Engine>> Engine::OpenWithoutWeights(const EngineOptions& options) {
+  return OpenDirectory(options, false);
+}
+
+Status Engine::RequireWeights(const char* operation) const {
+  if (model_ != nullptr) return Status::Ok();
+  return Status::FailedPrecondition(std::string(operation) + ": " + options_.model_dir + " at " + options_.precision +
+                                    " was opened without weights (for checks only)");
+}
+
+Result<std::unique_ptr<Engine>> Engine::OpenDirectory(const EngineOptions& options, bool load_weights) {
   auto engine = std::unique_ptr<Engine>(new Engine());
   engine->options_ = options;
   const fs::path dir(options.model_dir);
@@ -64,7 +76,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   }
   if (IsSyntheticModelDir(options.model_dir)) {
     FP4LAB_ASSIGN_OR_RETURN(SyntheticModelSpec spec, ReadSyntheticModelDir(options.model_dir));
-    return OpenSynthetic(spec, options);
+    return OpenSyntheticImpl(spec, options, load_weights);
   }
   FP4LAB_ASSIGN_OR_RETURN(engine->scheme_, ParsePrecision(options.precision));
   const std::string config_path = (dir / "config.json").string();
@@ -99,11 +111,13 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
       return Status::FailedPrecondition(options.model_dir + ": quantizing a bf16 checkpoint to " + options.precision +
                                         " on load needs calibration text for the activation scales (--calib FILE)");
     }
+    if (!load_weights) return engine;
     FP4LAB_ASSIGN_OR_RETURN(std::vector<int32_t> tokens, engine->Encode(options.calibration_text));
     tokens.insert(tokens.begin(), engine->BosId());
     if (static_cast<int>(tokens.size()) > options.calibration_tokens) tokens.resize(options.calibration_tokens);
     FP4LAB_ASSIGN_OR_RETURN(amax, CalibrateActivations(*engine->blueprint_, *engine->reader_, engine->quant_, tokens));
   }
+  if (!load_weights) return engine;
 
   FP4LAB_ASSIGN_OR_RETURN(engine->backend_, CreateBackend(options.device));
   WeightLoader loader(*engine->reader_, engine->quant_, engine->scheme_, std::move(amax));
@@ -113,6 +127,11 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
 }
 
 Result<std::unique_ptr<Engine>> Engine::OpenSynthetic(const SyntheticModelSpec& spec, const EngineOptions& options) {
+  return OpenSyntheticImpl(spec, options, true);
+}
+
+Result<std::unique_ptr<Engine>> Engine::OpenSyntheticImpl(const SyntheticModelSpec& spec,
+                                                          const EngineOptions& options, bool load_weights) {
   auto engine = std::unique_ptr<Engine>(new Engine());
   const std::string label = spec.origin.empty() ? "synthetic model" : spec.origin;
   engine->options_ = options;
@@ -122,10 +141,11 @@ Result<std::unique_ptr<Engine>> Engine::OpenSynthetic(const SyntheticModelSpec& 
   if (config.is_object()) config.erase("quantization_config");
   FP4LAB_ASSIGN_OR_RETURN(engine->blueprint_, ParseModelBlueprint(config, label));
   engine->config_ = engine->blueprint_->config();
+  engine->tokenizer_error_ = Status::NotFound(label + ": a synthetic model has no tokenizer (it runs on token ids)");
+  if (!load_weights) return engine;
   FP4LAB_ASSIGN_OR_RETURN(auto source,
                           SyntheticWeights::Create(engine->blueprint_->manifest(), {engine->scheme_, spec.seed, label}));
   engine->quant_ = source->quant_config();
-  engine->tokenizer_error_ = Status::NotFound(label + ": a synthetic model has no tokenizer (it runs on token ids)");
   FP4LAB_ASSIGN_OR_RETURN(engine->backend_, CreateBackend(options.device));
 
   // Host memory: the tensors generated on the host (all, or only the small ones when the backend generates the
@@ -187,6 +207,7 @@ Status Engine::Download(const DeviceTensor& src, std::span<float> host) {
 }
 
 Result<std::unique_ptr<DeviceTensor>> Engine::ForwardLogits(std::span<const TokenId> tokens) {
+  FP4LAB_RETURN_IF_ERROR(RequireWeights("a forward pass"));
   const int64_t n = static_cast<int64_t>(tokens.size());
   if (n == 0 || n > MaxContext()) {
     return Status::InvalidArgument("a forward pass of " + std::to_string(n) + " tokens; expected 1.." +
@@ -243,6 +264,7 @@ std::vector<TokenId> Engine::EosIds() const {
 Result<std::vector<TokenId>> Engine::Generate(std::span<const TokenId> prompt, int max_new_tokens,
                                               const SamplingOptions& sampling,
                                               const std::function<bool(TokenId)>& on_token) {
+  FP4LAB_RETURN_IF_ERROR(RequireWeights("Generate"));
   if (prompt.empty()) return Status::InvalidArgument("Generate: empty prompt (add BOS at least)");
   const int64_t capacity = std::min<int64_t>(MaxContext(), static_cast<int64_t>(prompt.size()) + max_new_tokens);
   if (static_cast<int64_t>(prompt.size()) >= capacity && max_new_tokens > 0) {

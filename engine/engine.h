@@ -46,6 +46,12 @@ Result<std::map<std::string, float>> CalibrateActivations(const ModelBlueprint& 
 class Engine : public LanguageModel {
  public:
   static Result<std::unique_ptr<Engine>> Open(const EngineOptions& options);
+  // Everything Open checks and reads before the weights (config, quant config, tensor headers, tokenizer, the
+  // calibration precondition), without reading a weight or creating a backend: a model that answers VocabSize,
+  // MaxContext, Encode and the like, for checks before a run (Task::Preflight) that must not hold a model's
+  // memory. Its compute methods (Logits, ScoreTokens, Generate) return FailedPrecondition; backend(), model() and
+  // Provenance() must not be called (has_weights() is false).
+  static Result<std::unique_ptr<Engine>> OpenWithoutWeights(const EngineOptions& options);
   // A model with deterministic random weights (engine/synthetic_weights.h) for the config `spec.config` (any
   // family the engine runs), served in the stored form of options.precision (so no calibration is needed; a
   // quantization_config in the config is ignored). options.model_dir is only recorded in provenance (the origin
@@ -79,6 +85,7 @@ class Engine : public LanguageModel {
                                         const SamplingOptions& sampling,
                                         const std::function<bool(TokenId)>& on_token) override;
 
+  bool has_weights() const { return model_ != nullptr; }
   const ModelConfig& config() const { return config_; }
   // The family's view of the config: tensor manifest, KV-cache and activation sizes (engine/arch/architecture.h).
   const ModelBlueprint& blueprint() const { return *blueprint_; }
@@ -95,6 +102,11 @@ class Engine : public LanguageModel {
 
  private:
   Engine() = default;
+  static Result<std::unique_ptr<Engine>> OpenDirectory(const EngineOptions& options, bool load_weights);
+  static Result<std::unique_ptr<Engine>> OpenSyntheticImpl(const SyntheticModelSpec& spec,
+                                                           const EngineOptions& options, bool load_weights);
+  // FailedPrecondition for an engine opened without weights.
+  Status RequireWeights(const char* operation) const;
 
   EngineOptions options_;
   std::unique_ptr<ModelBlueprint> blueprint_;

@@ -1,6 +1,11 @@
 // The run planner and runner behind `fp4lab run`: one model (plus its BF16 reference) x precisions x tasks x one
 // device, every precision on byte-identical inputs, everything stored in a ResultStore.
 //
+// Memory: one model is resident at a time. Every precision is first opened without weights (config, tokenizer,
+// task checks), then each is loaded, evaluated on every task, and freed before the next, the reference first; what
+// candidates need from the reference (fidelity's log-probs) is stored with its samples and deleted when the run
+// completes. A run's peak memory is that of its largest model plus its working set (provenance "memory").
+//
 // Crash safety: samples are stored batch by batch (one transaction each) and metrics are computed only from stored
 // samples when a task completes, so `--resume` after a crash or kill -9 skips stored samples and ends with the
 // same numbers as an uninterrupted run; a run is marked complete only at the very end.

@@ -153,7 +153,7 @@ Status HumanevalTask::Preflight(const LanguageModel& model, const LanguageModel*
 }
 
 Status HumanevalTask::Run(TaskRun& run) {
-  FP4LAB_RETURN_IF_ERROR(Preflight(run.model, run.reference));
+  FP4LAB_RETURN_IF_ERROR(Preflight(run.model, nullptr));
   LanguageModel& model = run.model;
   const int max_context = model.MaxContext();
   std::vector<std::pair<size_t, int>> pending;  // (problem index, draw)

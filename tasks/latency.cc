@@ -199,10 +199,10 @@ nlohmann::json LatencyTask::Config() const {
 }
 
 Status LatencyTask::Run(TaskRun& run) {
-  auto* engine = dynamic_cast<Engine*>(&run.model);
+  Engine* engine = run.engine;
   if (engine == nullptr) {
     return Status::FailedPrecondition("latency: measures an fp4lab Engine (Model::Forward on its backend); got '" +
-                                      run.model.Describe() + "'");
+                                      run.model.Describe() + "' without one (TaskRun::engine)");
   }
   Model& model = engine->model();
   Backend& backend = engine->backend();

@@ -87,7 +87,7 @@ std::vector<SampleRecord> RunTask(Task& task, LanguageModel& model, const std::s
     }
     return Status::Ok();
   };
-  TaskRun run{model, precision, nullptr, [](const std::string&) { return true; }, emit, nullptr, log_samples};
+  TaskRun run{model, precision, false, [](const std::string&) { return true; }, emit, nullptr, log_samples};
   const Status status = task.Run(run);
   EXPECT_TRUE(status.ok()) << status.ToString();
   return samples;
@@ -234,7 +234,7 @@ TEST(HumanevalTaskTest, RefusesToRunCodeWithoutTheOptIn) {
   auto task = HumanevalTask::Create(options);
   ASSERT_TRUE(task.ok()) << task.status().ToString();
   ScriptedModel model([](const std::string&) { return "    pass\n"; });
-  TaskRun run{model, "bf16", nullptr, [](const std::string&) { return true; },
+  TaskRun run{model, "bf16", false, [](const std::string&) { return true; },
               [](std::vector<SampleRecord>&&) { return Status::Ok(); }, nullptr, false};
   const Status status = (*task)->Run(run);
   EXPECT_EQ(status.code(), StatusCode::kFailedPrecondition);
