@@ -233,5 +233,32 @@ TEST(Qwen3Moe, QuantizeOnLoadReproducesTheExportedExpertTensors) {
   }
 }
 
+// Calibration for W4A4 quantize-on-load sees the experts' inputs as ModelOpt's shared input quantizers do: one amax
+// for the gate/up inputs and one for the down inputs of all experts of a layer, the first being the amax of the
+// post-attention-normalized hidden states that the router reads too.
+TEST(Qwen3Moe, CalibrationGivesEveryExpertOfALayerTheSameInputAmax) {
+  auto config = ReadJsonFile(FixturePath("qwen3moe_tiny/config.json"));
+  ASSERT_TRUE(config.ok());
+  auto blueprint = ParseModelBlueprint(*config, "config.json");
+  auto reader = SafetensorsReader::Open(FixturePath("qwen3moe_tiny/model.safetensors"));
+  ASSERT_TRUE(blueprint.ok() && reader.ok());
+  const auto ids = ReadReference<int32_t>(FixturePath("qwen3moe_tiny/reference.safetensors"), "input_ids");
+  auto amax = CalibrateActivations(**blueprint, **reader, QuantConfig{}, ids);
+  ASSERT_TRUE(amax.ok()) << amax.status().ToString();
+  for (int l = 0; l < 2; ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".mlp.";
+    const float router = amax->at(p + "gate");
+    const float down = amax->at(p + "experts.0.down_proj");
+    EXPECT_GT(down, 0.0f);
+    EXPECT_NE(down, router);
+    for (int e = 0; e < 8; ++e) {
+      const std::string x = p + "experts." + std::to_string(e) + ".";
+      EXPECT_EQ(amax->at(x + "gate_proj"), router) << x;
+      EXPECT_EQ(amax->at(x + "up_proj"), router) << x;
+      EXPECT_EQ(amax->at(x + "down_proj"), down) << x;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace fp4lab
