@@ -56,6 +56,9 @@ class WeightLoader {
   // Loads the Linear at `prefix` (tensors "<prefix>.weight" etc.). `fused_group` lists every prefix that shares one
   // global scale with it when quantized (q/k/v, gate/up; include `prefix` itself); empty = just itself.
   Result<LinearWeights> Linear(const std::string& prefix, std::span<const std::string> fused_group = {});
+  // A Linear that stays bf16 in every scheme and whatever the checkpoint's quantization config says (a MoE router,
+  // which ModelOpt never quantizes and vLLM loads unquantized): its bf16 weight (+ bias), recorded with `reason`.
+  Result<LinearWeights> UnquantizedLinear(const std::string& prefix, const std::string& reason);
   // A dense bf16 matrix that is never quantized (the token embedding).
   Result<LinearWeights> Dense(const std::string& name, const std::string& reason);
   // A 1-D tensor decoded to f32 (norm weights, biases). InvalidArgument if its size is not `expected`.
@@ -73,6 +76,8 @@ class WeightLoader {
   // the dtype taken as stored), the view has no bytes and *deferred receives its description; otherwise the view
   // has the bytes and *deferred is reset.
   Result<const TensorView*> Stored(const std::string& name, DType dtype, std::optional<SyntheticTensor>* deferred);
+  // The optional "<prefix>.bias" [N] into w.bias.
+  Status ReadBias(const std::string& prefix, LinearWeights& w);
   void Record(const LinearWeights& w);
 
   const TensorSource& reader_;
