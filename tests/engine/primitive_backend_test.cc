@@ -68,6 +68,18 @@ class PrimitiveOnlyBackend : public Backend {
                      DeviceTensor& out) override {
     return cpu_->ScoreTokens(logits, rows, targets, out);
   }
+  Result<std::unique_ptr<DeviceExperts>> PrepareExperts(std::span<const ExpertLinears> experts,
+                                                        const std::string& name) override {
+    return cpu_->PrepareExperts(experts, name);
+  }
+  Status RouteTopK(const DeviceTensor& logits, const RoutingParams& params, DeviceIndices& ids,
+                   DeviceTensor& weights) override {
+    return cpu_->RouteTopK(logits, params, ids, weights);
+  }
+  Status Experts(const DeviceTensor& x, const DeviceExperts& experts, Activation act, const DeviceIndices& ids,
+                 const DeviceTensor& weights, DeviceTensor& out, DeviceTensor* hidden) override {
+    return cpu_->Experts(x, experts, act, ids, weights, out, hidden);
+  }
   Status Synchronize() override { return cpu_->Synchronize(); }
   Status BeginRecording() override { return cpu_->BeginRecording(); }
   Result<std::unique_ptr<DeviceProgram>> EndRecording() override { return cpu_->EndRecording(); }
