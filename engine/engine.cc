@@ -66,7 +66,6 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
     FP4LAB_ASSIGN_OR_RETURN(SyntheticModelSpec spec, ReadSyntheticModelDir(options.model_dir));
     return OpenSynthetic(spec, options);
   }
-  FP4LAB_ASSIGN_OR_RETURN(engine->scheme_, ParsePrecision(options.precision));
   const std::string config_path = (dir / "config.json").string();
   FP4LAB_ASSIGN_OR_RETURN(nlohmann::json config_json, ReadJsonFile(config_path));
   FP4LAB_ASSIGN_OR_RETURN(engine->blueprint_, ParseModelBlueprint(config_json, config_path));
@@ -79,6 +78,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   }
   FP4LAB_ASSIGN_OR_RETURN(engine->quant_, ParseQuantConfig(config_json, config_path,
                                                            hf_quant ? &*hf_quant : nullptr, hf_quant_path));
+  FP4LAB_RETURN_IF_ERROR(engine->ResolvePrecision(options, options.model_dir));
   FP4LAB_ASSIGN_OR_RETURN(engine->reader_, SafetensorsReader::Open(options.model_dir));
   // A checkpoint without a tokenizer still runs on token ids (the parity fixtures); Encode then says why not.
   auto tokenizer = Tokenizer::Open(options.model_dir, engine->config_.bos_token_id, engine->config_.eos_token_id);
@@ -107,6 +107,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
 
   FP4LAB_ASSIGN_OR_RETURN(engine->backend_, CreateBackend(options.device));
   WeightLoader loader(*engine->reader_, engine->quant_, engine->scheme_, std::move(amax));
+  loader.SetKvCacheFormat(engine->kv_cache_format_);
   FP4LAB_ASSIGN_OR_RETURN(engine->model_, engine->blueprint_->Load(loader, *engine->backend_));
   engine->layer_map_ = loader.layer_map();
   return engine;
@@ -117,11 +118,12 @@ Result<std::unique_ptr<Engine>> Engine::OpenSynthetic(const SyntheticModelSpec& 
   const std::string label = spec.origin.empty() ? "synthetic model" : spec.origin;
   engine->options_ = options;
   if (engine->options_.model_dir.empty()) engine->options_.model_dir = label;
-  FP4LAB_ASSIGN_OR_RETURN(engine->scheme_, ParsePrecision(options.precision));
   nlohmann::json config = spec.config;
   if (config.is_object()) config.erase("quantization_config");
   FP4LAB_ASSIGN_OR_RETURN(engine->blueprint_, ParseModelBlueprint(config, label));
   engine->config_ = engine->blueprint_->config();
+  // The config's quantization_config is ignored, so quant_ is still empty here: --kv-cache auto means bf16.
+  FP4LAB_RETURN_IF_ERROR(engine->ResolvePrecision(options, label));
   FP4LAB_ASSIGN_OR_RETURN(auto source,
                           SyntheticWeights::Create(engine->blueprint_->manifest(), {engine->scheme_, spec.seed, label}));
   engine->quant_ = source->quant_config();
@@ -143,6 +145,7 @@ Result<std::unique_ptr<Engine>> Engine::OpenSynthetic(const SyntheticModelSpec& 
                                      std::to_string(host_available) + " are available");
   }
   WeightLoader loader(*source, engine->scheme_, on_device ? SyntheticPayloads::kOnDevice : SyntheticPayloads::kOnHost);
+  loader.SetKvCacheFormat(engine->kv_cache_format_);
   auto model = engine->blueprint_->Load(loader, *engine->backend_);
   if (!model.ok()) {
     const Status generation = source->generation_status();
@@ -163,9 +166,22 @@ Result<std::unique_ptr<Engine>> Engine::OpenPreset(const std::string& preset, co
   return OpenSynthetic({found->config, 0, "preset " + found->name}, options);
 }
 
+Status Engine::ResolvePrecision(const EngineOptions& options, const std::string& source) {
+  FP4LAB_ASSIGN_OR_RETURN(const PrecisionLabel label, ParsePrecisionLabel(options.precision));
+  FP4LAB_ASSIGN_OR_RETURN(scheme_, ParsePrecision(label.weights));
+  if (label.kv) {
+    kv_cache_format_ = *label.kv;
+    return Status::Ok();
+  }
+  FP4LAB_ASSIGN_OR_RETURN(kv_cache_format_, ResolveKvCacheFormat(options.kv_cache, quant_, source));
+  return Status::Ok();
+}
+
+std::string Engine::StoredLabel() const { return PrecisionLabelFor(PrecisionName(scheme_), kv_cache_format_); }
+
 std::string Engine::Describe() const {
-  return config_.model_type + " " + std::to_string(blueprint_->ParameterCount()) + " params, " +
-         PrecisionName(scheme_) + " on " + backend_->Name();
+  return config_.model_type + " " + std::to_string(blueprint_->ParameterCount()) + " params, " + PrecisionName(scheme_) +
+         ", " + KvCacheFormatName(kv_cache_format_) + " KV cache on " + backend_->Name();
 }
 
 Result<std::vector<TokenId>> Engine::Encode(std::string_view text) const {
@@ -284,6 +300,7 @@ nlohmann::json Engine::Provenance() const {
     paths[scheme_name] = path.ok() ? *path : path.status().message();
   }
   nlohmann::json provenance = {{"precision", PrecisionName(scheme_)},
+                               {"kv_cache", KvCacheFormatName(kv_cache_format_)},
                                {"model_dir", options_.model_dir},
                                {"model_type", config_.model_type},
                                {"parameters", blueprint_->ParameterCount()},
