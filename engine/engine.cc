@@ -52,6 +52,30 @@ Result<std::map<std::string, float>> CalibrateActivations(const ModelBlueprint& 
   return amax;
 }
 
+namespace {
+
+// The checkpoint's quantization config: config.json's quantization_config and hf_quant_config.json when present.
+Result<QuantConfig> ReadCheckpointQuantConfig(const std::string& model_dir, const nlohmann::json& config_json,
+                                              const std::string& config_path) {
+  const std::string hf_quant_path = (fs::path(model_dir) / "hf_quant_config.json").string();
+  std::optional<nlohmann::json> hf_quant;
+  std::error_code ec;
+  if (fs::exists(hf_quant_path, ec)) {
+    FP4LAB_ASSIGN_OR_RETURN(hf_quant, ReadJsonFile(hf_quant_path));
+  }
+  return ParseQuantConfig(config_json, config_path, hf_quant ? &*hf_quant : nullptr, hf_quant_path);
+}
+
+}  // namespace
+
+Result<KvCacheFormat> ResolveKvCacheFormatOf(const std::string& model_dir, const std::string& choice) {
+  if (choice != "auto" || IsSyntheticModelDir(model_dir)) return ResolveKvCacheFormat(choice, QuantConfig{}, model_dir);
+  const std::string config_path = (fs::path(model_dir) / "config.json").string();
+  FP4LAB_ASSIGN_OR_RETURN(const nlohmann::json config_json, ReadJsonFile(config_path));
+  FP4LAB_ASSIGN_OR_RETURN(const QuantConfig quant, ReadCheckpointQuantConfig(model_dir, config_json, config_path));
+  return ResolveKvCacheFormat(choice, quant, model_dir);
+}
+
 Engine::~Engine() = default;
 
 Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
@@ -71,13 +95,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   FP4LAB_ASSIGN_OR_RETURN(engine->blueprint_, ParseModelBlueprint(config_json, config_path));
   engine->config_ = engine->blueprint_->config();
 
-  const std::string hf_quant_path = (dir / "hf_quant_config.json").string();
-  std::optional<nlohmann::json> hf_quant;
-  if (fs::exists(hf_quant_path, ec)) {
-    FP4LAB_ASSIGN_OR_RETURN(hf_quant, ReadJsonFile(hf_quant_path));
-  }
-  FP4LAB_ASSIGN_OR_RETURN(engine->quant_, ParseQuantConfig(config_json, config_path,
-                                                           hf_quant ? &*hf_quant : nullptr, hf_quant_path));
+  FP4LAB_ASSIGN_OR_RETURN(engine->quant_, ReadCheckpointQuantConfig(options.model_dir, config_json, config_path));
   FP4LAB_RETURN_IF_ERROR(engine->ResolvePrecision(options, options.model_dir));
   FP4LAB_ASSIGN_OR_RETURN(engine->reader_, SafetensorsReader::Open(options.model_dir));
   // A checkpoint without a tokenizer still runs on token ids (the parity fixtures); Encode then says why not.

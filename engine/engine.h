@@ -49,6 +49,11 @@ Result<std::map<std::string, float>> CalibrateActivations(const ModelBlueprint& 
                                                           const TensorSource& reader, const QuantConfig& quant,
                                                           const std::vector<int32_t>& tokens);
 
+// The KV-cache format `choice` (--kv-cache: auto, bf16, fp8) selects for the checkpoint in `model_dir`, as
+// Engine::Open resolves it (a synthetic model dir carries no quantization config: auto means bf16). Errors: the
+// config files' read and parse errors; ResolveKvCacheFormat's.
+Result<KvCacheFormat> ResolveKvCacheFormatOf(const std::string& model_dir, const std::string& choice);
+
 class Engine : public LanguageModel {
  public:
   static Result<std::unique_ptr<Engine>> Open(const EngineOptions& options);

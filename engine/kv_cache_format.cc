@@ -22,15 +22,15 @@ const char* KvCacheFormatName(KvCacheFormat format) { return format == KvCacheFo
 
 int KvCacheBytesPerElement(KvCacheFormat format) { return format == KvCacheFormat::kFp8 ? 1 : 2; }
 
-Status CheckKvCacheChoice(const std::string& choice, const std::string& flag) {
-  if (choice == "auto" || choice == "bf16" || choice == "fp8") return Status::Ok();
-  return Status::InvalidArgument(flag + ": unknown KV-cache format '" + choice + "' (valid: " + kKvCacheChoices +
-                                 ")");
+std::string KvCacheChoiceError(const std::string& choice) {
+  if (choice == "auto" || choice == "bf16" || choice == "fp8") return "";
+  return "unknown KV-cache format '" + choice + "' (valid: " + kKvCacheChoices + ")";
 }
 
 Result<KvCacheFormat> ResolveKvCacheFormat(const std::string& choice, const QuantConfig& quant,
                                            const std::string& source) {
-  FP4LAB_RETURN_IF_ERROR(CheckKvCacheChoice(choice, "--kv-cache"));
+  const std::string error = KvCacheChoiceError(choice);
+  if (!error.empty()) return Status::InvalidArgument("--kv-cache: " + error);
   if (choice != "auto") return ParseFormatName(choice);
   const std::string& declared = quant.kv_cache_quant_algo;
   if (declared.empty()) return KvCacheFormat::kBf16;

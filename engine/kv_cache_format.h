@@ -29,8 +29,8 @@ int KvCacheBytesPerElement(KvCacheFormat format);
 
 // The values of --kv-cache: "auto" (what the checkpoint declares) or a format name.
 inline constexpr const char* kKvCacheChoices = "auto, bf16, fp8";
-// InvalidArgument "<flag>: unknown KV-cache format '<x>' (valid: auto, bf16, fp8)" for anything else.
-Status CheckKvCacheChoice(const std::string& choice, const std::string& flag);
+// "" for a valid choice, else "unknown KV-cache format '<x>' (valid: auto, bf16, fp8)".
+std::string KvCacheChoiceError(const std::string& choice);
 
 // The format a --kv-cache choice selects for a checkpoint: bf16/fp8 as named; auto follows the checkpoint's
 // kv_cache_quant_algo (none -> bf16, "FP8" -> fp8), as vLLM's --kv-cache-dtype auto does. Unimplemented naming

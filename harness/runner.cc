@@ -22,6 +22,13 @@
 
 namespace fp4lab {
 
+std::string ModelFor(const RunPlan& plan, const std::string& precision) {
+  const auto label = ParsePrecisionLabel(precision);
+  const bool bf16_weights = label.ok() && label->weights == "bf16";
+  if (bf16_weights && !plan.reference_dir.empty()) return plan.reference_dir;
+  return plan.model_dir;
+}
+
 namespace {
 
 constexpr size_t kBatchSize = 16;  // samples per transaction
@@ -33,15 +40,13 @@ std::string UtcNow() {
   return buf;
 }
 
-// The model directory a precision loads: bf16 comes from the reference checkpoint.
-std::string ModelFor(const RunPlan& plan, const std::string& precision) {
-  if (precision == "bf16" && !plan.reference_dir.empty()) return plan.reference_dir;
-  return plan.model_dir;
-}
-
 Status ValidatePlan(const RunPlan& plan) {
   if (plan.precisions.empty()) return Status::InvalidArgument("--precisions: at least one precision is needed");
-  for (const auto& p : plan.precisions) FP4LAB_RETURN_IF_ERROR(ParsePrecision(p).status().WithContext("--precisions"));
+  for (const auto& p : plan.precisions) {
+    auto label = ParsePrecisionLabel(p);
+    if (!label.ok()) return label.status().WithContext("--precisions");
+    FP4LAB_RETURN_IF_ERROR(ParsePrecision(label->weights).status().WithContext("--precisions"));
+  }
   if (plan.tasks.empty()) return Status::InvalidArgument("--tasks: at least one task is needed");
   return CheckShardable(plan.tasks, plan.shard);
 }
@@ -221,6 +226,7 @@ Result<RunOutcome> ExecuteRun(const RunPlan& plan, const std::string& db_path, b
     EngineOptions options;
     options.model_dir = ModelFor(plan, precision);
     options.precision = precision;
+    options.kv_cache = "bf16";  // a label without "+kv-FORMAT" means the bf16 cache (ResolvePrecisionLabels)
     options.device = plan.device;
     options.calibration_text = calibration_text;
     options.calibration_tokens = plan.calibration_tokens;
@@ -268,7 +274,7 @@ Result<RunOutcome> ExecuteRun(const RunPlan& plan, const std::string& db_path, b
   std::vector<LayerPrecisionRecord> layers;
   for (const auto& [precision, engine] : engines) {
     provenance["engines"][precision] = engine->Provenance();
-    FP4LAB_ASSIGN_OR_RETURN(LinearScheme scheme, ParsePrecision(precision));
+    const LinearScheme scheme = engine->precision();
     auto path = engine->backend().LinearPath(scheme);
     provenance["nvfp4_path"][precision] = {{"path", path.ok() ? *path : "unsupported"},
                                            {"reason", path.ok() ? engine->backend().Name() : path.status().message()}};

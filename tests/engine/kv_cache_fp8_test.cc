@@ -82,9 +82,11 @@ TEST(KvCacheFormat, ChoicesResolveAgainstTheCheckpointDeclaration) {
   EXPECT_EQ(unsupported.status().code(), StatusCode::kUnimplemented);
   EXPECT_NE(unsupported.status().message().find("ckpt: kv_cache_quant_algo NVFP4"), std::string::npos);
   EXPECT_EQ(*ResolveKvCacheFormat("fp8", nvfp4_kv, "ckpt"), KvCacheFormat::kFp8);  // an explicit choice wins
-  const Status bad = CheckKvCacheChoice("fp16", "--kv-cache");
-  EXPECT_EQ(bad.code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(bad.message(), "--kv-cache: unknown KV-cache format 'fp16' (valid: auto, bf16, fp8)");
+  EXPECT_EQ(KvCacheChoiceError("fp16"), "unknown KV-cache format 'fp16' (valid: auto, bf16, fp8)");
+  EXPECT_EQ(KvCacheChoiceError("auto"), "");
+  const auto bad = ResolveKvCacheFormat("fp16", plain, "ckpt");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(KvCacheBytesPerElement(KvCacheFormat::kBf16), 2);
   EXPECT_EQ(KvCacheBytesPerElement(KvCacheFormat::kFp8), 1);
 }
