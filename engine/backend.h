@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/kv_cache_format.h"
 #include "engine/linear_weights.h"
 #include "engine/status.h"
 
@@ -205,6 +206,12 @@ class Backend {
   // [rows, kv_dim]. REQUIRES every cache row in range.
   virtual Status WriteKv(const DeviceTensor& k, const DeviceTensor& v, const RowPlacement& rows,
                          DeviceTensor& k_cache, DeviceTensor& v_cache) = 0;
+  // The FP8 KV cache (engine/kv_cache_format.h), run after the K/V of a pass are stored: every element x of cache
+  // row rows.cache_rows[i] (each i) becomes Fp8KvRoundTrip(x, scales.k) in k_cache and Fp8KvRoundTrip(x, scales.v)
+  // in v_cache, in place: what a cache holding E4M3 bytes returns for it. Bit-identical on every backend.
+  // REQUIRES every cache row in range, scales finite and > 0.
+  virtual Status RoundKvRowsToFp8(const RowPlacement& rows, KvScales scales, DeviceTensor& k_cache,
+                                  DeviceTensor& v_cache) = 0;
   // Attention: query i attends to cache rows rows.cache_rows[i] - rows.positions[i] .. rows.cache_rows[i] (see
   // RowPlacement), or with params.causal false, through the pass's last row; out[M, num_heads * head_dim].
   // Internal when params.causal is false and the rows are not one sequence.

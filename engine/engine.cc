@@ -52,6 +52,30 @@ Result<std::map<std::string, float>> CalibrateActivations(const ModelBlueprint& 
   return amax;
 }
 
+namespace {
+
+// The checkpoint's quantization config: config.json's quantization_config and hf_quant_config.json when present.
+Result<QuantConfig> ReadCheckpointQuantConfig(const std::string& model_dir, const nlohmann::json& config_json,
+                                              const std::string& config_path) {
+  const std::string hf_quant_path = (fs::path(model_dir) / "hf_quant_config.json").string();
+  std::optional<nlohmann::json> hf_quant;
+  std::error_code ec;
+  if (fs::exists(hf_quant_path, ec)) {
+    FP4LAB_ASSIGN_OR_RETURN(hf_quant, ReadJsonFile(hf_quant_path));
+  }
+  return ParseQuantConfig(config_json, config_path, hf_quant ? &*hf_quant : nullptr, hf_quant_path);
+}
+
+}  // namespace
+
+Result<KvCacheFormat> ResolveKvCacheFormatOf(const std::string& model_dir, const std::string& choice) {
+  if (choice != "auto" || IsSyntheticModelDir(model_dir)) return ResolveKvCacheFormat(choice, QuantConfig{}, model_dir);
+  const std::string config_path = (fs::path(model_dir) / "config.json").string();
+  FP4LAB_ASSIGN_OR_RETURN(const nlohmann::json config_json, ReadJsonFile(config_path));
+  FP4LAB_ASSIGN_OR_RETURN(const QuantConfig quant, ReadCheckpointQuantConfig(model_dir, config_json, config_path));
+  return ResolveKvCacheFormat(choice, quant, model_dir);
+}
+
 Engine::~Engine() = default;
 
 Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) { return OpenDirectory(options, true); }
@@ -78,19 +102,13 @@ Result<std::unique_ptr<Engine>> Engine::OpenDirectory(const EngineOptions& optio
     FP4LAB_ASSIGN_OR_RETURN(SyntheticModelSpec spec, ReadSyntheticModelDir(options.model_dir));
     return OpenSyntheticImpl(spec, options, load_weights);
   }
-  FP4LAB_ASSIGN_OR_RETURN(engine->scheme_, ParsePrecision(options.precision));
   const std::string config_path = (dir / "config.json").string();
   FP4LAB_ASSIGN_OR_RETURN(nlohmann::json config_json, ReadJsonFile(config_path));
   FP4LAB_ASSIGN_OR_RETURN(engine->blueprint_, ParseModelBlueprint(config_json, config_path));
   engine->config_ = engine->blueprint_->config();
 
-  const std::string hf_quant_path = (dir / "hf_quant_config.json").string();
-  std::optional<nlohmann::json> hf_quant;
-  if (fs::exists(hf_quant_path, ec)) {
-    FP4LAB_ASSIGN_OR_RETURN(hf_quant, ReadJsonFile(hf_quant_path));
-  }
-  FP4LAB_ASSIGN_OR_RETURN(engine->quant_, ParseQuantConfig(config_json, config_path,
-                                                           hf_quant ? &*hf_quant : nullptr, hf_quant_path));
+  FP4LAB_ASSIGN_OR_RETURN(engine->quant_, ReadCheckpointQuantConfig(options.model_dir, config_json, config_path));
+  FP4LAB_RETURN_IF_ERROR(engine->ResolvePrecision(options, options.model_dir));
   FP4LAB_ASSIGN_OR_RETURN(auto reader, SafetensorsReader::Open(options.model_dir));
   FP4LAB_ASSIGN_OR_RETURN(engine->reader_, SplitExpertsSource::Wrap(std::move(reader)));
   // A checkpoint without a tokenizer still runs on token ids (the parity fixtures); Encode then says why not.
@@ -122,6 +140,7 @@ Result<std::unique_ptr<Engine>> Engine::OpenDirectory(const EngineOptions& optio
 
   FP4LAB_ASSIGN_OR_RETURN(engine->backend_, CreateBackend(options.device));
   WeightLoader loader(*engine->reader_, engine->quant_, engine->scheme_, std::move(amax));
+  loader.SetKvCacheFormat(engine->kv_cache_format_);
   FP4LAB_ASSIGN_OR_RETURN(engine->model_, engine->blueprint_->Load(loader, *engine->backend_));
   engine->layer_map_ = loader.layer_map();
   return engine;
@@ -137,12 +156,13 @@ Result<std::unique_ptr<Engine>> Engine::OpenSyntheticImpl(const SyntheticModelSp
   const std::string label = spec.origin.empty() ? "synthetic model" : spec.origin;
   engine->options_ = options;
   if (engine->options_.model_dir.empty()) engine->options_.model_dir = label;
-  FP4LAB_ASSIGN_OR_RETURN(engine->scheme_, ParsePrecision(options.precision));
   nlohmann::json config = spec.config;
   if (config.is_object()) config.erase("quantization_config");
   FP4LAB_ASSIGN_OR_RETURN(engine->blueprint_, ParseModelBlueprint(config, label));
   engine->config_ = engine->blueprint_->config();
   engine->tokenizer_error_ = Status::NotFound(label + ": a synthetic model has no tokenizer (it runs on token ids)");
+  // The config's quantization_config is ignored, so quant_ is still empty here: --kv-cache auto means bf16.
+  FP4LAB_RETURN_IF_ERROR(engine->ResolvePrecision(options, label));
   if (!load_weights) return engine;
   FP4LAB_ASSIGN_OR_RETURN(auto source,
                           SyntheticWeights::Create(engine->blueprint_->manifest(), {engine->scheme_, spec.seed, label}));
@@ -164,6 +184,7 @@ Result<std::unique_ptr<Engine>> Engine::OpenSyntheticImpl(const SyntheticModelSp
                                      std::to_string(host_available) + " are available");
   }
   WeightLoader loader(*source, engine->scheme_, on_device ? SyntheticPayloads::kOnDevice : SyntheticPayloads::kOnHost);
+  loader.SetKvCacheFormat(engine->kv_cache_format_);
   auto model = engine->blueprint_->Load(loader, *engine->backend_);
   if (!model.ok()) {
     const Status generation = source->generation_status();
@@ -184,9 +205,22 @@ Result<std::unique_ptr<Engine>> Engine::OpenPreset(const std::string& preset, co
   return OpenSynthetic({found->config, 0, "preset " + found->name}, options);
 }
 
+Status Engine::ResolvePrecision(const EngineOptions& options, const std::string& source) {
+  FP4LAB_ASSIGN_OR_RETURN(const PrecisionLabel label, ParsePrecisionLabel(options.precision));
+  FP4LAB_ASSIGN_OR_RETURN(scheme_, ParsePrecision(label.weights));
+  if (label.kv) {
+    kv_cache_format_ = *label.kv;
+    return Status::Ok();
+  }
+  FP4LAB_ASSIGN_OR_RETURN(kv_cache_format_, ResolveKvCacheFormat(options.kv_cache, quant_, source));
+  return Status::Ok();
+}
+
+std::string Engine::StoredLabel() const { return PrecisionLabelFor(PrecisionName(scheme_), kv_cache_format_); }
+
 std::string Engine::Describe() const {
-  return config_.model_type + " " + std::to_string(blueprint_->ParameterCount()) + " params, " +
-         PrecisionName(scheme_) + " on " + backend_->Name();
+  return config_.model_type + " " + std::to_string(blueprint_->ParameterCount()) + " params, " + PrecisionName(scheme_) +
+         ", " + KvCacheFormatName(kv_cache_format_) + " KV cache on " + (backend_ ? backend_->Name() : options_.device);
 }
 
 Result<std::vector<TokenId>> Engine::Encode(std::string_view text) const {
@@ -307,6 +341,7 @@ nlohmann::json Engine::Provenance() const {
     paths[scheme_name] = path.ok() ? *path : path.status().message();
   }
   nlohmann::json provenance = {{"precision", PrecisionName(scheme_)},
+                               {"kv_cache", KvCacheFormatName(kv_cache_format_)},
                                {"model_dir", options_.model_dir},
                                {"model_type", config_.model_type},
                                {"parameters", blueprint_->ParameterCount()},

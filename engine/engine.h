@@ -11,6 +11,7 @@
 
 #include "engine/arch/architecture.h"
 #include "engine/backend.h"
+#include "engine/kv_cache_format.h"
 #include "engine/language_model.h"
 #include "engine/quant_config.h"
 #include "engine/split_experts_source.h"
@@ -24,7 +25,12 @@ struct EngineOptions {
   // HF checkpoint directory (config.json, *.safetensors, tokenizer.json or tokenizer.model), or a synthetic model dir
   // (config.json + fp4lab_synthetic.json, engine/synthetic_weights.h), whose weights are generated on load.
   std::string model_dir;
-  std::string precision = "bf16";  // "bf16" | "nvfp4" | "nvfp4-w4a16" | "fp8"
+  // The weights' precision, "bf16" | "nvfp4" | "nvfp4-w4a16" | "fp8", optionally with the KV-cache format as in a
+  // stored label ("nvfp4+kv-fp8", engine/kv_cache_format.h), which then wins over `kv_cache`.
+  std::string precision = "bf16";
+  // The KV-cache format: "auto" (what the checkpoint's kv_cache_quant_algo declares; bf16 for synthetic models,
+  // whose quantization config is ignored), "bf16" or "fp8".
+  std::string kv_cache = "auto";
   std::string device = "cpu";      // "cpu" | "cuda[:N]"
   // Calibration text for activation scales when a bf16 checkpoint is quantized on load to nvfp4 (W4A4) or fp8:
   // the first `calibration_tokens` tokens (BOS + text) set each Linear's input amax.
@@ -43,6 +49,11 @@ const char* PrecisionName(LinearScheme scheme);
 Result<std::map<std::string, float>> CalibrateActivations(const ModelBlueprint& blueprint,
                                                           const TensorSource& reader, const QuantConfig& quant,
                                                           const std::vector<int32_t>& tokens);
+
+// The KV-cache format `choice` (--kv-cache: auto, bf16, fp8) selects for the checkpoint in `model_dir`, as
+// Engine::Open resolves it (a synthetic model dir carries no quantization config: auto means bf16). Errors: the
+// config files' read and parse errors; ResolveKvCacheFormat's.
+Result<KvCacheFormat> ResolveKvCacheFormatOf(const std::string& model_dir, const std::string& choice);
 
 class Engine : public LanguageModel {
  public:
@@ -93,6 +104,9 @@ class Engine : public LanguageModel {
   const QuantConfig& quant_config() const { return quant_; }
   const std::vector<LayerPrecision>& layer_map() const { return layer_map_; }
   LinearScheme precision() const { return scheme_; }
+  KvCacheFormat kv_cache_format() const { return kv_cache_format_; }
+  // The stored label of what this engine runs: weights and KV-cache format (PrecisionLabelFor).
+  std::string StoredLabel() const;
   Backend& backend() { return *backend_; }
   Model& model() { return *model_; }
   // Bytes this engine has copied from its device to the host (logits, scores, generated tokens' rows) since it
@@ -114,6 +128,7 @@ class Engine : public LanguageModel {
   ModelConfig config_;
   QuantConfig quant_;
   LinearScheme scheme_ = LinearScheme::kBf16;
+  KvCacheFormat kv_cache_format_ = KvCacheFormat::kBf16;
   std::unique_ptr<SplitExpertsSource> reader_;  // the checkpoint, fused experts served per expert
   std::unique_ptr<Tokenizer> tokenizer_;  // null when the checkpoint has none
   Status tokenizer_error_;                 // why tokenizer_ is null
@@ -125,6 +140,9 @@ class Engine : public LanguageModel {
 
   // backend_->Download, counted in downloaded_bytes_.
   Status Download(const DeviceTensor& src, std::span<float> host);
+  // Sets scheme_ and kv_cache_format_ from options.precision and options.kv_cache for a checkpoint whose
+  // quantization config is quant_ (`source` names it in errors).
+  Status ResolvePrecision(const EngineOptions& options, const std::string& source);
   // A forward pass over `tokens` (fresh cache) into device logits [tokens, vocab].
   Result<std::unique_ptr<DeviceTensor>> ForwardLogits(std::span<const TokenId> tokens);
 };

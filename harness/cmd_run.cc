@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "engine/file_util.h"
+#include "harness/kv_cache_flag.h"
 #include "harness/comma_list.h"
 #include "harness/command.h"
 #include "harness/flag_checks.h"
@@ -34,6 +35,7 @@ struct RunFlags {
   std::string ppl_convention = "lmeval";
   std::string ppl_data;
   std::string calib = DataPath("wikitext2/wikitext2_sample.txt");
+  std::string kv_cache = "auto";
   int calib_tokens = 512;
   int ctx = 0;
   int limit = 0;
@@ -147,6 +149,16 @@ Result<int> RunRun(RunFlags f) {
     std::erase(plan.tasks, std::string("fidelity"));
   }
   if (plan.precisions.empty()) return Status::InvalidArgument("--precisions: nothing left to run");
+  // Every precision under test gets its KV-cache format in its label; the bf16 reference keeps the bf16 cache.
+  const size_t first_candidate = plan.no_reference ? 0 : 1;
+  FP4LAB_ASSIGN_OR_RETURN(
+      const std::vector<std::string> candidates,
+      ResolvePrecisionLabels({plan.precisions.begin() + first_candidate, plan.precisions.end()}, f.kv_cache,
+                             [&](const std::string& weights) { return ModelFor(plan, weights); }));
+  plan.precisions.resize(first_candidate);
+  for (const std::string& label : candidates) {
+    if (label != "bf16" || first_candidate == 0) plan.precisions.push_back(label);
+  }
 
   FP4LAB_ASSIGN_OR_RETURN(RunOutcome outcome, ExecuteRun(plan, f.db, f.resume));
   std::fprintf(stderr, "run %lld complete: %s\n", static_cast<long long>(outcome.run_id), f.db.c_str());
@@ -181,7 +193,9 @@ Command AddRunCommand(CLI::App& root, const std::string& command_line) {
       "fidelity (KL divergence vs bf16) on the bundled TinyStories sample, into results.sqlite and report.html.");
   app->add_option("--model", f->model, "Checkpoint under test (HF directory, bf16 or NVFP4)")->capture_default_str();
   app->add_option("--reference", f->reference, "BF16 base of a pre-quantized --model (default: --model itself)");
-  app->add_option("--precisions", f->precisions, "Comma list of bf16, nvfp4, nvfp4-w4a16, fp8 (bf16 is added)")
+  app->add_option("--precisions", f->precisions,
+                  "Comma list of bf16, nvfp4, nvfp4-w4a16, fp8, each optionally +kv-bf16 or +kv-fp8 (bf16 is added "
+                  "as the reference)")
       ->capture_default_str();
   app->add_option("--tasks", f->tasks, "Comma list of tasks: perplexity, fidelity, mmlu, humaneval")
       ->capture_default_str();
@@ -201,6 +215,9 @@ Command AddRunCommand(CLI::App& root, const std::string& command_line) {
       ->check(AtLeast(0));
   app->add_option("--ppl-data", f->ppl_data, "Text file for perplexity and fidelity (documents split on "
                   "<|endoftext|>; default: bundled TinyStories sample)");
+  AddKvCacheFlag(*app, f->kv_cache)
+      ->description("KV-cache format of each precision without its own +kv-FORMAT (e.g. nvfp4+kv-fp8): auto (what "
+                    "its checkpoint's kv_cache_quant_algo declares), bf16 or fp8; the bf16 reference keeps bf16");
   app->add_option("--calib", f->calib, "Calibration text for activation scales when quantizing bf16 on load")
       ->capture_default_str();
   app->add_option("--calib-tokens", f->calib_tokens, "Calibration tokens")->capture_default_str()->check(AtLeast(1));

@@ -24,6 +24,13 @@
 
 namespace fp4lab {
 
+std::string ModelFor(const RunPlan& plan, const std::string& precision) {
+  const auto label = ParsePrecisionLabel(precision);
+  const bool bf16_weights = label.ok() && label->weights == "bf16";
+  if (bf16_weights && !plan.reference_dir.empty()) return plan.reference_dir;
+  return plan.model_dir;
+}
+
 namespace {
 
 constexpr size_t kBatchSize = 16;  // samples per transaction
@@ -35,15 +42,13 @@ std::string UtcNow() {
   return buf;
 }
 
-// The model directory a precision loads: bf16 comes from the reference checkpoint.
-std::string ModelFor(const RunPlan& plan, const std::string& precision) {
-  if (precision == "bf16" && !plan.reference_dir.empty()) return plan.reference_dir;
-  return plan.model_dir;
-}
-
 Status ValidatePlan(const RunPlan& plan) {
   if (plan.precisions.empty()) return Status::InvalidArgument("--precisions: at least one precision is needed");
-  for (const auto& p : plan.precisions) FP4LAB_RETURN_IF_ERROR(ParsePrecision(p).status().WithContext("--precisions"));
+  for (const auto& p : plan.precisions) {
+    auto label = ParsePrecisionLabel(p);
+    if (!label.ok()) return label.status().WithContext("--precisions");
+    FP4LAB_RETURN_IF_ERROR(ParsePrecision(label->weights).status().WithContext("--precisions"));
+  }
   if (plan.tasks.empty()) return Status::InvalidArgument("--tasks: at least one task is needed");
   return CheckShardable(plan.tasks, plan.shard);
 }
@@ -167,6 +172,7 @@ EngineOptions EngineOptionsFor(const RunPlan& plan, const std::string& precision
   EngineOptions options;
   options.model_dir = ModelFor(plan, precision);
   options.precision = precision;
+  options.kv_cache = "bf16";  // a label without "+kv-FORMAT" means the bf16 cache (ResolvePrecisionLabels)
   options.device = plan.device;
   options.calibration_text = calibration;
   options.calibration_tokens = plan.calibration_tokens;
@@ -208,7 +214,7 @@ Status RunPrecision(ResultStore& store, int64_t run_id, const RunPlan& plan, std
   std::fprintf(stderr, "loading %s at %s on %s\n", options.model_dir.c_str(), precision.c_str(), plan.device.c_str());
   FP4LAB_ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, Engine::Open(options));
 
-  FP4LAB_ASSIGN_OR_RETURN(LinearScheme scheme, ParsePrecision(precision));
+  const LinearScheme scheme = engine->precision();
   FP4LAB_ASSIGN_OR_RETURN(RunRecord run, store.GetRun(run_id));
   nlohmann::json provenance = run.provenance;
   provenance["engines"][precision] = engine->Provenance();

@@ -33,7 +33,9 @@ Result<Shard> ParseShard(const std::string& text);
 struct RunPlan {
   std::string model_dir;      // the checkpoint under test
   std::string reference_dir;  // its BF16 base; empty = model_dir (a bf16 checkpoint quantized on load)
-  std::vector<std::string> precisions;  // reference precision "bf16" first unless no_reference
+  // Stored labels (engine/kv_cache_format.h): weights, plus "+kv-fp8" for the FP8 KV cache ("nvfp4+kv-fp8"); a label
+  // without the suffix runs the bf16 cache. Reference precision "bf16" first unless no_reference.
+  std::vector<std::string> precisions;
   bool no_reference = false;
   std::vector<std::string> tasks;
   nlohmann::json task_options = nlohmann::json::object();  // task name -> options object (see tasks/registry.cc)
@@ -55,6 +57,10 @@ struct RunOutcome {
   int64_t run_id = 0;
   bool resumed = false;
 };
+
+// The checkpoint a precision label loads: bf16 weights ("bf16", "bf16+kv-fp8") come from the reference checkpoint
+// when the plan has one, everything else from model_dir.
+std::string ModelFor(const RunPlan& plan, const std::string& precision);
 
 // Runs `plan`, storing into the SQLite file `db_path` (created if missing). With `resume`, continues the newest
 // incomplete run of the same plan; when there is none but a complete one, returns that one untouched; error if the

@@ -220,6 +220,22 @@ class CpuBackend : public Backend {
     return Status::Ok();
   }
 
+  Status RoundKvRowsToFp8(const RowPlacement& rows, KvScales scales, DeviceTensor& k_cache,
+                          DeviceTensor& v_cache) override {
+    if (k_cache.rows() != v_cache.rows()) return ShapeError("RoundKvRowsToFp8", "k/v caches differ in rows");
+    for (int64_t i = 0; i < rows.cache_rows->size(); ++i) {
+      const int64_t row = Cpu(*rows.cache_rows)[i];
+      if (row < 0 || row >= k_cache.rows()) return ShapeError("RoundKvRowsToFp8", "cache row out of range");
+      for (float& x : std::span(Cpu(k_cache).data() + row * k_cache.cols(), k_cache.cols())) {
+        x = Fp8KvRoundTrip(x, scales.k);
+      }
+      for (float& x : std::span(Cpu(v_cache).data() + row * v_cache.cols(), v_cache.cols())) {
+        x = Fp8KvRoundTrip(x, scales.v);
+      }
+    }
+    return Status::Ok();
+  }
+
   Status Attention(const DeviceTensor& q, const DeviceTensor& k_cache, const DeviceTensor& v_cache,
                    const RowPlacement& rows, const AttentionParams& p, DeviceTensor& out) override {
     const int64_t q_dim = int64_t{p.num_heads} * p.head_dim, kv_dim = int64_t{p.num_kv_heads} * p.head_dim;

@@ -15,6 +15,7 @@
 #include "engine/cuda/cuda_linear.h"
 #include "engine/cuda/elementwise_kernels.h"
 #include "engine/cuda/experts_kernels.h"
+#include "engine/cuda/kv_fp8_kernels.h"
 
 namespace fp4lab {
 namespace {
@@ -272,6 +273,16 @@ class CudaBackend : public Backend {
     const int32_t* dst_rows = Data(*rows.cache_rows);
     CUDA_CHECK(cuda::LaunchScatterRows(Data(k), k.rows(), k.cols(), dst_rows, Data(k_cache), context_->stream()));
     CUDA_CHECK(cuda::LaunchScatterRows(Data(v), v.rows(), v.cols(), dst_rows, Data(v_cache), context_->stream()));
+    return Status::Ok();
+  }
+
+  Status RoundKvRowsToFp8(const RowPlacement& rows, KvScales scales, DeviceTensor& k_cache,
+                          DeviceTensor& v_cache) override {
+    if (k_cache.rows() != v_cache.rows()) return ShapeError("RoundKvRowsToFp8", "k/v caches differ in rows");
+    FP4LAB_RETURN_IF_ERROR(context_->Activate());
+    CUDA_CHECK(cuda::LaunchRoundKvRowsToFp8(Data(*rows.cache_rows), rows.cache_rows->size(), Data(k_cache),
+                                            k_cache.cols(), scales.k, Data(v_cache), v_cache.cols(), scales.v,
+                                            context_->stream()));
     return Status::Ok();
   }
 

@@ -80,6 +80,10 @@ class PrimitiveOnlyBackend : public Backend {
                  const DeviceTensor& weights, DeviceTensor& out, DeviceTensor* hidden) override {
     return cpu_->Experts(x, experts, act, ids, weights, out, hidden);
   }
+  Status RoundKvRowsToFp8(const RowPlacement& rows, KvScales scales, DeviceTensor& k_cache,
+                          DeviceTensor& v_cache) override {
+    return cpu_->RoundKvRowsToFp8(rows, scales, k_cache, v_cache);
+  }
   Status Synchronize() override { return cpu_->Synchronize(); }
   Status BeginRecording() override { return cpu_->BeginRecording(); }
   Result<std::unique_ptr<DeviceProgram>> EndRecording() override { return cpu_->EndRecording(); }
