@@ -122,6 +122,7 @@ Result<int> RunRun(RunFlags f) {
   plan.log_samples = f.log_samples;
   plan.no_reference = f.no_reference;
   plan.command_line = f.command_line;
+  plan.quiet_progress = f.json;
   nlohmann::json ppl = {{"convention", f.ppl_convention}};
   nlohmann::json fidelity = nlohmann::json::object();
   if (f.ctx > 0) ppl["ctx"] = fidelity["ctx"] = f.ctx;

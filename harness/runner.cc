@@ -94,7 +94,9 @@ Status RunTaskAtPrecision(ResultStore& store, int64_t run_id, const RunPlan& pla
   FP4LAB_RETURN_IF_ERROR(store.UpsertTask(record));
   FP4LAB_ASSIGN_OR_RETURN(std::set<std::string> stored, store.StoredSampleIds(run_id, record.task, precision));
 
-  Progress progress(record.task + "/" + precision);
+  const auto* engine = dynamic_cast<const Engine*>(&model);
+  Progress progress(record.task + "/" + precision,
+                    {plan.quiet_progress, [engine] { return engine ? engine->TokensProcessed() : TokenCounts{}; }});
   std::vector<SampleRecord> pending;
   auto flush = [&]() -> Status {
     if (pending.empty()) return Status::Ok();
