@@ -251,6 +251,7 @@ Result<std::unique_ptr<DeviceTensor>> Engine::ForwardLogits(std::span<const Toke
   FP4LAB_ASSIGN_OR_RETURN(auto cache, model_->NewCache(n, 1));
   FP4LAB_ASSIGN_OR_RETURN(auto logits, backend_->Allocate(n, config_.vocab_size));
   FP4LAB_RETURN_IF_ERROR(model_->Forward(tokens, *cache, 0, *logits));
+  tokens_.forward += n;
   return logits;
 }
 
@@ -315,6 +316,7 @@ Result<std::vector<TokenId>> Engine::Generate(std::span<const TokenId> prompt, i
   // Prefill: one pass over the prompt; only the last row of logits is sampled.
   FP4LAB_ASSIGN_OR_RETURN(auto logits, backend_->Allocate(static_cast<int64_t>(prompt.size()), config_.vocab_size));
   FP4LAB_RETURN_IF_ERROR(model_->Forward(prompt, *cache, 0, *logits));
+  tokens_.forward += static_cast<int64_t>(prompt.size());
   host.resize(static_cast<size_t>(logits->size()));
   FP4LAB_RETURN_IF_ERROR(Download(*logits, host));
   std::copy(host.end() - config_.vocab_size, host.end(), row.begin());
@@ -323,6 +325,7 @@ Result<std::vector<TokenId>> Engine::Generate(std::span<const TokenId> prompt, i
     const TokenId next = SampleToken(row, sampling, rng);
     if (std::find(eos_ids.begin(), eos_ids.end(), next) != eos_ids.end()) break;
     generated.push_back(next);
+    ++tokens_.generated;
     if (on_token && !on_token(next)) break;
     if (cache->lengths[0] >= cache->capacity) break;
     FP4LAB_RETURN_IF_ERROR(model_->DecodeStep(std::span<const TokenId>(&next, 1), *cache, *step_logits));

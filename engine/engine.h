@@ -54,6 +54,12 @@ Result<std::map<std::string, float>> CalibrateActivations(const ModelBlueprint& 
 // Engine::Open resolves it (a synthetic model dir carries no quantization config: auto means bf16). Errors: the
 // config files' read and parse errors; ResolveKvCacheFormat's.
 Result<KvCacheFormat> ResolveKvCacheFormatOf(const std::string& model_dir, const std::string& choice);
+// Tokens an engine has run through its model since it was opened, for throughput reports: `forward` = tokens of
+// forward passes (scoring, perplexity windows, generation prefill), `generated` = tokens produced by decode steps.
+struct TokenCounts {
+  int64_t forward = 0;
+  int64_t generated = 0;
+};
 
 class Engine : public LanguageModel {
  public:
@@ -112,6 +118,8 @@ class Engine : public LanguageModel {
   // Bytes this engine has copied from its device to the host (logits, scores, generated tokens' rows) since it
   // was opened: what a scoring call costs in transfers.
   int64_t DownloadedBytes() const { return downloaded_bytes_; }
+  // Tokens processed by Logits, ScoreTokens and Generate since the engine was opened (TokenCounts).
+  TokenCounts TokensProcessed() const { return tokens_; }
   // Provenance of this engine: precision, the path each scheme ran on this device, device facts, weight bytes.
   nlohmann::json Provenance() const;
 
@@ -137,6 +145,7 @@ class Engine : public LanguageModel {
   std::vector<LayerPrecision> layer_map_;
   nlohmann::json synthetic_;  // {origin, seed, ...} for a synthetic model; null otherwise
   int64_t downloaded_bytes_ = 0;
+  TokenCounts tokens_;
 
   // backend_->Download, counted in downloaded_bytes_.
   Status Download(const DeviceTensor& src, std::span<float> host);

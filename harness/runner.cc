@@ -72,6 +72,19 @@ bool IsReference(const RunPlan& plan, const std::string& precision) {
   return !plan.no_reference && precision == plan.precisions.front();
 }
 
+// What a task row stores as its config: the task's resolved Config() (data files by path, defaults filled in), plus
+// the run's options it does not echo (e.g. allow_code_exec), so reports name the data behind the dataset sha256 and
+// tasks/registry.cc can rebuild the task from the row.
+nlohmann::json StoredTaskConfig(const OpenedTask& opened) {
+  nlohmann::json config = opened.task->Config();
+  if (opened.options.is_object()) {
+    for (auto it = opened.options.begin(); it != opened.options.end(); ++it) {
+      if (!config.contains(it.key())) config[it.key()] = it.value();
+    }
+  }
+  return config;
+}
+
 // Runs one task at one precision: evaluates what is not stored yet, then aggregates from stored samples.
 Status RunTaskAtPrecision(ResultStore& store, int64_t run_id, const RunPlan& plan, OpenedTask& opened,
                           const std::string& precision, Engine& engine) {
@@ -82,7 +95,7 @@ Status RunTaskAtPrecision(ResultStore& store, int64_t run_id, const RunPlan& pla
   record.precision = precision;
   record.version = task.Version();
   record.dataset_sha256 = task.DatasetSha256();
-  record.config = opened.options;
+  record.config = StoredTaskConfig(opened);
   FP4LAB_ASSIGN_OR_RETURN(std::vector<TaskRecord> existing_tasks, store.ListTasks(run_id));
   for (const auto& existing : existing_tasks) {
     if (existing.task == record.task && existing.precision == precision && existing.complete) {
@@ -93,7 +106,8 @@ Status RunTaskAtPrecision(ResultStore& store, int64_t run_id, const RunPlan& pla
   FP4LAB_RETURN_IF_ERROR(store.UpsertTask(record));
   FP4LAB_ASSIGN_OR_RETURN(std::set<std::string> stored, store.StoredSampleIds(run_id, record.task, precision));
 
-  Progress progress(record.task + "/" + precision);
+  Progress progress(record.task + "/" + precision,
+                    {plan.quiet_progress, [&engine] { return engine.TokensProcessed(); }});
   std::vector<SampleRecord> pending;
   auto flush = [&]() -> Status {
     if (pending.empty()) return Status::Ok();

@@ -46,6 +46,7 @@ struct RunPlan {
   std::string tag;
   bool log_samples = false;
   std::string command_line;  // provenance
+  bool quiet_progress = false;  // no progress lines on stderr (`run --json`); not part of the plan's identity
   // `--shard auto`: where the launcher put this process (RankPlacement::ToJson); provenance only, null otherwise.
   nlohmann::json placement;
 
