@@ -4,8 +4,8 @@
 //   kBf16        bf16 W [N, K]
 //   kNvfp4       packed E2M1 codes [N, K/2] + linear E4M3 block scales [N, K/16]; on the native path also the
 //                scales swizzled for cuBLASLt [SwizzledScaleBytes(N, K/16)], prepared once here
-//   kNvfp4W4A16  codes + linear block scales (stay packed; the GEMV dequantizes them in registers, larger batches
-//                into a workspace copy per call)
+//   kNvfp4W4A16  codes + linear block scales (stay packed; the GEMV and the MMA GEMM dequantize them in registers,
+//                the largest batches into a workspace copy per call)
 //   kFp8         E4M3 W [N, K]
 // plus the f32 bias [N] when present. Global scales stay on the host. A synthetic layer (LinearWeights::synthetic)
 // has its payload generated in place on the device (engine/cuda/synthetic_device.h), never uploaded.
@@ -21,9 +21,13 @@
 //                 alpha                                                              [summation order]
 //   nvfp4 native  cuBLASLt block-scaled FP4 GEMM on the same codes and scales (Blackwell tensor cores apply the
 //                 block scales internally), same alpha                               [hardware summation]
-//   nvfp4-w4a16   rows <= 16 (decode; W4A16GemvSupports): f32 x, exactly dequantized W in registers, f32 FMA
-//                 accumulation, * weight_scale_2 (engine/cuda/w4a16_gemv.h)            [summation order]
-//                 more rows (prefill): W dequantized exactly to bf16 into the workspace, x rounded to bf16,
+//   nvfp4-w4a16   the kernel per batch size is ChooseW4A16Kernel's (engine/cuda/w4a16_dispatch.h):
+//                 GEMV (decode): f32 x, exactly dequantized W in registers, f32 FMA accumulation, * weight_scale_2
+//                 (engine/cuda/w4a16_gemv.h)                                          [summation order]
+//                 MMA GEMM (batched decode, short prefill): x rounded to bf16, W dequantized exactly to bf16 in
+//                 registers, tensor cores with f32 accumulation, * weight_scale_2 once per output
+//                 (engine/cuda/w4a16_mma_gemm.h)                                [bf16 rounding of x, order]
+//                 other batches: W dequantized exactly to bf16 into the workspace, x rounded to bf16,
 //                 cuBLASLt bf16 GEMM, alpha = weight_scale_2 once per output  [bf16 rounding of x, order]
 //   fp8           x -> e4m3(x / input_scale) bit-identically, exact bf16 operands, cuBLASLt bf16 GEMM, alpha =
 //                 input_scale * weight_scale once per output                         [summation order]
@@ -78,6 +82,7 @@ class CudaLinear : public DeviceLinear {
   explicit CudaLinear(std::shared_ptr<CudaContext> context) : context_(std::move(context)) {}
   Status ForwardNvfp4Emulated(const float* x, int64_t rows, float* y, CublasLtGemm& gemm, Workspace& ws) const;
   Status ForwardNvfp4W4A16Gemm(const float* x, int64_t rows, float* y, CublasLtGemm& gemm, Workspace& ws) const;
+  Status ForwardNvfp4W4A16Mma(const float* x, int64_t rows, float* y, Workspace& ws) const;
   Status ForwardNvfp4Native(const float* x, int64_t rows, float* y, CublasLtGemm& gemm, Workspace& ws) const;
   Status ForwardFp8(const float* x, int64_t rows, float* y, CublasLtGemm& gemm, Workspace& ws) const;
   Status ForwardBf16(const float* x, int64_t rows, float* y, CublasLtGemm& gemm, Workspace& ws) const;
