@@ -88,7 +88,7 @@ __device__ __forceinline__ void ScalePairs(uint32_t bits, __nv_bfloat162 (&pair)
 __device__ __forceinline__ uint32_t ScaleCodes(uint32_t codes, __nv_bfloat162 scale) {
   __nv_bfloat162 c;
   memcpy(&c, &codes, 4);
-  const __nv_bfloat162 w = __hmul2(c, scale);  // e2m1 * e4m3 * 2^-8, exact
+  const __nv_bfloat162 w = __hmul2_rn(c, scale);  // e2m1 * e4m3 * 2^-8, exact (subnormal c included)
   uint32_t out;
   memcpy(&out, &w, 4);
   return out;

@@ -87,8 +87,9 @@ std::vector<float> RunGemm(const std::shared_ptr<cuda::CudaContext>& context, co
   // Scratch poisoned too: the kernel must write every packed activation and partial sum it reads.
   const cuda::DeviceBuffer packed =
       gpu_testing::ToDevice(context, std::vector<uint8_t>(static_cast<size_t>(plan.packed_x_bytes), 0xFF));
-  const cuda::DeviceBuffer partials = gpu_testing::ToDevice(
-      context, std::vector<float>(static_cast<size_t>(plan.partial_bytes / 4), std::numeric_limits<float>::quiet_NaN()));
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const cuda::DeviceBuffer partials =
+      gpu_testing::ToDevice(context, std::vector<float>(static_cast<size_t>(plan.partial_bytes / 4), nan));
   const cudaError_t err =
       cuda::LaunchW4A16Gemm(x_gpu.as<float>(), rows, codes.as<uint8_t>(), scales.as<uint8_t>(), n, k, l.weight_scale_2,
                             l.bias.empty() ? nullptr : bias.as<float>(), y.as<float>(), plan, packed.data(),
