@@ -39,19 +39,22 @@ bool Bf16GemvTakes(int64_t rows, int64_t k, const float* x) {
 }  // namespace
 
 Result<std::unique_ptr<CudaLinear>> CudaLinear::Prepare(const std::shared_ptr<CudaContext>& context,
-                                                        const LinearWeights& w, bool native_nvfp4) {
-  return Prepare(context, std::span<const LinearWeights>(&w, 1), w.name, native_nvfp4);
+                                                        const LinearWeights& w, bool native_nvfp4,
+                                                        bool w4a16_mma_gemm) {
+  return Prepare(context, std::span<const LinearWeights>(&w, 1), w.name, native_nvfp4, w4a16_mma_gemm);
 }
 
 Result<std::unique_ptr<CudaLinear>> CudaLinear::Prepare(const std::shared_ptr<CudaContext>& context,
                                                         std::span<const LinearWeights> parts,
-                                                        const std::string& name, bool native_nvfp4) {
+                                                        const std::string& name, bool native_nvfp4,
+                                                        bool w4a16_mma_gemm) {
   FP4LAB_RETURN_IF_ERROR(CheckFusable(parts));
   const LinearWeights& first = parts[0];
   auto lin = std::unique_ptr<CudaLinear>(new CudaLinear(context));
   lin->name_ = name;
   lin->k_ = first.in_features;
   lin->scheme_ = first.scheme;
+  lin->w4a16_mma_gemm_ = w4a16_mma_gemm;
   for (const LinearWeights& w : parts) lin->n_ += w.out_features;
   const int64_t n = lin->n_, k = lin->k_;
   const bool nvfp4 = first.scheme == LinearScheme::kNvfp4 || first.scheme == LinearScheme::kNvfp4W4A16;
@@ -177,7 +180,7 @@ Status CudaLinear::Forward(const float* x, int64_t rows, float* y, CublasLtGemm&
       FP4LAB_RETURN_IF_ERROR(ForwardNvfp4Emulated(x, rows, y, gemm, workspace));
       break;
     case CudaLinearPath::kNvfp4WeightOnly:
-      switch (ChooseW4A16Kernel(rows, n_, k_)) {  // the GEMV and the MMA GEMM add the bias themselves
+      switch (ChooseW4A16Kernel(rows, n_, k_, w4a16_mma_gemm_)) {  // the GEMV and the MMA GEMM add the bias themselves
         case W4A16Kernel::kGemv:
           CUDA_CHECK(LaunchW4A16Gemv(x, rows, weights_.as<uint8_t>(), block_scales_.as<uint8_t>(), n_, k_,
                                      weight_global_, bias_.as<float>(), y, context_->stream()));

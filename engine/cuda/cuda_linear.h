@@ -21,7 +21,8 @@
 //                 alpha                                                              [summation order]
 //   nvfp4 native  cuBLASLt block-scaled FP4 GEMM on the same codes and scales (Blackwell tensor cores apply the
 //                 block scales internally), same alpha                               [hardware summation]
-//   nvfp4-w4a16   the kernel per batch size is ChooseW4A16Kernel's (engine/cuda/w4a16_dispatch.h):
+//   nvfp4-w4a16   the kernel per batch size is ChooseW4A16Kernel's (engine/cuda/w4a16_dispatch.h; the MMA GEMM only
+//                 with FP4LAB_W4A16_GEMM=mma):
 //                 GEMV (decode): f32 x, exactly dequantized W in registers, f32 FMA accumulation, * weight_scale_2
 //                 (engine/cuda/w4a16_gemv.h)                                          [summation order]
 //                 MMA GEMM (batched decode, short prefill): x rounded to bf16, W dequantized exactly to bf16 in
@@ -50,14 +51,16 @@ class CudaLinear : public DeviceLinear {
  public:
   // Uploads `w` in its path's layout. With native_nvfp4, a kNvfp4 layer whose shape the native GEMM accepts
   // (CheckNativeNvfp4Shape) takes the native path and gets swizzled scales; other kNvfp4 layers are emulated.
+  // w4a16_mma_gemm: a kNvfp4W4A16 layer may run batches through the tensor-core GEMM (ChooseW4A16Kernel).
   // Errors: sizes that do not match the shape (Internal), out of device memory (ResourceExhausted naming the layer).
   static Result<std::unique_ptr<CudaLinear>> Prepare(const std::shared_ptr<CudaContext>& context,
-                                                     const LinearWeights& w, bool native_nvfp4);
+                                                     const LinearWeights& w, bool native_nvfp4,
+                                                     bool w4a16_mma_gemm = false);
   // One layer named `name` whose output rows are the parts' rows stacked in order (fused q|k|v, gate|up); the
   // parts must pass CheckFusable (engine/linear_weights.h), else FailedPrecondition.
   static Result<std::unique_ptr<CudaLinear>> Prepare(const std::shared_ptr<CudaContext>& context,
                                                      std::span<const LinearWeights> parts, const std::string& name,
-                                                     bool native_nvfp4);
+                                                     bool native_nvfp4, bool w4a16_mma_gemm = false);
 
   const std::string& name() const override { return name_; }
   int64_t out_features() const override { return n_; }
@@ -99,6 +102,7 @@ class CudaLinear : public DeviceLinear {
   DeviceBuffer bias_;             // f32 [N], or empty
   float weight_global_ = 1.0f;    // weight_scale_2 (NVFP4), weight scale (FP8), 1 (bf16)
   float input_scale_ = 1.0f;      // kNvfp4 / kFp8 static activation scale
+  bool w4a16_mma_gemm_ = false;   // kNvfp4W4A16: the tensor-core GEMM may take batches (ChooseW4A16Kernel)
   int64_t device_bytes_ = 0;
 };
 

@@ -9,23 +9,28 @@
 #include "engine/cuda/kernel_util.cuh"
 #include "engine/cuda/launch.h"
 #include "engine/cuda/nvfp4_unpack.cuh"
+#include "engine/cuda/w4a16_mma_layout.h"
 
 namespace fp4lab::cuda {
 namespace {
 
+using w4a16_mma::CodePair;
+using w4a16_mma::kKTile;
+using w4a16_mma::PackedFragment;
+using w4a16_mma::ScaleOfWord;
+using w4a16_mma::SlotNibble;
+
 constexpr int kGemmWarps = 4;                 // warps per block, each with its own rows
 constexpr int kRowTiles = 2;                  // 16-row MMA tiles per warp
 constexpr int kWarpRows = 16 * kRowTiles;
-constexpr int kKTile = 128;                   // K elements per tile: 32 per lane column t, 8 MMA steps of 16
-constexpr int kSteps = kKTile / 16;
 constexpr int kMaxTokenTiles = 8;             // 8-token tiles per warp at most (64 tokens)
 constexpr int kWarpsPerSmTarget = 16;         // warps per SM that keep enough weight loads in flight (split K below)
 
 // ----------------------------------------------------------------------------------------------------------------
-// Packing x: f32 [m, k] -> bf16 in fragment order. For token tile T (tokens 8T .. 8T+7), K tile kt and step s, the
-// 256 bytes at uint2 index ((T * k_tiles + kt) * kSteps + s) * 32 hold lane l's B fragment at (l * 8 bytes): for
-// g = l / 4, t = l % 4, s = 2w + h, the bf16 of x[8T + g][kt * 128 + 32t + 8w + q] for q = 2h, 2h+4, 2h+1, 2h+5 (in
-// that order: b0, b1, b2, b3). Tokens >= m are zero. One thread per 8 consecutive x values (one word w).
+// Packing x: f32 [m, k] -> bf16 in fragment order (w4a16_mma_layout.h): lane l = 4g + t's B fragment for token tile
+// T, K tile kt and step s = 2w + h at PackedFragment(T, kt, k_tiles, s, l) holds the bf16 of x[8T + g][kt * 128 +
+// TileElement(t, s, slot)] for slots 0..3. Tokens >= m are zero. One thread per 8 consecutive x values (word w of
+// lane column t: elements 32t + 8w .. + 7, whose nibble q is element q of the word).
 // x (written by the kernel before) is read with ordinary loads after the wait (programmatic dependent launch).
 __global__ void PackActivationsKernel(const float* x, int64_t m, int64_t k, int64_t padded_rows, uint2* packed) {
   WaitForPriorGrids();
@@ -42,40 +47,20 @@ __global__ void PackActivationsKernel(const float* x, int64_t m, int64_t k, int6
     const int64_t kt = e8 / 16;
     const int t = static_cast<int>(e8 % 16) / 4, w = static_cast<int>(e8 % 4);
     const int lane = static_cast<int>(token % 8) * 4 + t;
-    const int64_t base = ((token / 8) * k_tiles + kt) * kSteps;
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-      const __nv_bfloat162 b01 = __floats2bfloat162_rn(q[2 * h], q[2 * h + 4]);      // .x = low half
-      const __nv_bfloat162 b23 = __floats2bfloat162_rn(q[2 * h + 1], q[2 * h + 5]);
+      const __nv_bfloat162 b01 = __floats2bfloat162_rn(q[SlotNibble(h, 0)], q[SlotNibble(h, 1)]);  // .x = low half
+      const __nv_bfloat162 b23 = __floats2bfloat162_rn(q[SlotNibble(h, 2)], q[SlotNibble(h, 3)]);
       uint2 v;
       memcpy(&v.x, &b01, 4);
       memcpy(&v.y, &b23, 4);
-      packed[(base + 2 * w + h) * 32 + lane] = v;
+      packed[PackedFragment(token / 8, kt, k_tiles, 2 * w + h, lane)] = v;
     }
   }
 }
 
 // ----------------------------------------------------------------------------------------------------------------
 // Dequantization in registers (the header states why each value is exact).
-
-// bf16x2 of nibbles i (low half) and i + 4 (high half) of `word` as e2m1 * 2^-126: magnitude bits to 8..6, sign to 15.
-template <int kNibble>
-__device__ __forceinline__ uint32_t CodePair(uint32_t word) {
-  constexpr uint32_t kMagnitude = 0x01C001C0u, kSign = 0x80008000u;
-  constexpr int kMagShift = 6 - 4 * kNibble, kSignShift = 12 - 4 * kNibble;
-  uint32_t magnitude, sign;
-  if constexpr (kMagShift >= 0) {
-    magnitude = word << kMagShift;
-  } else {
-    magnitude = word >> -kMagShift;
-  }
-  if constexpr (kSignShift >= 0) {
-    sign = word << kSignShift;
-  } else {
-    sign = word >> -kSignShift;
-  }
-  return (magnitude & kMagnitude) | (sign & kSign);
-}
 
 // The two block scales of a lane's 32 elements (low byte: elements 0..15) as bf16x2 pairs e4m3 * 2^118, each value in
 // both halves.
@@ -175,18 +160,16 @@ __global__ void __launch_bounds__(kGemmWarps * 32)
         uint2 b[kTokenTiles];
 #pragma unroll
         for (int i = 0; i < kTokenTiles; ++i) {
-          b[i] = tile0 + i < x_tiles ? packed_x[(((tile0 + i) * k_tiles + kt) * kSteps + s) * 32 + lane]
-                                     : make_uint2(0u, 0u);
+          b[i] = tile0 + i < x_tiles ? packed_x[PackedFragment(tile0 + i, kt, k_tiles, s, lane)] : make_uint2(0u, 0u);
         }
 #pragma unroll
         for (int rt = 0; rt < kRowTiles; ++rt) {
           const uint32_t lo = Word(cur.codes[rt][0], w), hi = Word(cur.codes[rt][1], w);
-          const __nv_bfloat162 s_lo = scale[rt][0][w / 2], s_hi = scale[rt][1][w / 2];
-          // A fragment: (row g, slots 2t..2t+1), (row g+8, same), (row g, slots 2t+8..), (row g+8, same).
-          const uint32_t a[4] = {ScaleCodes(h == 0 ? CodePair<0>(lo) : CodePair<2>(lo), s_lo),
-                                 ScaleCodes(h == 0 ? CodePair<0>(hi) : CodePair<2>(hi), s_hi),
-                                 ScaleCodes(h == 0 ? CodePair<1>(lo) : CodePair<3>(lo), s_lo),
-                                 ScaleCodes(h == 0 ? CodePair<1>(hi) : CodePair<3>(hi), s_hi)};
+          const __nv_bfloat162 s_lo = scale[rt][0][ScaleOfWord(w)], s_hi = scale[rt][1][ScaleOfWord(w)];
+          // A fragment: (row g, slots 0, 1), (row g + 8, slots 0, 1), (row g, slots 2, 3), (row g + 8, slots 2, 3);
+          // CodePair(word, 2h) holds slots 0, 1 and CodePair(word, 2h + 1) slots 2, 3 (SlotNibble).
+          const uint32_t a[4] = {ScaleCodes(CodePair(lo, 2 * h), s_lo), ScaleCodes(CodePair(hi, 2 * h), s_hi),
+                                 ScaleCodes(CodePair(lo, 2 * h + 1), s_lo), ScaleCodes(CodePair(hi, 2 * h + 1), s_hi)};
 #pragma unroll
           for (int i = 0; i < kTokenTiles; ++i) {
             if (tile0 + i < x_tiles) Mma(acc[rt][i], a, b[i]);

@@ -29,12 +29,12 @@ using gpu_testing::Put;
 using gpu_testing::ScopedEnv;
 
 // True when the CUDA backend runs a W4A16 layer of this batch through the GEMV (f32 x) rather than a bf16 GEMM (the
-// tensor-core MMA GEMM or cuBLASLt, both on bf16 x).
-bool W4A16GemvTakes(int64_t rows, int64_t n, int64_t k) {
+// tensor-core MMA GEMM or cuBLASLt, both on bf16 x). mma_gemm: the backend's FP4LAB_W4A16_GEMM=mma.
+bool W4A16GemvTakes(int64_t rows, int64_t n, int64_t k, bool mma_gemm) {
 #ifdef FP4LAB_WITH_CUDA
-  return cuda::ChooseW4A16Kernel(rows, n, k) == cuda::W4A16Kernel::kGemv;
+  return cuda::ChooseW4A16Kernel(rows, n, k, mma_gemm) == cuda::W4A16Kernel::kGemv;
 #else
-  (void)rows, (void)n, (void)k;
+  (void)rows, (void)n, (void)k, (void)mma_gemm;
   return true;  // no CUDA backend in this build: every test here skips before comparing
 #endif
 }
@@ -87,7 +87,7 @@ struct Operands {
   bool bf16_input = false;
 };
 
-Operands ReferenceOperands(const LinearWeights& l, const std::vector<float>& x, int64_t rows) {
+Operands ReferenceOperands(const LinearWeights& l, const std::vector<float>& x, int64_t rows, bool mma_gemm) {
   Operands o;
   const int64_t k = l.in_features;
   o.b.resize(static_cast<size_t>(l.out_features * k));
@@ -104,7 +104,7 @@ Operands ReferenceOperands(const LinearWeights& l, const std::vector<float>& x, 
       DecodeBf16Row(products, o.b);
       o.alpha = l.weight_scale_2;
       // W4A16 batches the GEMV does not take run a bf16 GEMM (MMA or cuBLASLt): x is rounded to bf16 there.
-      o.bf16_input = l.scheme == LinearScheme::kNvfp4W4A16 && !W4A16GemvTakes(rows, l.out_features, k);
+      o.bf16_input = l.scheme == LinearScheme::kNvfp4W4A16 && !W4A16GemvTakes(rows, l.out_features, k, mma_gemm);
       if (l.scheme == LinearScheme::kNvfp4) {
         for (int64_t m = 0; m < rows; ++m) {
           EXPECT_TRUE(FakeQuantizeNvfp4ActivationRow(std::span(x).subspan(m * k, k), l.input_scale,
@@ -194,7 +194,8 @@ double CheckLinear(Backend& cpu, Backend& gpu, LinearScheme scheme, const Shape&
     EXPECT_TRUE(st.ok()) << st.ToString();
     y[b] = Get(*backends[b], **yt);
   }
-  const std::vector<double> bound = LinearBound(l, ReferenceOperands(l, x, s.rows), s.rows);
+  const bool mma_gemm = gpu.Facts().value("w4a16_batched_kernel", std::string()) == "mma";
+  const std::vector<double> bound = LinearBound(l, ReferenceOperands(l, x, s.rows, mma_gemm), s.rows);
   double worst = 0.0;
   int failures = 0;
   for (size_t i = 0; i < bound.size(); ++i) {

@@ -8,7 +8,8 @@
 //     bit, which catches a wrong K permutation, a lost product or a wrong scale that a rounding bound could hide;
 //   - bound: quantized N(0, 1/K) weights, x ~ N(0, 1) with outliers, bias, against the CPU reference CpuLinear within
 //     the bound derived below.
-// Every output is poisoned with NaN first, so an unwritten element fails.
+// Every output is poisoned with NaN first, so an unwritten element fails. Last, the backend switch FP4LAB_W4A16_GEMM
+// (off by default until the GEMM is measured; "mma" routes the backend's batches through it).
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -173,10 +174,10 @@ LinearWeights QuantizedLayer(int64_t n, int64_t k, uint32_t seed) {
 //     f32 additions (< K / 128 u S'). Total < 2.2 K u S' <= 2.21 K u S.
 //   alpha * acc (* 2^8 exactly on the GPU) and + bias: one rounding each per side: 2u alpha S (1 + 2^-8) + 2u
 //     (alpha S (1 + 2^-8) + |bias|) <= 4.1 u alpha S + 2u |bias|.
-// bound = alpha S (3.21 K u + 2^-8 + 4.1 u) + 2u |bias|. Returns the worst err / bound.
-#ifdef FP4LAB_WITH_CUDA
-double CheckBoundOnDevice(Backend& cpu, const std::shared_ptr<cuda::CudaContext>& context, const Case& c,
-                          uint32_t seed) {
+// bound = alpha S (3.21 K u + 2^-8 + 4.1 u) + 2u |bias|. `run(l, x, rows)` computes the GPU side. Returns the worst
+// err / bound.
+template <typename Run>
+double CheckBound(Backend& cpu, const Case& c, uint32_t seed, Run run) {
   const LinearWeights l = QuantizedLayer(c.n, c.k, seed);
   const std::vector<float> w = UnscaledWeights(l);
   auto cpu_lin = cpu.PrepareLinear(l);
@@ -193,7 +194,7 @@ double CheckBoundOnDevice(Backend& cpu, const std::shared_ptr<cuda::CudaContext>
     const Status st = cpu.Linear(*xt, **cpu_lin, **yt);
     EXPECT_TRUE(st.ok()) << st.ToString();
     const std::vector<float> y_cpu = Get(cpu, **yt);
-    const std::vector<float> y = RunGemm(context, l, x, rows);
+    const std::vector<float> y = run(l, x, rows);
     if (y.size() != y_cpu.size()) return INFINITY;
     const double u = kF32Unit, alpha = l.weight_scale_2;
     int failures = 0;
@@ -216,7 +217,6 @@ double CheckBoundOnDevice(Backend& cpu, const std::shared_ptr<cuda::CudaContext>
   }
   return worst;
 }
-#endif  // FP4LAB_WITH_CUDA
 
 TEST(W4A16MmaGemmTest, SupportsWholeKTilesAndTheDispatchUsesIt) {
 #ifdef FP4LAB_WITH_CUDA
@@ -224,12 +224,19 @@ TEST(W4A16MmaGemmTest, SupportsWholeKTilesAndTheDispatchUsesIt) {
   EXPECT_TRUE(cuda::W4A16GemmSupports(1000, 7, 128));
   EXPECT_FALSE(cuda::W4A16GemmSupports(8, 4096, 4096 + 32));  // not a whole 128-element K tile
   EXPECT_FALSE(cuda::W4A16GemmSupports(0, 4096, 4096));
-  EXPECT_EQ(cuda::ChooseW4A16Kernel(1, 4096, 4096), cuda::W4A16Kernel::kGemv);
-  EXPECT_EQ(cuda::ChooseW4A16Kernel(cuda::kW4A16GemvBatches + 1, 4096, 4096), cuda::W4A16Kernel::kMmaGemm);
-  EXPECT_EQ(cuda::ChooseW4A16Kernel(cuda::kW4A16MmaMaxBatch, 4096, 4096), cuda::W4A16Kernel::kMmaGemm);
-  EXPECT_EQ(cuda::ChooseW4A16Kernel(cuda::kW4A16MmaMaxBatch + 1, 4096, 4096), cuda::W4A16Kernel::kDequantGemm);
-  EXPECT_EQ(cuda::ChooseW4A16Kernel(8, 4096, 4096 + 16), cuda::W4A16Kernel::kGemv);  // K % 128 != 0: the GEMV
-  EXPECT_EQ(cuda::ChooseW4A16Kernel(17, 4096, 4096 + 16), cuda::W4A16Kernel::kDequantGemm);
+  using cuda::ChooseW4A16Kernel;
+  using cuda::W4A16Kernel;
+  // Switched on (FP4LAB_W4A16_GEMM=mma).
+  EXPECT_EQ(ChooseW4A16Kernel(1, 4096, 4096, true), W4A16Kernel::kGemv);
+  EXPECT_EQ(ChooseW4A16Kernel(cuda::kW4A16GemvBatches + 1, 4096, 4096, true), W4A16Kernel::kMmaGemm);
+  EXPECT_EQ(ChooseW4A16Kernel(cuda::kW4A16MmaMaxBatch, 4096, 4096, true), W4A16Kernel::kMmaGemm);
+  EXPECT_EQ(ChooseW4A16Kernel(cuda::kW4A16MmaMaxBatch + 1, 4096, 4096, true), W4A16Kernel::kDequantGemm);
+  EXPECT_EQ(ChooseW4A16Kernel(8, 4096, 4096 + 16, true), W4A16Kernel::kGemv);  // K % 128 != 0: the GEMV
+  EXPECT_EQ(ChooseW4A16Kernel(17, 4096, 4096 + 16, true), W4A16Kernel::kDequantGemm);
+  // Off (the default): the paths of before, GEMV up to 16 rows.
+  EXPECT_EQ(ChooseW4A16Kernel(8, 4096, 4096, false), W4A16Kernel::kGemv);
+  EXPECT_EQ(ChooseW4A16Kernel(16, 4096, 4096, false), W4A16Kernel::kGemv);
+  EXPECT_EQ(ChooseW4A16Kernel(17, 4096, 4096, false), W4A16Kernel::kDequantGemm);
 #else
   GTEST_SKIP() << "this build has no CUDA backend (configure with -DFP4LAB_CUDA=ON)";
 #endif
@@ -258,13 +265,56 @@ TEST(W4A16MmaGemmTest, WithinDerivedBoundOfCpuReference) {
   ASSERT_TRUE(cpu);
   auto context = cuda::CudaContext::Create(0, 0);
   ASSERT_TRUE(context.ok()) << context.status().ToString();
+  const auto run = [&](const LinearWeights& l, const std::vector<float>& x, int64_t rows) {
+    return RunGemm(*context, l, x, rows);
+  };
   double worst = 0.0;
   uint32_t seed = 60;
   for (const auto* cases : {&kLlamaCases, &kOddCases}) {
-    for (const Case& c : *cases) worst = std::max(worst, CheckBoundOnDevice(*cpu, *context, c, seed += 3));
+    for (const Case& c : *cases) worst = std::max(worst, CheckBound(*cpu, c, seed += 3, run));
   }
   std::cout << "[W4A16 MMA GEMM, Llama and odd shapes, M = 1..257] max |err| / bound = " << worst << "\n";
 #endif
+}
+
+// FP4LAB_W4A16_GEMM: off by default (the backend says "dequant"), a bad value refused with the variable's name, and
+// "mma" routes the backend's nvfp4-w4a16 Linears of 2..256 rows (K % 128 == 0) through the GEMM: Linear (and the
+// fused q|k|v-style Linear) against CpuLinear within the same bound, which also exercises the workspace carve.
+TEST(W4A16MmaGemmTest, BackendSwitchRoutesBatchesThroughTheGemm) {
+  FP4LAB_REQUIRE_GPU();
+  {
+    auto gpu = MakeBackend("cuda");
+    ASSERT_TRUE(gpu);
+    EXPECT_EQ(gpu->Facts()["w4a16_batched_kernel"], "dequant");
+  }
+  {
+    gpu_testing::ScopedEnv bad("FP4LAB_W4A16_GEMM", "fastest");
+    auto refused = CreateBackend("cuda");
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(refused.status().message().find("FP4LAB_W4A16_GEMM"), std::string::npos);
+  }
+  gpu_testing::ScopedEnv on("FP4LAB_W4A16_GEMM", "mma");
+  auto cpu = MakeBackend("cpu");
+  auto gpu = MakeBackend("cuda");
+  ASSERT_TRUE(cpu && gpu);
+  EXPECT_EQ(gpu->Facts()["w4a16_batched_kernel"], "mma");
+  const auto run = [&](const LinearWeights& l, const std::vector<float>& x, int64_t rows) {
+    auto lin = gpu->PrepareLinear(l);
+    auto xt = Put(*gpu, rows, l.in_features, x);
+    const size_t outputs = static_cast<size_t>(rows * l.out_features);
+    const std::vector<float> poison(outputs, std::numeric_limits<float>::quiet_NaN());
+    auto yt = Put(*gpu, rows, l.out_features, poison);
+    EXPECT_TRUE(lin.ok() && xt && yt);
+    if (!lin.ok() || !xt || !yt) return std::vector<float>();
+    const Status st = gpu->Linear(*xt, **lin, *yt);
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    return Get(*gpu, *yt);
+  };
+  double worst = 0.0;
+  worst = std::max(worst, CheckBound(*cpu, {4096, 4096, {2, 8, 32}}, 81, run));
+  worst = std::max(worst, CheckBound(*cpu, {77, 1024, {3, 64, 129, 256}}, 82, run));
+  std::cout << "[W4A16 MMA GEMM through the backend] max |err| / bound = " << worst << "\n";
 }
 
 }  // namespace
