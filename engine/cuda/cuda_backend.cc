@@ -98,7 +98,8 @@ class CudaBackend : public Backend {
   CudaBackend(std::shared_ptr<CudaContext> context, std::unique_ptr<cuda::CublasLtGemm> gemm,
               Nvfp4PathDecision nvfp4, nlohmann::json facts)
       : context_(context), gemm_(std::move(gemm)), workspace_(context), nvfp4_(std::move(nvfp4)),
-        facts_(std::move(facts)), sm_count_(facts_.value("sm_count", 1)) {}
+        facts_(std::move(facts)), sm_count_(facts_.value("sm_count", 1)),
+        w4a16_mma_gemm_(facts_.value("w4a16_batched_kernel", std::string()) == "mma") {}
 
   std::string Name() const override { return context_->label(); }
 
@@ -170,13 +171,13 @@ class CudaBackend : public Backend {
 
   Result<std::unique_ptr<DeviceLinear>> PrepareFusedLinear(std::span<const LinearWeights> parts,
                                                            const std::string& name) override {
-    FP4LAB_ASSIGN_OR_RETURN(auto linear, CudaLinear::Prepare(context_, parts, name, nvfp4_.native));
+    FP4LAB_ASSIGN_OR_RETURN(auto linear, CudaLinear::Prepare(context_, parts, name, nvfp4_.native, w4a16_mma_gemm_));
     if (!linear->native_refusal().empty()) native_shape_refusals_.push_back(linear->native_refusal());
     return std::unique_ptr<DeviceLinear>(std::move(linear));
   }
 
   Result<std::unique_ptr<DeviceLinear>> PrepareLinear(const LinearWeights& weights) override {
-    FP4LAB_ASSIGN_OR_RETURN(auto linear, CudaLinear::Prepare(context_, weights, nvfp4_.native));
+    FP4LAB_ASSIGN_OR_RETURN(auto linear, CudaLinear::Prepare(context_, weights, nvfp4_.native, w4a16_mma_gemm_));
     if (!linear->native_refusal().empty()) native_shape_refusals_.push_back(linear->native_refusal());
     return std::unique_ptr<DeviceLinear>(std::move(linear));
   }
@@ -446,6 +447,7 @@ class CudaBackend : public Backend {
   Nvfp4PathDecision nvfp4_;
   nlohmann::json facts_;                         // fixed at creation
   int sm_count_;                                 // facts_["sm_count"], read once: attention plans use it per call
+  bool w4a16_mma_gemm_;                          // facts_["w4a16_batched_kernel"] == "mma" (FP4LAB_W4A16_GEMM)
   std::vector<std::string> native_shape_refusals_;  // kNvfp4 layers emulated on a native device (shape)
   int64_t native_fallback_calls_ = 0;            // native GEMMs cuBLASLt refused at run time (ran emulated)
   std::string last_native_fallback_;
@@ -477,6 +479,13 @@ Result<CudaBackendOptions> ParseCudaBackendOptions(const std::string& device) {
   }
   if (const char* limit = std::getenv("FP4LAB_CUDA_MEMORY_LIMIT")) {
     FP4LAB_ASSIGN_OR_RETURN(options.memory_limit_bytes, ParseByteCount(limit, "FP4LAB_CUDA_MEMORY_LIMIT"));
+  }
+  if (const char* gemm = std::getenv("FP4LAB_W4A16_GEMM")) {
+    const std::string value(gemm);
+    if (value != "dequant" && value != "mma") {
+      return Status::InvalidArgument("FP4LAB_W4A16_GEMM: expected dequant or mma, got '" + value + "'");
+    }
+    options.w4a16_mma_gemm = value == "mma";
   }
   return options;
 }
@@ -521,6 +530,8 @@ Result<std::unique_ptr<Backend>> CreateCudaBackend(const CudaBackendOptions& opt
                    "accumulation (GEMV), larger bf16 GEMMs round x to bf16 (cuBLASLt, f32 accumulation); W4A4 "
                    "emulation bit-identical quantizer, exact bf16 operands, f32 accumulation, alpha once per output"}};
   if (options.memory_limit_bytes > 0) facts["memory_limit_bytes"] = options.memory_limit_bytes;
+  // nvfp4-w4a16 batches beyond the GEMV: "mma" (tensor-core GEMM) or "dequant" (bf16 W + cuBLASLt); FP4LAB_W4A16_GEMM.
+  facts["w4a16_batched_kernel"] = options.w4a16_mma_gemm ? "mma" : "dequant";
   return std::unique_ptr<Backend>(new CudaBackend(context, std::move(gemm), std::move(nvfp4), std::move(facts)));
 }
 
