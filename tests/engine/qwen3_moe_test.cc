@@ -14,6 +14,7 @@
 #include "engine/engine.h"
 #include "engine/file_util.h"
 #include "engine/quant_config.h"
+#include "engine/quantize_checkpoint.h"
 #include "engine/safetensors.h"
 #include "engine/weight_loader.h"
 #include "engine_test_util.h"
@@ -258,6 +259,50 @@ TEST(Qwen3Moe, CalibrationGivesEveryExpertOfALayerTheSameInputAmax) {
       EXPECT_EQ(amax->at(x + "down_proj"), down) << x;
     }
   }
+}
+
+// `fp4lab quantize` of the bf16 MoE checkpoint with attention kept bf16 (the export's recipe), calibrated on the
+// reference's two sequences as the export was: every expert's codes, block scales and weight_scale_2 (shared by
+// gate and up) byte for byte the independent quantizer's, and its input scales, one per layer for gate/up and one
+// for down, equal to the export's within the f32 rounding of the calibration forward pass: the amax is of
+// activations computed in f32 by both sides in different summation orders, at most K * 2^-24 apart relatively for
+// the longest reduction before them (K = 256).
+TEST(Qwen3Moe, QuantizedCheckpointEqualsTheIndependentExport) {
+  const auto ids = ReadReference<int32_t>(FixturePath("qwen3moe_tiny/reference.safetensors"), "input_ids");
+  QuantizeOptions o;
+  o.model_dir = FixturePath("qwen3moe_tiny");
+  o.out_dir = testing::TempDir("qwen3moe_quantize") + "/out";
+  o.force = true;
+  o.scheme = LinearScheme::kNvfp4;
+  o.calibration_sequences = {std::vector<int32_t>(ids.begin(), ids.begin() + kLen),
+                             std::vector<int32_t>(ids.begin() + kLen, ids.end())};
+  o.exclude = {"model.layers.*.self_attn*"};
+  auto report = QuantizeCheckpoint(o);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  auto ours = SafetensorsReader::Open(o.out_dir + "/model.safetensors");
+  auto exported = SafetensorsReader::Open(FixturePath("qwen3moe_tiny_nvfp4/model.safetensors"));
+  ASSERT_TRUE(ours.ok() && exported.ok());
+  int compared = 0;
+  for (const TensorView& want : (*exported)->tensors()) {
+    const TensorView* got = (*ours)->Find(want.name);
+    ASSERT_NE(got, nullptr) << want.name;
+    EXPECT_EQ(got->dtype, want.dtype) << want.name;
+    compared += want.name.find(".experts.") != std::string::npos;
+    if (want.name.ends_with(".input_scale")) {
+      float a, b, first;
+      std::memcpy(&a, got->bytes.data(), 4);
+      std::memcpy(&b, want.bytes.data(), 4);
+      EXPECT_NEAR(a, b, 256 * 0x1p-24 * b) << want.name;
+      // The same for every expert of the layer (ModelOpt's shared input quantizer).
+      const std::string expert0 = want.name.substr(0, want.name.find(".experts.") + 9) + "0" +
+                                  want.name.substr(want.name.find('.', want.name.find(".experts.") + 9));
+      std::memcpy(&first, (*ours)->Find(expert0)->bytes.data(), 4);
+      EXPECT_EQ(a, first) << want.name;
+      continue;
+    }
+    EXPECT_TRUE(std::equal(got->bytes.begin(), got->bytes.end(), want.bytes.begin(), want.bytes.end())) << want.name;
+  }
+  EXPECT_EQ(compared, 2 * 8 * 3 * 4);  // layers x experts x projections x (weight, scales, scale_2, input_scale)
 }
 
 }  // namespace
