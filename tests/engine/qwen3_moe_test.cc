@@ -13,6 +13,7 @@
 #include "engine/arch/architecture.h"
 #include "engine/engine.h"
 #include "engine/file_util.h"
+#include "engine/memory_model.h"
 #include "engine/quant_config.h"
 #include "engine/quantize_checkpoint.h"
 #include "engine/safetensors.h"
@@ -303,6 +304,38 @@ TEST(Qwen3Moe, QuantizedCheckpointEqualsTheIndependentExport) {
     EXPECT_TRUE(std::equal(got->bytes.begin(), got->bytes.end(), want.bytes.begin(), want.bytes.end())) << want.name;
   }
   EXPECT_EQ(compared, 2 * 8 * 3 * 4);  // layers x experts x projections x (weight, scales, scale_2, input_scale)
+}
+
+// Synthetic weights for a MoE config (what bench presets such as qwen3-30b-a3b load): every expert served under its
+// own names in each precision, the routers bf16, the weights resident as the memory inventory predicts, and a forward
+// pass with finite logits.
+TEST(Qwen3Moe, SyntheticWeightsLoadInEveryNvfp4PrecisionAsPredicted) {
+  auto config = ReadJsonFile(FixturePath("qwen3moe_tiny/config.json"));
+  ASSERT_TRUE(config.ok());
+  for (const char* precision : {"bf16", "nvfp4", "nvfp4-w4a16"}) {
+    SCOPED_TRACE(precision);
+    EngineOptions options;
+    options.precision = precision;
+    auto engine = Engine::OpenSynthetic({*config, 7, "config qwen3moe_tiny"}, options);
+    ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+    const LinearScheme scheme = (*engine)->precision();
+    int experts = 0;
+    for (const LayerPrecision& layer : (*engine)->layer_map()) {
+      const bool bf16 = layer.layer == "lm_head" || layer.layer.ends_with("mlp.gate");
+      EXPECT_EQ(layer.scheme, bf16 ? LinearScheme::kBf16 : scheme) << layer.layer;
+      experts += layer.layer.find(".experts.") != std::string::npos;
+    }
+    EXPECT_EQ(experts, 2 * 8 * 3);
+    const TensorManifest& manifest = (*engine)->blueprint().manifest();
+    int64_t vector_bytes = 0;  // norms: not Linears, so not in WeightDeviceBytes
+    for (const ManifestTensor& t : manifest.tensors) vector_bytes += t.kind == TensorKind::kVector ? 2 * t.Elements() : 0;
+    const MemoryPrediction predicted = PredictWeightMemory(InventoryFromManifest(manifest, "qwen3_moe"), scheme);
+    EXPECT_EQ((*engine)->model().WeightDeviceBytes() + vector_bytes, predicted.bytes);
+    const std::vector<int32_t> tokens = {1, 17, 200, 255};
+    auto logits = (*engine)->Logits(tokens);
+    ASSERT_TRUE(logits.ok()) << logits.status().ToString();
+    for (const float v : *logits) ASSERT_TRUE(std::isfinite(v));
+  }
 }
 
 }  // namespace
