@@ -306,6 +306,37 @@ TEST(Qwen3Moe, QuantizedCheckpointEqualsTheIndependentExport) {
   EXPECT_EQ(compared, 2 * 8 * 3 * 4);  // layers x experts x projections x (weight, scales, scale_2, input_scale)
 }
 
+// exclude_modules as ModelOpt summarizes them (prefix wildcards "name*", matched as vLLM does: "name" and "name.*")
+// select the same bf16 layers as the export's explicit list: the same logits, bit for bit.
+TEST(Qwen3Moe, PrefixWildcardExclusionsSelectTheSameLayers) {
+  const std::string dir = testing::TempDir("qwen3moe_wildcards");
+  for (const char* file : {"model.safetensors", "reference.safetensors"}) {
+    std::filesystem::copy_file(FixturePath(std::string("qwen3moe_tiny_nvfp4/") + file), dir + "/" + file,
+                               std::filesystem::copy_options::overwrite_existing);
+  }
+  const nlohmann::json patterns = {"lm_head", "model.layers.0.self_attn*", "model.layers.1.self_attn*"};
+  auto config = ReadJsonFile(FixturePath("qwen3moe_tiny_nvfp4/config.json"));
+  auto hf_quant = ReadJsonFile(FixturePath("qwen3moe_tiny_nvfp4/hf_quant_config.json"));
+  ASSERT_TRUE(config.ok() && hf_quant.ok());
+  (*config)["quantization_config"]["ignore"] = patterns;
+  (*hf_quant)["quantization"]["exclude_modules"] = patterns;
+  for (const auto& [name, json] : {std::pair{"config.json", &*config}, std::pair{"hf_quant_config.json", &*hf_quant}}) {
+    ASSERT_TRUE(WriteFileAtomically(dir + "/" + name, [&](std::ostream& o) {
+                  o << json->dump();
+                  return Status::Ok();
+                }).ok());
+  }
+  const auto ids = ReadReference<int32_t>(FixturePath("qwen3moe_tiny/reference.safetensors"), "input_ids");
+  const std::vector<int32_t> tokens(ids.begin(), ids.begin() + kLen);
+  auto listed = testing::OpenEngine(FixturePath("qwen3moe_tiny_nvfp4"), "nvfp4");
+  auto wildcards = testing::OpenEngine(dir, "nvfp4");
+  ASSERT_TRUE(listed && wildcards);
+  for (const LayerPrecision& p : wildcards->layer_map()) {
+    if (p.layer.find("self_attn") != std::string::npos) EXPECT_NE(p.reason.find("self_attn*"), std::string::npos);
+  }
+  EXPECT_EQ(*listed->Logits(tokens), *wildcards->Logits(tokens));
+}
+
 // Synthetic weights for a MoE config (what bench presets such as qwen3-30b-a3b load): every expert served under its
 // own names in each precision, the routers bf16, the weights resident as the memory inventory predicts, and a forward
 // pass with finite logits.
