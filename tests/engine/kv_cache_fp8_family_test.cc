@@ -191,7 +191,8 @@ TEST_P(Fp8KvFamily, EngineEqualsEmulationAndStaysWithinTheDerivedAttentionBound)
   EXPECT_GT(check.worst_ratio, 0.0);
 }
 
-INSTANTIATE_TEST_SUITE_P(Families, Fp8KvFamily, ::testing::Values("llama_tiny", "qwen3_tiny", "gemma3_tiny"));
+INSTANTIATE_TEST_SUITE_P(Families, Fp8KvFamily, ::testing::Values("llama_tiny", "qwen3_tiny", "gemma3_tiny",
+                                                                    "qwen3moe_tiny"));
 
 // The decode path (DecodeStep, one token at a time) stores and rounds the same rows as one prefill pass, so scoring
 // the last token both ways gives the same logits.
