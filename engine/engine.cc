@@ -125,7 +125,18 @@ Result<std::unique_ptr<Engine>> Engine::OpenSynthetic(const SyntheticModelSpec& 
   FP4LAB_ASSIGN_OR_RETURN(auto source,
                           SyntheticWeights::Create(engine->blueprint_->manifest(), {engine->scheme_, spec.seed, label}));
   engine->quant_ = source->quant_config();
-  engine->tokenizer_error_ = Status::NotFound(label + ": a synthetic model has no tokenizer (it runs on token ids)");
+  if (spec.tokenizer_dir.empty()) {
+    engine->tokenizer_error_ = Status::NotFound(label + ": a synthetic model has no tokenizer (it runs on token ids)");
+  } else {
+    FP4LAB_ASSIGN_OR_RETURN(engine->tokenizer_, Tokenizer::Open(spec.tokenizer_dir, engine->config_.bos_token_id,
+                                                                engine->config_.eos_token_id));
+    if (engine->tokenizer_->vocab_size() > engine->config_.vocab_size) {
+      return Status::InvalidArgument(spec.tokenizer_dir + ": the tokenizer has " +
+                                     std::to_string(engine->tokenizer_->vocab_size()) + " ids but " + label +
+                                     " has a vocabulary of " + std::to_string(engine->config_.vocab_size) +
+                                     "; pick the tokenizer of that model");
+    }
+  }
   FP4LAB_ASSIGN_OR_RETURN(engine->backend_, CreateBackend(options.device));
 
   // Host memory: the tensors generated on the host (all, or only the small ones when the backend generates the
@@ -155,6 +166,7 @@ Result<std::unique_ptr<Engine>> Engine::OpenSynthetic(const SyntheticModelSpec& 
                         {"generated_bytes", source->TotalBytes()},
                         {"generated_on", on_device ? "device" : "host"},
                         {"weights", "deterministic random, not a trained model (engine/synthetic_weights.h)"}};
+  if (!spec.tokenizer_dir.empty()) engine->synthetic_["tokenizer"] = spec.tokenizer_dir;
   return engine;  // `source` and its generated host copy are released here
 }
 

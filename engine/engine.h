@@ -57,6 +57,8 @@ class Engine : public LanguageModel {
   // family the engine runs), served in the stored form of options.precision (so no calibration is needed; a
   // quantization_config in the config is ignored). options.model_dir is only recorded in provenance (the origin
   // when empty). The generated host copy is released once the backend has prepared every layer.
+  // With spec.tokenizer_dir, that tokenizer encodes and decodes text (InvalidArgument when it has more ids than the
+  // config's vocabulary; Tokenizer::Open errors).
   // Errors: the config's parse errors naming spec.origin; ResourceExhausted with the bytes needed when host memory
   // cannot hold the generated weights (and, on the CPU backend, their f32 form).
   static Result<std::unique_ptr<Engine>> OpenSynthetic(const SyntheticModelSpec& spec, const EngineOptions& options);

@@ -18,6 +18,7 @@
 #include "harness/run_timing.h"
 #include "harness/shard_set.h"
 #include "results/result_store.h"
+#include "results/synthetic_weights.h"
 #include "tasks/registry.h"
 
 namespace fp4lab {
@@ -283,6 +284,10 @@ Result<RunOutcome> ExecuteRun(const RunPlan& plan, const std::string& db_path, b
   std::vector<LayerPrecisionRecord> layers;
   for (const auto& [precision, engine] : engines) {
     provenance["engines"][precision] = engine->Provenance();
+    // Random weights: label the whole run (results/synthetic_weights.h), so reports, compare and gate can tell.
+    if (provenance["engines"][precision].contains("synthetic")) {
+      provenance[kSyntheticWeightsKey] = provenance["engines"][precision]["synthetic"];
+    }
     FP4LAB_ASSIGN_OR_RETURN(LinearScheme scheme, ParsePrecision(precision));
     auto path = engine->backend().LinearPath(scheme);
     provenance["nvfp4_path"][precision] = {{"path", path.ok() ? *path : "unsupported"},
