@@ -108,7 +108,9 @@ Status ResolveShard(RunFlags& f, RunPlan& plan) {
 // "synthetic_weights", written by the runner) and `gate` refuses the run.
 Status ResolvePreset(RunFlags& f) {
   if (f.preset.empty()) {
-    if (!f.tokenizer.empty()) return Status::InvalidArgument("--tokenizer: only with --preset (a checkpoint has its own)");
+    if (!f.tokenizer.empty()) {
+      return Status::InvalidArgument("--tokenizer: only with --preset (a checkpoint has its own)");
+    }
     return Status::Ok();
   }
   if (f.tokenizer.empty()) {
@@ -209,7 +211,9 @@ Result<int> RunRun(RunFlags f) {
     if (synthetic) out["synthetic_weights"] = "preset " + f.preset + ": scores measure speed, not accuracy";
     std::cout << out.dump() << "\n";
   } else {
-    if (synthetic) std::cout << "note: synthetic weights (preset " << f.preset << "): scores measure speed, not accuracy\n";
+    if (synthetic) {
+      std::cout << "note: synthetic weights (preset " << f.preset << "): scores measure speed, not accuracy\n";
+    }
     std::cout << "run " << outcome.run_id << " stored in " << f.db;
     if (!f.report.empty()) std::cout << "; report: " << f.report;
     std::cout << "\nnext: fp4lab compare --db " << f.db << "\n";

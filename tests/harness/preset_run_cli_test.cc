@@ -20,7 +20,8 @@ using testing::TempDir;
 
 // The tiny preset (vocab 2048) with stories260K's 512-piece sentencepiece tokenizer.
 const std::string kPresetRun = "run --preset tiny --tokenizer " + SourcePath("datasets/models/stories260K") +
-                               " --tasks mmlu --mmlu-subjects world_religions --limit 2 --precisions nvfp4-w4a16 --no-reference ";
+                               " --tasks mmlu --mmlu-subjects world_religions --limit 2 --precisions nvfp4-w4a16 "
+                               "--no-reference ";
 
 TEST(PresetRunCli, SyntheticScoresAreLabelledEverywhereAndRefusedByTheGate) {
   const std::string dir = TempDir("preset_run_cli");
@@ -52,8 +53,8 @@ TEST(PresetRunCli, SyntheticScoresAreLabelledEverywhereAndRefusedByTheGate) {
   EXPECT_NE(html.find("synthetic weights (preset tiny, deterministic random)"), std::string::npos);
 
   std::ofstream(dir + "/rules.json")
-      << R"({"rules": [{"name": "acc", "task": "mmlu", "metric": "acc", "precision": "nvfp4-w4a16", "against": "reference",
-                        "kind": "absolute", "max": 1.0}]})";
+      << R"({"rules": [{"name": "acc", "task": "mmlu", "metric": "acc", "precision": "nvfp4-w4a16",
+                        "against": "reference", "kind": "absolute", "max": 1.0}]})";
   const auto gate = RunFp4lab("gate --db " + db + " --rules " + dir + "/rules.json");
   EXPECT_EQ(gate.exit_code, 2) << gate.output;
   EXPECT_NE(gate.output.find("the gate judges accuracy and refuses it"), std::string::npos) << gate.output;
