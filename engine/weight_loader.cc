@@ -82,10 +82,10 @@ Result<std::vector<float>> DecodeToF32(const TensorView& t) {
 
 WeightLoader::WeightLoader(const TensorSource& reader, const QuantConfig& quant, LinearScheme run_scheme,
                            std::map<std::string, float> activation_amax)
-    : reader_(reader), quant_(quant), run_scheme_(run_scheme), activation_amax_(std::move(activation_amax)) {}
+    : expert_views_(reader), reader_(expert_views_), quant_(quant), run_scheme_(run_scheme), activation_amax_(std::move(activation_amax)) {}
 
 WeightLoader::WeightLoader(const SyntheticWeights& source, LinearScheme run_scheme, SyntheticPayloads payloads)
-    : reader_(source), quant_(source.quant_config()), run_scheme_(run_scheme) {
+    : expert_views_(source), reader_(expert_views_), quant_(source.quant_config()), run_scheme_(run_scheme) {
   if (payloads == SyntheticPayloads::kOnDevice) device_payloads_ = &source;
 }
 

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "engine/linear_weights.h"
+#include "engine/per_expert_tensors.h"
 #include "engine/quant_config.h"
 #include "engine/safetensors.h"
 #include "engine/status.h"
@@ -44,7 +45,8 @@ struct LayerPrecision {
 
 class WeightLoader {
  public:
-  // `reader` and `quant` must outlive the loader. `activation_amax` maps a Linear prefix to the calibrated max |x|
+  // Tensors are looked up through PerExpertTensors: a checkpoint's fused 3-D experts load as the per-expert Linears
+  // the manifests name. `reader` and `quant` must outlive the loader. `activation_amax` maps a Linear prefix to the calibrated max |x|
   // of its input (needed only when quantizing bf16 layers to kNvfp4 or kFp8 on load).
   WeightLoader(const TensorSource& reader, const QuantConfig& quant, LinearScheme run_scheme,
                std::map<std::string, float> activation_amax = {});
@@ -75,7 +77,8 @@ class WeightLoader {
   Result<const TensorView*> Stored(const std::string& name, DType dtype, std::optional<SyntheticTensor>* deferred);
   void Record(const LinearWeights& w);
 
-  const TensorSource& reader_;
+  PerExpertTensors expert_views_;  // the source, with fused 3-D experts also seen per expert; before reader_
+  const TensorSource& reader_;     // expert_views_
   const SyntheticWeights* device_payloads_ = nullptr;  // kOnDevice source, else null
   const QuantConfig& quant_;
   LinearScheme run_scheme_;
