@@ -83,6 +83,36 @@ class DeviceLinear {
   virtual int64_t DeviceBytes() const = 0;
 };
 
+// The E routed experts of one mixture-of-experts layer, prepared for one backend (Backend::PrepareExperts). Expert
+// e is the gated MLP down_e(act(gate_e(x)) * up_e(x)) with gate_e, up_e [I, H] and down_e [H, I], each in any
+// LinearScheme (bf16, W4A16 NVFP4, emulated W4A4, fp8) with its own global scales.
+class DeviceExperts {
+ public:
+  virtual ~DeviceExperts() = default;
+  virtual const std::string& name() const = 0;  // the experts' module prefix, e.g. "model.layers.0.mlp.experts"
+  virtual int num_experts() const = 0;          // E
+  virtual int64_t hidden_size() const = 0;      // H
+  virtual int64_t intermediate_size() const = 0;  // I
+  virtual int64_t DeviceBytes() const = 0;        // device bytes held by all E experts' weights
+};
+
+// One expert's Linears in host memory, as the weight loader produced them (Backend::PrepareExperts).
+struct ExpertLinears {
+  LinearWeights gate, up;  // [I, H] each
+  LinearWeights down;      // [H, I]
+};
+
+// How router logits become each row's top-k experts and weights (Backend::RouteTopK):
+//   p = softmax(logits[m, :]) over all E experts; the k experts of largest logit (= of largest p) are taken;
+//   if renormalize, their weights are p_j / sum of the k selected p; then, if expert_scale is given, each weight is
+//   multiplied by expert_scale[id]. Qwen3-MoE: renormalize = norm_topk_prob, no scale. Gemma 4: renormalize, with
+//   the router's per_expert_scale.
+struct RoutingParams {
+  int top_k = 0;                               // k, 1 <= k <= E
+  bool renormalize = false;
+  const DeviceTensor* expert_scale = nullptr;  // [1, E], or null for none
+};
+
 struct AttentionParams {
   int num_heads = 0;     // query heads
   int num_kv_heads = 0;  // key/value heads; query head h uses kv head h / (num_heads / num_kv_heads)
@@ -188,6 +218,23 @@ class Backend {
   // in its place is written), never `x` (x keeps the sum; Internal if it is the same tensor).
   virtual Status AddRmsNorm(DeviceTensor& x, const DeviceTensor& delta, const DeviceTensor& weight, int64_t group,
                             float eps, float weight_offset, DeviceTensor& out) = 0;
+  // --- mixture of experts (CPU reference: engine/cpu/cpu_experts.h states the exact operation order) ---
+  // The experts of one MoE layer as one object: experts[e] is expert e. InvalidArgument when their shapes disagree
+  // (every gate/up [I, H], every down [H, I]).
+  virtual Result<std::unique_ptr<DeviceExperts>> PrepareExperts(std::span<const ExpertLinears> experts,
+                                                                const std::string& name) = 0;
+  // Routing on the device (RoutingParams): logits [M, E] -> ids [M * k] (row m's experts at m * k .. m * k + k - 1,
+  // by descending logit; among equal logits the lower id ranks first) and weights [M, k] (f32, same order).
+  virtual Status RouteTopK(const DeviceTensor& logits, const RoutingParams& params, DeviceIndices& ids,
+                           DeviceTensor& weights) = 0;
+  // out[m, :] = sum over j < k of weights[m, j] * expert_{ids[m * k + j]}(x[m, :]) for x [M, H], out [M, H], with
+  // `act` the gate activation. Only the selected experts' weights are read. `hidden`, when non-null, is [M * k, I]
+  // and receives act(gate_e(x[m])) * up_e(x[m]) of slot (m, j) in row m * k + j (the input of down_e, for the
+  // Linear-input observer). REQUIRES every id in [0, E) and distinct within a row (RouteTopK's output is).
+  virtual Status Experts(const DeviceTensor& x, const DeviceExperts& experts, Activation act,
+                         const DeviceIndices& ids, const DeviceTensor& weights, DeviceTensor& out,
+                         DeviceTensor* hidden) = 0;
+
   // Waits for queued work (no-op on CPU).
   virtual Status Synchronize() = 0;
 

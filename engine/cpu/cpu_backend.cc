@@ -6,6 +6,8 @@
 #include <limits>
 #include <thread>
 
+#include "engine/cpu/cpu_activation.h"
+#include "engine/cpu/cpu_experts.h"
 #include "engine/cpu/cpu_linear.h"
 #include "engine/token_scores.h"
 
@@ -73,18 +75,6 @@ void NormalizeGroup(const float* xr, const float* w, int64_t group, float eps, f
     return;
   }
   for (int64_t i = 0; i < group; ++i) orow[i] = (xr[i] * inv) * (weight_offset + w[i]);
-}
-
-// act(x) of Backend::GatedMul in f32, as PyTorch computes silu and gelu(approximate="tanh").
-float Activate(Activation act, float x) {
-  switch (act) {
-    case Activation::kSilu: return x / (1.0f + std::exp(-x));
-    case Activation::kGeluTanh: {
-      constexpr float kSqrt2OverPi = 0.7978845608028654f, kCubic = 0.044715f;
-      return 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * (x + kCubic * x * x * x)));
-    }
-  }
-  return x;
 }
 
 class CpuBackend : public Backend {
@@ -365,6 +355,37 @@ class CpuBackend : public Backend {
       NormalizeGroup(xr, Cpu(weight).data(), group, eps, weight_offset, Cpu(out).data() + g * group);
     }
     return Status::Ok();
+  }
+
+  Result<std::unique_ptr<DeviceExperts>> PrepareExperts(std::span<const ExpertLinears> experts,
+                                                        const std::string& name) override {
+    FP4LAB_ASSIGN_OR_RETURN(auto prepared, CpuExperts::Prepare(experts, name));
+    return std::unique_ptr<DeviceExperts>(std::move(prepared));
+  }
+
+  Status RouteTopK(const DeviceTensor& logits, const RoutingParams& p, DeviceIndices& ids,
+                   DeviceTensor& weights) override {
+    if (ids.size() != logits.rows() * p.top_k || weights.rows() != logits.rows() || weights.cols() != p.top_k ||
+        (p.expert_scale != nullptr && p.expert_scale->size() != logits.cols())) {
+      return ShapeError("RouteTopK", "logits [M, E], ids [M * k], weights [M, k] and expert_scale [E] disagree");
+    }
+    return CpuRouteTopK(Cpu(logits).data(), logits.rows(), logits.cols(), p.top_k, p.renormalize,
+                        p.expert_scale != nullptr ? Cpu(*p.expert_scale).data() : nullptr,
+                        static_cast<CpuIndices&>(ids).data(), Cpu(weights).data());
+  }
+
+  Status Experts(const DeviceTensor& x, const DeviceExperts& experts, Activation act, const DeviceIndices& ids,
+                 const DeviceTensor& weights, DeviceTensor& out, DeviceTensor* hidden) override {
+    const int64_t m = x.rows(), k = weights.cols();
+    if (x.cols() != experts.hidden_size() || out.rows() != m || out.cols() != x.cols() || weights.rows() != m ||
+        ids.size() != m * k ||
+        (hidden != nullptr && (hidden->rows() != m * k || hidden->cols() != experts.intermediate_size()))) {
+      return ShapeError("Experts", experts.name() + ": x [M, H], ids [M * k], weights [M, k], out [M, H] and "
+                                                    "hidden [M * k, I] disagree");
+    }
+    return static_cast<const CpuExperts&>(experts).Forward(Cpu(x).data(), m, act, Cpu(ids), Cpu(weights).data(),
+                                                           static_cast<int>(k), Cpu(out).data(),
+                                                           hidden != nullptr ? Cpu(*hidden).data() : nullptr);
   }
 
   Status Synchronize() override { return Status::Ok(); }

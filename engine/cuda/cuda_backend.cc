@@ -364,6 +364,19 @@ class CudaBackend : public Backend {
     return Status::Ok();
   }
 
+  // Mixture of experts: not on this backend yet (the CPU reference has them; a model with experts cannot open here).
+  Result<std::unique_ptr<DeviceExperts>> PrepareExperts(std::span<const ExpertLinears>,
+                                                        const std::string& name) override {
+    return Status::Unimplemented("cuda backend: " + name + ": mixture-of-experts layers run only on the cpu backend");
+  }
+  Status RouteTopK(const DeviceTensor&, const RoutingParams&, DeviceIndices&, DeviceTensor&) override {
+    return Status::Unimplemented("cuda backend: RouteTopK is not implemented");
+  }
+  Status Experts(const DeviceTensor&, const DeviceExperts&, Activation, const DeviceIndices&, const DeviceTensor&,
+                 DeviceTensor&, DeviceTensor*) override {
+    return Status::Unimplemented("cuda backend: Experts is not implemented");
+  }
+
   Status Synchronize() override {
     FP4LAB_RETURN_IF_ERROR(context_->Activate());
     CUDA_CHECK(cudaStreamSynchronize(context_->stream()));
