@@ -22,6 +22,7 @@ Result<std::unique_ptr<KvCache>> DecoderModel::NewCache(int64_t capacity, int se
 int64_t DecoderModel::WeightDeviceBytes() const {
   int64_t total = 0;
   for (const DeviceLinear* w : linears_) total += w->DeviceBytes();
+  for (const DeviceExperts* e : experts_) total += e->DeviceBytes();
   return total;
 }
 
@@ -97,6 +98,14 @@ Result<DeviceTensor*> DecoderModel::Buffer(StepBuffers& step, const std::string&
   auto& slot = step.scratch[{name, cols}];
   if (!slot) {
     FP4LAB_ASSIGN_OR_RETURN(slot, backend_.Allocate(step.rows, cols));
+  }
+  return slot.get();
+}
+
+Result<DeviceIndices*> DecoderModel::IndexBuffer(StepBuffers& step, const std::string& name, int64_t cols) {
+  auto& slot = step.index_scratch[{name, cols}];
+  if (!slot) {
+    FP4LAB_ASSIGN_OR_RETURN(slot, backend_.AllocateIndices(step.rows * cols));
   }
   return slot.get();
 }
@@ -236,6 +245,41 @@ Status DecoderModel::LoadGatedMlp(WeightLoader& loader, const std::string& prefi
   FP4LAB_RETURN_IF_ERROR(
       LoadFusable(loader, {prefix + "gate_proj", prefix + "up_proj"}, true, w.gate_up, {&w.gate, &w.up}));
   FP4LAB_ASSIGN_OR_RETURN(w.down, LoadLinear(loader, prefix + "down_proj"));
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<DeviceExperts>> DecoderModel::LoadExperts(WeightLoader& loader, const std::string& prefix,
+                                                                  int count) {
+  std::vector<ExpertLinears> experts(static_cast<size_t>(count));
+  for (int e = 0; e < count; ++e) {
+    const std::string p = prefix + std::to_string(e) + ".";
+    ExpertLinears& x = experts[static_cast<size_t>(e)];
+    for (auto [leaf, w] : {std::pair{"gate_proj", &x.gate}, {"up_proj", &x.up}, {"down_proj", &x.down}}) {
+      const std::string name = p + leaf;
+      FP4LAB_ASSIGN_OR_RETURN(*w, loader.Linear(name, manifest_.FusedGroup(name)));
+      FP4LAB_RETURN_IF_ERROR(CheckAgainstManifest(name, *w));
+    }
+  }
+  FP4LAB_ASSIGN_OR_RETURN(auto prepared, backend_.PrepareExperts(experts, prefix.substr(0, prefix.size() - 1)));
+  experts_.push_back(prepared.get());
+  return prepared;
+}
+
+Status DecoderModel::Experts(const DeviceTensor& x, const DeviceExperts& experts, Activation act,
+                             const DeviceIndices& ids, const DeviceTensor& weights, DeviceTensor& out) {
+  if (!observer_) return backend_.Experts(x, experts, act, ids, weights, out, nullptr);
+  const std::string prefix = experts.name() + ".";
+  for (int e = 0; e < experts.num_experts(); ++e) {
+    for (const char* leaf : {"gate_proj", "up_proj"}) {
+      FP4LAB_RETURN_IF_ERROR(observer_(prefix + std::to_string(e) + "." + leaf, x));
+    }
+  }
+  // Observed passes (calibration) run directly, never recorded: a buffer of their own is fine.
+  FP4LAB_ASSIGN_OR_RETURN(auto hidden, backend_.Allocate(x.rows() * weights.cols(), experts.intermediate_size()));
+  FP4LAB_RETURN_IF_ERROR(backend_.Experts(x, experts, act, ids, weights, out, hidden.get()));
+  for (int e = 0; e < experts.num_experts(); ++e) {
+    FP4LAB_RETURN_IF_ERROR(observer_(prefix + std::to_string(e) + ".down_proj", *hidden));
+  }
   return Status::Ok();
 }
 

@@ -64,6 +64,7 @@ class DecoderModel : public Model {
   struct StepBuffers {
     int64_t rows = 0;
     std::map<std::pair<std::string, int64_t>, std::unique_ptr<DeviceTensor>> scratch;  // by (name, cols)
+    std::map<std::pair<std::string, int64_t>, std::unique_ptr<DeviceIndices>> index_scratch;  // by (name, cols)
     std::unique_ptr<DeviceIndices> tokens, positions, cache_rows;                     // [rows] each
     RowPlacement placement;
   };
@@ -75,6 +76,8 @@ class DecoderModel : public Model {
   Backend& backend() { return backend_; }
   // The activation buffer `name` of [step.rows, cols], created zero-filled on first use and kept with the step.
   Result<DeviceTensor*> Buffer(StepBuffers& step, const std::string& name, int64_t cols);
+  // The int32 buffer `name` of [step.rows * cols] (expert ids), kept with the step like Buffer.
+  Result<DeviceIndices*> IndexBuffer(StepBuffers& step, const std::string& name, int64_t cols);
   // Registers a RoPE table (inverse frequencies from RopeInverseFrequencies) grown by NewCache; returns its index.
   int AddRopeTable(std::vector<float> inv_freq);
 
@@ -91,6 +94,10 @@ class DecoderModel : public Model {
   Status LoadAttention(WeightLoader& loader, const std::string& prefix, bool per_head_norms, AttentionWeights& w);
   // gate/up/down at "<prefix>gate_proj" etc. (prefix ends in "mlp.").
   Status LoadGatedMlp(WeightLoader& loader, const std::string& prefix, GatedMlpWeights& w);
+  // The `count` routed experts at "<prefix><e>.{gate,up,down}_proj" (prefix ends in "experts."), each checked
+  // against the manifest, each expert's gate and up sharing their global scales (their manifest fused group), as
+  // one DeviceExperts.
+  Result<std::unique_ptr<DeviceExperts>> LoadExperts(WeightLoader& loader, const std::string& prefix, int count);
 
   // --- sublayers ---
   // backend.Linear, reporting the input to the observer first (once per checkpoint Linear a fused one stands for).
@@ -99,6 +106,12 @@ class DecoderModel : public Model {
   // the normalized input [rows, D]; `out` may alias `h`. `eps` is the QK-norm epsilon.
   Status Attend(StepBuffers& step, const AttentionWeights& w, const AttentionLayout& layout, float eps,
                 const DeviceTensor& h, DeviceTensor& k_cache, DeviceTensor& v_cache, DeviceTensor& out);
+  // out = sum over row m's k experts of weights * expert(x) (Backend::Experts, ids [rows * k] and weights [rows, k]
+  // from Backend::RouteTopK). With an observer, every expert's gate and up are reported x and every expert's down
+  // the hidden rows of all slots: an expert's own amax then equals the layer's, which is what ModelOpt exports (one
+  // input_scale shared by all experts of a layer for gate/up and one for down).
+  Status Experts(const DeviceTensor& x, const DeviceExperts& experts, Activation act, const DeviceIndices& ids,
+                 const DeviceTensor& weights, DeviceTensor& out);
   // out = down(act(gate(h)) * up(h)); `out` may alias `h`.
   Status GatedMlp(StepBuffers& step, const GatedMlpWeights& w, Activation act, const DeviceTensor& h,
                   DeviceTensor& out);
@@ -138,6 +151,7 @@ class DecoderModel : public Model {
   RecordedStep recorded_;
   bool recording_supported_ = true;       // false once the backend could not record a step
   std::vector<const DeviceLinear*> linears_;  // every Linear loaded, for WeightDeviceBytes
+  std::vector<const DeviceExperts*> experts_;  // every experts block loaded, for WeightDeviceBytes
   std::map<const DeviceLinear*, std::vector<std::string>> fused_parts_;  // checkpoint names per fused Linear
 };
 
