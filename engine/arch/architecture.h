@@ -88,5 +88,6 @@ Result<std::unique_ptr<ModelBlueprint>> ParseModelBlueprint(const nlohmann::json
 ArchitectureSpec LlamaArchitecture();
 ArchitectureSpec Qwen3Architecture();
 ArchitectureSpec Gemma3Architecture();
+ArchitectureSpec Gemma4Architecture();
 
 }  // namespace fp4lab
