@@ -41,6 +41,7 @@ void TensorManifest::AddLinear(const std::string& name, const std::string& part,
   t.bias = bias;
   t.fused_as = fused_as;
   if (part == "lm_head") t.keep_bf16 = "lm_head (excluded by default, as ModelOpt exports it)";
+  if (part == "router") t.keep_bf16 = "MoE router (excluded by default, as ModelOpt exports it)";
   tensors.push_back(std::move(t));
 }
 

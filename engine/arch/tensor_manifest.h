@@ -27,7 +27,8 @@ struct ManifestTensor {
   // kLinear: the name of the fused Linear it runs in (q|k|v -> "<layer>.self_attn.qkv_proj"); members of one
   // fused group share their global scales when quantized. Empty: runs alone.
   std::string fused_as;
-  // kLinear that stays bf16 under every scheme, and why (lm_head, as ModelOpt exports it). Empty: quantizable.
+  // kLinear that stays bf16 under every scheme, and why (lm_head and MoE routers, parts "lm_head" and "router", as
+  // ModelOpt exports them). Empty: quantizable.
   std::string keep_bf16;
   // kVector: the value synthetic weights give it (1 for a y = x * w norm, 0 for Gemma's y = x * (1 + w)).
   float synthetic_value = 1.0f;

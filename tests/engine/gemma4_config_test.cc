@@ -3,6 +3,7 @@
 // family_reference_test.cc) and as earlier versions did (global_head_dim, num_global_key_value_heads) give the same
 // model; a full gemma4 config nests the text model in text_config and names its tensors model.language_model.*;
 // what the family cannot run is refused with the field named.
+#include <cmath>
 #include <filesystem>
 
 #include <gtest/gtest.h>
@@ -110,6 +111,21 @@ TEST(Gemma4Config, UnsupportedFeaturesAreRefusedNamingTheField) {
     EXPECT_EQ(engine.status().code(), StatusCode::kInvalidArgument) << field;
     EXPECT_NE(engine.status().message().find(field), std::string::npos) << engine.status().ToString();
     EXPECT_NE(engine.status().message().find("config.json"), std::string::npos) << engine.status().ToString();
+  }
+}
+
+// Synthetic weights follow the manifest (experts, router scales, layer_scalar): the fixture's config runs with
+// generated weights at every precision, to finite logits.
+TEST(Gemma4Config, SyntheticWeightsRunAtEveryPrecision) {
+  for (const char* precision : {"bf16", "nvfp4-w4a16", "nvfp4"}) {
+    EngineOptions options;
+    options.precision = precision;
+    auto engine = Engine::OpenSynthetic({FixtureConfig(), 0, "config gemma4moe_tiny"}, options);
+    ASSERT_TRUE(engine.ok()) << precision << ": " << engine.status().ToString();
+    auto logits = (*engine)->Logits(FirstSequence());
+    ASSERT_TRUE(logits.ok()) << precision << ": " << logits.status().ToString();
+    EXPECT_EQ(logits->size(), 40u * 256);
+    for (const float v : *logits) ASSERT_TRUE(std::isfinite(v)) << precision;
   }
 }
 
