@@ -79,7 +79,8 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   }
   FP4LAB_ASSIGN_OR_RETURN(engine->quant_, ParseQuantConfig(config_json, config_path,
                                                            hf_quant ? &*hf_quant : nullptr, hf_quant_path));
-  FP4LAB_ASSIGN_OR_RETURN(engine->reader_, SafetensorsReader::Open(options.model_dir));
+  FP4LAB_ASSIGN_OR_RETURN(auto reader, SafetensorsReader::Open(options.model_dir));
+  FP4LAB_ASSIGN_OR_RETURN(engine->reader_, SplitExpertsSource::Wrap(std::move(reader)));
   // A checkpoint without a tokenizer still runs on token ids (the parity fixtures); Encode then says why not.
   auto tokenizer = Tokenizer::Open(options.model_dir, engine->config_.bos_token_id, engine->config_.eos_token_id);
   if (tokenizer.ok()) {

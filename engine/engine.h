@@ -13,6 +13,7 @@
 #include "engine/backend.h"
 #include "engine/language_model.h"
 #include "engine/quant_config.h"
+#include "engine/split_experts_source.h"
 #include "engine/synthetic_weights.h"
 #include "engine/tokenizer.h"
 #include "engine/weight_loader.h"
@@ -101,7 +102,7 @@ class Engine : public LanguageModel {
   ModelConfig config_;
   QuantConfig quant_;
   LinearScheme scheme_ = LinearScheme::kBf16;
-  std::unique_ptr<SafetensorsReader> reader_;
+  std::unique_ptr<SplitExpertsSource> reader_;  // the checkpoint, fused experts served per expert
   std::unique_ptr<Tokenizer> tokenizer_;  // null when the checkpoint has none
   Status tokenizer_error_;                 // why tokenizer_ is null
   std::unique_ptr<Backend> backend_;

@@ -247,8 +247,8 @@ ModelInventory InventoryFromManifest(const TensorManifest& manifest, const std::
         break;
       case TensorKind::kLinear:
         has_lm_head = has_lm_head || t.part == "lm_head";
-        add(Linear(t.part, t.name, 1, t.shape[0], t.shape[1], t.keep_bf16));
-        if (t.bias) add(Vector(t.part, t.name + ".bias", 1, t.shape[0]));
+        add(Linear(t.part, t.name, t.experts > 0 ? t.experts : 1, t.shape[0], t.shape[1], t.keep_bf16));
+        if (t.bias) add(Vector(t.part, t.name + ".bias", t.experts > 0 ? t.experts : 1, t.shape[0]));
         break;
     }
   }

@@ -82,6 +82,41 @@ nlohmann::json Qwen3_8B() {
           {"vocab_size", 151936}};
 }
 
+// Qwen/Qwen3-30B-A3B config.json: 48 layers, every one sparse (decoder_sparse_step 1, no mlp_only_layers), 128
+// routed experts of width 768, top-8 renormalized. 30,532,122,624 parameters, 3,353,032,704 active per token
+// (Qwen's "30.5B total, 3.3B activated"; tests/engine/presets_test.cc adds them up). Synthetic weights give the router
+// mlp.gate rows ~ N(0, 1/2048) like every Linear (engine/synthetic_weights.h) and keep it bf16: on a normalized hidden
+// state (RMS 1) every logit is then ~ N(0, 1), independently across experts, so each token's top 8 are a uniformly
+// random 8 of the 128 and distinct tokens pick near-independent sets. A batch of B tokens thus reads about
+// 128 * (1 - (1 - 8/128)^B) distinct experts (8 at B = 1, 82 at B = 16, nearly all 128 at B = 128): the balanced load that
+// trained routers are pushed to by their load-balancing loss, and the cost a decode step really pays.
+nlohmann::json Qwen3_30B_A3B() {
+  return {{"architectures", {"Qwen3MoeForCausalLM"}},
+          {"attention_bias", false},
+          {"bos_token_id", 151643},
+          {"decoder_sparse_step", 1},
+          {"eos_token_id", 151645},
+          {"head_dim", 128},
+          {"hidden_act", "silu"},
+          {"hidden_size", 2048},
+          {"intermediate_size", 6144},
+          {"max_position_embeddings", 40960},
+          {"mlp_only_layers", nlohmann::json::array()},
+          {"model_type", "qwen3_moe"},
+          {"moe_intermediate_size", 768},
+          {"norm_topk_prob", true},
+          {"num_attention_heads", 32},
+          {"num_experts", 128},
+          {"num_experts_per_tok", 8},
+          {"num_hidden_layers", 48},
+          {"num_key_value_heads", 4},
+          {"rms_norm_eps", 1e-6},
+          {"rope_theta", 1000000.0},
+          {"tie_word_embeddings", false},
+          {"use_sliding_window", false},
+          {"vocab_size", 151936}};
+}
+
 // The text_config of google/gemma-3-27b-it (Gemma3ForConditionalGeneration) as a gemma3_text config: five sliding
 // layers (window 1024, local RoPE base 10000) then one global layer (RoPE 1e6, linear scaling 8), repeated.
 nlohmann::json Gemma3_27B() {
@@ -192,6 +227,9 @@ const std::vector<ModelPreset>& ModelPresets() {
        Qwen3_8B()},
       {"gemma-3-27b", "Gemma 3 27B text shapes (62 layers, 5 sliding : 1 global, hidden 5376, GQA 32/16, vocab 262208)",
        Gemma3_27B()},
+      {"qwen3-30b-a3b",
+       "Qwen3-30B-A3B MoE shapes (48 layers, hidden 2048, GQA 32/4, 128 experts top-8 of width 768, vocab 151936)",
+       Qwen3_30B_A3B()},
       {"gemma-4-26b-a4b",
        "Gemma 4 26B-A4B text shapes (30 layers, 5 sliding : 1 global, hidden 2816, 128 experts top-8, vocab 262144)",
        Gemma4_26B_A4B()},

@@ -15,9 +15,9 @@
 #include "engine/engine.h"
 #include "engine/file_util.h"
 #include "engine/nvfp4.h"
-#include "engine/per_expert_tensors.h"
 #include "engine/quant_config.h"
 #include "engine/safetensors.h"
+#include "engine/split_experts_source.h"
 #include "engine/tokenizer.h"
 
 namespace fp4lab {
@@ -61,7 +61,7 @@ std::vector<std::string> FusedGroup(const std::string& prefix, const std::set<st
 bool IsFloat(DType t) { return t == DType::kBF16 || t == DType::kF16 || t == DType::kF32; }
 
 // The fused 3-D expert tensors of a checkpoint ("<p>.experts.gate_up_proj" [E, 2I, H], "<p>.experts.down_proj"
-// [E, H, I]), which are written per expert (engine/per_expert_tensors.h), never copied.
+// [E, H, I]), which are written per expert (engine/split_experts_source.h), never copied.
 bool IsFusedExperts(const TensorView& t) {
   return t.shape.size() == 3 && IsFloat(t.dtype) &&
          (t.name.ends_with(".experts.gate_up_proj") || t.name.ends_with(".experts.down_proj"));
@@ -276,7 +276,7 @@ struct QuantizedLinear {
 
 class CheckpointQuantizer {
  public:
-  // `reader` is the checkpoint seen through PerExpertTensors (fused experts as per-expert Linears).
+  // `reader` is the checkpoint seen through SplitExpertsSource (fused experts as per-expert Linears).
   CheckpointQuantizer(const QuantizeOptions& options, const TensorSource& reader, std::map<std::string, float> amax)
       : o_(options),
         reader_(reader),
@@ -496,14 +496,17 @@ Result<QuantizeReport> QuantizeCheckpoint(const QuantizeOptions& o) {
     return Status::FailedPrecondition(o.model_dir + ": is already quantized (" + stored.algorithm + ", " +
                                       stored.source + "); quantize needs the bf16 checkpoint");
   }
-  FP4LAB_ASSIGN_OR_RETURN(auto reader, SafetensorsReader::Open(o.model_dir));
+  FP4LAB_ASSIGN_OR_RETURN(auto opened, SafetensorsReader::Open(o.model_dir));
+  // Fused 3-D experts are also served per expert, under the names the manifests and ModelOpt's exports use.
+  FP4LAB_ASSIGN_OR_RETURN(const auto source, SplitExpertsSource::Wrap(std::move(opened)));
+  const SafetensorsReader* reader = &source->reader();
   FP4LAB_RETURN_IF_ERROR(CheckFinite(*reader));
 
   QuantizeReport report;
   FP4LAB_ASSIGN_OR_RETURN(const auto sequences, CalibrationSequences(o, config));
   std::map<std::string, float> amax;
   for (const auto& tokens : sequences) {
-    FP4LAB_ASSIGN_OR_RETURN(const auto sequence_amax, CalibrateActivations(*blueprint, *reader, stored, tokens));
+    FP4LAB_ASSIGN_OR_RETURN(const auto sequence_amax, CalibrateActivations(*blueprint, *source, stored, tokens));
     for (const auto& [name, value] : sequence_amax) amax[name] = std::max(amax[name], value);
     report.calibration_tokens += static_cast<int64_t>(tokens.size());
   }
@@ -516,8 +519,7 @@ Result<QuantizeReport> QuantizeCheckpoint(const QuantizeOptions& o) {
                                    "'<layer>.experts.<e>.*_proj.weight' or '<layer>.experts.gate_up_proj'), and "
                                    "this checkpoint has none");
   }
-  const PerExpertTensors per_expert(*reader);
-  CheckpointQuantizer quantizer(o, per_expert, std::move(amax));
+  CheckpointQuantizer quantizer(o, *source, std::move(amax));
   std::set<std::string> replaced;  // "<prefix>.weight" of quantized layers
   std::vector<TensorToWrite> tensors;
   for (const std::string& prefix : prefixes) {
@@ -538,7 +540,7 @@ Result<QuantizeReport> QuantizeCheckpoint(const QuantizeOptions& o) {
     if (layer.scheme != LinearScheme::kBf16 || !IsExpertLinear(layer.layer) || reader->Find(layer.layer + ".weight")) {
       continue;
     }
-    FP4LAB_ASSIGN_OR_RETURN(const TensorView* t, per_expert.Require(layer.layer + ".weight"));
+    FP4LAB_ASSIGN_OR_RETURN(const TensorView* t, source->Require(layer.layer + ".weight"));
     tensors.push_back(Copy(*t));
   }
   if (o.recipe == QuantizeRecipe::kExpertsOnly) {

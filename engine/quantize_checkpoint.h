@@ -27,12 +27,12 @@
 //                                 with compressed-tensors' own formulas (QuantizeNvfp4CtWeight, global = 2688/amax)
 // Mixture-of-experts checkpoints saved with fused 3-D experts (transformers >= 5: "<p>.experts.gate_up_proj"
 // [E, 2I, H], "<p>.experts.down_proj" [E, H, I]) are written per expert as ModelOpt exports them
-// ("<p>.experts.<e>.gate_proj" etc., engine/per_expert_tensors.h); each expert's gate and up share weight_scale_2,
+// ("<p>.experts.<e>.gate_proj" etc., engine/split_experts_source.h); each expert's gate and up share weight_scale_2,
 // and all experts of a layer share one input_scale for gate/up and one for down (the experts' inputs are calibrated
 // together). The exclusion list written to the config names every Linear kept bf16 exactly (no wildcards), so
 // every loader resolves the same layers; kExpertsOnly writes it sorted and with lm_head also when the head is tied
-// to the embedding, as ModelOpt's export of the recipe does. The output tensors are assembled in memory before the write (fine for the model sizes
-// the CPU reference runs; calibration needs the whole bf16 model on the CPU anyway).
+// to the embedding, as ModelOpt's export of the recipe does. The output tensors are assembled in memory before the
+// write (fine for the model sizes the CPU reference runs; calibration needs the whole bf16 model on the CPU anyway).
 #pragma once
 
 #include <cstdint>

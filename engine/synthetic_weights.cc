@@ -1,5 +1,6 @@
 #include "engine/synthetic_weights.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <new>
@@ -99,11 +100,15 @@ Result<std::unique_ptr<SyntheticWeights>> SyntheticWeights::Create(const TensorM
         source->Add(t.name, DType::kBF16, t.shape, Fill::kConstantBf16, t.synthetic_value);
         break;
       case TensorKind::kLinear:
-        if (!t.keep_bf16.empty() && t.name != "lm_head") excluded.push_back(t.name);
-        source->AddLinear(t.name, t.shape[0], t.shape[1], t.keep_bf16.empty(), &excluded);
-        if (t.bias) {
-          source->Add(t.name + ".bias", DType::kBF16, {t.shape[0]}, Fill::kNormalBf16,
-                      static_cast<float>(1.0 / std::sqrt(static_cast<double>(t.shape[1]))));
+        // An experts entry is one Linear per expert, each under its own name.
+        for (int64_t e = 0; e < std::max<int64_t>(t.experts, 1); ++e) {
+          const std::string name = t.experts > 0 ? t.ExpertName(e) : t.name;
+          if (!t.keep_bf16.empty() && name != "lm_head") excluded.push_back(name);
+          source->AddLinear(name, t.shape[0], t.shape[1], t.keep_bf16.empty(), &excluded);
+          if (t.bias) {
+            source->Add(name + ".bias", DType::kBF16, {t.shape[0]}, Fill::kNormalBf16,
+                        static_cast<float>(1.0 / std::sqrt(static_cast<double>(t.shape[1]))));
+          }
         }
         break;
     }

@@ -82,10 +82,10 @@ Result<std::vector<float>> DecodeToF32(const TensorView& t) {
 
 WeightLoader::WeightLoader(const TensorSource& reader, const QuantConfig& quant, LinearScheme run_scheme,
                            std::map<std::string, float> activation_amax)
-    : expert_views_(reader), reader_(expert_views_), quant_(quant), run_scheme_(run_scheme), activation_amax_(std::move(activation_amax)) {}
+    : reader_(reader), quant_(quant), run_scheme_(run_scheme), activation_amax_(std::move(activation_amax)) {}
 
 WeightLoader::WeightLoader(const SyntheticWeights& source, LinearScheme run_scheme, SyntheticPayloads payloads)
-    : expert_views_(source), reader_(expert_views_), quant_(source.quant_config()), run_scheme_(run_scheme) {
+    : reader_(source), quant_(source.quant_config()), run_scheme_(run_scheme) {
   if (payloads == SyntheticPayloads::kOnDevice) device_payloads_ = &source;
 }
 
@@ -158,16 +158,28 @@ Result<LinearWeights> WeightLoader::Linear(const std::string& prefix, std::span<
                                                                  : LoadQuantizedLayer(prefix, stored.scheme);
   if (!w.ok()) return w.status();
   if (stored.scheme == LinearScheme::kBf16 && IsQuantized(quant_)) w->reason = stored.reason;
-  const std::string bias_name = prefix + ".bias";
-  if (const TensorView* b = reader_.Find(bias_name)) {
-    if (b->shape != std::vector<int64_t>{w->out_features}) {
-      return Status::InvalidArgument(b->file + ": tensor '" + bias_name + "' must have shape [" +
-                                     std::to_string(w->out_features) + "], got " + b->ShapeString());
-    }
-    FP4LAB_ASSIGN_OR_RETURN(w->bias, DecodeToF32(*b));
-  }
+  FP4LAB_RETURN_IF_ERROR(ReadBias(prefix, *w));
   Record(*w);
   return w;
+}
+
+Result<LinearWeights> WeightLoader::UnquantizedLinear(const std::string& prefix, const std::string& reason) {
+  FP4LAB_ASSIGN_OR_RETURN(LinearWeights w, Dense(prefix + ".weight", reason));
+  FP4LAB_RETURN_IF_ERROR(ReadBias(prefix, w));
+  Record(w);
+  return w;
+}
+
+Status WeightLoader::ReadBias(const std::string& prefix, LinearWeights& w) {
+  const std::string bias_name = prefix + ".bias";
+  const TensorView* b = reader_.Find(bias_name);
+  if (b == nullptr) return Status::Ok();
+  if (b->shape != std::vector<int64_t>{w.out_features}) {
+    return Status::InvalidArgument(b->file + ": tensor '" + bias_name + "' must have shape [" +
+                                   std::to_string(w.out_features) + "], got " + b->ShapeString());
+  }
+  FP4LAB_ASSIGN_OR_RETURN(w.bias, DecodeToF32(*b));
+  return Status::Ok();
 }
 
 Result<LinearWeights> WeightLoader::LoadQuantizedLayer(const std::string& prefix, LinearScheme stored) {

@@ -22,7 +22,6 @@
 #include <vector>
 
 #include "engine/linear_weights.h"
-#include "engine/per_expert_tensors.h"
 #include "engine/quant_config.h"
 #include "engine/safetensors.h"
 #include "engine/status.h"
@@ -45,8 +44,7 @@ struct LayerPrecision {
 
 class WeightLoader {
  public:
-  // Tensors are looked up through PerExpertTensors: a checkpoint's fused 3-D experts load as the per-expert Linears
-  // the manifests name. `reader` and `quant` must outlive the loader. `activation_amax` maps a Linear prefix to the calibrated max |x|
+  // `reader` and `quant` must outlive the loader. `activation_amax` maps a Linear prefix to the calibrated max |x|
   // of its input (needed only when quantizing bf16 layers to kNvfp4 or kFp8 on load).
   WeightLoader(const TensorSource& reader, const QuantConfig& quant, LinearScheme run_scheme,
                std::map<std::string, float> activation_amax = {});
@@ -58,6 +56,9 @@ class WeightLoader {
   // Loads the Linear at `prefix` (tensors "<prefix>.weight" etc.). `fused_group` lists every prefix that shares one
   // global scale with it when quantized (q/k/v, gate/up; include `prefix` itself); empty = just itself.
   Result<LinearWeights> Linear(const std::string& prefix, std::span<const std::string> fused_group = {});
+  // A Linear that stays bf16 in every scheme and whatever the checkpoint's quantization config says (a MoE router,
+  // which ModelOpt never quantizes and vLLM loads unquantized): its bf16 weight (+ bias), recorded with `reason`.
+  Result<LinearWeights> UnquantizedLinear(const std::string& prefix, const std::string& reason);
   // A dense bf16 matrix that is never quantized (the token embedding).
   Result<LinearWeights> Dense(const std::string& name, const std::string& reason);
   // A 1-D tensor decoded to f32 (norm weights, biases). InvalidArgument if its size is not `expected`.
@@ -75,10 +76,11 @@ class WeightLoader {
   // the dtype taken as stored), the view has no bytes and *deferred receives its description; otherwise the view
   // has the bytes and *deferred is reset.
   Result<const TensorView*> Stored(const std::string& name, DType dtype, std::optional<SyntheticTensor>* deferred);
+  // The optional "<prefix>.bias" [N] into w.bias.
+  Status ReadBias(const std::string& prefix, LinearWeights& w);
   void Record(const LinearWeights& w);
 
-  PerExpertTensors expert_views_;  // the source, with fused 3-D experts also seen per expert; before reader_
-  const TensorSource& reader_;     // expert_views_
+  const TensorSource& reader_;
   const SyntheticWeights* device_payloads_ = nullptr;  // kOnDevice source, else null
   const QuantConfig& quant_;
   LinearScheme run_scheme_;

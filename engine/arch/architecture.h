@@ -88,6 +88,7 @@ Result<std::unique_ptr<ModelBlueprint>> ParseModelBlueprint(const nlohmann::json
 ArchitectureSpec LlamaArchitecture();
 ArchitectureSpec Qwen3Architecture();
 ArchitectureSpec Gemma3Architecture();
+ArchitectureSpec Qwen3MoeArchitecture();
 ArchitectureSpec Gemma4Architecture();
 
 }  // namespace fp4lab

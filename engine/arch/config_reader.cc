@@ -117,6 +117,21 @@ Result<std::vector<int64_t>> ConfigReader::IdList(const std::string& key, int64_
   return ids;
 }
 
+Result<std::vector<int64_t>> ConfigReader::OptionalIntList(const std::string& key, int64_t min, int64_t max) const {
+  std::vector<int64_t> values;
+  if (!Has(key)) return values;
+  const nlohmann::json& v = (*object_)[key];
+  if (!v.is_array()) return Error(key, "is " + Describe(v) + ", expected a list of integers in " + Range(min, max));
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (!v[i].is_number_integer() || v[i].get<int64_t>() < min || v[i].get<int64_t>() > max) {
+      return Error(key + "[" + std::to_string(i) + "]", "is " + Describe(v[i]) + ", expected an integer in " +
+                                                            Range(min, max));
+    }
+    values.push_back(v[i].get<int64_t>());
+  }
+  return values;
+}
+
 Result<std::vector<std::string>> ConfigReader::OptionalStringList(const std::string& key, size_t size) const {
   std::vector<std::string> values;
   if (!Has(key)) return values;

@@ -39,6 +39,8 @@ class ConfigReader {
   Result<std::string> OptionalString(const std::string& key, const std::string& fallback) const;
   // One id or a list of ids (eos_token_id), each in [0, max]; empty when missing or null.
   Result<std::vector<int64_t>> IdList(const std::string& key, int64_t max) const;
+  // A list of integers, each in [min, max] (mlp_only_layers); empty when missing or null.
+  Result<std::vector<int64_t>> OptionalIntList(const std::string& key, int64_t min, int64_t max) const;
   // A list of exactly `size` strings (layer_types); empty when missing or null.
   Result<std::vector<std::string>> OptionalStringList(const std::string& key, size_t size) const;
 
@@ -57,6 +59,7 @@ inline constexpr int64_t kMaxModelDimension = int64_t{1} << 20;   // hidden, FFN
 inline constexpr int64_t kMaxVocabulary = int64_t{1} << 24;
 inline constexpr int64_t kMaxLayers = 1024;
 inline constexpr int64_t kMaxHeads = 4096;
+inline constexpr int64_t kMaxExperts = 4096;  // routed experts of one MoE layer
 inline constexpr int64_t kMaxContext = int64_t{1} << 24;
 
 }  // namespace fp4lab

@@ -102,10 +102,10 @@ Result<DeviceTensor*> DecoderModel::Buffer(StepBuffers& step, const std::string&
   return slot.get();
 }
 
-Result<DeviceIndices*> DecoderModel::IndexBuffer(StepBuffers& step, const std::string& name, int64_t cols) {
-  auto& slot = step.index_scratch[{name, cols}];
+Result<DeviceIndices*> DecoderModel::IndexBuffer(StepBuffers& step, const std::string& name, int64_t size) {
+  auto& slot = step.index_scratch[{name, size}];
   if (!slot) {
-    FP4LAB_ASSIGN_OR_RETURN(slot, backend_.AllocateIndices(step.rows * cols));
+    FP4LAB_ASSIGN_OR_RETURN(slot, backend_.AllocateIndices(size));
   }
   return slot.get();
 }
@@ -248,38 +248,50 @@ Status DecoderModel::LoadGatedMlp(WeightLoader& loader, const std::string& prefi
   return Status::Ok();
 }
 
-Result<std::unique_ptr<DeviceExperts>> DecoderModel::LoadExperts(WeightLoader& loader, const std::string& prefix,
-                                                                  int count) {
-  std::vector<ExpertLinears> experts(static_cast<size_t>(count));
-  for (int e = 0; e < count; ++e) {
-    const std::string p = prefix + std::to_string(e) + ".";
-    ExpertLinears& x = experts[static_cast<size_t>(e)];
-    for (auto [leaf, w] : {std::pair{"gate_proj", &x.gate}, {"up_proj", &x.up}, {"down_proj", &x.down}}) {
-      const std::string name = p + leaf;
-      FP4LAB_ASSIGN_OR_RETURN(*w, loader.Linear(name, manifest_.FusedGroup(name)));
-      FP4LAB_RETURN_IF_ERROR(CheckAgainstManifest(name, *w));
-    }
-  }
-  FP4LAB_ASSIGN_OR_RETURN(auto prepared, backend_.PrepareExperts(experts, prefix.substr(0, prefix.size() - 1)));
-  experts_.push_back(prepared.get());
-  return prepared;
+Result<std::unique_ptr<DeviceLinear>> DecoderModel::LoadRouter(WeightLoader& loader, const std::string& name) {
+  const ManifestTensor* entry = manifest_.Find(name);
+  if (entry == nullptr) return Status::Internal(name + " is not in the " + config_.model_type + " manifest");
+  FP4LAB_ASSIGN_OR_RETURN(LinearWeights w, loader.UnquantizedLinear(name, entry->keep_bf16));
+  FP4LAB_RETURN_IF_ERROR(CheckAgainstManifest(name, w));
+  return Keep(backend_.PrepareLinear(w));
 }
 
-Status DecoderModel::Experts(const DeviceTensor& x, const DeviceExperts& experts, Activation act,
-                             const DeviceIndices& ids, const DeviceTensor& weights, DeviceTensor& out) {
-  if (!observer_) return backend_.Experts(x, experts, act, ids, weights, out, nullptr);
-  const std::string prefix = experts.name() + ".";
-  for (int e = 0; e < experts.num_experts(); ++e) {
-    for (const char* leaf : {"gate_proj", "up_proj"}) {
-      FP4LAB_RETURN_IF_ERROR(observer_(prefix + std::to_string(e) + "." + leaf, x));
+Status DecoderModel::LoadExperts(WeightLoader& loader, const std::string& gate, const std::string& up,
+                                 const std::string& down, ExpertsWeights& w) {
+  const ManifestTensor* entries[3] = {manifest_.Find(gate), manifest_.Find(up), manifest_.Find(down)};
+  for (const ManifestTensor* entry : entries) {
+    if (entry == nullptr || entry->experts < 1 || entry->experts != entries[0]->experts) {
+      return Status::Internal(gate + ", " + up + ", " + down + ": not one experts block of the " +
+                              config_.model_type + " manifest");
     }
   }
-  // Observed passes (calibration) run directly, never recorded: a buffer of their own is fine.
-  FP4LAB_ASSIGN_OR_RETURN(auto hidden, backend_.Allocate(x.rows() * weights.cols(), experts.intermediate_size()));
-  FP4LAB_RETURN_IF_ERROR(backend_.Experts(x, experts, act, ids, weights, out, hidden.get()));
-  for (int e = 0; e < experts.num_experts(); ++e) {
-    FP4LAB_RETURN_IF_ERROR(observer_(prefix + std::to_string(e) + ".down_proj", *hidden));
+  // Loads expert e's Linear of `entry`, checked against the entry's shape.
+  const auto load = [&](const ManifestTensor& entry, int64_t e,
+                        std::span<const std::string> group) -> Result<LinearWeights> {
+    const std::string name = entry.ExpertName(e);
+    FP4LAB_ASSIGN_OR_RETURN(LinearWeights lw, loader.Linear(name, group));
+    if (lw.out_features != entry.shape[0] || lw.in_features != entry.shape[1]) {
+      return Status::InvalidArgument(name + " is [" + std::to_string(lw.out_features) + ", " +
+                                     std::to_string(lw.in_features) + "] in the checkpoint, but config.json implies [" +
+                                     std::to_string(entry.shape[0]) + ", " + std::to_string(entry.shape[1]) +
+                                     "] (check hidden_size, moe_intermediate_size and the number of experts)");
+    }
+    return lw;
+  };
+  std::vector<ExpertLinears> experts;
+  for (int64_t e = 0; e < entries[0]->experts; ++e) {
+    const std::vector<std::string> gate_up = {entries[0]->ExpertName(e), entries[1]->ExpertName(e)};
+    ExpertLinears x;
+    FP4LAB_ASSIGN_OR_RETURN(x.gate, load(*entries[0], e, gate_up));
+    FP4LAB_ASSIGN_OR_RETURN(x.up, load(*entries[1], e, gate_up));
+    FP4LAB_ASSIGN_OR_RETURN(x.down, load(*entries[2], e, {}));
+    experts.push_back(std::move(x));
   }
+  FP4LAB_ASSIGN_OR_RETURN(w.experts, backend_.PrepareExperts(experts, gate.substr(0, gate.find(".*"))));
+  experts_.push_back(w.experts.get());
+  w.gate = gate;
+  w.up = up;
+  w.down = down;
   return Status::Ok();
 }
 
@@ -347,6 +359,29 @@ Status DecoderModel::GatedMlp(StepBuffers& step, const GatedMlpWeights& w, Activ
     FP4LAB_RETURN_IF_ERROR(backend_.GatedMul(act, *gate, *up, *gate));
   }
   return Linear(*gate, *w.down, out);
+}
+
+Status DecoderModel::RoutedExperts(StepBuffers& step, const ExpertsWeights& w, Activation act,
+                                   const RoutingParams& routing, const DeviceTensor& router_logits,
+                                   const DeviceTensor& x, DeviceTensor& out) {
+  const int64_t k = routing.top_k;
+  FP4LAB_ASSIGN_OR_RETURN(DeviceIndices * ids, IndexBuffer(step, "expert_ids", step.rows * k));
+  FP4LAB_ASSIGN_OR_RETURN(DeviceTensor * weights, Buffer(step, "expert_weights", k));
+  FP4LAB_RETURN_IF_ERROR(backend_.RouteTopK(router_logits, routing, *ids, *weights));
+  if (!observer_) return backend_.Experts(x, *w.experts, act, *ids, *weights, out, nullptr);
+  const int64_t n = w.experts->num_experts();
+  const ManifestTensor* gate = manifest_.Find(w.gate);
+  const ManifestTensor* up = manifest_.Find(w.up);
+  const ManifestTensor* down = manifest_.Find(w.down);
+  for (int64_t e = 0; e < n; ++e) {
+    FP4LAB_RETURN_IF_ERROR(observer_(gate->ExpertName(e), x));
+    FP4LAB_RETURN_IF_ERROR(observer_(up->ExpertName(e), x));
+  }
+  // The hidden activations of every slot: [rows * k, I], a buffer of its own shape (rows * k rows).
+  FP4LAB_ASSIGN_OR_RETURN(auto hidden, backend_.Allocate(step.rows * k, w.experts->intermediate_size()));
+  FP4LAB_RETURN_IF_ERROR(backend_.Experts(x, *w.experts, act, *ids, *weights, out, hidden.get()));
+  for (int64_t e = 0; e < n; ++e) FP4LAB_RETURN_IF_ERROR(observer_(down->ExpertName(e), *hidden));
+  return Status::Ok();
 }
 
 }  // namespace fp4lab

@@ -46,6 +46,12 @@ struct GatedMlpWeights {
   std::unique_ptr<DeviceLinear> down;             // [D, F]
 };
 
+// The routed experts of one mixture-of-experts block and the manifest entries (name patterns) they were loaded from.
+struct ExpertsWeights {
+  std::unique_ptr<DeviceExperts> experts;
+  std::string gate, up, down;  // manifest experts entries, e.g. "model.layers.0.mlp.experts.*.gate_proj"
+};
+
 class DecoderModel : public Model {
  public:
   const ModelConfig& config() const override { return config_; }
@@ -64,7 +70,7 @@ class DecoderModel : public Model {
   struct StepBuffers {
     int64_t rows = 0;
     std::map<std::pair<std::string, int64_t>, std::unique_ptr<DeviceTensor>> scratch;  // by (name, cols)
-    std::map<std::pair<std::string, int64_t>, std::unique_ptr<DeviceIndices>> index_scratch;  // by (name, cols)
+    std::map<std::pair<std::string, int64_t>, std::unique_ptr<DeviceIndices>> index_scratch;  // by (name, size)
     std::unique_ptr<DeviceIndices> tokens, positions, cache_rows;                     // [rows] each
     RowPlacement placement;
   };
@@ -76,8 +82,8 @@ class DecoderModel : public Model {
   Backend& backend() { return backend_; }
   // The activation buffer `name` of [step.rows, cols], created zero-filled on first use and kept with the step.
   Result<DeviceTensor*> Buffer(StepBuffers& step, const std::string& name, int64_t cols);
-  // The int32 buffer `name` of [step.rows * cols] (expert ids), kept with the step like Buffer.
-  Result<DeviceIndices*> IndexBuffer(StepBuffers& step, const std::string& name, int64_t cols);
+  // The index buffer `name` of `size` values, created zero-filled on first use and kept with the step.
+  Result<DeviceIndices*> IndexBuffer(StepBuffers& step, const std::string& name, int64_t size);
   // Registers a RoPE table (inverse frequencies from RopeInverseFrequencies) grown by NewCache; returns its index.
   int AddRopeTable(std::vector<float> inv_freq);
 
@@ -94,10 +100,13 @@ class DecoderModel : public Model {
   Status LoadAttention(WeightLoader& loader, const std::string& prefix, bool per_head_norms, AttentionWeights& w);
   // gate/up/down at "<prefix>gate_proj" etc. (prefix ends in "mlp.").
   Status LoadGatedMlp(WeightLoader& loader, const std::string& prefix, GatedMlpWeights& w);
-  // The `count` routed experts at "<prefix><e>.{gate,up,down}_proj" (prefix ends in "experts."), each checked
-  // against the manifest, each expert's gate and up sharing their global scales (their manifest fused group), as
-  // one DeviceExperts.
-  Result<std::unique_ptr<DeviceExperts>> LoadExperts(WeightLoader& loader, const std::string& prefix, int count);
+  // A MoE router (a manifest Linear that stays bf16 in every scheme: WeightLoader::UnquantizedLinear).
+  Result<std::unique_ptr<DeviceLinear>> LoadRouter(WeightLoader& loader, const std::string& name);
+  // Every expert of the manifest experts entries `gate`, `up`, `down` (name patterns with '*'), prepared as one
+  // DeviceExperts named after the part of `gate` before ".*". Gate and up of an expert load as one fused group
+  // (one global scale when quantized on load).
+  Status LoadExperts(WeightLoader& loader, const std::string& gate, const std::string& up, const std::string& down,
+                     ExpertsWeights& w);
 
   // --- sublayers ---
   // backend.Linear, reporting the input to the observer first (once per checkpoint Linear a fused one stands for).
@@ -106,15 +115,15 @@ class DecoderModel : public Model {
   // the normalized input [rows, D]; `out` may alias `h`. `eps` is the QK-norm epsilon.
   Status Attend(StepBuffers& step, const AttentionWeights& w, const AttentionLayout& layout, float eps,
                 const DeviceTensor& h, DeviceTensor& k_cache, DeviceTensor& v_cache, DeviceTensor& out);
-  // out = sum over row m's k experts of weights * expert(x) (Backend::Experts, ids [rows * k] and weights [rows, k]
-  // from Backend::RouteTopK). With an observer, every expert's gate and up are reported x and every expert's down
-  // the hidden rows of all slots: an expert's own amax then equals the layer's, which is what ModelOpt exports (one
-  // input_scale shared by all experts of a layer for gate/up and one for down).
-  Status Experts(const DeviceTensor& x, const DeviceExperts& experts, Activation act, const DeviceIndices& ids,
-                 const DeviceTensor& weights, DeviceTensor& out);
   // out = down(act(gate(h)) * up(h)); `out` may alias `h`.
   Status GatedMlp(StepBuffers& step, const GatedMlpWeights& w, Activation act, const DeviceTensor& h,
                   DeviceTensor& out);
+  // out = the routed experts of x (Backend::RouteTopK on router_logits [rows, E], then Backend::Experts), all on the
+  // device. With an observer, x is reported as the input of every expert's gate and up, and the experts' hidden
+  // activations as the input of every down (ModelOpt calibrates one input scale per layer for each). `out` may not
+  // alias `x`.
+  Status RoutedExperts(StepBuffers& step, const ExpertsWeights& w, Activation act, const RoutingParams& routing,
+                       const DeviceTensor& router_logits, const DeviceTensor& x, DeviceTensor& out);
 
  private:
   struct RopeSlot {

@@ -17,6 +17,7 @@
 // an f32 run), lm_head is tied to it, the logits are soft-capped by final_logit_softcapping.
 // Not supported (refused with the field named): per-layer input embeddings (hidden_size_per_layer_input, Gemma 4
 // E2B/E4B), KV sharing across layers (num_kv_shared_layers), bidirectional attention.
+#include <algorithm>
 #include <cmath>
 #include <map>
 
@@ -45,9 +46,6 @@ struct Gemma4Config {
 };
 
 std::string LayerPrefix(const Gemma4Config& c, int layer) { return c.root + "layers." + std::to_string(layer) + "."; }
-std::string ExpertPrefix(const std::string& layer_prefix, int expert) {
-  return layer_prefix + "experts." + std::to_string(expert) + ".";
-}
 
 // The norms of one layer, in checkpoint order; the last three exist only with enable_moe_block.
 constexpr const char* kLayerNorms[] = {"input_layernorm",           "post_attention_layernorm",
@@ -160,10 +158,10 @@ class Gemma4Model : public DecoderModel {
     AttentionLayout layout;
     GatedMlpWeights mlp;
     // enable_moe_block:
-    std::unique_ptr<DeviceLinear> router;                   // [E, D]
-    std::unique_ptr<DeviceTensor> router_scale;             // [1, D]
-    std::unique_ptr<DeviceTensor> per_expert_scale;         // [1, E]
-    std::unique_ptr<DeviceExperts> experts;
+    std::unique_ptr<DeviceLinear> router;            // [E, D]
+    std::unique_ptr<DeviceTensor> router_scale;      // [1, D]
+    std::unique_ptr<DeviceTensor> per_expert_scale;  // [1, E]
+    ExpertsWeights experts;
   };
 
   // A one-element vector of the checkpoint (layer_scalar) as a host float.
@@ -173,11 +171,11 @@ class Gemma4Model : public DecoderModel {
   }
 
   Status LoadMoe(WeightLoader& loader, const std::string& p, Layer& layer) {
-    FP4LAB_ASSIGN_OR_RETURN(layer.router, LoadLinear(loader, p + "router.proj"));
+    FP4LAB_ASSIGN_OR_RETURN(layer.router, LoadRouter(loader, p + "router.proj"));
     FP4LAB_ASSIGN_OR_RETURN(layer.router_scale, LoadVector(loader, p + "router.scale"));
     FP4LAB_ASSIGN_OR_RETURN(layer.per_expert_scale, LoadVector(loader, p + "router.per_expert_scale"));
-    FP4LAB_ASSIGN_OR_RETURN(layer.experts, LoadExperts(loader, p + "experts.", c_.num_experts));
-    return Status::Ok();
+    return LoadExperts(loader, p + "experts.*.gate_proj", p + "experts.*.up_proj", p + "experts.*.down_proj",
+                       layer.experts);
   }
 
   // out = post_feedforward_norm_2(experts(pre_feedforward_norm_2(x))), routed on x (see the top of this file).
@@ -188,17 +186,15 @@ class Gemma4Model : public DecoderModel {
     Backend& b = backend();
     FP4LAB_ASSIGN_OR_RETURN(DeviceTensor * routed, Buffer(step, "router_input", D));
     FP4LAB_ASSIGN_OR_RETURN(DeviceTensor * router_logits, Buffer(step, "router_logits", c_.num_experts));
-    FP4LAB_ASSIGN_OR_RETURN(DeviceTensor * weights, Buffer(step, "expert_weights", c_.top_k));
-    FP4LAB_ASSIGN_OR_RETURN(DeviceIndices * ids, IndexBuffer(step, "expert_ids", c_.top_k));
     // unscaled_norm(x) * scale is exactly RmsNorm(x) with w = scale: both round x * inv, then the product with w.
     FP4LAB_RETURN_IF_ERROR(b.RmsNorm(x, *L.router_scale, D, eps, 0.0f, *routed));
     // hidden_size^-0.5 in double, used as f32 by the f32 multiply (as PyTorch multiplies a float tensor by a scalar).
     FP4LAB_RETURN_IF_ERROR(b.Scale(*routed, static_cast<float>(std::pow(static_cast<double>(D), -0.5))));
     FP4LAB_RETURN_IF_ERROR(Linear(*routed, *L.router, *router_logits));
     const RoutingParams routing{c_.top_k, /*renormalize=*/true, L.per_expert_scale.get()};
-    FP4LAB_RETURN_IF_ERROR(b.RouteTopK(*router_logits, routing, *ids, *weights));
     FP4LAB_RETURN_IF_ERROR(b.RmsNorm(x, *L.norms[kPreFeedforward2], D, eps, 0.0f, *routed));
-    FP4LAB_RETURN_IF_ERROR(Experts(*routed, *L.experts, Activation::kGeluTanh, *ids, *weights, out));
+    FP4LAB_RETURN_IF_ERROR(
+        RoutedExperts(step, L.experts, Activation::kGeluTanh, routing, *router_logits, *routed, out));
     return b.RmsNorm(out, *L.norms[kPostFeedforward2], D, eps, 0.0f, out);
   }
 
@@ -233,17 +229,14 @@ class Gemma4Blueprint : public ModelBlueprint {
       m.AddLinear(mlp + "up_proj", "mlp", F, D, mlp + "gate_up_proj");
       m.AddLinear(mlp + "down_proj", "mlp", D, F);
       if (!c_.moe) continue;
-      m.AddLinear(p + "router.proj", "router", c_.num_experts, D);
+      m.AddRouter(p + "router.proj", c_.num_experts, D);
       m.AddVector(p + "router.scale", "router", D);
       m.AddVector(p + "router.per_expert_scale", "router", c_.num_experts);
       // Each expert's gate and up share their global scales when quantized (ModelOpt quantizes the fused
       // gate_up_proj slice of an expert with one weight quantizer).
-      for (int e = 0; e < c_.num_experts; ++e) {
-        const std::string ep = ExpertPrefix(p, e);
-        m.AddLinear(ep + "gate_proj", "experts", I, D, ep + "gate_up_proj");
-        m.AddLinear(ep + "up_proj", "experts", I, D, ep + "gate_up_proj");
-        m.AddLinear(ep + "down_proj", "experts", D, I);
-      }
+      m.AddExperts(p + "experts.*.gate_proj", c_.num_experts, I, D, p + "experts.*.gate_up_proj");
+      m.AddExperts(p + "experts.*.up_proj", c_.num_experts, I, D, p + "experts.*.gate_up_proj");
+      m.AddExperts(p + "experts.*.down_proj", c_.num_experts, D, I);
     }
     m.AddVector(c_.root + "norm.weight", "norms", D);
   }

@@ -6,8 +6,8 @@ namespace fp4lab {
 
 std::string PreNormLayerPrefix(int layer) { return "model.layers." + std::to_string(layer) + "."; }
 
-PreNormBlueprint::PreNormBlueprint(DecoderConfig config, QkNormNames qk_norm_names)
-    : c_(std::move(config)), qk_norm_names_(qk_norm_names) {
+PreNormBlueprint::PreNormBlueprint(DecoderConfig config, QkNormNames qk_norm_names, PreNormMoe moe)
+    : c_(std::move(config)), qk_norm_names_(qk_norm_names), moe_(std::move(moe)) {
   const DecoderConfig& c = c_;
   TensorManifest& m = manifest_;
   const int64_t d = c.hidden_size, q = int64_t{c.num_heads} * c.head_dim, kv = int64_t{c.num_kv_heads} * c.head_dim;
@@ -25,6 +25,14 @@ PreNormBlueprint::PreNormBlueprint(DecoderConfig config, QkNormNames qk_norm_nam
       m.AddVector(k_norm, "norms", c.head_dim);
     }
     m.AddVector(p + "post_attention_layernorm.weight", "norms", d);
+    if (IsSparse(l)) {
+      const int64_t e = moe_.num_experts, f = moe_.intermediate_size;
+      m.AddRouter(mlp + "gate", e, d);
+      m.AddExperts(mlp + "experts.*.gate_proj", e, f, d, mlp + "experts.*.gate_up_proj");
+      m.AddExperts(mlp + "experts.*.up_proj", e, f, d, mlp + "experts.*.gate_up_proj");
+      m.AddExperts(mlp + "experts.*.down_proj", e, d, f);
+      continue;
+    }
     m.AddLinear(mlp + "gate_proj", "mlp", c.intermediate_size, d, mlp + "gate_up_proj");
     m.AddLinear(mlp + "up_proj", "mlp", c.intermediate_size, d, mlp + "gate_up_proj");
     m.AddLinear(mlp + "down_proj", "mlp", d, c.intermediate_size);
@@ -40,23 +48,30 @@ std::vector<int64_t> PreNormBlueprint::KvWidths() const {
 int64_t PreNormBlueprint::ActivationFloatsPerRow() const {
   const DecoderConfig& c = c_;
   const int64_t q = int64_t{c.num_heads} * c.head_dim, kv = int64_t{c.num_kv_heads} * c.head_dim;
-  // x, h; q, attn and the fused qkv (or k, v); gate and the fused gate|up (or up); the logits row.
-  return 2 * c.hidden_size + 3 * q + 2 * kv + 3 * int64_t{c.intermediate_size} + c.model.vocab_size;
+  // x, h; q, attn and the fused qkv (or k, v); gate and the fused gate|up (or up); the logits row; with experts,
+  // the router logits, the k weights and the experts' output.
+  const int64_t moe = moe_.num_experts > 0 ? moe_.num_experts + moe_.top_k + c.hidden_size : 0;
+  return 2 * c.hidden_size + 3 * q + 2 * kv + 3 * int64_t{c.intermediate_size} + c.model.vocab_size + moe;
+}
+
+bool PreNormBlueprint::IsSparse(int layer) const {
+  return moe_.num_experts > 0 && moe_.sparse.at(static_cast<size_t>(layer));
 }
 
 Result<std::unique_ptr<Model>> PreNormBlueprint::Load(WeightLoader& loader, Backend& backend) const {
-  auto model = std::make_unique<PreNormDecoderModel>(c_, manifest_, backend);
+  auto model = std::make_unique<PreNormDecoderModel>(c_, moe_, manifest_, backend);
   FP4LAB_RETURN_IF_ERROR(model->Load(loader, qk_norm_names_));
   return std::unique_ptr<Model>(std::move(model));
 }
 
-PreNormDecoderModel::PreNormDecoderModel(const DecoderConfig& config, const TensorManifest& manifest,
-                                         Backend& backend)
+PreNormDecoderModel::PreNormDecoderModel(const DecoderConfig& config, const PreNormMoe& moe,
+                                         const TensorManifest& manifest, Backend& backend)
     : DecoderModel(config.model, manifest,
                    std::vector<int64_t>(static_cast<size_t>(config.num_layers),
                                         int64_t{config.num_kv_heads} * config.head_dim),
                    backend),
-      c_(config) {}
+      c_(config),
+      moe_(moe) {}
 
 Status PreNormDecoderModel::Load(WeightLoader& loader, const QkNormNames& qk_norm_names) {
   layout_ = AttentionLayout{c_.num_heads, c_.num_kv_heads, c_.head_dim,
@@ -74,7 +89,14 @@ Status PreNormDecoderModel::Load(WeightLoader& loader, const QkNormNames& qk_nor
       FP4LAB_ASSIGN_OR_RETURN(layer.attn.q_norm, LoadVector(loader, q_norm));
       FP4LAB_ASSIGN_OR_RETURN(layer.attn.k_norm, LoadVector(loader, k_norm));
     }
-    FP4LAB_RETURN_IF_ERROR(LoadGatedMlp(loader, p + "mlp.", layer.mlp));
+    if (moe_.num_experts > 0 && moe_.sparse.at(static_cast<size_t>(l))) {
+      FP4LAB_ASSIGN_OR_RETURN(layer.router, LoadRouter(loader, p + "mlp.gate"));
+      const std::string experts = p + "mlp.experts.*.";
+      FP4LAB_RETURN_IF_ERROR(
+          LoadExperts(loader, experts + "gate_proj", experts + "up_proj", experts + "down_proj", layer.experts));
+    } else {
+      FP4LAB_RETURN_IF_ERROR(LoadGatedMlp(loader, p + "mlp.", layer.mlp));
+    }
     layers_.push_back(std::move(layer));
   }
   FP4LAB_ASSIGN_OR_RETURN(final_norm_, LoadVector(loader, "model.norm.weight"));
@@ -103,6 +125,15 @@ Status PreNormDecoderModel::RunDecoder(StepBuffers& step, KvCache& cache, Device
     const Layer& L = layers_[l];
     FP4LAB_RETURN_IF_ERROR(Attend(step, L.attn, layout_, eps, *h, *cache.k[l], *cache.v[l], *h));
     FP4LAB_RETURN_IF_ERROR(b.AddRmsNorm(*x, *h, *L.post_norm, d, eps, 0.0f, *h));
+    if (L.router) {
+      FP4LAB_ASSIGN_OR_RETURN(DeviceTensor * logits_e, Buffer(step, "router_logits", moe_.num_experts));
+      FP4LAB_ASSIGN_OR_RETURN(DeviceTensor * routed, Buffer(step, "routed", d));
+      FP4LAB_RETURN_IF_ERROR(Linear(*h, *L.router, *logits_e));
+      const RoutingParams routing{moe_.top_k, moe_.renormalize, nullptr};
+      FP4LAB_RETURN_IF_ERROR(RoutedExperts(step, L.experts, Activation::kSilu, routing, *logits_e, *h, *routed));
+      FP4LAB_RETURN_IF_ERROR(b.AddRmsNorm(*x, *routed, NormBefore(l + 1), d, eps, 0.0f, *h));
+      continue;
+    }
     FP4LAB_RETURN_IF_ERROR(GatedMlp(step, L.mlp, Activation::kSilu, *h, *h));
     FP4LAB_RETURN_IF_ERROR(b.AddRmsNorm(*x, *h, NormBefore(l + 1), d, eps, 0.0f, *h));
   }

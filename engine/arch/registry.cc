@@ -7,6 +7,7 @@ const std::vector<ArchitectureSpec>& Architectures() {
       LlamaArchitecture(),
       Qwen3Architecture(),
       Gemma3Architecture(),
+      Qwen3MoeArchitecture(),
       Gemma4Architecture(),
   };
   return kArchitectures;

@@ -8,6 +8,11 @@ int64_t ManifestTensor::Elements() const {
   return n;
 }
 
+std::string ManifestTensor::ExpertName(int64_t e) const {
+  const size_t star = name.find('*');
+  return name.substr(0, star) + std::to_string(e) + name.substr(star + 1);
+}
+
 int64_t TensorManifest::ParameterCount() const {
   int64_t total = 0;
   for (const ManifestTensor& t : tensors) total += t.Parameters();
@@ -41,8 +46,18 @@ void TensorManifest::AddLinear(const std::string& name, const std::string& part,
   t.bias = bias;
   t.fused_as = fused_as;
   if (part == "lm_head") t.keep_bf16 = "lm_head (excluded by default, as ModelOpt exports it)";
-  if (part == "router") t.keep_bf16 = "MoE router (excluded by default, as ModelOpt exports it)";
   tensors.push_back(std::move(t));
+}
+
+void TensorManifest::AddRouter(const std::string& name, int64_t experts, int64_t in) {
+  AddLinear(name, "router", experts, in);
+  tensors.back().keep_bf16 = "router (never quantized: ModelOpt excludes routers, vLLM loads them unquantized)";
+}
+
+void TensorManifest::AddExperts(const std::string& pattern, int64_t count, int64_t out, int64_t in,
+                                const std::string& fused_as) {
+  AddLinear(pattern, "experts", out, in, fused_as);
+  tensors.back().experts = count;
 }
 
 void TensorManifest::AddEmbedding(const std::string& name, int64_t rows, int64_t cols) {

@@ -27,14 +27,20 @@ struct ManifestTensor {
   // kLinear: the name of the fused Linear it runs in (q|k|v -> "<layer>.self_attn.qkv_proj"); members of one
   // fused group share their global scales when quantized. Empty: runs alone.
   std::string fused_as;
-  // kLinear that stays bf16 under every scheme, and why (lm_head and MoE routers, parts "lm_head" and "router", as
-  // ModelOpt exports them). Empty: quantizable.
+  // kLinear that stays bf16 under every scheme, and why (lm_head, as ModelOpt exports it). Empty: quantizable.
   std::string keep_bf16;
   // kVector: the value synthetic weights give it (1 for a y = x * w norm, 0 for Gemma's y = x * (1 + w)).
   float synthetic_value = 1.0f;
+  // kLinear of a mixture-of-experts layer: the entry stands for `experts` Linears of this shape, one per routed
+  // expert, and its name holds one '*' where the expert index goes ("model.layers.0.mlp.experts.*.gate_proj",
+  // part "experts"; ExpertName(5) = "model.layers.0.mlp.experts.5.gate_proj"). 0: one ordinary Linear.
+  int64_t experts = 0;
 
-  int64_t Elements() const;  // product of shape
-  int64_t Parameters() const { return Elements() + (bias ? shape.at(0) : 0); }
+  int64_t Elements() const;  // product of shape (of one expert's Linear for an experts entry)
+  // Every parameter the entry stands for (all experts of an experts entry).
+  int64_t Parameters() const { return (Elements() + (bias ? shape.at(0) : 0)) * (experts > 0 ? experts : 1); }
+  // The name of expert e's Linear (an experts entry).
+  std::string ExpertName(int64_t e) const;
 };
 
 struct TensorManifest {
@@ -51,6 +57,11 @@ struct TensorManifest {
                  const std::string& fused_as = "", bool bias = false);
   void AddEmbedding(const std::string& name, int64_t rows, int64_t cols);
   void AddVector(const std::string& name, const std::string& part, int64_t size, float synthetic_value = 1.0f);
+  // A MoE router [experts, in], part "router": stays bf16 in every scheme (ModelOpt never quantizes routers).
+  void AddRouter(const std::string& name, int64_t experts, int64_t in);
+  // `count` routed experts' Linears [out, in] under `pattern` (one '*' for the index), part "experts". Experts
+  // entries with the same `fused_as` (also holding the '*') fuse per expert, as gate|up does.
+  void AddExperts(const std::string& pattern, int64_t count, int64_t out, int64_t in, const std::string& fused_as = "");
 };
 
 }  // namespace fp4lab

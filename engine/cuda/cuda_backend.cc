@@ -11,8 +11,10 @@
 #include "engine/cuda/cuda_check.h"
 #include "engine/cuda/cuda_context.h"
 #include "engine/cuda/cuda_device.h"
+#include "engine/cuda/cuda_experts.h"
 #include "engine/cuda/cuda_linear.h"
 #include "engine/cuda/elementwise_kernels.h"
+#include "engine/cuda/experts_kernels.h"
 
 namespace fp4lab {
 namespace {
@@ -364,17 +366,38 @@ class CudaBackend : public Backend {
     return Status::Ok();
   }
 
-  // Mixture of experts: not on this backend yet (the CPU reference has them; a model with experts cannot open here).
-  Result<std::unique_ptr<DeviceExperts>> PrepareExperts(std::span<const ExpertLinears>,
+  Result<std::unique_ptr<DeviceExperts>> PrepareExperts(std::span<const ExpertLinears> experts,
                                                         const std::string& name) override {
-    return Status::Unimplemented("cuda backend: " + name + ": mixture-of-experts layers run only on the cpu backend");
+    FP4LAB_ASSIGN_OR_RETURN(auto prepared, cuda::CudaExperts::Prepare(context_, experts, name));
+    return std::unique_ptr<DeviceExperts>(std::move(prepared));
   }
-  Status RouteTopK(const DeviceTensor&, const RoutingParams&, DeviceIndices&, DeviceTensor&) override {
-    return Status::Unimplemented("cuda backend: RouteTopK is not implemented");
+
+  Status RouteTopK(const DeviceTensor& logits, const RoutingParams& p, DeviceIndices& ids,
+                   DeviceTensor& weights) override {
+    if (p.top_k < 1 || p.top_k > logits.cols() || ids.size() != logits.rows() * p.top_k ||
+        weights.rows() != logits.rows() || weights.cols() != p.top_k ||
+        (p.expert_scale != nullptr && p.expert_scale->size() != logits.cols())) {
+      return ShapeError("RouteTopK", "logits [M, E], ids [M * k], weights [M, k] and expert_scale [E] disagree");
+    }
+    FP4LAB_RETURN_IF_ERROR(context_->Activate());
+    CUDA_CHECK(cuda::LaunchRouteTopK(Data(logits), logits.rows(), logits.cols(), p.top_k, p.renormalize,
+                                     p.expert_scale != nullptr ? Data(*p.expert_scale) : nullptr,
+                                     static_cast<CudaIndices&>(ids).data(), Data(weights), context_->stream()));
+    return Status::Ok();
   }
-  Status Experts(const DeviceTensor&, const DeviceExperts&, Activation, const DeviceIndices&, const DeviceTensor&,
-                 DeviceTensor&, DeviceTensor*) override {
-    return Status::Unimplemented("cuda backend: Experts is not implemented");
+
+  Status Experts(const DeviceTensor& x, const DeviceExperts& experts, Activation act, const DeviceIndices& ids,
+                 const DeviceTensor& weights, DeviceTensor& out, DeviceTensor* hidden) override {
+    const int64_t m = x.rows(), k = weights.cols();
+    if (x.cols() != experts.hidden_size() || out.rows() != m || out.cols() != x.cols() || weights.rows() != m ||
+        ids.size() != m * k ||
+        (hidden != nullptr && (hidden->rows() != m * k || hidden->cols() != experts.intermediate_size()))) {
+      return ShapeError("Experts", experts.name() + ": x [M, H], ids [M * k], weights [M, k], out [M, H] and "
+                                                    "hidden [M * k, I] disagree");
+    }
+    return static_cast<const cuda::CudaExperts&>(experts).Forward(
+        Data(x), m, DeviceActivation(act), Data(ids), Data(weights), static_cast<int>(k), Data(out),
+        hidden != nullptr ? Data(*hidden) : nullptr, workspace_);
   }
 
   Status Synchronize() override {

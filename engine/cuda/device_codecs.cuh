@@ -70,6 +70,23 @@ __device__ __forceinline__ uint8_t DeviceF32ToE2M1(float value) {
   return negative ? static_cast<uint8_t>(code | 0x8u) : code;
 }
 
+// QuantizeActivationBlock of engine/nvfp4.cc on one block of 16 activations v: returns the E4M3 block scale
+// sa = e4m3(bamax / (6 * input_scale)) and writes the 16 E2M1 codes of v / (f32(sa) * input_scale) (IEEE
+// division; all codes 0 when that scale is 0). Bit-identical to the CPU reference.
+__device__ __forceinline__ uint8_t DeviceQuantizeActivationBlock(const float* v, float input_scale, uint8_t* codes) {
+  float amax = 0.0f;  // NaN never compares greater, so it is skipped
+#pragma unroll
+  for (int i = 0; i < 16; ++i) {
+    const float magnitude = fabsf(v[i]);
+    if (magnitude > amax) amax = magnitude;
+  }
+  const uint8_t sa = DeviceF32ToE4M3(__fdiv_rn(amax, __fmul_rn(6.0f, input_scale)));
+  const float block_scale = __fmul_rn(DeviceE4M3ToF32(sa), input_scale);
+#pragma unroll
+  for (int i = 0; i < 16; ++i) codes[i] = block_scale == 0.0f ? 0 : DeviceF32ToE2M1(__fdiv_rn(v[i], block_scale));
+  return sa;
+}
+
 // f32 -> bf16 bits, round to nearest even (equals F32ToBf16 for every non-NaN input).
 __device__ __forceinline__ __nv_bfloat16 DeviceF32ToBf16(float value) { return __float2bfloat16_rn(value); }
 

@@ -20,18 +20,9 @@ __global__ void QuantizeActivationsKernel(const float* x, int64_t rows, int64_t 
     float v[kBlock];
 #pragma unroll
     for (int i = 0; i < kBlock; ++i) v[i] = xb[i];
-    float amax = 0.0f;  // NaN never compares greater, so it is skipped
-#pragma unroll
-    for (int i = 0; i < kBlock; ++i) {
-      const float magnitude = fabsf(v[i]);
-      if (magnitude > amax) amax = magnitude;
-    }
-    const uint8_t sa = DeviceF32ToE4M3(__fdiv_rn(amax, __fmul_rn(6.0f, input_scale)));
-    const float sa_value = DeviceE4M3ToF32(sa);
-    const float block_scale = __fmul_rn(sa_value, input_scale);
     uint8_t codes[kBlock];
-#pragma unroll
-    for (int i = 0; i < kBlock; ++i) codes[i] = block_scale == 0.0f ? 0 : DeviceF32ToE2M1(__fdiv_rn(v[i], block_scale));
+    const uint8_t sa = DeviceQuantizeActivationBlock(v, input_scale, codes);
+    const float sa_value = DeviceE4M3ToF32(sa);
     if (products != nullptr) {
 #pragma unroll
       for (int i = 0; i < kBlock; ++i) {

@@ -68,8 +68,8 @@ TEST(PresetsTest, ListsTheLlamaPresetsAndTiny) {
     names.push_back(p.name);
     EXPECT_FALSE(p.description.empty());
   }
-  EXPECT_EQ(names, (std::vector<std::string>{"llama-3.1-8b", "llama-3.2-1b", "qwen3-8b", "gemma-3-27b", "gemma-4-26b-a4b",
-                                             "tiny"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"llama-3.1-8b", "llama-3.2-1b", "qwen3-8b", "gemma-3-27b",
+                                             "qwen3-30b-a3b", "gemma-4-26b-a4b", "tiny"}));
 }
 
 TEST(PresetsTest, UnknownNameListsTheValidOnes) {
@@ -77,7 +77,8 @@ TEST(PresetsTest, UnknownNameListsTheValidOnes) {
   ASSERT_FALSE(preset.ok());
   EXPECT_EQ(preset.status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(preset.status().message(),
-            "unknown preset 'llama-3.1-70b' (valid: llama-3.1-8b, llama-3.2-1b, qwen3-8b, gemma-3-27b, gemma-4-26b-a4b, tiny)");
+            "unknown preset 'llama-3.1-70b' (valid: llama-3.1-8b, llama-3.2-1b, qwen3-8b, gemma-3-27b, qwen3-30b-a3b, "
+            "gemma-4-26b-a4b, tiny)");
 }
 
 // datasets/configs/llama-3.1-8b.json was written by transformers from the published values (rope_parameters form);
@@ -127,6 +128,25 @@ TEST(PresetsTest, Gemma3_27BHasTheTextModelsParameterCount) {
   int sliding = 0;
   for (const std::string& type : preset.layer_types) sliding += type == "sliding_attention";
   EXPECT_EQ(sliding, 52);  // 62 layers, every sixth global
+}
+
+// Qwen3-30B-A3B: per layer q/o 2 * 4096 * 2048, k/v 2 * 512 * 2048, router 128 * 2048, 128 experts of 3 * 768 * 2048,
+// norms 2 * 2048 + QK-norms 2 * 128 = 623,120,640; 48 layers 29,909,790,720 + embedding and lm_head 2 * 151936 * 2048
+// + final norm 2048 = 30,532,122,624 (Qwen: "30.5B"). Active per token, with 8 of the 128 experts: 3,353,032,704
+// ("3.3B activated").
+TEST(PresetsTest, Qwen3_30B_A3BHasThePublishedTotalAndActiveParameterCounts) {
+  const Parsed preset = PresetConfig("qwen3-30b-a3b");
+  EXPECT_EQ(preset.model.model_type, "qwen3_moe");
+  EXPECT_EQ(preset.parameters, 30532122624);
+  auto blueprint = ParseModelBlueprint(FindPreset("qwen3-30b-a3b").value()->config, "qwen3-30b-a3b");
+  ASSERT_TRUE(blueprint.ok());
+  int64_t active = 0, experts_entries = 0;
+  for (const ManifestTensor& t : (*blueprint)->manifest().tensors) {
+    active += t.experts > 0 ? t.Elements() * 8 : t.Parameters();
+    experts_entries += t.experts > 0;
+  }
+  EXPECT_EQ(active, 3353032704);
+  EXPECT_EQ(experts_entries, 48 * 3);  // gate, up, down per layer, each standing for 128 experts
 }
 
 // Gemma 4 26B-A4B's text model. By hand: a sliding layer's attention q/o 2 * 4096 * 2816, k/v 2 * 2048 * 2816,

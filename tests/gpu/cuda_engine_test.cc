@@ -50,7 +50,7 @@ double MaxDiff(const std::vector<float>& a, const std::vector<float>& b, int seq
   return diff;
 }
 
-// Every family's tiny fixture (llama, qwen3, gemma3) on the GPU at bf16.
+// Every family's tiny fixture (llama, qwen3, gemma3, qwen3_moe) on the GPU at bf16.
 class CudaFamilyTest : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(CudaFamilyTest, TinyBf16LogitsAgainstTransformers) {
@@ -82,7 +82,8 @@ TEST_P(CudaFamilyTest, TinyBf16LogitsAgainstTransformers) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, CudaFamilyTest, ::testing::Values("llama_tiny", "qwen3_tiny", "gemma3_tiny"));
+INSTANTIATE_TEST_SUITE_P(Fixtures, CudaFamilyTest,
+                         ::testing::Values("llama_tiny", "qwen3_tiny", "gemma3_tiny", "qwen3moe_tiny"));
 
 // One forward pass over `tokens` that also records every Linear's input (host copies, in call order).
 struct ObservedInput {
@@ -298,7 +299,8 @@ TEST(CudaEngineTest, RecordedDecodeStepsAreBitIdenticalToEagerOnes) {
   FP4LAB_REQUIRE_GPU();
   for (const auto& [dir, precision] : std::vector<std::pair<std::string, std::string>>{
            {FixturePath("llama_tiny"), "bf16"}, {FixturePath("llama_tiny_nvfp4"), "nvfp4-w4a16"},
-           {FixturePath("gemma3_tiny"), "bf16"}}) {
+           {FixturePath("gemma3_tiny"), "bf16"}, {FixturePath("qwen3moe_tiny"), "bf16"},
+           {FixturePath("qwen3moe_tiny_nvfp4"), "nvfp4-w4a16"}}) {
     auto engine = Open(dir, precision, "cuda");
     ASSERT_NE(engine, nullptr);
     Model& model = engine->model();

@@ -71,6 +71,27 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, LogitsCliReference,
                            return name;
                          });
 
+// A ModelOpt NVFP4 Qwen3-MoE export (per-expert NVFP4 experts, bf16 attention and router) at --precision nvfp4 (W4A4
+// emulated) against transformers' logits with the dequantized weights and the same activation quantizer: within the
+// same 1e-4 bound (tests/engine/qwen3_moe_test.cc derives it).
+TEST(LogitsCli, MixtureOfExpertsNvfp4CheckpointAtW4A4) {
+  const std::string ref = FixturePath("qwen3moe_tiny_nvfp4/reference.safetensors");
+  const auto ids = ReadReference<int32_t>(ref, "input_ids");  // [2, 40]
+  const auto expected = ReadReference<float>(ref, "logits_w4a4_f32");
+  const std::string out = testing::TempDir("logits_cli_moe") + "/logits.safetensors";
+  auto r = RunFp4lab("logits --model " + FixturePath("qwen3moe_tiny_nvfp4") + " --precision nvfp4 --ids \"" +
+                     IdList(ids, 0, 40) + ";" + IdList(ids, 40, 80) + "\" --out " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto logits = ReadReference<float>(out, "logits");
+  ASSERT_EQ(logits.size(), expected.size());
+  double diff = 0, scale = 0;
+  for (size_t i = 0; i < logits.size(); ++i) {
+    diff = std::max(diff, std::fabs(double{logits[i]} - expected[i]));
+    scale = std::max(scale, std::fabs(double{expected[i]}));
+  }
+  EXPECT_LE(diff, 1e-4 * scale);
+}
+
 TEST(LogitsCli, BadIdsAndUnequalLengthsExitTwoWithoutAFile) {
   const std::string out = testing::TempDir("logits_cli_bad") + "/logits.safetensors";
   for (const std::string ids : {"1,x,3", "1,2;3", "", "1,,2"}) {
