@@ -187,6 +187,9 @@ class Backend {
   // weight is [1, group]. weight_offset is 0 for Llama, 1 for Gemma's (1 + w). `out` may alias `x`.
   virtual Status RmsNorm(const DeviceTensor& x, const DeviceTensor& weight, int64_t group, float eps,
                          float weight_offset, DeviceTensor& out) = 0;
+  // The scale-free RMSNorm (Gemma 4's v_norm and router norm): y = x / sqrt(mean(x^2) + eps) over consecutive groups
+  // of `group` elements, the same operations as RmsNorm without its final multiply. `out` may alias `x`.
+  virtual Status UnscaledRmsNorm(const DeviceTensor& x, int64_t group, float eps, DeviceTensor& out) = 0;
   // y[M, N] = x[M, K] * W^T (+ bias), with the numerics of w.scheme().
   virtual Status Linear(const DeviceTensor& x, const DeviceLinear& w, DeviceTensor& y) = 0;
   // Rotate-half RoPE (HF layout) in place on x[M, heads * head_dim]; row i is at position positions[i].

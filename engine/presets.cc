@@ -148,6 +148,53 @@ nlohmann::json Gemma3_27B() {
           {"vocab_size", 262208}};
 }
 
+// The text model of google/gemma-4-26B-A4B as a gemma4_text config, as transformers 5.17 writes it (the backbone of
+// datasets/configs/diffusiongemma-26b-a4b.json): 30 layers, five sliding (window 1024, 8 KV heads of 256, RoPE
+// 1e4) then one global (2 KV heads of 512 with K = V, proportional RoPE 1e6 on a quarter of each head), hidden
+// 2816, 16 query heads, a dense GeGLU MLP of 2112 beside 128 experts of 704 (top 8), vocab 262144, final softcap 30.
+nlohmann::json Gemma4_26B_A4B() {
+  nlohmann::json layer_types = nlohmann::json::array();
+  nlohmann::json per_layer = nlohmann::json::object();
+  for (int l = 0; l < 30; ++l) {
+    const bool global = l % 6 == 5;
+    layer_types.push_back(global ? "full_attention" : "sliding_attention");
+    if (!global) continue;
+    std::string key = std::to_string(l);  // zero-padded to two digits, as transformers writes it ("05")
+    if (key.size() < 2) key.insert(key.begin(), '0');
+    per_layer[key] = {{"head_dim", 512}, {"num_key_value_heads", 2}};
+  }
+  return {{"architectures", {"Gemma4ForCausalLM"}},
+          {"attention_bias", false},
+          {"attention_k_eq_v", true},
+          {"bos_token_id", 2},
+          {"enable_moe_block", true},
+          {"eos_token_id", {1, 106}},
+          {"final_logit_softcapping", 30.0},
+          {"head_dim", 256},
+          {"hidden_activation", "gelu_pytorch_tanh"},
+          {"hidden_size", 2816},
+          {"intermediate_size", 2112},
+          {"layer_types", layer_types},
+          {"max_position_embeddings", 262144},
+          {"model_type", "gemma4_text"},
+          {"moe_intermediate_size", 704},
+          {"num_attention_heads", 16},
+          {"num_experts", 128},
+          {"num_hidden_layers", 30},
+          {"num_key_value_heads", 8},
+          {"pad_token_id", 0},
+          {"per_layer_config", per_layer},
+          {"rms_norm_eps", 1e-6},
+          {"rope_parameters",
+           {{"full_attention",
+             {{"partial_rotary_factor", 0.25}, {"rope_theta", 1000000.0}, {"rope_type", "proportional"}}},
+            {"sliding_attention", {{"rope_theta", 10000.0}, {"rope_type", "default"}}}}},
+          {"sliding_window", 1024},
+          {"tie_word_embeddings", true},
+          {"top_k_experts", 8},
+          {"vocab_size", 262144}};
+}
+
 // Small enough for the CPU reference in CI; every Linear's K is a multiple of 16 so all precisions quantize it.
 nlohmann::json Tiny() {
   return {{"architectures", {"LlamaForCausalLM"}},
@@ -183,6 +230,9 @@ const std::vector<ModelPreset>& ModelPresets() {
       {"qwen3-30b-a3b",
        "Qwen3-30B-A3B MoE shapes (48 layers, hidden 2048, GQA 32/4, 128 experts top-8 of width 768, vocab 151936)",
        Qwen3_30B_A3B()},
+      {"gemma-4-26b-a4b",
+       "Gemma 4 26B-A4B text shapes (30 layers, 5 sliding : 1 global, hidden 2816, 128 experts top-8, vocab 262144)",
+       Gemma4_26B_A4B()},
       {"tiny", "2-layer llama (hidden 128, vocab 2048, context 512) for CPU runs and CI", Tiny()},
   };
   return kPresets;

@@ -13,6 +13,11 @@
 //                    32/16 heads, head_dim 128, FFN 21504, vocab 262208, tied, query_pre_attn_scalar 168, global
 //                    RoPE 1e6 linearly scaled by 8; 27,009,346,304 parameters (the published 27.4B adds the vision
 //                    tower, which fp4lab's text engine does not load).
+//   "gemma-4-26b-a4b": the text model of Gemma 4 26B-A4B: 30 layers (5 sliding with window 1024 : 1 global),
+//                    hidden 2816, 16 heads; sliding 8 KV heads of 256, global 2 KV heads of 512 with K = V and
+//                    proportional RoPE; dense GeGLU 2112 beside 128 experts of 704 (top 8), vocab 262144, tied;
+//                    25,233,141,790 parameters, 3,822,530,590 active per token (published: 25.4B with the vision
+//                    tower's 0.17B, 3.8B active).
 //   "tiny"         : a 2-layer llama (hidden 128, FFN 384, 4/2 heads, vocab 2048, context 512) that the CPU
 //                    reference runs in well under a second per pass; for CI and tests, not a real model.
 #pragma once

@@ -17,6 +17,7 @@
 #include "engine/nvfp4.h"
 #include "engine/quant_config.h"
 #include "engine/safetensors.h"
+#include "engine/split_experts_source.h"
 #include "engine/tokenizer.h"
 
 namespace fp4lab {
@@ -59,18 +60,46 @@ std::vector<std::string> FusedGroup(const std::string& prefix, const std::set<st
 
 bool IsFloat(DType t) { return t == DType::kBF16 || t == DType::kF16 || t == DType::kF32; }
 
+// The fused 3-D expert tensors of a checkpoint ("<p>.experts.gate_up_proj" [E, 2I, H], "<p>.experts.down_proj"
+// [E, H, I]), which are written per expert (engine/split_experts_source.h), never copied.
+bool IsFusedExperts(const TensorView& t) {
+  return t.shape.size() == 3 && IsFloat(t.dtype) &&
+         (t.name.ends_with(".experts.gate_up_proj") || t.name.ends_with(".experts.down_proj"));
+}
+
 // The Linear prefixes of a checkpoint, in its tensor order: every floating-point 2-D "<prefix>.weight" except the
-// token embedding, which the engine reads as a table (WeightLoader::Dense), never as a Linear.
+// token embedding, which the engine reads as a table (WeightLoader::Dense), never as a Linear; and for fused 3-D
+// experts the per-expert Linears they hold ("<p>.experts.<e>.gate_proj", "up_proj" / "down_proj").
 std::vector<std::string> LinearPrefixes(const SafetensorsReader& reader) {
   std::vector<std::string> out;
   constexpr std::string_view kSuffix = ".weight";
   for (const TensorView& t : reader.tensors()) {
+    if (IsFusedExperts(t)) {
+      const std::string stem = t.name.substr(0, t.name.rfind('.') + 1);  // "<p>.experts."
+      const bool gate_up = t.name.ends_with("gate_up_proj");
+      for (int64_t e = 0; e < t.shape[0]; ++e) {
+        for (const char* leaf : gate_up ? std::vector<const char*>{"gate_proj", "up_proj"}
+                                        : std::vector<const char*>{"down_proj"}) {
+          out.push_back(stem + std::to_string(e) + "." + leaf);
+        }
+      }
+      continue;
+    }
     if (t.shape.size() != 2 || !IsFloat(t.dtype) || !t.name.ends_with(kSuffix)) continue;
     const std::string prefix = t.name.substr(0, t.name.size() - kSuffix.size());
     if (LeafOf(prefix) == "embed_tokens") continue;
     out.push_back(prefix);
   }
   return out;
+}
+
+// Whether `prefix` is a routed expert's Linear ("<layer>.experts.<e>.<leaf>").
+bool IsExpertLinear(const std::string& prefix) {
+  const size_t at = prefix.rfind(".experts.");
+  if (at == std::string::npos) return false;
+  const std::string rest = prefix.substr(at + 9);
+  const size_t dot = rest.find('.');
+  return dot != std::string::npos && dot > 0 && rest.find_first_not_of("0123456789") == dot;
 }
 
 // InvalidArgument naming the first NaN/Inf element of any floating-point tensor.
@@ -247,8 +276,8 @@ struct QuantizedLinear {
 
 class CheckpointQuantizer {
  public:
-  CheckpointQuantizer(const QuantizeOptions& options, const SafetensorsReader& reader,
-                      std::map<std::string, float> amax)
+  // `reader` is the checkpoint seen through SplitExpertsSource (fused experts as per-expert Linears).
+  CheckpointQuantizer(const QuantizeOptions& options, const TensorSource& reader, std::map<std::string, float> amax)
       : o_(options),
         reader_(reader),
         amax_(amax),
@@ -266,6 +295,9 @@ class CheckpointQuantizer {
     FP4LAB_ASSIGN_OR_RETURN(const TensorView* weight, reader_.Require(prefix + ".weight"));
     out.precision.parameters = weight->NumElements();
     FP4LAB_ASSIGN_OR_RETURN(std::optional<std::string> excluded, UserExclusion(prefix, group));
+    if (!excluded && o_.recipe == QuantizeRecipe::kExpertsOnly && !IsExpertLinear(prefix)) {
+      excluded = "not a routed expert (recipe experts-only)";
+    }
     if (excluded) {
       out.precision.reason = *excluded;
       out.precision.bytes = StoredBf16Bytes(prefix);
@@ -369,7 +401,7 @@ class CheckpointQuantizer {
   }
 
   const QuantizeOptions& o_;
-  const SafetensorsReader& reader_;
+  const TensorSource& reader_;
   const std::map<std::string, float> amax_;
   const QuantConfig no_quant_;  // the input is a plain bf16 checkpoint
   QuantConfig user_excludes_;   // --exclude patterns resolved with ModelOpt's matching rules
@@ -401,6 +433,10 @@ Status WriteCheckpoint(const fs::path& dir, const QuantizeOptions& o, nlohmann::
   FP4LAB_RETURN_IF_ERROR(WriteSafetensors((dir / "model.safetensors").string(), tensors, {{"format", "pt"}}));
   if (o.format == CheckpointFormat::kModelOpt) {
     FP4LAB_ASSIGN_OR_RETURN(ModelOptJson j, ModelOptQuantConfigJson(o.scheme, excluded, o.producer_version));
+    if (o.recipe == QuantizeRecipe::kExpertsOnly) {  // the recipe's fp8_cast KV cache: FP8, no k/v scales
+      j.hf_quant_config["quantization"]["kv_cache_quant_algo"] = "FP8";
+      j.quantization_config["kv_cache_quant_algo"] = "FP8";
+    }
     config["quantization_config"] = j.quantization_config;
     FP4LAB_RETURN_IF_ERROR(WriteJson(dir / "hf_quant_config.json", j.hf_quant_config));
   } else {
@@ -430,6 +466,17 @@ const char* CheckpointFormatName(CheckpointFormat format) {
   return format == CheckpointFormat::kModelOpt ? "modelopt" : "compressed-tensors";
 }
 
+Result<QuantizeRecipe> ParseQuantizeRecipe(const std::string& name) {
+  for (QuantizeRecipe r : {QuantizeRecipe::kAllLinears, QuantizeRecipe::kExpertsOnly}) {
+    if (name == QuantizeRecipeName(r)) return r;
+  }
+  return Status::InvalidArgument("unknown quantization recipe '" + name + "' (valid: all-linears, experts-only)");
+}
+
+const char* QuantizeRecipeName(QuantizeRecipe recipe) {
+  return recipe == QuantizeRecipe::kAllLinears ? "all-linears" : "experts-only";
+}
+
 Result<QuantizeReport> QuantizeCheckpoint(const QuantizeOptions& o) {
   FP4LAB_RETURN_IF_ERROR(ValidateOptions(o));
   const fs::path model_dir(o.model_dir);
@@ -449,21 +496,30 @@ Result<QuantizeReport> QuantizeCheckpoint(const QuantizeOptions& o) {
     return Status::FailedPrecondition(o.model_dir + ": is already quantized (" + stored.algorithm + ", " +
                                       stored.source + "); quantize needs the bf16 checkpoint");
   }
-  FP4LAB_ASSIGN_OR_RETURN(auto reader, SafetensorsReader::Open(o.model_dir));
+  FP4LAB_ASSIGN_OR_RETURN(auto opened, SafetensorsReader::Open(o.model_dir));
+  // Fused 3-D experts are also served per expert, under the names the manifests and ModelOpt's exports use.
+  FP4LAB_ASSIGN_OR_RETURN(const auto source, SplitExpertsSource::Wrap(std::move(opened)));
+  const SafetensorsReader* reader = &source->reader();
   FP4LAB_RETURN_IF_ERROR(CheckFinite(*reader));
 
   QuantizeReport report;
   FP4LAB_ASSIGN_OR_RETURN(const auto sequences, CalibrationSequences(o, config));
   std::map<std::string, float> amax;
   for (const auto& tokens : sequences) {
-    FP4LAB_ASSIGN_OR_RETURN(const auto sequence_amax, CalibrateActivations(*blueprint, *reader, stored, tokens));
+    FP4LAB_ASSIGN_OR_RETURN(const auto sequence_amax, CalibrateActivations(*blueprint, *source, stored, tokens));
     for (const auto& [name, value] : sequence_amax) amax[name] = std::max(amax[name], value);
     report.calibration_tokens += static_cast<int64_t>(tokens.size());
   }
 
   const std::vector<std::string> prefixes = LinearPrefixes(*reader);
   const std::set<std::string> linears(prefixes.begin(), prefixes.end());
-  CheckpointQuantizer quantizer(o, *reader, std::move(amax));
+  if (o.recipe == QuantizeRecipe::kExpertsOnly &&
+      std::none_of(prefixes.begin(), prefixes.end(), [](const std::string& p) { return IsExpertLinear(p); })) {
+    return Status::InvalidArgument(o.model_dir + ": recipe experts-only needs routed experts (tensors "
+                                   "'<layer>.experts.<e>.*_proj.weight' or '<layer>.experts.gate_up_proj'), and "
+                                   "this checkpoint has none");
+  }
+  CheckpointQuantizer quantizer(o, *source, std::move(amax));
   std::set<std::string> replaced;  // "<prefix>.weight" of quantized layers
   std::vector<TensorToWrite> tensors;
   for (const std::string& prefix : prefixes) {
@@ -477,7 +533,20 @@ Result<QuantizeReport> QuantizeCheckpoint(const QuantizeOptions& o) {
     report.layers.push_back(std::move(q.precision));
   }
   for (const TensorView& t : reader->tensors()) {
-    if (!replaced.count(t.name)) tensors.push_back(Copy(t));
+    if (!replaced.count(t.name) && !IsFusedExperts(t)) tensors.push_back(Copy(t));
+  }
+  // Experts kept bf16 are written per expert too (one layout for the whole checkpoint).
+  for (const LayerPrecision& layer : report.layers) {
+    if (layer.scheme != LinearScheme::kBf16 || !IsExpertLinear(layer.layer) || reader->Find(layer.layer + ".weight")) {
+      continue;
+    }
+    FP4LAB_ASSIGN_OR_RETURN(const TensorView* t, source->Require(layer.layer + ".weight"));
+    tensors.push_back(Copy(*t));
+  }
+  if (o.recipe == QuantizeRecipe::kExpertsOnly) {
+    report.excluded.push_back("lm_head");  // ModelOpt lists the head's disabled quantizer also when it is tied
+    std::sort(report.excluded.begin(), report.excluded.end());
+    report.excluded.erase(std::unique(report.excluded.begin(), report.excluded.end()), report.excluded.end());
   }
   std::sort(tensors.begin(), tensors.end(), [](const TensorToWrite& a, const TensorToWrite& b) {
     const int ra = SafetensorsDtypeRank(a.dtype), rb = SafetensorsDtypeRank(b.dtype);

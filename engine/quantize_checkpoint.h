@@ -25,9 +25,14 @@
 //   compressed-tensors          : <p>.weight_packed U8 [N, K/2], <p>.weight_scale F8_E4M3 [N, K/16],
 //                                 <p>.weight_global_scale F32 [1], <p>.input_global_scale F32 [1] (nvfp4 only),
 //                                 with compressed-tensors' own formulas (QuantizeNvfp4CtWeight, global = 2688/amax)
-// The exclusion list written to the config names every Linear kept bf16 exactly (no wildcards), so every loader
-// resolves the same layers. The output tensors are assembled in memory before the write (fine for the model sizes
-// the CPU reference runs; calibration needs the whole bf16 model on the CPU anyway).
+// Mixture-of-experts checkpoints saved with fused 3-D experts (transformers >= 5: "<p>.experts.gate_up_proj"
+// [E, 2I, H], "<p>.experts.down_proj" [E, H, I]) are written per expert as ModelOpt exports them
+// ("<p>.experts.<e>.gate_proj" etc., engine/split_experts_source.h); each expert's gate and up share weight_scale_2,
+// and all experts of a layer share one input_scale for gate/up and one for down (the experts' inputs are calibrated
+// together). The exclusion list written to the config names every Linear kept bf16 exactly (no wildcards), so
+// every loader resolves the same layers; kExpertsOnly writes it sorted and with lm_head also when the head is tied
+// to the embedding, as ModelOpt's export of the recipe does. The output tensors are assembled in memory before the
+// write (fine for the model sizes the CPU reference runs; calibration needs the whole bf16 model on the CPU anyway).
 #pragma once
 
 #include <cstdint>
@@ -42,15 +47,28 @@ namespace fp4lab {
 
 enum class CheckpointFormat { kModelOpt, kCompressedTensors };
 
+// Which Linears a checkpoint quantizes:
+//   kAllLinears  : every Linear but the default exclusions (lm_head, routers) and --exclude patterns.
+//   kExpertsOnly : only the routed experts of mixture-of-experts layers ("<layer>.experts.<e>.{gate,up,down}_proj",
+//                  part "experts" of the family's manifest), NVIDIA's DiffusionGemma recipe (Model-Optimizer
+//                  modelopt_recipes/huggingface/diffusion_gemma/ptq/nvfp4_experts_only.yaml): attention, the dense
+//                  MLP and the routers stay bf16 and are listed in the exclusions, and the KV cache is declared FP8
+//                  (kv_cache_quant_algo "FP8" with no k/v scales, the recipe's fp8_cast: scale 1.0).
+enum class QuantizeRecipe { kAllLinears, kExpertsOnly };
+
 // "modelopt" | "compressed-tensors"; InvalidArgument listing both otherwise.
 Result<CheckpointFormat> ParseCheckpointFormat(const std::string& name);
 const char* CheckpointFormatName(CheckpointFormat format);
+// "all-linears" | "experts-only"; InvalidArgument listing both otherwise.
+Result<QuantizeRecipe> ParseQuantizeRecipe(const std::string& name);
+const char* QuantizeRecipeName(QuantizeRecipe recipe);
 
 struct QuantizeOptions {
   std::string model_dir;  // bf16 HF checkpoint: config.json, *.safetensors, tokenizer files
   std::string out_dir;    // created; its parent directories are created when missing
   LinearScheme scheme = LinearScheme::kNvfp4;  // kNvfp4, kNvfp4W4A16 or kFp8
   CheckpointFormat format = CheckpointFormat::kModelOpt;
+  QuantizeRecipe recipe = QuantizeRecipe::kAllLinears;
   // Calibration (kNvfp4, kFp8). Either explicit token-id sequences, each run as its own sequence from position 0
   // (e.g. a reference's input_ids rows), or, when that is empty, text: [BOS] + tokenizer(text) truncated to
   // calibration_tokens tokens, exactly as Engine::Open calibrates a bf16 checkpoint quantized on load.

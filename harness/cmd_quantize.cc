@@ -19,6 +19,7 @@ struct QuantizeFlags {
   std::string out;
   std::string scheme = "nvfp4";
   std::string format = "modelopt";
+  std::string recipe = "all-linears";
   std::string calib = DataPath("wikitext2/wikitext2_sample.txt");
   int calib_tokens = 512;
   std::vector<std::string> exclude;
@@ -31,6 +32,7 @@ Result<int> RunQuantize(const QuantizeFlags& f) {
   options.out_dir = f.out;
   FP4LAB_ASSIGN_OR_RETURN(options.scheme, ParsePrecision(f.scheme));
   FP4LAB_ASSIGN_OR_RETURN(options.format, ParseCheckpointFormat(f.format));
+  FP4LAB_ASSIGN_OR_RETURN(options.recipe, ParseQuantizeRecipe(f.recipe));
   options.calibration_tokens = f.calib_tokens;
   options.exclude = f.exclude;
   options.force = f.force;
@@ -64,6 +66,9 @@ Command AddQuantizeCommand(CLI::App& root) {
   app->add_option("--out", f->out, "Output directory (written atomically; must not exist or be empty)")->required();
   app->add_option("--scheme", f->scheme, "nvfp4 | nvfp4-w4a16 | fp8")->capture_default_str();
   app->add_option("--format", f->format, "modelopt | compressed-tensors")->capture_default_str();
+  app->add_option("--recipe", f->recipe,
+                  "all-linears | experts-only (NVIDIA's DiffusionGemma recipe: only routed experts, FP8 KV cache)")
+      ->capture_default_str();
   app->add_option("--calib", f->calib, "Calibration text for activation scales (nvfp4, fp8)")->capture_default_str();
   app->add_option("--calib-tokens", f->calib_tokens, "Calibration tokens (BOS + text) at most")
       ->capture_default_str()

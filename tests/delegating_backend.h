@@ -47,6 +47,9 @@ class DelegatingBackend : public Backend {
                  DeviceTensor& out) override {
     return inner_->RmsNorm(x, weight, group, eps, weight_offset, out);
   }
+  Status UnscaledRmsNorm(const DeviceTensor& x, int64_t group, float eps, DeviceTensor& out) override {
+    return inner_->UnscaledRmsNorm(x, group, eps, out);
+  }
   Status Linear(const DeviceTensor& x, const DeviceLinear& w, DeviceTensor& y) override {
     return inner_->Linear(x, w, y);
   }

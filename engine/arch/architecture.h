@@ -97,5 +97,6 @@ ArchitectureSpec LlamaArchitecture();
 ArchitectureSpec Qwen3Architecture();
 ArchitectureSpec Gemma3Architecture();
 ArchitectureSpec Qwen3MoeArchitecture();
+ArchitectureSpec Gemma4Architecture();
 
 }  // namespace fp4lab

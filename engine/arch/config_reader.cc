@@ -37,6 +37,13 @@ Status ConfigReader::Error(const std::string& key, const std::string& what) cons
   return Status::InvalidArgument(path_ + ": field '" + prefix_ + key + "' " + what);
 }
 
+std::vector<std::string> ConfigReader::Keys() const {
+  std::vector<std::string> keys;
+  if (!object_->is_object()) return keys;
+  for (const auto& item : object_->items()) keys.push_back(item.key());
+  return keys;
+}
+
 Result<ConfigReader> ConfigReader::Child(const std::string& key) const {
   if (!Has(key) || !(*object_)[key].is_object()) return Error(key, "must be an object");
   return ConfigReader((*object_)[key], path_, prefix_ + key + ".");

@@ -26,6 +26,8 @@ class ConfigReader {
   bool Has(const std::string& key) const;  // present and not null
   // A nested object as a reader of its own; InvalidArgument when present but not an object.
   Result<ConfigReader> Child(const std::string& key) const;
+  // The object's keys, in order (per-layer override tables keyed by layer index).
+  std::vector<std::string> Keys() const;
 
   // An integer in [min, max]. Required: missing -> InvalidArgument; Optional: missing or null -> fallback.
   Result<int64_t> Int(const std::string& key, int64_t min, int64_t max) const;

@@ -356,7 +356,13 @@ Status DecoderModel::Attend(StepBuffers& step, const AttentionWeights& w, const 
     FP4LAB_ASSIGN_OR_RETURN(DeviceTensor * v, Buffer(step, "v", kv_dim));
     FP4LAB_RETURN_IF_ERROR(Linear(h, *w.q, *q));
     FP4LAB_RETURN_IF_ERROR(Linear(h, *w.k, *k));
-    FP4LAB_RETURN_IF_ERROR(Linear(h, *w.v, *v));
+    if (w.v) FP4LAB_RETURN_IF_ERROR(Linear(h, *w.v, *v));
+    const DeviceTensor& v_in = w.v ? *v : *k;  // k as projected, before its norm and RoPE
+    if (w.v_norm) {
+      FP4LAB_RETURN_IF_ERROR(backend_.UnscaledRmsNorm(v_in, a.head_dim, eps, *v));
+    } else if (!w.v) {
+      return Status::Internal("attention without v_proj needs the v_norm that makes its values");
+    }
     if (w.q_norm) {
       FP4LAB_RETURN_IF_ERROR(backend_.RmsNorm(*q, *w.q_norm, a.head_dim, eps, w.qk_norm_offset, *q));
       FP4LAB_RETURN_IF_ERROR(backend_.RmsNorm(*k, *w.k_norm, a.head_dim, eps, w.qk_norm_offset, *k));

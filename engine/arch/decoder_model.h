@@ -31,9 +31,12 @@ struct AttentionLayout {
 // backend can stack them and no per-head norm sits between (qkv non-null), else separately.
 struct AttentionWeights {
   std::unique_ptr<DeviceLinear> qkv;              // [Q + 2 KV, D] fused, or null
-  std::unique_ptr<DeviceLinear> q, k, v;          // [Q, D], [KV, D], [KV, D] when not fused
+  std::unique_ptr<DeviceLinear> q, k, v;          // [Q, D], [KV, D], [KV, D] when not fused; v null (not fused):
+                                                  // values are the keys as projected, before k_norm and RoPE
+                                                  // (Gemma 4's attention_k_eq_v)
   std::unique_ptr<DeviceTensor> q_norm, k_norm;   // per-head RMSNorm weights [1, head_dim] (QK-norm), or null
   float qk_norm_offset = 0.0f;                    // 0: x * w; 1: Gemma's x * (1 + w)
+  bool v_norm = false;                            // values get the scale-free per-head RMSNorm (Gemma 4's v_norm)
   std::unique_ptr<DeviceLinear> o;                // [D, Q]
   // Set when the KV cache stores E4M3 (WeightLoader::kv_cache_format): this layer's k/v scales; Attend then rounds
   // the rows it stores through FP8 (Backend::RoundKvRowsToFp8) before attending.

@@ -8,6 +8,7 @@ const std::vector<ArchitectureSpec>& Architectures() {
       Qwen3Architecture(),
       Gemma3Architecture(),
       Qwen3MoeArchitecture(),
+      Gemma4Architecture(),
   };
   return kArchitectures;
 }

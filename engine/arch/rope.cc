@@ -16,6 +16,13 @@ Status ReadScaling(const ConfigReader& scaling, RopeConfig& rope) {
     rope.factor = static_cast<float>(factor);
     return Status::Ok();
   }
+  if (rope.type == "proportional") {
+    FP4LAB_ASSIGN_OR_RETURN(const double factor, scaling.OptionalNumber("factor", 1.0, 1e-6, 1e6));
+    FP4LAB_ASSIGN_OR_RETURN(const double partial, scaling.OptionalNumber("partial_rotary_factor", 1.0, 0.0, 1.0));
+    rope.factor = static_cast<float>(factor);
+    rope.partial_rotary_factor = partial;
+    return Status::Ok();
+  }
   if (rope.type == "llama3") {
     FP4LAB_ASSIGN_OR_RETURN(const double factor, scaling.OptionalNumber("factor", 8.0, 1e-6, 1e6));
     FP4LAB_ASSIGN_OR_RETURN(const double low, scaling.OptionalNumber("low_freq_factor", 1.0, 1e-6, 1e6));
@@ -29,7 +36,7 @@ Status ReadScaling(const ConfigReader& scaling, RopeConfig& rope) {
     rope.original_max_position_embeddings = static_cast<int>(original);
     return Status::Ok();
   }
-  return scaling.Error("rope_type", "is '" + rope.type + "', expected one of default, linear, llama3");
+  return scaling.Error("rope_type", "is '" + rope.type + "', expected one of default, linear, llama3, proportional");
 }
 
 }  // namespace
@@ -61,7 +68,14 @@ std::vector<float> RopeInverseFrequencies(const RopeConfig& rope, int head_dim) 
     // HF computes 1 / theta^(2i/d) in float32 from an int64 arange; we do the same in double then round.
     inv[i] = static_cast<float>(1.0 / std::pow(static_cast<double>(rope.theta), (2.0 * i) / head_dim));
   }
-  if (rope.type == "linear") {
+  if (rope.type == "proportional") {
+    // transformers _compute_proportional_rope_parameters: the first int(partial * head_dim // 2) pairs keep the
+    // frequencies above (exponents over the whole head_dim), the others get 0 (cos 1, sin 0: not rotated); then all
+    // are divided by `factor`.
+    const auto rotated = static_cast<size_t>(std::floor(rope.partial_rotary_factor * head_dim / 2));
+    for (size_t i = rotated; i < inv.size(); ++i) inv[i] = 0.0f;
+    for (auto& f : inv) f /= rope.factor;
+  } else if (rope.type == "linear") {
     // transformers _compute_linear_scaling_rope_parameters: inv_freq / factor (in float32).
     for (auto& f : inv) f /= rope.factor;
   } else if (rope.type == "llama3") {

@@ -14,10 +14,12 @@ namespace fp4lab {
 
 struct RopeConfig {
   float theta = 10000.0f;
-  // "default", "linear" (positions divided by `factor`: Gemma 3's global layers) or "llama3" (frequency-dependent
-  // scaling of Llama 3.1/3.2).
+  // "default", "linear" (positions divided by `factor`: Gemma 3's global layers), "llama3" (frequency-dependent
+  // scaling of Llama 3.1/3.2) or "proportional" (Gemma 4's global layers: only the first partial_rotary_factor of
+  // each head's frequency pairs rotate, the rest keep frequency 0, i.e. pass through unrotated).
   std::string type = "default";
   float factor = 1.0f;
+  double partial_rotary_factor = 1.0;  // "proportional" only (a double, as Python computes with it)
   float low_freq_factor = 1.0f;
   float high_freq_factor = 4.0f;
   int original_max_position_embeddings = 8192;

@@ -64,11 +64,16 @@ Status RotateRow(float* row, int heads, int head_dim, const DeviceTensor& rope_t
 }
 
 // RMSNorm of one group of `group` values (Backend::RmsNorm): orow[i] = (xr[i] * inv) * (weight_offset + w[i]) with
-// inv = 1 / sqrt(sum(xr^2) / group + eps), the sum left to right. `orow` may alias `xr`.
+// inv = 1 / sqrt(sum(xr^2) / group + eps), the sum left to right; w == nullptr: orow[i] = xr[i] * inv
+// (Backend::UnscaledRmsNorm). `orow` may alias `xr`.
 void NormalizeGroup(const float* xr, const float* w, int64_t group, float eps, float weight_offset, float* orow) {
   float sum_sq = 0.0f;
   for (int64_t i = 0; i < group; ++i) sum_sq += xr[i] * xr[i];
   const float inv = 1.0f / std::sqrt(sum_sq / static_cast<float>(group) + eps);
+  if (w == nullptr) {
+    for (int64_t i = 0; i < group; ++i) orow[i] = xr[i] * inv;
+    return;
+  }
   for (int64_t i = 0; i < group; ++i) orow[i] = (xr[i] * inv) * (weight_offset + w[i]);
 }
 
@@ -156,6 +161,16 @@ class CpuBackend : public Backend {
     for (int64_t g = 0; g < x.size() / group; ++g) {
       NormalizeGroup(Cpu(x).data() + g * group, Cpu(weight).data(), group, eps, weight_offset,
                      Cpu(out).data() + g * group);
+    }
+    return Status::Ok();
+  }
+
+  Status UnscaledRmsNorm(const DeviceTensor& x, int64_t group, float eps, DeviceTensor& out) override {
+    if (x.size() != out.size() || group <= 0 || x.size() % group != 0) {
+      return ShapeError("UnscaledRmsNorm", "x and out must match and be a multiple of the group size");
+    }
+    for (int64_t g = 0; g < x.size() / group; ++g) {
+      NormalizeGroup(Cpu(x).data() + g * group, nullptr, group, eps, 0.0f, Cpu(out).data() + g * group);
     }
     return Status::Ok();
   }

@@ -224,6 +224,16 @@ class CudaBackend : public Backend {
     return Status::Ok();
   }
 
+  Status UnscaledRmsNorm(const DeviceTensor& x, int64_t group, float eps, DeviceTensor& out) override {
+    if (x.size() != out.size() || group <= 0 || x.size() % group != 0) {
+      return ShapeError("UnscaledRmsNorm", "x and out must match and be a multiple of the group size");
+    }
+    FP4LAB_RETURN_IF_ERROR(context_->Activate());
+    CUDA_CHECK(cuda::LaunchRmsNorm(Data(x), /*weight=*/nullptr, x.size() / group, group, eps, 0.0f, Data(out),
+                                   context_->stream()));
+    return Status::Ok();
+  }
+
   Status Linear(const DeviceTensor& x, const DeviceLinear& w, DeviceTensor& y) override {
     const CudaLinear& lin = Cuda(w);
     if (x.cols() != lin.in_features() || y.cols() != lin.out_features() || x.rows() != y.rows()) {

@@ -126,7 +126,7 @@ int RmsNormThreads(int64_t group) {
   return group >= kThreads ? kThreads : static_cast<int>((group + 31) / 32 * 32);
 }
 
-// One block per group.
+// One block per group; weight == nullptr: the scale-free form y = x * inv.
 __global__ void RmsNormKernel(const float* x, const float* weight, int64_t group, float eps, float offset,
                               float* out) {
   LetDependentGridsLaunch();  // see the note on programmatic dependent launch above
@@ -138,7 +138,8 @@ __global__ void RmsNormKernel(const float* x, const float* weight, int64_t group
   sum_sq = BlockSum(sum_sq, partials);
   const float inv = __fdiv_rn(1.0f, __fsqrt_rn(__fadd_rn(__fdiv_rn(sum_sq, static_cast<float>(group)), eps)));
   for (int64_t i = threadIdx.x; i < group; i += blockDim.x) {
-    out_row[i] = __fmul_rn(__fmul_rn(row[i], inv), __fadd_rn(offset, weight[i]));
+    const float normed = __fmul_rn(row[i], inv);
+    out_row[i] = weight != nullptr ? __fmul_rn(normed, __fadd_rn(offset, weight[i])) : normed;
   }
 }
 

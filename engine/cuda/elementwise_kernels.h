@@ -43,7 +43,7 @@ cudaError_t LaunchScoreTokens(const float* logits, int64_t vocab, const int32_t*
                               int64_t requests, float* out, cudaStream_t stream);
 
 // For each of `groups` consecutive groups of `group` elements: y = (x * inv) * (offset + w[i]) with
-// inv = 1 / sqrt(sum(x^2) / group + eps). `out` may alias `x`. Differs from the CPU only in the order of the
+// inv = 1 / sqrt(sum(x^2) / group + eps); weight == nullptr: y = x * inv (the scale-free form). `out` may alias `x`. Differs from the CPU only in the order of the
 // sum of squares (a tree instead of a left-to-right loop).
 cudaError_t LaunchRmsNorm(const float* x, const float* weight, int64_t groups, int64_t group, float eps, float offset,
                           float* out, cudaStream_t stream);

@@ -167,7 +167,8 @@ TEST(Gemma3Config, LayerTypesFromTheSlidingWindowPattern) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, FamilyReference, ::testing::Values("llama_tiny", "qwen3_tiny", "gemma3_tiny"));
+INSTANTIATE_TEST_SUITE_P(Fixtures, FamilyReference,
+                         ::testing::Values("llama_tiny", "qwen3_tiny", "gemma3_tiny", "gemma4moe_tiny"));
 
 TEST(Stories260KReference, LogitsAndGreedyText) {
   auto engine = OpenOrDie(SourcePath("datasets/models/stories260K"));

@@ -76,7 +76,9 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(Case{"llama_tiny_nvfp4", "nvfp4-w4a16", "logits_w4a16_f32"},
                       Case{"llama_tiny_nvfp4", "nvfp4", "logits_w4a4_f32"},
                       Case{"llama_tiny_nvfp4_ct", "nvfp4-w4a16", "logits_w4a16_f32"},
-                      Case{"llama_tiny_nvfp4_ct", "nvfp4", "logits_w4a4_f32"}),
+                      Case{"llama_tiny_nvfp4_ct", "nvfp4", "logits_w4a4_f32"},
+                      Case{"gemma4moe_tiny_nvfp4", "nvfp4-w4a16", "logits_w4a16_f32"},
+                      Case{"gemma4moe_tiny_nvfp4", "nvfp4", "logits_w4a4_f32"}),
     [](const auto& info) {
       std::string name = std::string(info.param.fixture) + "_" + info.param.precision;
       std::replace(name.begin(), name.end(), '-', '_');

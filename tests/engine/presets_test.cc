@@ -2,6 +2,8 @@
 // published parameter counts) and the small CPU preset.
 #include "engine/presets.h"
 
+#include <cmath>
+
 #include <gtest/gtest.h>
 
 #include "engine/arch/architecture.h"
@@ -66,7 +68,8 @@ TEST(PresetsTest, ListsTheLlamaPresetsAndTiny) {
     names.push_back(p.name);
     EXPECT_FALSE(p.description.empty());
   }
-  EXPECT_EQ(names, (std::vector<std::string>{"llama-3.1-8b", "llama-3.2-1b", "qwen3-8b", "gemma-3-27b", "qwen3-30b-a3b", "tiny"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"llama-3.1-8b", "llama-3.2-1b", "qwen3-8b", "gemma-3-27b",
+                                             "qwen3-30b-a3b", "gemma-4-26b-a4b", "tiny"}));
 }
 
 TEST(PresetsTest, UnknownNameListsTheValidOnes) {
@@ -74,7 +77,8 @@ TEST(PresetsTest, UnknownNameListsTheValidOnes) {
   ASSERT_FALSE(preset.ok());
   EXPECT_EQ(preset.status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(preset.status().message(),
-            "unknown preset 'llama-3.1-70b' (valid: llama-3.1-8b, llama-3.2-1b, qwen3-8b, gemma-3-27b, qwen3-30b-a3b, tiny)");
+            "unknown preset 'llama-3.1-70b' (valid: llama-3.1-8b, llama-3.2-1b, qwen3-8b, gemma-3-27b, qwen3-30b-a3b, "
+            "gemma-4-26b-a4b, tiny)");
 }
 
 // datasets/configs/llama-3.1-8b.json was written by transformers from the published values (rope_parameters form);
@@ -143,6 +147,37 @@ TEST(PresetsTest, Qwen3_30B_A3BHasThePublishedTotalAndActiveParameterCounts) {
   }
   EXPECT_EQ(active, 3353032704);
   EXPECT_EQ(experts_entries, 48 * 3);  // gate, up, down per layer, each standing for 128 experts
+}
+
+// Gemma 4 26B-A4B's text model. By hand: a sliding layer's attention q/o 2 * 4096 * 2816, k/v 2 * 2048 * 2816,
+// q/k norms 2 * 256 = 34,603,520; a global layer's q/o 2 * 8192 * 2816, k 1024 * 2816 (no v_proj: K = V), q/k norms
+// 2 * 512 = 49,021,952; every layer the dense MLP 3 * 2112 * 2816, seven norms 7 * 2816, layer_scalar 1, router
+// 128 * 2816 + its scale 2816 + per_expert_scale 128, experts 128 * 3 * 704 * 2816 = 779,491,457; with 25 sliding and
+// 5 global layers and the tied embedding 262144 * 2816 + final norm 2816: 25,233,141,790. Active per token: all but
+// 120 of the 128 experts, 25,233,141,790 - 22,837,985,280 * 120 / 128 = 3,822,530,590. Published: 25.4B total, which
+// counts the vision tower (0.170B by transformers on the meta device, datasets/SOURCES.md configs/), and 3.8B active.
+TEST(PresetsTest, Gemma4_26B_A4BHasThePublishedParameterCounts) {
+  auto preset = FindPreset("gemma-4-26b-a4b");
+  ASSERT_TRUE(preset.ok());
+  auto blueprint = ParseModelBlueprint((*preset)->config, "gemma-4-26b-a4b");
+  ASSERT_TRUE(blueprint.ok()) << blueprint.status().ToString();
+  const TensorManifest& manifest = (*blueprint)->manifest();
+  int64_t experts = 0;
+  for (const ManifestTensor& t : manifest.tensors) experts += t.part == "experts" ? t.Parameters() : 0;
+  const int64_t total = (*blueprint)->ParameterCount();
+  EXPECT_EQ(total, 25233141790);
+  EXPECT_EQ(experts, int64_t{30} * 128 * 3 * 704 * 2816);
+  const int64_t active = total - experts / 128 * 120;
+  EXPECT_EQ(active, 3822530590);
+  constexpr double kVisionTower = 0.170e9;
+  EXPECT_EQ(std::round((total + kVisionTower) / 1e8), 254);  // 25.4B
+  EXPECT_EQ(std::round(active / 1e8), 38);                    // 3.8B
+  // Global layers (every sixth) have no v_proj and a KV cache of 2 heads of 512; sliding ones 8 of 256.
+  EXPECT_EQ(manifest.Find("model.layers.5.self_attn.v_proj"), nullptr);
+  EXPECT_NE(manifest.Find("model.layers.4.self_attn.v_proj"), nullptr);
+  const std::vector<int64_t> widths = (*blueprint)->KvWidths();
+  ASSERT_EQ(widths.size(), 30u);
+  for (int l = 0; l < 30; ++l) EXPECT_EQ(widths[l], l % 6 == 5 ? 1024 : 2048) << "layer " << l;
 }
 
 TEST(PresetsTest, TinyQuantizesEveryLinearAndFitsTheCpu) {

@@ -171,6 +171,27 @@ TEST_F(CudaOpsTest, RmsNormWithinDerivedBound) {
   }
 }
 
+// The scale-free form runs the same sum, reciprocal and first multiplication as RmsNorm and skips the weight, so
+// the RmsNorm bound holds (it has one rounding to spare). Checked on groups of a head (v_norm) and of a hidden row
+// (the router's norm), out separate from x and aliasing it.
+TEST_F(CudaOpsTest, UnscaledRmsNormWithinDerivedBound) {
+  struct Case {
+    int64_t rows, group, width;
+  };
+  for (const Case& c : {Case{7, 64, 128}, Case{5, 512, 1024}, Case{3, 2816, 2816}}) {
+    const std::vector<float> x = Normal(static_cast<size_t>(c.rows * c.width), 5, 2.0f);
+    for (const bool in_place : {false, true}) {
+      auto [cpu, gpu] = RunBoth({{c.rows, c.width, x}, {c.rows, c.width, std::vector<float>(x.size())}},
+                                [&](Backend& b, auto& t) {
+                                  return b.UnscaledRmsNorm(*t[0], c.group, 1e-6f, in_place ? *t[0] : *t[1]);
+                                });
+      const int result = in_place ? 0 : 1;
+      ExpectWithin(cpu[result], gpu[result], RmsNormBound(cpu[result], c.group),
+                   "UnscaledRmsNorm group " + std::to_string(c.group));
+    }
+  }
+}
+
 TEST_F(CudaOpsTest, RopeIsBitIdentical) {
   for (const auto& [heads, head_dim] : std::vector<std::pair<int, int>>{{4, 64}, {8, 8}, {2, 128}}) {
     const std::vector<int32_t> positions = {0, 1, 17, 511, 4095, 100000};

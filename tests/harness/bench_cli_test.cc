@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include "engine/presets.h"
+
 #include "harness/command.h"
 #include "results/result_store.h"
 #include "test_util.h"
@@ -162,8 +164,8 @@ TEST(BenchCliTest, UnknownPresetListsTheValidOnes) {
   const Outcome outcome = RunBench({"bench", "--preset", "llama-4", "--db", TempDir("bench_cli_bad") + "/x.sqlite"});
   ASSERT_FALSE(outcome.result.ok());
   EXPECT_EQ(ExitCodeFor(outcome.result.status()), 2);
-  EXPECT_EQ(outcome.result.status().message(),
-            "unknown preset 'llama-4' (valid: llama-3.1-8b, llama-3.2-1b, qwen3-8b, gemma-3-27b, qwen3-30b-a3b, tiny)");
+  EXPECT_EQ(outcome.result.status().message(), "unknown preset 'llama-4' (valid: " + PresetNames() + ")");
+  EXPECT_NE(PresetNames().find("llama-3.1-8b, "), std::string::npos);
 }
 
 TEST(BenchCliTest, BadFlagsAreInputErrors) {

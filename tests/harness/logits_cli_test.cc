@@ -20,19 +20,34 @@ using testing::RunFp4lab;
 // "1,2,3" from ids.
 std::string IdList(const std::vector<int32_t>& ids, size_t begin, size_t end) {
   std::string text;
-  for (size_t i = begin; i < end; ++i) text += (i > begin ? "," : "") + std::to_string(ids[i]);
+  for (size_t i = begin; i < end; ++i) {
+    if (i > begin) text += ',';
+    text += std::to_string(ids[i]);
+  }
   return text;
 }
 
-// The written logits of both reference sequences equal transformers' f32 logits within the engine's parity bound
-// (1e-4 of the logit scale, tests/engine/family_reference_test.cc), and the file holds the ids it was given.
-TEST(LogitsCli, WritesTheLogitsOfEverySequence) {
-  const std::string ref = FixturePath("gemma3_tiny/reference.safetensors");
+struct LogitsCase {
+  const char* fixture;
+  const char* precision;
+  const char* reference;  // key in the fixture's reference.safetensors
+};
+
+class LogitsCliReference : public ::testing::TestWithParam<LogitsCase> {};
+
+// The written logits of both reference sequences equal transformers' f32 logits (with the fixture's dequantized
+// weights for an NVFP4 checkpoint) within the engine's parity bound (1e-4 of the logit scale,
+// tests/engine/family_reference_test.cc and nvfp4_reference_test.cc), and the file holds the ids it was given.
+TEST_P(LogitsCliReference, WritesTheLogitsOfEverySequence) {
+  const LogitsCase& c = GetParam();
+  const std::string ref = FixturePath(std::string(c.fixture) + "/reference.safetensors");
   const auto ids = ReadReference<int32_t>(ref, "input_ids");  // [2, 40]
-  const auto expected = ReadReference<float>(ref, "logits_f32");
-  const std::string out = testing::TempDir("logits_cli") + "/logits.safetensors";
-  auto r = RunFp4lab("logits --model " + FixturePath("gemma3_tiny") + " --ids \"" + IdList(ids, 0, 40) + ";" +
-                     IdList(ids, 40, 80) + "\" --out " + out);
+  const auto expected = ReadReference<float>(ref, c.reference);
+  std::string dir_name = "logits_cli_";
+  dir_name += c.fixture;
+  const std::string out = testing::TempDir(dir_name) + "/logits.safetensors";
+  auto r = RunFp4lab("logits --model " + FixturePath(c.fixture) + " --precision " + c.precision + " --ids \"" +
+                     IdList(ids, 0, 40) + ";" + IdList(ids, 40, 80) + "\" --out " + out);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto logits = ReadReference<float>(out, "logits");
   EXPECT_EQ(ReadReference<int32_t>(out, "input_ids"), ids);
@@ -44,6 +59,17 @@ TEST(LogitsCli, WritesTheLogitsOfEverySequence) {
   }
   EXPECT_LE(diff, 1e-4 * scale);
 }
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, LogitsCliReference,
+                         ::testing::Values(LogitsCase{"gemma3_tiny", "bf16", "logits_f32"},
+                                           LogitsCase{"gemma4moe_tiny", "bf16", "logits_f32"},
+                                           LogitsCase{"gemma4moe_tiny_nvfp4", "nvfp4-w4a16", "logits_w4a16_f32"}),
+                         [](const auto& info) {
+                           std::string name = info.param.fixture;
+                           name.append(1, '_').append(info.param.precision);
+                           for (char& ch : name) ch = ch == '-' ? '_' : ch;
+                           return name;
+                         });
 
 // A ModelOpt NVFP4 Qwen3-MoE export (per-expert NVFP4 experts, bf16 attention and router) at --precision nvfp4 (W4A4
 // emulated) against transformers' logits with the dequantized weights and the same activation quantizer: within the

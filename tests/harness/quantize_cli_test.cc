@@ -44,6 +44,39 @@ std::set<std::string> Entries(const std::string& dir) {
   return out;
 }
 
+// --recipe experts-only on gemma4moe_tiny (weight-only, so no calibration text is needed: the fixture has no
+// tokenizer): 72 expert Linears quantized, the 23 others listed as kept bf16 with lm_head, and the expert weights
+// byte for byte those of the independently produced gemma4moe_tiny_nvfp4 (the W4A4 run with its input scales is
+// tests/engine/quantize_experts_only_test.cc); an unknown recipe exits 2.
+TEST(QuantizeCliTest, ExpertsOnlyRecipeQuantizesOnlyTheExperts) {
+  const std::string root = TempDir("quantize_cli_experts_only");
+  const std::string out = root + "/experts";
+  CommandResult r = RunFp4lab("quantize --model " + FixturePath("gemma4moe_tiny") + " --out " + out +
+                                  " --scheme nvfp4-w4a16 --recipe experts-only",
+                              root);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("72 Linear layers quantized, 24 kept bf16"), std::string::npos) << r.output;
+  auto ours = SafetensorsReader::Open(out);
+  auto fixture = SafetensorsReader::Open(FixturePath("gemma4moe_tiny_nvfp4"));
+  ASSERT_TRUE(ours.ok() && fixture.ok());
+  int compared = 0;
+  for (const TensorView& want : (*fixture)->tensors()) {
+    if (want.name.find(".experts.") == std::string::npos || want.name.ends_with(".input_scale")) continue;
+    const TensorView* got = (*ours)->Find(want.name);
+    ASSERT_NE(got, nullptr) << want.name;
+    EXPECT_TRUE(std::equal(got->bytes.begin(), got->bytes.end(), want.bytes.begin(), want.bytes.end()))
+        << want.name;
+    ++compared;
+  }
+  EXPECT_EQ(compared, 3 * 8 * 3 * 3);  // layers x experts x {gate, up, down} x {weight, scale, scale_2}
+  CommandResult bad = RunFp4lab("quantize --model " + FixturePath("gemma4moe_tiny") + " --out " + root +
+                                    "/bad --scheme nvfp4-w4a16 --recipe experts",
+                                root);
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  EXPECT_NE(bad.output.find("experts-only"), std::string::npos) << bad.output;
+  EXPECT_FALSE(fs::exists(root + "/bad"));
+}
+
 TEST(QuantizeCliTest, WritesACheckpointAndRefusesToOverwriteIt) {
   const std::string root = TempDir("quantize_cli");
   const std::string out = root + "/tiny_w4a16";
