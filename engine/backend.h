@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/kv_cache_format.h"
 #include "engine/linear_weights.h"
 #include "engine/status.h"
 
@@ -124,6 +125,10 @@ struct AttentionParams {
   // Score soft-capping (Gemma's attn_logit_softcapping): s = softcap * tanh(s / softcap) on the scaled score before
   // the softmax. 0 = off.
   float softcap = 0.0f;
+  // Non-causal (a diffusion decoder's canvas): every query also sees the later rows of this pass, i.e. the keys of
+  // its sequence up to the position of the pass's last row. REQUIRES RowPlacement::one_sequence (the rows are one
+  // sequence at consecutive positions); `window` still bounds the earlier keys (positions > p - window).
+  bool causal = true;
 };
 
 // The activation of a gated MLP: out = act(gate) * up.
@@ -132,6 +137,16 @@ enum class Activation {
   kGeluTanh,  // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (Gemma's gelu_pytorch_tanh)
 };
 const char* ActivationName(Activation act);
+
+// The fused ops a backend implements (Backend::Fuses). The forward pass uses each only where it is offered and
+// otherwise issues the primitives it stands for, so a new backend needs the primitives alone.
+struct FusedOps {
+  // Stacked Linears (PrepareFusedLinear: q|k|v and gate|up as one GEMM) with the ops that read their stacked output:
+  // RopeAndStoreKv and GatedMulHalves.
+  bool stacked_linears = false;
+  // AddRmsNorm as one op (its default is AddInPlace then RmsNorm, the same result).
+  bool add_rms_norm = false;
+};
 
 class Backend {
  public:
@@ -144,6 +159,8 @@ class Backend {
   // How this device runs a scheme: "reference" (CPU), "native", "emulated", "weight-only"; Unimplemented with the
   // reason if it cannot run it at all.
   virtual Result<std::string> LinearPath(LinearScheme scheme) const = 0;
+  // Which fused ops it implements (see FusedOps); none by default.
+  virtual FusedOps Fuses() const { return {}; }
 
   // --- memory ---
   virtual Result<std::unique_ptr<DeviceTensor>> Allocate(int64_t rows, int64_t cols) = 0;  // zero-filled
@@ -152,9 +169,10 @@ class Backend {
   virtual Result<std::unique_ptr<DeviceLinear>> PrepareLinear(const LinearWeights& weights) = 0;
   // One Linear named `name` whose output rows are the parts' rows stacked in order (q|k|v, gate|up: one GEMM
   // instead of several over the same input). FailedPrecondition when the parts cannot be fused (CheckFusable in
-  // engine/linear_weights.h); callers then prepare them one by one.
+  // engine/linear_weights.h); callers then prepare them one by one. Fused op (FusedOps::stacked_linears):
+  // Unimplemented by default.
   virtual Result<std::unique_ptr<DeviceLinear>> PrepareFusedLinear(std::span<const LinearWeights> parts,
-                                                                   const std::string& name) = 0;
+                                                                   const std::string& name);
   // True when PrepareLinear generates a synthetic payload (LinearWeights::synthetic) on the device itself; a backend
   // that does not (the default) must receive every payload materialized.
   virtual bool GeneratesSyntheticWeights() const { return false; }
@@ -182,22 +200,31 @@ class Backend {
                       const DeviceIndices& positions) = 0;
   // The fused form of Rope + WriteKv on the output of a fused q|k|v Linear, qkv [M, Q + 2 KV] (Q = heads *
   // head_dim, KV = kv_heads * head_dim): q [M, Q] = Rope(qkv[:, :Q]); cache row rows.cache_rows[i] of k_cache
-  // gets Rope(qkv[i, Q:Q+KV]) and of v_cache qkv[i, Q+KV:]. Bit-identical to the unfused ops.
+  // gets Rope(qkv[i, Q:Q+KV]) and of v_cache qkv[i, Q+KV:]. Bit-identical to the unfused ops. Fused op
+  // (FusedOps::stacked_linears): Unimplemented by default.
   virtual Status RopeAndStoreKv(const DeviceTensor& qkv, int heads, int kv_heads, int head_dim,
                                 const DeviceTensor& rope_table, const RowPlacement& rows, DeviceTensor& q,
-                                DeviceTensor& k_cache, DeviceTensor& v_cache) = 0;
+                                DeviceTensor& k_cache, DeviceTensor& v_cache);
   // Stores row i of k, v [M, kv_heads * head_dim] into row rows.cache_rows[i] of the layer's caches
   // [rows, kv_dim]. REQUIRES every cache row in range.
   virtual Status WriteKv(const DeviceTensor& k, const DeviceTensor& v, const RowPlacement& rows,
                          DeviceTensor& k_cache, DeviceTensor& v_cache) = 0;
-  // Causal attention: query i attends to cache rows rows.cache_rows[i] - rows.positions[i] .. rows.cache_rows[i]
-  // (see RowPlacement); out[M, num_heads * head_dim].
+  // The FP8 KV cache (engine/kv_cache_format.h), run after the K/V of a pass are stored: every element x of cache
+  // row rows.cache_rows[i] (each i) becomes Fp8KvRoundTrip(x, scales.k) in k_cache and Fp8KvRoundTrip(x, scales.v)
+  // in v_cache, in place: what a cache holding E4M3 bytes returns for it. Bit-identical on every backend.
+  // REQUIRES every cache row in range, scales finite and > 0.
+  virtual Status RoundKvRowsToFp8(const RowPlacement& rows, KvScales scales, DeviceTensor& k_cache,
+                                  DeviceTensor& v_cache) = 0;
+  // Attention: query i attends to cache rows rows.cache_rows[i] - rows.positions[i] .. rows.cache_rows[i] (see
+  // RowPlacement), or with params.causal false, through the pass's last row; out[M, num_heads * head_dim].
+  // Internal when params.causal is false and the rows are not one sequence.
   virtual Status Attention(const DeviceTensor& q, const DeviceTensor& k_cache, const DeviceTensor& v_cache,
                            const RowPlacement& rows, const AttentionParams& params, DeviceTensor& out) = 0;
   // out = act(gate) * up, elementwise. `out` may alias `gate`.
   virtual Status GatedMul(Activation act, const DeviceTensor& gate, const DeviceTensor& up, DeviceTensor& out) = 0;
-  // The same on the output of a fused gate|up Linear: out[M, F] = act(gate_up[:, :F]) * gate_up[:, F:].
-  virtual Status GatedMulHalves(Activation act, const DeviceTensor& gate_up, DeviceTensor& out) = 0;
+  // The same on the output of a fused gate|up Linear: out[M, F] = act(gate_up[:, :F]) * gate_up[:, F:]. Fused op
+  // (FusedOps::stacked_linears): Unimplemented by default.
+  virtual Status GatedMulHalves(Activation act, const DeviceTensor& gate_up, DeviceTensor& out);
   // x += y, elementwise.
   virtual Status AddInPlace(DeviceTensor& x, const DeviceTensor& y) = 0;
   // x *= factor, elementwise (Gemma's embedding scale).
@@ -215,9 +242,10 @@ class Backend {
   // The residual add and the RMSNorm after it as one op: x += delta (elementwise, stored back to x), then
   // out = RmsNorm(x, weight, group, eps, weight_offset). Bit-identical to AddInPlace(x, delta) followed by that
   // RmsNorm on the same backend. `out` may alias `delta` (each element of delta is read before the element of out
-  // in its place is written), never `x` (x keeps the sum; Internal if it is the same tensor).
+  // in its place is written), never `x` (x keeps the sum; Internal if it is the same tensor). The default issues
+  // exactly those two ops; a backend with FusedOps::add_rms_norm does it in one.
   virtual Status AddRmsNorm(DeviceTensor& x, const DeviceTensor& delta, const DeviceTensor& weight, int64_t group,
-                            float eps, float weight_offset, DeviceTensor& out) = 0;
+                            float eps, float weight_offset, DeviceTensor& out);
   // --- mixture of experts (CPU reference: engine/cpu/cpu_experts.h states the exact operation order) ---
   // The experts of one MoE layer as one object: experts[e] is expert e. InvalidArgument when their shapes disagree
   // (every gate/up [I, H], every down [H, I]).

@@ -26,6 +26,34 @@ const char* ActivationName(Activation act) {
   return "unknown";
 }
 
+Result<std::unique_ptr<DeviceLinear>> Backend::PrepareFusedLinear(std::span<const LinearWeights> parts,
+                                                                  const std::string& name) {
+  (void)parts;
+  return Status::Unimplemented(Name() + " does not stack Linears (" + name + "); prepare them one by one");
+}
+
+Status Backend::RopeAndStoreKv(const DeviceTensor& qkv, int heads, int kv_heads, int head_dim,
+                               const DeviceTensor& rope_table, const RowPlacement& rows, DeviceTensor& q,
+                               DeviceTensor& k_cache, DeviceTensor& v_cache) {
+  (void)qkv, (void)heads, (void)kv_heads, (void)head_dim, (void)rope_table, (void)rows, (void)q, (void)k_cache,
+      (void)v_cache;
+  return Status::Unimplemented(Name() + " has no RopeAndStoreKv (FusedOps::stacked_linears is off)");
+}
+
+Status Backend::GatedMulHalves(Activation act, const DeviceTensor& gate_up, DeviceTensor& out) {
+  (void)act, (void)gate_up, (void)out;
+  return Status::Unimplemented(Name() + " has no GatedMulHalves (FusedOps::stacked_linears is off)");
+}
+
+Status Backend::AddRmsNorm(DeviceTensor& x, const DeviceTensor& delta, const DeviceTensor& weight, int64_t group,
+                           float eps, float weight_offset, DeviceTensor& out) {
+  if (const std::string error = AddRmsNormOperandError(x, delta, weight, group, out); !error.empty()) {
+    return Status::Internal(Name() + " AddRmsNorm: " + error);
+  }
+  FP4LAB_RETURN_IF_ERROR(AddInPlace(x, delta));
+  return RmsNorm(x, weight, group, eps, weight_offset, out);
+}
+
 bool RopeAndStoreKvShapesAgree(const DeviceTensor& qkv, int heads, int kv_heads, int head_dim,
                                const DeviceTensor& rope_table, const RowPlacement& rows, const DeviceTensor& q,
                                const DeviceTensor& k_cache, const DeviceTensor& v_cache) {

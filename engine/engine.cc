@@ -52,9 +52,45 @@ Result<std::map<std::string, float>> CalibrateActivations(const ModelBlueprint& 
   return amax;
 }
 
+namespace {
+
+// The checkpoint's quantization config: config.json's quantization_config and hf_quant_config.json when present.
+Result<QuantConfig> ReadCheckpointQuantConfig(const std::string& model_dir, const nlohmann::json& config_json,
+                                              const std::string& config_path) {
+  const std::string hf_quant_path = (fs::path(model_dir) / "hf_quant_config.json").string();
+  std::optional<nlohmann::json> hf_quant;
+  std::error_code ec;
+  if (fs::exists(hf_quant_path, ec)) {
+    FP4LAB_ASSIGN_OR_RETURN(hf_quant, ReadJsonFile(hf_quant_path));
+  }
+  return ParseQuantConfig(config_json, config_path, hf_quant ? &*hf_quant : nullptr, hf_quant_path);
+}
+
+}  // namespace
+
+Result<KvCacheFormat> ResolveKvCacheFormatOf(const std::string& model_dir, const std::string& choice) {
+  if (choice != "auto" || IsSyntheticModelDir(model_dir)) return ResolveKvCacheFormat(choice, QuantConfig{}, model_dir);
+  const std::string config_path = (fs::path(model_dir) / "config.json").string();
+  FP4LAB_ASSIGN_OR_RETURN(const nlohmann::json config_json, ReadJsonFile(config_path));
+  FP4LAB_ASSIGN_OR_RETURN(const QuantConfig quant, ReadCheckpointQuantConfig(model_dir, config_json, config_path));
+  return ResolveKvCacheFormat(choice, quant, model_dir);
+}
+
 Engine::~Engine() = default;
 
-Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
+Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) { return OpenDirectory(options, true); }
+
+Result<std::unique_ptr<Engine>> Engine::OpenWithoutWeights(const EngineOptions& options) {
+  return OpenDirectory(options, false);
+}
+
+Status Engine::RequireWeights(const char* operation) const {
+  if (model_ != nullptr) return Status::Ok();
+  return Status::FailedPrecondition(std::string(operation) + ": " + options_.model_dir + " at " + options_.precision +
+                                    " was opened without weights (for checks only)");
+}
+
+Result<std::unique_ptr<Engine>> Engine::OpenDirectory(const EngineOptions& options, bool load_weights) {
   auto engine = std::unique_ptr<Engine>(new Engine());
   engine->options_ = options;
   const fs::path dir(options.model_dir);
@@ -64,21 +100,15 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   }
   if (IsSyntheticModelDir(options.model_dir)) {
     FP4LAB_ASSIGN_OR_RETURN(SyntheticModelSpec spec, ReadSyntheticModelDir(options.model_dir));
-    return OpenSynthetic(spec, options);
+    return OpenSyntheticImpl(spec, options, load_weights);
   }
-  FP4LAB_ASSIGN_OR_RETURN(engine->scheme_, ParsePrecision(options.precision));
   const std::string config_path = (dir / "config.json").string();
   FP4LAB_ASSIGN_OR_RETURN(nlohmann::json config_json, ReadJsonFile(config_path));
   FP4LAB_ASSIGN_OR_RETURN(engine->blueprint_, ParseModelBlueprint(config_json, config_path));
   engine->config_ = engine->blueprint_->config();
 
-  const std::string hf_quant_path = (dir / "hf_quant_config.json").string();
-  std::optional<nlohmann::json> hf_quant;
-  if (fs::exists(hf_quant_path, ec)) {
-    FP4LAB_ASSIGN_OR_RETURN(hf_quant, ReadJsonFile(hf_quant_path));
-  }
-  FP4LAB_ASSIGN_OR_RETURN(engine->quant_, ParseQuantConfig(config_json, config_path,
-                                                           hf_quant ? &*hf_quant : nullptr, hf_quant_path));
+  FP4LAB_ASSIGN_OR_RETURN(engine->quant_, ReadCheckpointQuantConfig(options.model_dir, config_json, config_path));
+  FP4LAB_RETURN_IF_ERROR(engine->ResolvePrecision(options, options.model_dir));
   FP4LAB_ASSIGN_OR_RETURN(auto reader, SafetensorsReader::Open(options.model_dir));
   FP4LAB_ASSIGN_OR_RETURN(engine->reader_, SplitExpertsSource::Wrap(std::move(reader)));
   // A checkpoint without a tokenizer still runs on token ids (the parity fixtures); Encode then says why not.
@@ -100,33 +130,43 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
       return Status::FailedPrecondition(options.model_dir + ": quantizing a bf16 checkpoint to " + options.precision +
                                         " on load needs calibration text for the activation scales (--calib FILE)");
     }
+    if (!load_weights) return engine;
     FP4LAB_ASSIGN_OR_RETURN(std::vector<int32_t> tokens, engine->Encode(options.calibration_text));
     tokens.insert(tokens.begin(), engine->BosId());
     if (static_cast<int>(tokens.size()) > options.calibration_tokens) tokens.resize(options.calibration_tokens);
     FP4LAB_ASSIGN_OR_RETURN(amax, CalibrateActivations(*engine->blueprint_, *engine->reader_, engine->quant_, tokens));
   }
+  if (!load_weights) return engine;
 
   FP4LAB_ASSIGN_OR_RETURN(engine->backend_, CreateBackend(options.device));
   WeightLoader loader(*engine->reader_, engine->quant_, engine->scheme_, std::move(amax));
+  loader.SetKvCacheFormat(engine->kv_cache_format_);
   FP4LAB_ASSIGN_OR_RETURN(engine->model_, engine->blueprint_->Load(loader, *engine->backend_));
   engine->layer_map_ = loader.layer_map();
   return engine;
 }
 
 Result<std::unique_ptr<Engine>> Engine::OpenSynthetic(const SyntheticModelSpec& spec, const EngineOptions& options) {
+  return OpenSyntheticImpl(spec, options, true);
+}
+
+Result<std::unique_ptr<Engine>> Engine::OpenSyntheticImpl(const SyntheticModelSpec& spec,
+                                                          const EngineOptions& options, bool load_weights) {
   auto engine = std::unique_ptr<Engine>(new Engine());
   const std::string label = spec.origin.empty() ? "synthetic model" : spec.origin;
   engine->options_ = options;
   if (engine->options_.model_dir.empty()) engine->options_.model_dir = label;
-  FP4LAB_ASSIGN_OR_RETURN(engine->scheme_, ParsePrecision(options.precision));
   nlohmann::json config = spec.config;
   if (config.is_object()) config.erase("quantization_config");
   FP4LAB_ASSIGN_OR_RETURN(engine->blueprint_, ParseModelBlueprint(config, label));
   engine->config_ = engine->blueprint_->config();
+  engine->tokenizer_error_ = Status::NotFound(label + ": a synthetic model has no tokenizer (it runs on token ids)");
+  // The config's quantization_config is ignored, so quant_ is still empty here: --kv-cache auto means bf16.
+  FP4LAB_RETURN_IF_ERROR(engine->ResolvePrecision(options, label));
+  if (!load_weights) return engine;
   FP4LAB_ASSIGN_OR_RETURN(auto source,
                           SyntheticWeights::Create(engine->blueprint_->manifest(), {engine->scheme_, spec.seed, label}));
   engine->quant_ = source->quant_config();
-  engine->tokenizer_error_ = Status::NotFound(label + ": a synthetic model has no tokenizer (it runs on token ids)");
   FP4LAB_ASSIGN_OR_RETURN(engine->backend_, CreateBackend(options.device));
 
   // Host memory: the tensors generated on the host (all, or only the small ones when the backend generates the
@@ -144,6 +184,7 @@ Result<std::unique_ptr<Engine>> Engine::OpenSynthetic(const SyntheticModelSpec& 
                                      std::to_string(host_available) + " are available");
   }
   WeightLoader loader(*source, engine->scheme_, on_device ? SyntheticPayloads::kOnDevice : SyntheticPayloads::kOnHost);
+  loader.SetKvCacheFormat(engine->kv_cache_format_);
   auto model = engine->blueprint_->Load(loader, *engine->backend_);
   if (!model.ok()) {
     const Status generation = source->generation_status();
@@ -164,9 +205,22 @@ Result<std::unique_ptr<Engine>> Engine::OpenPreset(const std::string& preset, co
   return OpenSynthetic({found->config, 0, "preset " + found->name}, options);
 }
 
+Status Engine::ResolvePrecision(const EngineOptions& options, const std::string& source) {
+  FP4LAB_ASSIGN_OR_RETURN(const PrecisionLabel label, ParsePrecisionLabel(options.precision));
+  FP4LAB_ASSIGN_OR_RETURN(scheme_, ParsePrecision(label.weights));
+  if (label.kv) {
+    kv_cache_format_ = *label.kv;
+    return Status::Ok();
+  }
+  FP4LAB_ASSIGN_OR_RETURN(kv_cache_format_, ResolveKvCacheFormat(options.kv_cache, quant_, source));
+  return Status::Ok();
+}
+
+std::string Engine::StoredLabel() const { return PrecisionLabelFor(PrecisionName(scheme_), kv_cache_format_); }
+
 std::string Engine::Describe() const {
-  return config_.model_type + " " + std::to_string(blueprint_->ParameterCount()) + " params, " +
-         PrecisionName(scheme_) + " on " + backend_->Name();
+  return config_.model_type + " " + std::to_string(blueprint_->ParameterCount()) + " params, " + PrecisionName(scheme_) +
+         ", " + KvCacheFormatName(kv_cache_format_) + " KV cache on " + (backend_ ? backend_->Name() : options_.device);
 }
 
 Result<std::vector<TokenId>> Engine::Encode(std::string_view text) const {
@@ -188,6 +242,7 @@ Status Engine::Download(const DeviceTensor& src, std::span<float> host) {
 }
 
 Result<std::unique_ptr<DeviceTensor>> Engine::ForwardLogits(std::span<const TokenId> tokens) {
+  FP4LAB_RETURN_IF_ERROR(RequireWeights("a forward pass"));
   const int64_t n = static_cast<int64_t>(tokens.size());
   if (n == 0 || n > MaxContext()) {
     return Status::InvalidArgument("a forward pass of " + std::to_string(n) + " tokens; expected 1.." +
@@ -196,6 +251,7 @@ Result<std::unique_ptr<DeviceTensor>> Engine::ForwardLogits(std::span<const Toke
   FP4LAB_ASSIGN_OR_RETURN(auto cache, model_->NewCache(n, 1));
   FP4LAB_ASSIGN_OR_RETURN(auto logits, backend_->Allocate(n, config_.vocab_size));
   FP4LAB_RETURN_IF_ERROR(model_->Forward(tokens, *cache, 0, *logits));
+  tokens_.forward += n;
   return logits;
 }
 
@@ -244,6 +300,7 @@ std::vector<TokenId> Engine::EosIds() const {
 Result<std::vector<TokenId>> Engine::Generate(std::span<const TokenId> prompt, int max_new_tokens,
                                               const SamplingOptions& sampling,
                                               const std::function<bool(TokenId)>& on_token) {
+  FP4LAB_RETURN_IF_ERROR(RequireWeights("Generate"));
   if (prompt.empty()) return Status::InvalidArgument("Generate: empty prompt (add BOS at least)");
   const int64_t capacity = std::min<int64_t>(MaxContext(), static_cast<int64_t>(prompt.size()) + max_new_tokens);
   if (static_cast<int64_t>(prompt.size()) >= capacity && max_new_tokens > 0) {
@@ -259,6 +316,7 @@ Result<std::vector<TokenId>> Engine::Generate(std::span<const TokenId> prompt, i
   // Prefill: one pass over the prompt; only the last row of logits is sampled.
   FP4LAB_ASSIGN_OR_RETURN(auto logits, backend_->Allocate(static_cast<int64_t>(prompt.size()), config_.vocab_size));
   FP4LAB_RETURN_IF_ERROR(model_->Forward(prompt, *cache, 0, *logits));
+  tokens_.forward += static_cast<int64_t>(prompt.size());
   host.resize(static_cast<size_t>(logits->size()));
   FP4LAB_RETURN_IF_ERROR(Download(*logits, host));
   std::copy(host.end() - config_.vocab_size, host.end(), row.begin());
@@ -267,6 +325,7 @@ Result<std::vector<TokenId>> Engine::Generate(std::span<const TokenId> prompt, i
     const TokenId next = SampleToken(row, sampling, rng);
     if (std::find(eos_ids.begin(), eos_ids.end(), next) != eos_ids.end()) break;
     generated.push_back(next);
+    ++tokens_.generated;
     if (on_token && !on_token(next)) break;
     if (cache->lengths[0] >= cache->capacity) break;
     FP4LAB_RETURN_IF_ERROR(model_->DecodeStep(std::span<const TokenId>(&next, 1), *cache, *step_logits));
@@ -285,6 +344,7 @@ nlohmann::json Engine::Provenance() const {
     paths[scheme_name] = path.ok() ? *path : path.status().message();
   }
   nlohmann::json provenance = {{"precision", PrecisionName(scheme_)},
+                               {"kv_cache", KvCacheFormatName(kv_cache_format_)},
                                {"model_dir", options_.model_dir},
                                {"model_type", config_.model_type},
                                {"parameters", blueprint_->ParameterCount()},

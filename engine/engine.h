@@ -11,6 +11,7 @@
 
 #include "engine/arch/architecture.h"
 #include "engine/backend.h"
+#include "engine/kv_cache_format.h"
 #include "engine/language_model.h"
 #include "engine/quant_config.h"
 #include "engine/split_experts_source.h"
@@ -24,7 +25,12 @@ struct EngineOptions {
   // HF checkpoint directory (config.json, *.safetensors, tokenizer.json or tokenizer.model), or a synthetic model dir
   // (config.json + fp4lab_synthetic.json, engine/synthetic_weights.h), whose weights are generated on load.
   std::string model_dir;
-  std::string precision = "bf16";  // "bf16" | "nvfp4" | "nvfp4-w4a16" | "fp8"
+  // The weights' precision, "bf16" | "nvfp4" | "nvfp4-w4a16" | "fp8", optionally with the KV-cache format as in a
+  // stored label ("nvfp4+kv-fp8", engine/kv_cache_format.h), which then wins over `kv_cache`.
+  std::string precision = "bf16";
+  // The KV-cache format: "auto" (what the checkpoint's kv_cache_quant_algo declares; bf16 for synthetic models,
+  // whose quantization config is ignored), "bf16" or "fp8".
+  std::string kv_cache = "auto";
   std::string device = "cpu";      // "cpu" | "cuda[:N]"
   // Calibration text for activation scales when a bf16 checkpoint is quantized on load to nvfp4 (W4A4) or fp8:
   // the first `calibration_tokens` tokens (BOS + text) set each Linear's input amax.
@@ -44,9 +50,26 @@ Result<std::map<std::string, float>> CalibrateActivations(const ModelBlueprint& 
                                                           const TensorSource& reader, const QuantConfig& quant,
                                                           const std::vector<int32_t>& tokens);
 
+// The KV-cache format `choice` (--kv-cache: auto, bf16, fp8) selects for the checkpoint in `model_dir`, as
+// Engine::Open resolves it (a synthetic model dir carries no quantization config: auto means bf16). Errors: the
+// config files' read and parse errors; ResolveKvCacheFormat's.
+Result<KvCacheFormat> ResolveKvCacheFormatOf(const std::string& model_dir, const std::string& choice);
+// Tokens an engine has run through its model since it was opened, for throughput reports: `forward` = tokens of
+// forward passes (scoring, perplexity windows, generation prefill), `generated` = tokens produced by decode steps.
+struct TokenCounts {
+  int64_t forward = 0;
+  int64_t generated = 0;
+};
+
 class Engine : public LanguageModel {
  public:
   static Result<std::unique_ptr<Engine>> Open(const EngineOptions& options);
+  // Everything Open checks and reads before the weights (config, quant config, tensor headers, tokenizer, the
+  // calibration precondition), without reading a weight or creating a backend: a model that answers VocabSize,
+  // MaxContext, Encode and the like, for checks before a run (Task::Preflight) that must not hold a model's
+  // memory. Its compute methods (Logits, ScoreTokens, Generate) return FailedPrecondition; backend(), model() and
+  // Provenance() must not be called (has_weights() is false).
+  static Result<std::unique_ptr<Engine>> OpenWithoutWeights(const EngineOptions& options);
   // A model with deterministic random weights (engine/synthetic_weights.h) for the config `spec.config` (any
   // family the engine runs), served in the stored form of options.precision (so no calibration is needed; a
   // quantization_config in the config is ignored). options.model_dir is only recorded in provenance (the origin
@@ -80,28 +103,40 @@ class Engine : public LanguageModel {
                                         const SamplingOptions& sampling,
                                         const std::function<bool(TokenId)>& on_token) override;
 
+  bool has_weights() const { return model_ != nullptr; }
   const ModelConfig& config() const { return config_; }
   // The family's view of the config: tensor manifest, KV-cache and activation sizes (engine/arch/architecture.h).
   const ModelBlueprint& blueprint() const { return *blueprint_; }
   const QuantConfig& quant_config() const { return quant_; }
   const std::vector<LayerPrecision>& layer_map() const { return layer_map_; }
   LinearScheme precision() const { return scheme_; }
+  KvCacheFormat kv_cache_format() const { return kv_cache_format_; }
+  // The stored label of what this engine runs: weights and KV-cache format (PrecisionLabelFor).
+  std::string StoredLabel() const;
   Backend& backend() { return *backend_; }
   Model& model() { return *model_; }
   // Bytes this engine has copied from its device to the host (logits, scores, generated tokens' rows) since it
   // was opened: what a scoring call costs in transfers.
   int64_t DownloadedBytes() const { return downloaded_bytes_; }
+  // Tokens processed by Logits, ScoreTokens and Generate since the engine was opened (TokenCounts).
+  TokenCounts TokensProcessed() const { return tokens_; }
   // Provenance of this engine: precision, the path each scheme ran on this device, device facts, weight bytes.
   nlohmann::json Provenance() const;
 
  private:
   Engine() = default;
+  static Result<std::unique_ptr<Engine>> OpenDirectory(const EngineOptions& options, bool load_weights);
+  static Result<std::unique_ptr<Engine>> OpenSyntheticImpl(const SyntheticModelSpec& spec,
+                                                           const EngineOptions& options, bool load_weights);
+  // FailedPrecondition for an engine opened without weights.
+  Status RequireWeights(const char* operation) const;
 
   EngineOptions options_;
   std::unique_ptr<ModelBlueprint> blueprint_;
   ModelConfig config_;
   QuantConfig quant_;
   LinearScheme scheme_ = LinearScheme::kBf16;
+  KvCacheFormat kv_cache_format_ = KvCacheFormat::kBf16;
   std::unique_ptr<SplitExpertsSource> reader_;  // the checkpoint, fused experts served per expert
   std::unique_ptr<Tokenizer> tokenizer_;  // null when the checkpoint has none
   Status tokenizer_error_;                 // why tokenizer_ is null
@@ -110,9 +145,13 @@ class Engine : public LanguageModel {
   std::vector<LayerPrecision> layer_map_;
   nlohmann::json synthetic_;  // {origin, seed, ...} for a synthetic model; null otherwise
   int64_t downloaded_bytes_ = 0;
+  TokenCounts tokens_;
 
   // backend_->Download, counted in downloaded_bytes_.
   Status Download(const DeviceTensor& src, std::span<float> host);
+  // Sets scheme_ and kv_cache_format_ from options.precision and options.kv_cache for a checkpoint whose
+  // quantization config is quant_ (`source` names it in errors).
+  Status ResolvePrecision(const EngineOptions& options, const std::string& source);
   // A forward pass over `tokens` (fresh cache) into device logits [tokens, vocab].
   Result<std::unique_ptr<DeviceTensor>> ForwardLogits(std::span<const TokenId> tokens);
 };

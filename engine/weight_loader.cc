@@ -119,6 +119,16 @@ Result<std::vector<uint16_t>> WeightLoader::ReadAsBf16(const TensorView& t) {
   return bits;
 }
 
+Result<KvScales> WeightLoader::KvCacheScales(const std::string& prefix) const {
+  std::optional<float> scales[2];
+  const std::string names[2] = {prefix + "k_proj.k_scale", prefix + "v_proj.v_scale"};
+  for (int i = 0; i < 2; ++i) {
+    if (!Has(names[i])) continue;
+    FP4LAB_ASSIGN_OR_RETURN(scales[i], ReadScalarF32(reader_, names[i]));
+  }
+  return KvScalesFromCheckpoint(scales[0], scales[1]);
+}
+
 Result<std::vector<float>> WeightLoader::Vector(const std::string& name, int64_t expected) {
   FP4LAB_ASSIGN_OR_RETURN(const TensorView* t, reader_.Require(name));
   if (t->shape.size() != 1 || t->shape[0] != expected) {

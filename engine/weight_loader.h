@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/kv_cache_format.h"
 #include "engine/linear_weights.h"
 #include "engine/quant_config.h"
 #include "engine/safetensors.h"
@@ -64,6 +65,14 @@ class WeightLoader {
   // A 1-D tensor decoded to f32 (norm weights, biases). InvalidArgument if its size is not `expected`.
   Result<std::vector<float>> Vector(const std::string& name, int64_t expected);
   bool Has(const std::string& name) const;
+  // The KV-cache format of the run being loaded (engine/kv_cache_format.h); bf16 unless set. Families read it when
+  // they load attention (DecoderModel::LoadAttention).
+  void SetKvCacheFormat(KvCacheFormat format) { kv_cache_format_ = format; }
+  KvCacheFormat kv_cache_format() const { return kv_cache_format_; }
+  // The FP8 KV scales of the attention at `prefix` (ending in "self_attn."): the F32 scalars "<prefix>k_proj.k_scale"
+  // and "<prefix>v_proj.v_scale" as ModelOpt exports them (amax / 448), combined by KvScalesFromCheckpoint; 1.0 when
+  // absent. InvalidArgument naming the file and tensor when one is not a single positive finite F32 value.
+  Result<KvScales> KvCacheScales(const std::string& prefix) const;
 
   LinearScheme run_scheme() const { return run_scheme_; }
   const std::vector<LayerPrecision>& layer_map() const { return layer_map_; }
@@ -86,6 +95,7 @@ class WeightLoader {
   LinearScheme run_scheme_;
   std::map<std::string, float> activation_amax_;
   std::vector<LayerPrecision> layer_map_;
+  KvCacheFormat kv_cache_format_ = KvCacheFormat::kBf16;
 };
 
 // True when the checkpoint carries a quantization config (ModelOpt or compressed-tensors).

@@ -15,6 +15,7 @@
 #include "engine/file_util.h"
 #include "engine/presets.h"
 #include "engine/synthetic_weights.h"
+#include "harness/kv_cache_flag.h"
 #include "harness/comma_list.h"
 #include "harness/bench_summary.h"
 #include "harness/command.h"
@@ -40,6 +41,7 @@ struct BenchFlags {
   int warmup = 1;
   std::string db = "results.sqlite";
   std::string calib = DataPath("wikitext2/wikitext2_sample.txt");
+  std::string kv_cache = "auto";
   std::string tag;
   bool json = false;
 };
@@ -100,7 +102,7 @@ std::string CommandLine(const BenchFlags& f) {
   if (!f.model.empty()) line += " --model " + f.model;
   if (!f.config.empty()) line += " --config " + f.config;
   if (f.model.empty() && f.config.empty()) line += " --preset " + (f.preset.empty() ? "tiny" : f.preset);
-  line += " --precisions " + f.precisions + " --device " + f.device + " --prompt-lengths " + f.prompt_lengths +
+  line += " --precisions " + f.precisions + " --kv-cache " + f.kv_cache + " --device " + f.device + " --prompt-lengths " + f.prompt_lengths +
           " --batches " + f.batches + " --decode-tokens " + std::to_string(f.decode_tokens) + " --decode-prompt " +
           std::to_string(f.decode_prompt) + " --repetitions " + std::to_string(f.repetitions) + " --warmup " +
           std::to_string(f.warmup) + " --db " + f.db;
@@ -110,7 +112,8 @@ std::string CommandLine(const BenchFlags& f) {
 Result<int> RunBench(const BenchFlags& f) {
   RunPlan plan;
   FP4LAB_ASSIGN_OR_RETURN(plan.model_dir, ModelDirectory(f));
-  plan.precisions = SplitCommaList(f.precisions);
+  FP4LAB_ASSIGN_OR_RETURN(plan.precisions, ResolvePrecisionLabels(SplitCommaList(f.precisions), f.kv_cache,
+                                                                   [&](const std::string&) { return plan.model_dir; }));
   if (plan.precisions.empty()) return Status::InvalidArgument("--precisions: at least one precision is needed");
   plan.no_reference = true;  // throughput and memory are per precision; nothing is paired
   plan.tasks = {"latency"};
@@ -157,7 +160,7 @@ Command AddBenchCommand(CLI::App& root) {
   auto* config = app->add_option("--config", f->config, "A config.json of any family fp4lab runs, with random weights");
   model->excludes(preset, config);
   preset->excludes(config);
-  app->add_option("--precisions", f->precisions, "Comma list of bf16, nvfp4, nvfp4-w4a16, fp8")
+  app->add_option("--precisions", f->precisions, "Comma list of bf16, nvfp4, nvfp4-w4a16, fp8, each optionally +kv-bf16 or +kv-fp8")
       ->capture_default_str();
   app->add_option("--device", f->device, "cpu | cuda[:N]")->capture_default_str();
   app->add_option("--prompt-lengths", f->prompt_lengths, "Prefill lengths (clipped to the model's context)")
@@ -171,6 +174,7 @@ Command AddBenchCommand(CLI::App& root) {
   app->add_option("--repetitions", f->repetitions, "Timed repetitions per shape")->capture_default_str();
   app->add_option("--warmup", f->warmup, "Untimed runs per shape before the repetitions")->capture_default_str();
   app->add_option("--db", f->db, "SQLite result file (created if missing)")->capture_default_str();
+  AddKvCacheFlag(*app, f->kv_cache);
   app->add_option("--calib", f->calib, "Calibration text when --model is a bf16 checkpoint quantized on load")
       ->capture_default_str();
   app->add_option("--tag", f->tag, "Label for this run (gate baselines can name it)");

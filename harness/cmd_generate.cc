@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "engine/engine.h"
+#include "harness/kv_cache_flag.h"
 #include "harness/command.h"
 #include "harness/open_engine.h"
 #include "harness/flag_checks.h"
@@ -19,6 +20,7 @@ struct GenerateFlags {
   std::string precision = "bf16";
   std::string device = "cpu";
   std::string calib;
+  std::string kv_cache = "auto";
   int max_tokens = 64;
   SamplingOptions sampling;
   bool no_bos = false;
@@ -44,7 +46,7 @@ Result<int> GenerateFromIds(Engine& engine, const GenerateFlags& f) {
 }
 
 Result<int> RunGenerate(const GenerateFlags& f) {
-  FP4LAB_ASSIGN_OR_RETURN(auto engine, OpenEngineFromFlags(f.model, f.precision, f.device, f.calib));
+  FP4LAB_ASSIGN_OR_RETURN(auto engine, OpenEngineFromFlags(f.model, f.precision, f.device, f.calib, f.kv_cache));
   if (!f.prompt_ids.empty()) return GenerateFromIds(*engine, f);
   FP4LAB_ASSIGN_OR_RETURN(std::vector<TokenId> prompt, engine->Encode(f.prompt));
   if (!f.no_bos) prompt.insert(prompt.begin(), engine->BosId());
@@ -87,6 +89,7 @@ Command AddGenerateCommand(CLI::App& root) {
   app->add_option("--precision", flags->precision, "bf16 | nvfp4 | nvfp4-w4a16 | fp8")->capture_default_str();
   app->add_option("--device", flags->device, "cpu | cuda[:N]")->capture_default_str();
   app->add_option("--calib", flags->calib, "Calibration text for quantizing a bf16 model to nvfp4/fp8 on load");
+  AddKvCacheFlag(*app, flags->kv_cache);
   app->add_flag("--no-bos", flags->no_bos, "Do not prepend BOS");
   app->add_option("--prompt-ids", flags->prompt_ids,
                   "Generate from these token ids (\"1,2,3\") instead of --prompt; prints the generated ids");

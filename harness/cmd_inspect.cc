@@ -12,8 +12,10 @@
 #include "engine/file_util.h"
 #include "engine/memory_model.h"
 #include "engine/presets.h"
+#include "engine/role_memory.h"
 #include "engine/safetensors.h"
 #include "harness/command.h"
+#include "harness/kv_cache_flag.h"
 #include "harness/paths.h"
 
 namespace fp4lab {
@@ -26,6 +28,7 @@ struct InspectFlags {
   std::string calib = DataPath("wikitext2/wikitext2_sample.txt");
   std::string config;            // config-only prediction mode
   std::string scheme = "nvfp4";  // its scheme
+  std::string kv_cache = "auto";
   bool json = false;
 };
 
@@ -118,10 +121,16 @@ Result<int> RunInspect(const InspectFlags& f) {
     auto cfg = ReadJsonFile(f.model + "/config.json");
     options.precision = quantized || (cfg.ok() && cfg->contains("quantization_config")) ? "nvfp4-w4a16" : "bf16";
   }
+  options.kv_cache = f.kv_cache;
   if (!f.calib.empty()) {
     FP4LAB_ASSIGN_OR_RETURN(options.calibration_text, ReadFile(f.calib));
   }
   FP4LAB_ASSIGN_OR_RETURN(auto engine, Engine::Open(options));
+  const std::vector<RoleMemory> roles = MemoryByRole(engine->blueprint().manifest(), engine->layer_map());
+  const KvCacheFormat kv = engine->kv_cache_format();
+  const int64_t kv_per_token = KvCacheBytesPerToken(engine->blueprint().KvWidths(), kv);
+  int64_t role_bytes = 0;
+  for (const RoleMemory& r : roles) role_bytes += r.bytes;
   const ModelConfig& c = engine->config();
   int64_t linear_bytes = 0, linear_params = 0;
   for (const auto& l : engine->layer_map()) {
@@ -140,7 +149,17 @@ Result<int> RunInspect(const InspectFlags& f) {
       {"quantization", engine->Provenance()["quantization"]},
       {"weight_bytes", engine->model().WeightDeviceBytes()},
       {"linear_bytes", linear_bytes},
-      {"linear_bits_per_parameter", linear_params ? 8.0 * linear_bytes / linear_params : 0.0}};
+      {"linear_bits_per_parameter", linear_params ? 8.0 * linear_bytes / linear_params : 0.0},
+      {"roles", nlohmann::json::array()},
+      {"stored_weight_bytes", role_bytes},
+      {"kv_cache", {{"format", KvCacheFormatName(kv)},
+                    {"bytes_per_element", KvCacheBytesPerElement(kv)},
+                    {"bytes_per_token", kv_per_token},
+                    {"declared", engine->quant_config().kv_cache_quant_algo}}}};
+  for (const RoleMemory& r : roles) {
+    out["roles"].push_back({{"role", r.role}, {"linears_by_scheme", r.linears_by_scheme},
+                            {"parameters", r.parameters}, {"bytes", r.bytes}});
+  }
   for (const auto& [dtype, entry] : by_dtype) out["tensors_by_dtype"][dtype] = {{"tensors", entry.first}, {"bytes", entry.second}};
   for (const auto& l : engine->layer_map()) {
     out["layers"].push_back({{"layer", l.layer}, {"scheme", LinearSchemeName(l.scheme)}, {"reason", l.reason},
@@ -165,6 +184,24 @@ Result<int> RunInspect(const InspectFlags& f) {
   std::cout << "  linear weights: " << linear_bytes << " B, " << std::fixed << std::setprecision(3)
             << out["linear_bits_per_parameter"].get<double>() << " bits/parameter; all weights on device: "
             << out["weight_bytes"].get<int64_t>() << " B\n";
+  std::cout << "  by role at " << engine->StoredLabel() << ":\n    " << std::left << std::setw(14) << "role"
+            << std::setw(34) << "linear layers" << std::right << std::setw(14) << "parameters" << std::setw(16)
+            << "stored bytes\n";
+  for (const RoleMemory& r : roles) {
+    std::string schemes;
+    for (const auto& [scheme, count] : r.linears_by_scheme) {
+      schemes += (schemes.empty() ? "" : ", ") + scheme + " x" + std::to_string(count);
+    }
+    std::cout << "    " << std::left << std::setw(14) << r.role << std::setw(34) << (schemes.empty() ? "-" : schemes)
+              << std::right << std::setw(14) << r.parameters << std::setw(15) << r.bytes << "\n";
+  }
+  std::cout << "    " << std::left << std::setw(48) << "total" << std::right << std::setw(14)
+            << engine->blueprint().ParameterCount() << std::setw(15) << role_bytes << "\n"
+            << "  KV cache: " << KvCacheFormatName(kv) << " (" << KvCacheBytesPerElement(kv) << " B per element; "
+            << "checkpoint declares " << (out["kv_cache"]["declared"].get<std::string>().empty()
+                                               ? std::string("none")
+                                               : out["kv_cache"]["declared"].get<std::string>())
+            << "), " << kv_per_token << " B per token\n";
   return 0;
 }
 
@@ -177,6 +214,7 @@ Command AddInspectCommand(CLI::App& root) {
   app->add_option("--model", f->model, "HF checkpoint directory")->capture_default_str();
   app->add_option("--precision", f->precision, "Resolve the map for this precision (default: as stored)");
   app->add_option("--calib", f->calib, "Calibration text (only for quantizing bf16 to nvfp4/fp8 on load)");
+  AddKvCacheFlag(*app, f->kv_cache);
   CLI::Option* config = app->add_option(
       "--config", f->config,
       "Predict the weight memory of the model this config.json (or built-in preset, e.g. qwen3-8b) describes");

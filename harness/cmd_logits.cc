@@ -8,6 +8,7 @@
 #include "engine/engine.h"
 #include "engine/safetensors.h"
 #include "harness/command.h"
+#include "harness/kv_cache_flag.h"
 #include "harness/open_engine.h"
 #include "harness/paths.h"
 #include "harness/token_ids.h"
@@ -23,6 +24,7 @@ struct LogitsFlags {
   std::string precision = "bf16";
   std::string device = "cpu";
   std::string calib;
+  std::string kv_cache = "auto";
   bool json = false;
 };
 
@@ -35,7 +37,7 @@ Result<int> RunLogits(const LogitsFlags& f) {
                                      " and " + std::to_string(sequence.size()));
     }
   }
-  FP4LAB_ASSIGN_OR_RETURN(auto engine, OpenEngineFromFlags(f.model, f.precision, f.device, f.calib));
+  FP4LAB_ASSIGN_OR_RETURN(auto engine, OpenEngineFromFlags(f.model, f.precision, f.device, f.calib, f.kv_cache));
   const int64_t tokens = static_cast<int64_t>(sequences.front().size());
   const int64_t vocab = engine->VocabSize();
   TensorToWrite logits{"logits", DType::kF32, {static_cast<int64_t>(sequences.size()), tokens, vocab}, {}};
@@ -52,12 +54,13 @@ Result<int> RunLogits(const LogitsFlags& f) {
     std::memcpy(input_ids.bytes.data() + offset, sequence.data(), sequence.size() * sizeof(int32_t));
   }
   const std::map<std::string, std::string> metadata = {
-      {"model", f.model}, {"precision", f.precision}, {"device", f.device}, {"producer", "fp4lab logits"}};
+      {"model", f.model}, {"precision", engine->StoredLabel()}, {"device", f.device}, {"producer", "fp4lab logits"}};
   FP4LAB_RETURN_IF_ERROR(WriteSafetensors(f.out, {logits, input_ids}, metadata));
   const nlohmann::json summary = {{"out", f.out},
                                   {"shape", {sequences.size(), tokens, vocab}},
                                   {"model", engine->Describe()},
-                                  {"precision", f.precision}};
+                                  {"precision", engine->StoredLabel()},
+                                  {"kv_cache", KvCacheFormatName(engine->kv_cache_format())}};
   if (f.json) {
     std::cout << summary.dump(2) << "\n";
   } else {
@@ -82,6 +85,7 @@ Command AddLogitsCommand(CLI::App& root) {
   app->add_option("--precision", f->precision, "bf16 | nvfp4 | nvfp4-w4a16 | fp8")->capture_default_str();
   app->add_option("--device", f->device, "cpu | cuda[:N]")->capture_default_str();
   app->add_option("--calib", f->calib, "Calibration text for quantizing a bf16 model to nvfp4/fp8 on load");
+  AddKvCacheFlag(*app, f->kv_cache);
   app->add_flag("--json", f->json, "Print a JSON summary");
   return {app, [f] { return RunLogits(*f); }};
 }

@@ -1,5 +1,6 @@
 // `fp4lab run`: the main job. Runs a model in several precisions on identical inputs, scores every task, stores
 // everything in SQLite and (unless --report "") renders the HTML report next to it.
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -7,6 +8,7 @@
 #include <sstream>
 
 #include "engine/file_util.h"
+#include "harness/kv_cache_flag.h"
 #include "harness/comma_list.h"
 #include "harness/command.h"
 #include "harness/flag_checks.h"
@@ -15,6 +17,7 @@
 #include "harness/runner.h"
 #include "reports/report.h"
 #include "tasks/chat_prompt.h"
+#include "tasks/humaneval_task.h"
 #include "tasks/sandbox_dirs.h"
 
 namespace fp4lab {
@@ -34,11 +37,15 @@ struct RunFlags {
   std::string ppl_convention = "lmeval";
   std::string ppl_data;
   std::string calib = DataPath("wikitext2/wikitext2_sample.txt");
+  std::string kv_cache = "auto";
   int calib_tokens = 512;
   int ctx = 0;
   int limit = 0;
   int mmlu_shots = 0;
   std::string mmlu_subjects;
+  std::string mmlu_data;       // release layout dir; empty = the bundled subset
+  std::string humaneval_data;  // problems file of the code suite; empty = the bundled HumanEval subset
+  std::string suite = "humaneval";
   int humaneval_samples = 1;
   float temperature = 0.0f;
   float top_p = 1.0f;
@@ -96,13 +103,20 @@ Status ResolveShard(RunFlags& f, RunPlan& plan) {
 
 Result<int> RunRun(RunFlags f) {
   if (!f.report.empty()) FP4LAB_RETURN_IF_ERROR(CheckOutputFile("--report", f.report));
-  if (f.tasks.find("humaneval") != std::string::npos) RemoveSandboxDirsOnSignal();  // before any thread starts
+  FP4LAB_ASSIGN_OR_RETURN(const CodeSuite suite, ParseCodeSuite(f.suite));
+  const std::string suite_name(CodeSuiteName(suite));
   RunPlan plan;
   FP4LAB_RETURN_IF_ERROR(ResolveShard(f, plan));
   plan.model_dir = f.model;
   plan.reference_dir = f.reference;
   plan.precisions = SplitCommaList(f.precisions);
   plan.tasks = SplitCommaList(f.tasks);
+  // --suite picks what the task "humaneval" in --tasks runs (tasks/humaneval_task.h); the task is named after it.
+  std::replace(plan.tasks.begin(), plan.tasks.end(), std::string("humaneval"), suite_name);
+  const bool runs_code = std::any_of(plan.tasks.begin(), plan.tasks.end(), [](const std::string& t) {
+    return ParseCodeSuite(t).ok();
+  });
+  if (runs_code) RemoveSandboxDirsOnSignal();  // before any thread starts
   plan.device = f.device;
   plan.calibration_file = f.calib;
   plan.calibration_tokens = f.calib_tokens;
@@ -110,16 +124,19 @@ Result<int> RunRun(RunFlags f) {
   plan.log_samples = f.log_samples;
   plan.no_reference = f.no_reference;
   plan.command_line = f.command_line;
+  plan.quiet_progress = f.json;
   nlohmann::json ppl = {{"convention", f.ppl_convention}};
   nlohmann::json fidelity = nlohmann::json::object();
   if (f.ctx > 0) ppl["ctx"] = fidelity["ctx"] = f.ctx;
   if (!f.ppl_data.empty()) ppl["data"] = fidelity["data"] = f.ppl_data;
   nlohmann::json mmlu = {{"shots", f.mmlu_shots}, {"limit", f.limit}};
   if (!f.mmlu_subjects.empty()) mmlu["subjects"] = SplitCommaList(f.mmlu_subjects);
+  if (!f.mmlu_data.empty()) mmlu["data_dir"] = f.mmlu_data;
   nlohmann::json humaneval = {{"n", f.humaneval_samples}, {"temperature", f.temperature}, {"top_p", f.top_p},
                               {"seed", f.seed}, {"max_new_tokens", f.max_new_tokens}, {"limit", f.limit},
                               {"allow_code_exec", f.allow_code_exec}};
   if (f.humaneval_samples > 1) humaneval["ks"] = std::vector<int>{1, f.humaneval_samples};
+  if (!f.humaneval_data.empty()) humaneval["problems"] = f.humaneval_data;
   if (f.fewshot_as_multiturn && f.no_fewshot_as_multiturn) {
     return Status::InvalidArgument("--fewshot-as-multiturn and --no-fewshot-as-multiturn contradict each other");
   }
@@ -130,6 +147,9 @@ Result<int> RunRun(RunFlags f) {
   mmlu.update(chat.ToJson());
   humaneval.update(chat.ToJson());
   plan.task_options = {{"perplexity", ppl}, {"fidelity", fidelity}, {"mmlu", mmlu}, {"humaneval", humaneval}};
+  for (const std::string& task : plan.tasks) {
+    if (ParseCodeSuite(task).ok()) plan.task_options[task] = humaneval;  // humaneval+ and mbpp+ take the same flags
+  }
 
   // The bf16 reference: always first, unless the user opted out or there is nothing to load it from.
   std::erase(plan.precisions, std::string("bf16"));
@@ -147,6 +167,16 @@ Result<int> RunRun(RunFlags f) {
     std::erase(plan.tasks, std::string("fidelity"));
   }
   if (plan.precisions.empty()) return Status::InvalidArgument("--precisions: nothing left to run");
+  // Every precision under test gets its KV-cache format in its label; the bf16 reference keeps the bf16 cache.
+  const size_t first_candidate = plan.no_reference ? 0 : 1;
+  FP4LAB_ASSIGN_OR_RETURN(
+      const std::vector<std::string> candidates,
+      ResolvePrecisionLabels({plan.precisions.begin() + first_candidate, plan.precisions.end()}, f.kv_cache,
+                             [&](const std::string& weights) { return ModelFor(plan, weights); }));
+  plan.precisions.resize(first_candidate);
+  for (const std::string& label : candidates) {
+    if (label != "bf16" || first_candidate == 0) plan.precisions.push_back(label);
+  }
 
   FP4LAB_ASSIGN_OR_RETURN(RunOutcome outcome, ExecuteRun(plan, f.db, f.resume));
   std::fprintf(stderr, "run %lld complete: %s\n", static_cast<long long>(outcome.run_id), f.db.c_str());
@@ -181,9 +211,12 @@ Command AddRunCommand(CLI::App& root, const std::string& command_line) {
       "fidelity (KL divergence vs bf16) on the bundled TinyStories sample, into results.sqlite and report.html.");
   app->add_option("--model", f->model, "Checkpoint under test (HF directory, bf16 or NVFP4)")->capture_default_str();
   app->add_option("--reference", f->reference, "BF16 base of a pre-quantized --model (default: --model itself)");
-  app->add_option("--precisions", f->precisions, "Comma list of bf16, nvfp4, nvfp4-w4a16, fp8 (bf16 is added)")
+  app->add_option("--precisions", f->precisions,
+                  "Comma list of bf16, nvfp4, nvfp4-w4a16, fp8, each optionally +kv-bf16 or +kv-fp8 (bf16 is added "
+                  "as the reference)")
       ->capture_default_str();
-  app->add_option("--tasks", f->tasks, "Comma list of tasks: perplexity, fidelity, mmlu, humaneval")
+  app->add_option("--tasks", f->tasks, "Comma list of tasks: perplexity, fidelity, mmlu, humaneval (or humaneval+, "
+                  "mbpp+)")
       ->capture_default_str();
   app->add_option("--device", f->device, "cpu | cuda[:N] (with --shard auto, cuda picks the rank's GPU)")
       ->capture_default_str();
@@ -201,6 +234,9 @@ Command AddRunCommand(CLI::App& root, const std::string& command_line) {
       ->check(AtLeast(0));
   app->add_option("--ppl-data", f->ppl_data, "Text file for perplexity and fidelity (documents split on "
                   "<|endoftext|>; default: bundled TinyStories sample)");
+  AddKvCacheFlag(*app, f->kv_cache)
+      ->description("KV-cache format of each precision without its own +kv-FORMAT (e.g. nvfp4+kv-fp8): auto (what "
+                    "its checkpoint's kv_cache_quant_algo declares), bf16 or fp8; the bf16 reference keeps bf16");
   app->add_option("--calib", f->calib, "Calibration text for activation scales when quantizing bf16 on load")
       ->capture_default_str();
   app->add_option("--calib-tokens", f->calib_tokens, "Calibration tokens")->capture_default_str()->check(AtLeast(1));
@@ -210,6 +246,16 @@ Command AddRunCommand(CLI::App& root, const std::string& command_line) {
       ->capture_default_str()
       ->check(AtLeast(0));
   app->add_option("--mmlu-subjects", f->mmlu_subjects, "Comma list of MMLU subjects (default: all with test data)");
+  app->add_option("--mmlu-data", f->mmlu_data,
+                  "MMLU in the original release layout: DIR/{dev,val,test}/<subject>_<split>.csv, e.g. the unpacked "
+                  "data.tar (all 57 subjects; default: the bundled 3-subject subset)");
+  app->add_option("--suite", f->suite,
+                  "What the task humaneval runs: humaneval (openai/human-eval tests), humaneval+ or mbpp+ (evalplus "
+                  "differential tests with its time limits; needs --humaneval-data)")
+      ->capture_default_str();
+  app->add_option("--humaneval-data", f->humaneval_data,
+                  "Problems of the --suite, plain or .gz: HumanEval.jsonl, or evalplus's HumanEvalPlus.jsonl / "
+                  "MbppPlus.jsonl (default for humaneval: the bundled first 10 problems)");
   app->add_option("--samples-per-problem", f->humaneval_samples, "HumanEval draws per problem (pass@k, k <= n)")
       ->capture_default_str()
       ->check(AtLeast(1));

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -18,9 +19,17 @@
 #include "harness/run_timing.h"
 #include "harness/shard_set.h"
 #include "results/result_store.h"
+#include "tasks/latency_memory.h"
 #include "tasks/registry.h"
 
 namespace fp4lab {
+
+std::string ModelFor(const RunPlan& plan, const std::string& precision) {
+  const auto label = ParsePrecisionLabel(precision);
+  const bool bf16_weights = label.ok() && label->weights == "bf16";
+  if (bf16_weights && !plan.reference_dir.empty()) return plan.reference_dir;
+  return plan.model_dir;
+}
 
 namespace {
 
@@ -33,15 +42,13 @@ std::string UtcNow() {
   return buf;
 }
 
-// The model directory a precision loads: bf16 comes from the reference checkpoint.
-std::string ModelFor(const RunPlan& plan, const std::string& precision) {
-  if (precision == "bf16" && !plan.reference_dir.empty()) return plan.reference_dir;
-  return plan.model_dir;
-}
-
 Status ValidatePlan(const RunPlan& plan) {
   if (plan.precisions.empty()) return Status::InvalidArgument("--precisions: at least one precision is needed");
-  for (const auto& p : plan.precisions) FP4LAB_RETURN_IF_ERROR(ParsePrecision(p).status().WithContext("--precisions"));
+  for (const auto& p : plan.precisions) {
+    auto label = ParsePrecisionLabel(p);
+    if (!label.ok()) return label.status().WithContext("--precisions");
+    FP4LAB_RETURN_IF_ERROR(ParsePrecision(label->weights).status().WithContext("--precisions"));
+  }
   if (plan.tasks.empty()) return Status::InvalidArgument("--tasks: at least one task is needed");
   return CheckShardable(plan.tasks, plan.shard);
 }
@@ -60,9 +67,27 @@ struct OpenedTask {
   nlohmann::json options;
 };
 
+// Whether `precision` is the run's reference (the first precision, unless --no-reference).
+bool IsReference(const RunPlan& plan, const std::string& precision) {
+  return !plan.no_reference && precision == plan.precisions.front();
+}
+
+// What a task row stores as its config: the task's resolved Config() (data files by path, defaults filled in), plus
+// the run's options it does not echo (e.g. allow_code_exec), so reports name the data behind the dataset sha256 and
+// tasks/registry.cc can rebuild the task from the row.
+nlohmann::json StoredTaskConfig(const OpenedTask& opened) {
+  nlohmann::json config = opened.task->Config();
+  if (opened.options.is_object()) {
+    for (auto it = opened.options.begin(); it != opened.options.end(); ++it) {
+      if (!config.contains(it.key())) config[it.key()] = it.value();
+    }
+  }
+  return config;
+}
+
 // Runs one task at one precision: evaluates what is not stored yet, then aggregates from stored samples.
 Status RunTaskAtPrecision(ResultStore& store, int64_t run_id, const RunPlan& plan, OpenedTask& opened,
-                          const std::string& precision, LanguageModel& model, LanguageModel* reference) {
+                          const std::string& precision, Engine& engine) {
   Task& task = *opened.task;
   TaskRecord record;
   record.run_id = run_id;
@@ -70,7 +95,7 @@ Status RunTaskAtPrecision(ResultStore& store, int64_t run_id, const RunPlan& pla
   record.precision = precision;
   record.version = task.Version();
   record.dataset_sha256 = task.DatasetSha256();
-  record.config = opened.options;
+  record.config = StoredTaskConfig(opened);
   FP4LAB_ASSIGN_OR_RETURN(std::vector<TaskRecord> existing_tasks, store.ListTasks(run_id));
   for (const auto& existing : existing_tasks) {
     if (existing.task == record.task && existing.precision == precision && existing.complete) {
@@ -81,7 +106,8 @@ Status RunTaskAtPrecision(ResultStore& store, int64_t run_id, const RunPlan& pla
   FP4LAB_RETURN_IF_ERROR(store.UpsertTask(record));
   FP4LAB_ASSIGN_OR_RETURN(std::set<std::string> stored, store.StoredSampleIds(run_id, record.task, precision));
 
-  Progress progress(record.task + "/" + precision);
+  Progress progress(record.task + "/" + precision,
+                    {plan.quiet_progress, [&engine] { return engine.TokensProcessed(); }});
   std::vector<SampleRecord> pending;
   auto flush = [&]() -> Status {
     if (pending.empty()) return Status::Ok();
@@ -89,7 +115,14 @@ Status RunTaskAtPrecision(ResultStore& store, int64_t run_id, const RunPlan& pla
     pending.clear();
     return s;
   };
-  TaskRun run{model, precision, reference, nullptr, nullptr, nullptr, plan.log_samples};
+  TaskRun run{.model = engine, .precision = precision, .is_reference = IsReference(plan, precision),
+              .log_samples = plan.log_samples, .engine = &engine};
+  if (task.NeedsReference() && !run.is_reference) {
+    const std::string reference_precision = plan.precisions.front();
+    run.reference_attachment = [&store, run_id, &record, reference_precision](const std::string& sample_id) {
+      return store.ReadAttachment(run_id, record.task, reference_precision, sample_id);
+    };
+  }
   run.should_run = [&](const std::string& id) { return plan.shard.Contains(id) && !stored.count(id); };
   run.emit = [&](std::vector<SampleRecord>&& batch) -> Status {
     for (auto& s : batch) {
@@ -149,17 +182,83 @@ Status CheckResumedData(ResultStore& store, int64_t run_id, const std::vector<Op
   return Status::Ok();
 }
 
-// Every task checks every loaded model (context, data length, opt-ins) before the run row exists.
+EngineOptions EngineOptionsFor(const RunPlan& plan, const std::string& precision, const std::string& calibration) {
+  EngineOptions options;
+  options.model_dir = ModelFor(plan, precision);
+  options.precision = precision;
+  options.kv_cache = "bf16";  // a label without "+kv-FORMAT" means the bf16 cache (ResolvePrecisionLabels)
+  options.device = plan.device;
+  options.calibration_text = calibration;
+  options.calibration_tokens = plan.calibration_tokens;
+  return options;
+}
+
+// Every task checks every precision's model (context, vocabulary, tokenized data, opt-ins) before the run row
+// exists, on models opened without weights (nothing heavy is resident yet).
 Status PreflightTasks(const RunPlan& plan, const std::vector<OpenedTask>& tasks,
-                      const std::map<std::string, std::unique_ptr<Engine>>& engines) {
-  const Engine* reference = plan.no_reference ? nullptr : engines.at(plan.precisions.front()).get();
+                      const std::map<std::string, std::unique_ptr<Engine>>& models) {
+  const Engine* reference = plan.no_reference ? nullptr : models.at(plan.precisions.front()).get();
   for (const auto& opened : tasks) {
     for (const auto& precision : plan.precisions) {
-      FP4LAB_RETURN_IF_ERROR(opened.task->Preflight(*engines.at(precision), reference)
+      FP4LAB_RETURN_IF_ERROR(opened.task->Preflight(*models.at(precision), reference)
                                  .WithContext(opened.task->Name() + " at " + precision));
     }
   }
   return Status::Ok();
+}
+
+// True when every task of the run is stored complete at `precision` (a resumed run skips loading that model).
+Result<bool> PrecisionComplete(ResultStore& store, int64_t run_id, const std::vector<OpenedTask>& tasks,
+                               const std::string& precision) {
+  FP4LAB_ASSIGN_OR_RETURN(std::vector<TaskRecord> stored, store.ListTasks(run_id));
+  for (const auto& opened : tasks) {
+    const bool complete = std::any_of(stored.begin(), stored.end(), [&](const TaskRecord& record) {
+      return record.task == opened.task->Name() && record.precision == precision && record.complete;
+    });
+    if (!complete) return false;
+  }
+  return true;
+}
+
+// Loads `precision`, records its provenance (engine facts, NVFP4 path, layer map), runs every task on it, records
+// its peak memory, and frees it: only this model is resident while it runs.
+Status RunPrecision(ResultStore& store, int64_t run_id, const RunPlan& plan, std::vector<OpenedTask>& tasks,
+                    const std::string& precision, const std::string& calibration) {
+  const EngineOptions options = EngineOptionsFor(plan, precision, calibration);
+  std::fprintf(stderr, "loading %s at %s on %s\n", options.model_dir.c_str(), precision.c_str(), plan.device.c_str());
+  FP4LAB_ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, Engine::Open(options));
+
+  const LinearScheme scheme = engine->precision();
+  FP4LAB_ASSIGN_OR_RETURN(RunRecord run, store.GetRun(run_id));
+  nlohmann::json provenance = run.provenance;
+  provenance["engines"][precision] = engine->Provenance();
+  auto path = engine->backend().LinearPath(scheme);
+  provenance["nvfp4_path"][precision] = {{"path", path.ok() ? *path : "unsupported"},
+                                         {"reason", path.ok() ? engine->backend().Name() : path.status().message()}};
+  FP4LAB_RETURN_IF_ERROR(store.UpdateRunProvenance(run_id, provenance));
+  std::vector<LayerPrecisionRecord> layers;
+  for (const auto& l : engine->layer_map()) {
+    layers.push_back({run_id, precision, l.layer, LinearSchemeName(l.scheme), l.reason, l.bytes});
+  }
+  if (!layers.empty()) FP4LAB_RETURN_IF_ERROR(store.WriteLayerPrecisions(layers));
+
+  for (auto& opened : tasks) {
+    // A failure leaves the run incomplete (resumable); stored samples are kept.
+    FP4LAB_RETURN_IF_ERROR(RunTaskAtPrecision(store, run_id, plan, opened, precision, *engine));
+  }
+
+  const PeakMemory peak = MeasurePeakMemory(engine->backend());
+  FP4LAB_ASSIGN_OR_RETURN(run, store.GetRun(run_id));
+  provenance = run.provenance;
+  nlohmann::json& memory = provenance["memory"];
+  memory["resident"] = "one model at a time: each precision is loaded, evaluated and freed before the next loads";
+  memory["precisions"][precision] = {{"weight_device_bytes", engine->model().WeightDeviceBytes()},
+                                     {"source", peak.source}};
+  if (peak.bytes) {
+    memory["precisions"][precision]["peak_bytes"] = *peak.bytes;
+    memory["peak_bytes"] = std::max(memory.value("peak_bytes", int64_t{0}), *peak.bytes);
+  }
+  return store.UpdateRunProvenance(run_id, provenance);
 }
 
 }  // namespace
@@ -215,20 +314,17 @@ Result<RunOutcome> ExecuteRun(const RunPlan& plan, const std::string& db_path, b
   if (!plan.calibration_file.empty()) {
     FP4LAB_ASSIGN_OR_RETURN(calibration_text, ReadFile(plan.calibration_file));
   }
-  // Open every engine before creating the run, so a model that does not load leaves no run behind.
-  std::map<std::string, std::unique_ptr<Engine>> engines;
+  // Every precision's model opened without weights, and the device, before the run is created: a config,
+  // tokenizer, quant config or task check that fails leaves no run behind, and no weights are read twice.
+  std::map<std::string, std::unique_ptr<Engine>> models;
   for (const auto& precision : plan.precisions) {
-    EngineOptions options;
-    options.model_dir = ModelFor(plan, precision);
-    options.precision = precision;
-    options.device = plan.device;
-    options.calibration_text = calibration_text;
-    options.calibration_tokens = plan.calibration_tokens;
-    std::fprintf(stderr, "loading %s at %s on %s\n", options.model_dir.c_str(), precision.c_str(),
-                 plan.device.c_str());
-    FP4LAB_ASSIGN_OR_RETURN(engines[precision], Engine::Open(options));
+    FP4LAB_ASSIGN_OR_RETURN(models[precision],
+                            Engine::OpenWithoutWeights(EngineOptionsFor(plan, precision, calibration_text)));
   }
-  FP4LAB_RETURN_IF_ERROR(PreflightTasks(plan, tasks, engines));
+  FP4LAB_RETURN_IF_ERROR(PreflightTasks(plan, tasks, models));
+  FP4LAB_ASSIGN_OR_RETURN(std::unique_ptr<Backend> device, CreateBackend(plan.device));
+  const std::string device_name = device->Facts().value("name", plan.device);
+  device.reset();
 
   FP4LAB_ASSIGN_OR_RETURN(auto store, ResultStore::Open(db_path, OpenMode::kCreateOrOpen));
   const std::string plan_key = Sha256Hex(plan.Canonical().dump());
@@ -257,42 +353,28 @@ Result<RunOutcome> ExecuteRun(const RunPlan& plan, const std::string& db_path, b
     run.model_path = plan.model_dir;
     run.reference_path = plan.reference_dir.empty() ? plan.model_dir : plan.reference_dir;
     run.device = plan.device;
-    run.device_name = engines.begin()->second->backend().Facts().value("name", plan.device);
+    run.device_name = device_name;
     run.git_sha = FP4LAB_GIT_SHA;
     FP4LAB_ASSIGN_OR_RETURN(run.provenance, CollectProvenance(plan));
     FP4LAB_ASSIGN_OR_RETURN(outcome.run_id, store->CreateRun(run));
   }
-  // Per-precision engine facts (NVFP4 path, weight bytes) and layer precision maps.
-  FP4LAB_ASSIGN_OR_RETURN(RunRecord run, store->GetRun(outcome.run_id));
-  nlohmann::json provenance = run.provenance;
-  std::vector<LayerPrecisionRecord> layers;
-  for (const auto& [precision, engine] : engines) {
-    provenance["engines"][precision] = engine->Provenance();
-    FP4LAB_ASSIGN_OR_RETURN(LinearScheme scheme, ParsePrecision(precision));
-    auto path = engine->backend().LinearPath(scheme);
-    provenance["nvfp4_path"][precision] = {{"path", path.ok() ? *path : "unsupported"},
-                                           {"reason", path.ok() ? engine->backend().Name() : path.status().message()}};
-    if (outcome.resumed) continue;
-    for (const auto& l : engine->layer_map()) {
-      layers.push_back({outcome.run_id, precision, l.layer, LinearSchemeName(l.scheme), l.reason, l.bytes});
-    }
-  }
-  FP4LAB_RETURN_IF_ERROR(store->UpdateRunProvenance(outcome.run_id, provenance));
-  if (!layers.empty()) FP4LAB_RETURN_IF_ERROR(store->WriteLayerPrecisions(layers));
 
-  Engine* reference = plan.no_reference ? nullptr : engines[plan.precisions.front()].get();
   FP4LAB_ASSIGN_OR_RETURN(RunTimer timer, RunTimer::Start(*store, outcome.run_id));
-  for (auto& opened : tasks) {
-    for (const auto& precision : plan.precisions) {
-      Status s = RunTaskAtPrecision(*store, outcome.run_id, plan, opened, precision, *engines[precision], reference);
-      if (!s.ok()) {
-        // The run stays incomplete (resumable); stored samples are kept.
-        return s;
-      }
+  // The reference precision first: what candidates are compared with (stored samples, fidelity's stored
+  // log-probs) is in the store before they run.
+  for (const auto& precision : plan.precisions) {
+    FP4LAB_ASSIGN_OR_RETURN(const bool done, PrecisionComplete(*store, outcome.run_id, tasks, precision));
+    if (done) {
+      std::fprintf(stderr, "[%s] every task already complete, model not loaded\n", precision.c_str());
+      continue;
     }
+    FP4LAB_RETURN_IF_ERROR(RunPrecision(*store, outcome.run_id, plan, tasks, precision, calibration_text));
   }
   FP4LAB_RETURN_IF_ERROR(timer.Finish(*store));
   FP4LAB_RETURN_IF_ERROR(store->FinishRun(outcome.run_id, RunStatus::kComplete, UtcNow()));
+  // Every candidate has been compared: the reference's stored log-probs are no longer needed.
+  FP4LAB_ASSIGN_OR_RETURN(const int64_t freed, store->DeleteAttachments(outcome.run_id));
+  if (freed > 0) std::fprintf(stderr, "deleted %lld bytes of stored reference log-probs\n", static_cast<long long>(freed));
   return outcome;
 }
 

@@ -1,6 +1,11 @@
 // The run planner and runner behind `fp4lab run`: one model (plus its BF16 reference) x precisions x tasks x one
 // device, every precision on byte-identical inputs, everything stored in a ResultStore.
 //
+// Memory: one model is resident at a time. Every precision is first opened without weights (config, tokenizer,
+// task checks), then each is loaded, evaluated on every task, and freed before the next, the reference first; what
+// candidates need from the reference (fidelity's log-probs) is stored with its samples and deleted when the run
+// completes. A run's peak memory is that of its largest model plus its working set (provenance "memory").
+//
 // Crash safety: samples are stored batch by batch (one transaction each) and metrics are computed only from stored
 // samples when a task completes, so `--resume` after a crash or kill -9 skips stored samples and ends with the
 // same numbers as an uninterrupted run; a run is marked complete only at the very end.
@@ -28,7 +33,9 @@ Result<Shard> ParseShard(const std::string& text);
 struct RunPlan {
   std::string model_dir;      // the checkpoint under test
   std::string reference_dir;  // its BF16 base; empty = model_dir (a bf16 checkpoint quantized on load)
-  std::vector<std::string> precisions;  // reference precision "bf16" first unless no_reference
+  // Stored labels (engine/kv_cache_format.h): weights, plus "+kv-fp8" for the FP8 KV cache ("nvfp4+kv-fp8"); a label
+  // without the suffix runs the bf16 cache. Reference precision "bf16" first unless no_reference.
+  std::vector<std::string> precisions;
   bool no_reference = false;
   std::vector<std::string> tasks;
   nlohmann::json task_options = nlohmann::json::object();  // task name -> options object (see tasks/registry.cc)
@@ -39,6 +46,7 @@ struct RunPlan {
   std::string tag;
   bool log_samples = false;
   std::string command_line;  // provenance
+  bool quiet_progress = false;  // no progress lines on stderr (`run --json`); not part of the plan's identity
   // `--shard auto`: where the launcher put this process (RankPlacement::ToJson); provenance only, null otherwise.
   nlohmann::json placement;
 
@@ -50,6 +58,10 @@ struct RunOutcome {
   int64_t run_id = 0;
   bool resumed = false;
 };
+
+// The checkpoint a precision label loads: bf16 weights ("bf16", "bf16+kv-fp8") come from the reference checkpoint
+// when the plan has one, everything else from model_dir.
+std::string ModelFor(const RunPlan& plan, const std::string& precision);
 
 // Runs `plan`, storing into the SQLite file `db_path` (created if missing). With `resume`, continues the newest
 // incomplete run of the same plan; when there is none but a complete one, returns that one untouched; error if the

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <array>
 #include <string>
 #include <vector>
 
@@ -23,8 +24,13 @@ struct RunReportData {
   std::vector<ComparisonRecord> comparisons;
   std::vector<LayerPrecisionRecord> layers;
   std::vector<SampleRecord> fidelity_samples;   // task "fidelity", every precision
-  std::vector<SampleRecord> humaneval_samples;  // task "humaneval", every precision
+  // The code suites' samples (tasks kCodeSuiteTasks: "humaneval", "humaneval+", "mbpp+"), every precision; each
+  // sample's `task` says which.
+  std::vector<SampleRecord> humaneval_samples;
 };
+
+// The task names of the code suites (tasks/humaneval_task.h CodeSuiteName), in report order.
+inline constexpr std::array<const char*, 3> kCodeSuiteTasks = {"humaneval", "humaneval+", "mbpp+"};
 
 struct ReportData {
   std::string source;               // the database path, shown in the report header

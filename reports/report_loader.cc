@@ -20,8 +20,10 @@ Result<RunReportData> LoadRun(ResultStore& store, RunRecord run) {
   if (HasTask(data.tasks, "fidelity")) {
     FP4LAB_ASSIGN_OR_RETURN(data.fidelity_samples, store.ListSamples(id, "fidelity", ""));
   }
-  if (HasTask(data.tasks, "humaneval")) {
-    FP4LAB_ASSIGN_OR_RETURN(data.humaneval_samples, store.ListSamples(id, "humaneval", ""));
+  for (const char* suite : kCodeSuiteTasks) {
+    if (!HasTask(data.tasks, suite)) continue;
+    FP4LAB_ASSIGN_OR_RETURN(std::vector<SampleRecord> samples, store.ListSamples(id, suite, ""));
+    for (SampleRecord& s : samples) data.humaneval_samples.push_back(std::move(s));
   }
   data.run = std::move(run);
   return data;

@@ -24,6 +24,11 @@ Result<Section> BuildProvenanceSection(const ReportData& data);          // sect
 // efficiency; empty when no run of the report was merged. Part of the device section.  // section_shards.cc
 std::vector<Block> BuildShardBlocks(const ReportData& data);
 
+// Weights vs KV cache for a run holding FP8-KV precisions ("W+kv-fp8"): each delta against the reference split into
+// weight effect, KV-cache effect, combined and interaction; empty when no precision of the run used the FP8 cache.
+// Part of the verdict section.  // section_kv_cache.cc
+std::vector<Block> BuildKvAttributionBlocks(const RunReportData& run);
+
 // How each precision of a run was executed, from provenance["nvfp4_path"]: for precision p, a string value
 // ("native" | "emulated" | "weight-only") or an object {"path", "reason"}; a reason may also sit in
 // nvfp4_path["<p>_reason"] or nvfp4_path["reasons"][p]. Empty path when the run does not record one.

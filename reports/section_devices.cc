@@ -47,6 +47,30 @@ Cell PathCell(const std::vector<const RunReportData*>& runs, const std::string& 
   return text.empty() ? MissingCell() : TextCell(text);
 }
 
+// Per run and precision: the weights held on the device and the peak memory measured while that precision was
+// the one model resident (harness/runner.cc, provenance "memory"). Empty for runs made before it was recorded.
+Table MemoryTable(const ReportData& data) {
+  Table table{"Memory while each precision ran (one model resident at a time)",
+              {"Run", "Precision", "Weights on device", "Peak", "Measured as"}, {}};
+  for (const RunReportData& run : data.runs) {
+    const nlohmann::json memory = run.run.provenance.value("memory", nlohmann::json::object());
+    const nlohmann::json precisions = memory.value("precisions", nlohmann::json::object());
+    if (!precisions.is_object()) continue;
+    for (const std::string& p : RunPrecisions(run)) {
+      auto entry = precisions.find(p);
+      if (entry == precisions.end() || !entry->is_object()) continue;
+      const auto bytes = [&](const char* key) {
+        auto value = entry->find(key);
+        return value != entry->end() && value->is_number() ? TextCell(FormatBytes(value->get<double>()))
+                                                          : MissingCell();
+      };
+      table.rows.push_back({TextCell("#" + std::to_string(run.run.id)), TextCell(p), bytes("weight_device_bytes"),
+                            bytes("peak_bytes"), TextCell(JsonText(entry->value("source", nlohmann::json("—"))))});
+    }
+  }
+  return table;
+}
+
 }  // namespace
 
 PrecisionPath LookupPrecisionPath(const RunRecord& run, const std::string& precision) {
@@ -115,6 +139,8 @@ Result<Section> BuildDevicesSection(const ReportData& data) {
     }
   }
   if (!reasons.rows.empty()) section.blocks.push_back(std::move(reasons));
+  Table memory = MemoryTable(data);
+  if (!memory.rows.empty()) section.blocks.push_back(std::move(memory));
 
   if (devices.size() > 1) {
     Table numbers{"Headline numbers per device (newest run on each device)", {"Task", "Metric", "Precision"}, {}};

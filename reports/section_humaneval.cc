@@ -1,5 +1,5 @@
-// HumanEval: pass@k per precision and the problems whose pass rate changed between the reference and each
-// candidate (samples grouped by problem: data["task_id"], else the sample id before '#'; a draw passed when its
+// HumanEval and the evalplus suites (HumanEval+, MBPP+), one table each: pass@k per precision and the problems whose
+// pass rate changed between the reference and each candidate (samples grouped by problem: data["task_id"], else the sample id before '#'; a draw passed when its
 // stored outcome is "passed"; with one draw per problem this is the plain passed/failed flip).
 #include <algorithm>
 #include <map>
@@ -25,10 +25,11 @@ std::string ProblemOf(const SampleRecord& s) {
   return s.sample_id.substr(0, s.sample_id.find('#'));
 }
 
-std::map<std::string, ProblemOutcome> OutcomesOf(const RunReportData& run, const std::string& precision) {
+std::map<std::string, ProblemOutcome> OutcomesOf(const RunReportData& run, const std::string& suite,
+                                                 const std::string& precision) {
   std::map<std::string, ProblemOutcome> out;
   for (const SampleRecord& s : run.humaneval_samples) {
-    if (s.precision != precision) continue;
+    if (s.task != suite || s.precision != precision) continue;
     ProblemOutcome& p = out[ProblemOf(s)];
     ++p.draws;
     if (s.outcome == "passed") ++p.passed;
@@ -48,10 +49,11 @@ int64_t RateDifference(const ProblemOutcome& candidate, const ProblemOutcome& re
          static_cast<int64_t>(reference.passed) * candidate.draws;
 }
 
-void AddFlips(const RunReportData& run, const std::string& candidate, std::vector<Block>* blocks) {
+void AddFlips(const RunReportData& run, const std::string& suite, const std::string& candidate,
+              std::vector<Block>* blocks) {
   const std::string reference = ReferencePrecision(run);
-  const auto ref = OutcomesOf(run, reference);
-  const auto cand = OutcomesOf(run, candidate);
+  const auto ref = OutcomesOf(run, suite, reference);
+  const auto cand = OutcomesOf(run, suite, candidate);
   if (ref.empty() || cand.empty()) {
     blocks->push_back(Paragraph{"Per-problem outcomes of " + candidate + " vs " + reference +
                                     ": not stored in this run (no samples for " +
@@ -95,34 +97,47 @@ void AddFlips(const RunReportData& run, const std::string& candidate, std::vecto
   if (!table.rows.empty()) blocks->push_back(std::move(table));
 }
 
-std::vector<Block> HumanEvalBlocks(const RunReportData& run) {
-  std::vector<Block> blocks;
-  const std::vector<MetricName> names = MetricNames(run, [](const MetricRecord& m) { return m.task == "humaneval"; });
-  if (names.empty() && run.humaneval_samples.empty()) return blocks;
+// The table title of a suite: "HumanEval", "HumanEval+", "MBPP+".
+std::string SuiteTitle(const std::string& suite) {
+  if (suite == "humaneval") return "HumanEval";
+  if (suite == "humaneval+") return "HumanEval+";
+  return "MBPP+";
+}
+
+void AddSuiteBlocks(const RunReportData& run, const std::string& suite, std::vector<Block>* blocks) {
+  const std::vector<MetricName> names = MetricNames(run, [&suite](const MetricRecord& m) { return m.task == suite; });
+  const bool has_samples = std::any_of(run.humaneval_samples.begin(), run.humaneval_samples.end(),
+                                       [&suite](const SampleRecord& s) { return s.task == suite; });
+  if (names.empty() && !has_samples) return;
   const std::string reference = ReferencePrecision(run);
   if (!names.empty()) {
-    Table table{"HumanEval",
+    Table table{SuiteTitle(suite),
                 {"Metric", "Precision", "Value", "n", "Δ vs " + reference, "95% interval", "Change", "Paired flips"},
                 {}};
     for (const MetricName& name : names) {
       for (const std::string& p : RunPrecisions(run)) {
-        const MetricRecord* m = FindMetric(run, "humaneval", p, name.metric);
+        const MetricRecord* m = FindMetric(run, suite, p, name.metric);
         if (m == nullptr) continue;
         DeltaCells delta = CompareToReference(run, *m);
         table.rows.push_back(
             {TextCell(m->metric), TextCell(p), MetricValueCell(*m),
              NumberCell(std::to_string(m->n), static_cast<double>(m->n)), delta.delta, delta.interval, delta.change,
-             TextCell(FlipText(FindComparison(run, "humaneval", p, m->metric), "passed→failed", "failed→passed"))});
+             TextCell(FlipText(FindComparison(run, suite, p, m->metric), "passed→failed", "failed→passed"))});
       }
     }
-    blocks.push_back(std::move(table));
+    blocks->push_back(std::move(table));
   }
   for (const std::string& p : RunPrecisions(run)) {
     if (p == reference) continue;
     const bool ran = std::any_of(run.tasks.begin(), run.tasks.end(),
-                                 [&p](const TaskRecord& t) { return t.task == "humaneval" && t.precision == p; });
-    if (ran) AddFlips(run, p, &blocks);
+                                 [&](const TaskRecord& t) { return t.task == suite && t.precision == p; });
+    if (ran) AddFlips(run, suite, p, blocks);
   }
+}
+
+std::vector<Block> HumanEvalBlocks(const RunReportData& run) {
+  std::vector<Block> blocks;
+  for (const char* suite : kCodeSuiteTasks) AddSuiteBlocks(run, suite, &blocks);
   return blocks;
 }
 

@@ -42,8 +42,8 @@ std::vector<std::string> PrecisionsWith(const RunReportData& run,
 }
 
 size_t TaskRank(const std::string& task) {
-  static const std::array<const char*, 6> kTaskOrder = {"perplexity", "fidelity", "mmlu",
-                                                        "humaneval",  "latency",  "memory"};
+  static const std::array<const char*, 8> kTaskOrder = {"perplexity", "fidelity", "mmlu",    "humaneval",
+                                                        "humaneval+", "mbpp+",    "latency", "memory"};
   return static_cast<size_t>(std::find(kTaskOrder.begin(), kTaskOrder.end(), task) - kTaskOrder.begin());
 }
 

@@ -1,5 +1,6 @@
 // Verdict: headline metrics per task and precision with their delta vs the reference, the precision paths
-// that produced them, and the gate's outcome when a gate result file was given.
+// that produced them, weights vs KV cache when the run holds FP8-KV precisions, and the gate's outcome when a gate
+// result file was given.
 #include <algorithm>
 
 #include "results/gate_output.h"
@@ -110,6 +111,7 @@ Result<std::vector<Block>> RunVerdict(const ReportData& data, const RunReportDat
     }
     blocks.push_back(std::move(table));
   }
+  for (Block& b : BuildKvAttributionBlocks(run)) blocks.push_back(std::move(b));
   if (with_gate && !data.gate->results.empty()) blocks.push_back(GateTable(*data.gate));
   return blocks;
 }

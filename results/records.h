@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -83,7 +84,12 @@ struct SampleRecord {
   nlohmann::json data = nlohmann::json::object();  // per-task details (token count, logprobs, message, ...)
   std::string prompt_text;    // only with --log-samples
   std::string output_text;    // only with --log-samples
+  // Binary parts stored with the sample (ResultStore::ReadAttachment reads them back; ListSamples does not), for
+  // what a later precision of the same run needs from this one (fidelity: the reference's log-probs). Each part
+  // at most kMaxAttachmentPartBytes.
+  std::vector<std::string> attachment;
 };
+inline constexpr size_t kMaxAttachmentPartBytes = size_t{256} << 20;
 
 // Resolved precision of one linear layer for one precision of a run (the "layer precision map").
 struct LayerPrecisionRecord {

@@ -268,8 +268,83 @@ Status ResultStore::WriteSamplesLocked(const std::vector<SampleRecord>& samples)
     stmt.BindText(9, sample.prompt_text);
     stmt.BindText(10, sample.output_text);
     FP4LAB_RETURN_IF_ERROR(stmt.Run());
+    FP4LAB_RETURN_IF_ERROR(WriteAttachmentLocked(sample, operation));
   }
   return Status::Ok();
+}
+
+Status ResultStore::WriteAttachmentLocked(const SampleRecord& sample, const std::string& operation) {
+  FP4LAB_ASSIGN_OR_RETURN(
+      SqliteStatement clear,
+      db_->Prepare("DELETE FROM sample_attachments WHERE run_id = ?1 AND task = ?2 AND precision = ?3 "
+                   "AND sample_id = ?4;",
+                   operation + " (replace its attachment)"));
+  clear.BindInt64(1, sample.run_id);
+  clear.BindText(2, sample.task);
+  clear.BindText(3, sample.precision);
+  clear.BindText(4, sample.sample_id);
+  FP4LAB_RETURN_IF_ERROR(clear.Run());
+  for (size_t part = 0; part < sample.attachment.size(); ++part) {
+    if (sample.attachment[part].size() > kMaxAttachmentPartBytes) {
+      return Status::InvalidArgument(path_ + ": " + operation + ": attachment part " + std::to_string(part) +
+                                     " has " + std::to_string(sample.attachment[part].size()) +
+                                     " bytes, more than the " + std::to_string(kMaxAttachmentPartBytes) + " allowed");
+    }
+    FP4LAB_ASSIGN_OR_RETURN(
+        SqliteStatement stmt,
+        db_->Prepare("INSERT INTO sample_attachments (run_id, task, precision, sample_id, part, data) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6);",
+                     operation + " (attachment)"));
+    stmt.BindInt64(1, sample.run_id);
+    stmt.BindText(2, sample.task);
+    stmt.BindText(3, sample.precision);
+    stmt.BindText(4, sample.sample_id);
+    stmt.BindInt64(5, static_cast<int64_t>(part));
+    stmt.BindBlob(6, sample.attachment[part]);
+    FP4LAB_RETURN_IF_ERROR(stmt.Run());
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<std::string>> ResultStore::ReadAttachment(int64_t run_id, const std::string& task,
+                                                             const std::string& precision,
+                                                             const std::string& sample_id) {
+  FP4LAB_ASSIGN_OR_RETURN(
+      SqliteStatement stmt,
+      db_->Prepare("SELECT data FROM sample_attachments WHERE run_id = ?1 AND task = ?2 AND precision = ?3 "
+                   "AND sample_id = ?4 ORDER BY part;",
+                   "read the attachment of sample '" + sample_id + "' of " + TaskKey(run_id, task, precision)));
+  stmt.BindInt64(1, run_id);
+  stmt.BindText(2, task);
+  stmt.BindText(3, precision);
+  stmt.BindText(4, sample_id);
+  std::vector<std::string> parts;
+  while (true) {
+    FP4LAB_ASSIGN_OR_RETURN(const bool has_row, stmt.Step());
+    if (!has_row) break;
+    parts.push_back(stmt.ColumnBlob(0));
+  }
+  return parts;
+}
+
+Result<int64_t> ResultStore::DeleteAttachments(int64_t run_id) {
+  FP4LAB_RETURN_IF_ERROR(CheckWritable("delete attachments"));
+  int64_t bytes = 0;
+  FP4LAB_RETURN_IF_ERROR(InTransaction("delete the attachments of run " + std::to_string(run_id), [&]() -> Status {
+    FP4LAB_ASSIGN_OR_RETURN(
+        SqliteStatement size,
+        db_->Prepare("SELECT coalesce(sum(length(data)), 0) FROM sample_attachments WHERE run_id = ?1;",
+                     "measure the attachments of run " + std::to_string(run_id)));
+    size.BindInt64(1, run_id);
+    FP4LAB_ASSIGN_OR_RETURN(const bool has_row, size.Step());
+    if (has_row) bytes = size.ColumnInt64(0);
+    FP4LAB_ASSIGN_OR_RETURN(SqliteStatement del,
+                            db_->Prepare("DELETE FROM sample_attachments WHERE run_id = ?1;",
+                                         "delete the attachments of run " + std::to_string(run_id)));
+    del.BindInt64(1, run_id);
+    return del.Run();
+  }));
+  return bytes;
 }
 
 Result<std::vector<SampleRecord>> ResultStore::ListSamples(int64_t run_id, const std::string& task,

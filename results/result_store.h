@@ -84,6 +84,11 @@ class ResultStore {
   // The sample_ids stored for exactly (run_id, task, precision), for --resume.
   Result<std::set<std::string>> StoredSampleIds(int64_t run_id, const std::string& task,
                                                 const std::string& precision);
+  // The attachment parts stored with one sample, in order; empty when it has none (or the sample is unknown).
+  Result<std::vector<std::string>> ReadAttachment(int64_t run_id, const std::string& task,
+                                                  const std::string& precision, const std::string& sample_id);
+  // Deletes every attachment of the run (once nothing needs them: the run is complete). Returns the bytes freed.
+  Result<int64_t> DeleteAttachments(int64_t run_id);
   // Number of samples stored for the run, every task and precision (0 for an unknown run).
   Result<int64_t> CountSamples(int64_t run_id);
 
@@ -108,6 +113,8 @@ class ResultStore {
   // FailedPrecondition for any write through a kReadOnly store.
   Status CheckWritable(const std::string& operation) const;
   Status WriteSamplesLocked(const std::vector<SampleRecord>& samples);
+  // Replaces the attachment parts of `sample` (already written) by sample.attachment.
+  Status WriteAttachmentLocked(const SampleRecord& sample, const std::string& operation);
   Status CompleteTaskLocked(const TaskRecord& task, const std::vector<MetricRecord>& metrics,
                             const std::vector<ComparisonRecord>& comparisons);
   Status UpsertTaskRow(const TaskRecord& task);

@@ -97,8 +97,25 @@ CREATE TABLE layer_precisions (
 ) STRICT;
 )sql";
 
+// Step 2 -> 3: binary attachments of samples (e.g. the reference log-probs fidelity stores with the reference's
+// samples so that candidates can be scored after the reference model is freed), in parts of at most a few hundred
+// MB each (SQLite's default BLOB limit is 1e9 bytes). Deleted with their sample.
+const char* const kMigrateV2ToV3 = R"sql(
+CREATE TABLE sample_attachments (
+  run_id    INTEGER NOT NULL,
+  task      TEXT NOT NULL,
+  precision TEXT NOT NULL,
+  sample_id TEXT NOT NULL,
+  part      INTEGER NOT NULL CHECK (part >= 0),
+  data      BLOB NOT NULL,
+  PRIMARY KEY (run_id, task, precision, sample_id, part),
+  FOREIGN KEY (run_id, task, precision, sample_id) REFERENCES samples (run_id, task, precision, sample_id)
+    ON DELETE CASCADE
+) STRICT;
+)sql";
+
 // kMigrationSteps[i] takes a database from version i + 1 to version i + 2. Append only.
-const char* const kMigrationSteps[] = {kMigrateV1ToV2};
+const char* const kMigrationSteps[] = {kMigrateV1ToV2, kMigrateV2ToV3};
 static_assert(std::size(kMigrationSteps) == kSchemaVersion - 1, "one migration step per schema version bump");
 
 }  // namespace

@@ -1,7 +1,8 @@
 // The result store's SQLite schema: DDL per version and the migration steps between versions.
 //
 // PRAGMA user_version holds the schema version. Version 1 was the first shipped schema (runs, tasks, metrics,
-// samples); version 2 adds the comparisons and layer_precisions tables and samples.prompt_text/output_text.
+// samples); version 2 adds the comparisons and layer_precisions tables and samples.prompt_text/output_text;
+// version 3 adds sample_attachments (binary parts kept with a sample while a run needs them).
 // A new file is created from the version-1 DDL and then migrated step by step, so the migration path is the
 // one path every database takes. To add version N+1: append one step to kMigrationSteps in schema.cc and bump
 // kSchemaVersion; never edit a shipped step.
@@ -16,7 +17,7 @@
 namespace fp4lab {
 
 // The newest schema version this build reads and writes.
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 // The DDL of schema version 1 exactly as shipped (without PRAGMA user_version; CreateSchema sets it).
 extern const char* const kSchemaV1Ddl;

@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "engine/status.h"
@@ -40,6 +41,7 @@ class SqliteStatement {
   void BindInt64(int index, int64_t value);
   void BindDouble(int index, double value);
   void BindNull(int index);
+  void BindBlob(int index, std::string_view bytes);
 
   // Advances one row: true when a row is available, false when the statement has finished.
   Result<bool> Step();
@@ -50,6 +52,7 @@ class SqliteStatement {
   int64_t ColumnInt64(int column) const;
   double ColumnDouble(int column) const;
   std::string ColumnText(int column) const;  // "" for NULL
+  std::string ColumnBlob(int column) const;  // the bytes of a BLOB (or TEXT) column, "" for NULL
   bool ColumnIsNull(int column) const;
 
  private:

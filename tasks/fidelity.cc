@@ -37,7 +37,7 @@ Result<std::optional<double>> OptionalStderr(const std::vector<double>& values) 
 
 // All positions of the stored chunks, concatenated in chunk order.
 struct Positions {
-  std::vector<double> kld, delta_p, nll_ref, nll_q;
+  std::vector<double> kld, delta_p, nll_ref, nll_q, kld_bound;
   int64_t same_top = 0;
 };
 
@@ -57,6 +57,22 @@ PositionFidelity ComparePosition(std::span<const float> reference_logits, std::s
   out.same_top = ArgMax(reference_logits) == ArgMax(candidate_logits);
   out.nll_ref = -lp[c];
   out.nll_q = -lq[c];
+  return out;
+}
+
+PositionFidelity ComparePosition(const ReferenceRow& reference, std::span<const float> candidate_logits) {
+  const std::vector<double> lq = LogSoftmax(candidate_logits);
+  PositionFidelity out;
+  for (size_t v = 0; v < lq.size(); ++v) {
+    const double p = std::exp(reference.logprobs[v]);
+    if (p > 0.0) out.kld += p * (reference.logprobs[v] - lq[v]);
+  }
+  const size_t c = static_cast<size_t>(reference.correct);
+  out.delta_p = std::exp(lq[c]) - std::exp(reference.correct_logprob);
+  out.same_top = reference.argmax == ArgMax(candidate_logits);
+  out.nll_ref = -reference.correct_logprob;
+  out.nll_q = -lq[c];
+  out.kld_bound = KlCompressionBound(reference, lq);
   return out;
 }
 
@@ -92,92 +108,162 @@ Result<std::unique_ptr<FidelityTask>> FidelityTask::Create(FidelityOptions optio
 
 nlohmann::json FidelityTask::Config() const { return {{"ctx", options_.ctx}, {"data", options_.data_path}}; }
 
-Result<std::vector<TokenId>> FidelityTask::CheckedStream(const LanguageModel& candidate,
-                                                         const LanguageModel* reference) const {
-  if (reference == nullptr) {
-    return Status::FailedPrecondition("fidelity: needs the reference model (TaskRun::reference is null)");
-  }
-  const int ctx = options_.ctx;
-  if (candidate.VocabSize() != reference->VocabSize()) {
-    return Status::InvalidArgument("fidelity: candidate vocab " + std::to_string(candidate.VocabSize()) +
-                                   " differs from reference vocab " + std::to_string(reference->VocabSize()));
-  }
-  FP4LAB_RETURN_IF_ERROR(CheckCtx(ctx, *reference, "reference"));
-  FP4LAB_RETURN_IF_ERROR(CheckCtx(ctx, candidate, "candidate"));
-  FP4LAB_ASSIGN_OR_RETURN(std::vector<TokenId> stream, reference->Encode(text_));
-  stream.insert(stream.begin(), reference->BosId());
-  if (LlamaCppChunkCount(stream.size(), ctx) == 0) {
+Result<std::vector<TokenId>> FidelityTask::Stream(const LanguageModel& model, const char* which) const {
+  FP4LAB_RETURN_IF_ERROR(CheckCtx(options_.ctx, model, which));
+  FP4LAB_ASSIGN_OR_RETURN(std::vector<TokenId> stream, model.Encode(text_));
+  stream.insert(stream.begin(), model.BosId());
+  if (LlamaCppChunkCount(stream.size(), options_.ctx) == 0) {
     return Status::InvalidArgument(options_.data_path + ": text has " + std::to_string(stream.size()) +
-                                   " tokens (with BOS), fewer than one chunk of " + std::to_string(ctx) +
+                                   " tokens (with BOS), fewer than one chunk of " + std::to_string(options_.ctx) +
                                    " (--ctx); give a longer text or a smaller --ctx");
   }
   return stream;
 }
 
 Status FidelityTask::Preflight(const LanguageModel& model, const LanguageModel* reference) const {
-  return CheckedStream(model, reference).status();
+  if (reference == nullptr) {
+    return Status::FailedPrecondition("fidelity: needs the reference model (run it with a reference precision)");
+  }
+  if (model.VocabSize() != reference->VocabSize()) {
+    return Status::InvalidArgument("fidelity: candidate vocab " + std::to_string(model.VocabSize()) +
+                                   " differs from reference vocab " + std::to_string(reference->VocabSize()));
+  }
+  FP4LAB_ASSIGN_OR_RETURN(const std::vector<TokenId> reference_stream, Stream(*reference, "reference"));
+  FP4LAB_ASSIGN_OR_RETURN(const std::vector<TokenId> candidate_stream, Stream(model, "candidate"));
+  if (candidate_stream != reference_stream) {
+    return Status::InvalidArgument(options_.data_path + ": the candidate's tokenizer encodes the text differently "
+                                   "from the reference's (" + std::to_string(candidate_stream.size()) + " vs " +
+                                   std::to_string(reference_stream.size()) +
+                                   " tokens); fidelity compares both models on identical tokens");
+  }
+  return Status::Ok();
+}
+
+namespace {
+
+// Checks the logits of a forward pass over `chunk`.
+Status CheckLogitsSize(const std::vector<float>& logits, size_t tokens, size_t vocab) {
+  if (logits.size() == tokens * vocab) return Status::Ok();
+  return Status::Internal("fidelity: Logits returned " + std::to_string(logits.size()) + " values for " +
+                          std::to_string(tokens) + " tokens x vocab " + std::to_string(vocab));
+}
+
+Status CheckToken(TokenId token, size_t vocab) {
+  if (token >= 0 && static_cast<size_t>(token) < vocab) return Status::Ok();
+  return Status::InvalidArgument("fidelity: token " + std::to_string(token) + " outside the vocabulary of " +
+                                 std::to_string(vocab));
+}
+
+// The sample of one chunk from its scored positions.
+SampleRecord ChunkSample(const std::string& sample_id, const std::vector<TokenId>& chunk,
+                         const std::vector<PositionFidelity>& scored, int ctx) {
+  Positions positions;
+  std::vector<double> kld_bound;
+  std::vector<bool> same_top;
+  for (const PositionFidelity& pos : scored) {
+    positions.kld.push_back(pos.kld);
+    positions.delta_p.push_back(pos.delta_p);
+    positions.nll_ref.push_back(pos.nll_ref);
+    positions.nll_q.push_back(pos.nll_q);
+    kld_bound.push_back(pos.kld_bound);
+    same_top.push_back(pos.same_top);
+  }
+  double kld_sum = 0.0;
+  for (double x : positions.kld) kld_sum += x;
+  SampleRecord sample;
+  sample.sample_id = sample_id;
+  sample.score = kld_sum / static_cast<double>(positions.kld.size());
+  sample.prompt_sha256 = TokensSha256(chunk);
+  sample.data = {{"kld", positions.kld},
+                 {"kld_bound", kld_bound},
+                 {"delta_p", positions.delta_p},
+                 {"same_top", same_top},
+                 {"nll_ref", positions.nll_ref},
+                 {"nll_q", positions.nll_q},
+                 {"kld_bin_edges", KldBinEdges()},
+                 {"kld_hist", KldHistogram(positions.kld)},
+                 {"ctx", ctx}};
+  return sample;
+}
+
+}  // namespace
+
+Result<SampleRecord> FidelityTask::ReferenceSample(LanguageModel& reference, const std::vector<TokenId>& chunk) const {
+  const size_t vocab = static_cast<size_t>(reference.VocabSize());
+  FP4LAB_ASSIGN_OR_RETURN(const std::vector<float> logits, reference.Logits(chunk));
+  FP4LAB_RETURN_IF_ERROR(CheckLogitsSize(logits, chunk.size(), vocab));
+  std::vector<PositionFidelity> scored;
+  std::vector<std::string> rows;
+  for (int r = LlamaCppFirstScoredRow(options_.ctx); r + 1 < options_.ctx; ++r) {
+    const TokenId correct = chunk[static_cast<size_t>(r) + 1];
+    FP4LAB_RETURN_IF_ERROR(CheckToken(correct, vocab));
+    const std::span<const float> row = std::span<const float>(logits).subspan(static_cast<size_t>(r) * vocab, vocab);
+    scored.push_back(ComparePosition(row, row, correct));
+    rows.push_back(CompressReferenceRow(row, correct));
+  }
+  SampleRecord sample = ChunkSample("", chunk, scored, options_.ctx);
+  sample.attachment = std::move(rows);
+  return sample;
+}
+
+Result<SampleRecord> FidelityTask::CandidateSample(LanguageModel& candidate, const std::vector<TokenId>& chunk,
+                                                   const std::vector<std::string>& parts,
+                                                   const std::string& sample_id) const {
+  const size_t vocab = static_cast<size_t>(candidate.VocabSize());
+  const int first = LlamaCppFirstScoredRow(options_.ctx);
+  const size_t expected_rows = static_cast<size_t>(options_.ctx - 1 - first);
+  if (parts.empty()) {
+    return Status::FailedPrecondition("fidelity: the reference's log-probs of " + sample_id +
+                                      " are not stored (the reference precision must run first, with this fp4lab)");
+  }
+  if (parts.size() != expected_rows) {
+    return Status::InvalidArgument("fidelity: the reference stored " + std::to_string(parts.size()) + " rows of " +
+                                   sample_id + "; ctx " + std::to_string(options_.ctx) + " scores " +
+                                   std::to_string(expected_rows));
+  }
+  FP4LAB_ASSIGN_OR_RETURN(const std::vector<float> logits, candidate.Logits(chunk));
+  FP4LAB_RETURN_IF_ERROR(CheckLogitsSize(logits, chunk.size(), vocab));
+  std::vector<PositionFidelity> scored;
+  for (int r = first; r + 1 < options_.ctx; ++r) {
+    const TokenId correct = chunk[static_cast<size_t>(r) + 1];
+    FP4LAB_RETURN_IF_ERROR(CheckToken(correct, vocab));
+    const std::string what = "the reference's row " + std::to_string(r) + " of " + sample_id;
+    FP4LAB_ASSIGN_OR_RETURN(const ReferenceRow stored,
+                            DecompressReferenceRow(parts[static_cast<size_t>(r - first)], static_cast<int>(vocab), what));
+    if (stored.correct != correct) {
+      return Status::InvalidArgument("fidelity: " + what + " scores token " + std::to_string(stored.correct) +
+                                     ", the chunk has " + std::to_string(correct) + " there");
+    }
+    scored.push_back(
+        ComparePosition(stored, std::span<const float>(logits).subspan(static_cast<size_t>(r) * vocab, vocab)));
+  }
+  return ChunkSample(sample_id, chunk, scored, options_.ctx);
 }
 
 Status FidelityTask::Run(TaskRun& run) {
-  FP4LAB_ASSIGN_OR_RETURN(const std::vector<TokenId> stream, CheckedStream(run.model, run.reference));
-  LanguageModel& reference = *run.reference;
-  LanguageModel& candidate = run.model;
-  const bool same_model = &candidate == &reference;
-  const int ctx = options_.ctx;
-  const int64_t chunks = LlamaCppChunkCount(stream.size(), ctx);
+  LanguageModel& model = run.model;
+  FP4LAB_ASSIGN_OR_RETURN(const std::vector<TokenId> stream, Stream(model, run.is_reference ? "reference" : "candidate"));
+  if (!run.is_reference && !run.reference_attachment) {
+    return Status::FailedPrecondition("fidelity: needs the reference precision's stored log-probs");
+  }
+  const int64_t chunks = LlamaCppChunkCount(stream.size(), options_.ctx);
   std::vector<int64_t> pending;
   for (int64_t i = 0; i < chunks; ++i) {
     if (run.should_run(IndexedSampleId(kChunkPrefix, i))) pending.push_back(i);
   }
-  const size_t vocab = static_cast<size_t>(reference.VocabSize());
-  const int first = LlamaCppFirstScoredRow(ctx);
   int64_t done = 0;
   for (const int64_t index : pending) {
-    const std::vector<TokenId> chunk = LlamaCppChunk(stream, ctx, index, reference.BosId());
-    FP4LAB_ASSIGN_OR_RETURN(const std::vector<float> ref_logits, reference.Logits(chunk));
-    std::vector<float> cand_storage;
-    if (!same_model) {
-      FP4LAB_ASSIGN_OR_RETURN(cand_storage, candidate.Logits(chunk));
-    }
-    const std::vector<float>& cand_logits = same_model ? ref_logits : cand_storage;
-    if (ref_logits.size() != chunk.size() * vocab || cand_logits.size() != chunk.size() * vocab) {
-      return Status::Internal("fidelity: Logits returned " + std::to_string(ref_logits.size()) + " / " +
-                              std::to_string(cand_logits.size()) + " values for " + std::to_string(chunk.size()) +
-                              " tokens x vocab " + std::to_string(vocab));
-    }
-    Positions chunk_positions;
-    std::vector<bool> same_top;
-    for (int r = first; r + 1 < ctx; ++r) {
-      const TokenId correct = chunk[static_cast<size_t>(r) + 1];
-      if (correct < 0 || static_cast<size_t>(correct) >= vocab) {
-        return Status::InvalidArgument("fidelity: token " + std::to_string(correct) + " outside the vocabulary of " +
-                                       std::to_string(vocab));
-      }
-      const size_t offset = static_cast<size_t>(r) * vocab;
-      const PositionFidelity pos =
-          ComparePosition(std::span<const float>(ref_logits).subspan(offset, vocab),
-                          std::span<const float>(cand_logits).subspan(offset, vocab), correct);
-      chunk_positions.kld.push_back(pos.kld);
-      chunk_positions.delta_p.push_back(pos.delta_p);
-      chunk_positions.nll_ref.push_back(pos.nll_ref);
-      chunk_positions.nll_q.push_back(pos.nll_q);
-      same_top.push_back(pos.same_top);
-    }
-    double kld_sum = 0.0;
-    for (double x : chunk_positions.kld) kld_sum += x;
+    const std::string sample_id = IndexedSampleId(kChunkPrefix, index);
+    const std::vector<TokenId> chunk = LlamaCppChunk(stream, options_.ctx, index, model.BosId());
     SampleRecord sample;
-    sample.sample_id = IndexedSampleId(kChunkPrefix, index);
-    sample.score = kld_sum / static_cast<double>(chunk_positions.kld.size());
-    sample.prompt_sha256 = TokensSha256(chunk);
-    sample.data = {{"kld", chunk_positions.kld},
-                   {"delta_p", chunk_positions.delta_p},
-                   {"same_top", same_top},
-                   {"nll_ref", chunk_positions.nll_ref},
-                   {"nll_q", chunk_positions.nll_q},
-                   {"kld_bin_edges", KldBinEdges()},
-                   {"kld_hist", KldHistogram(chunk_positions.kld)},
-                   {"ctx", ctx}};
-    if (run.log_samples) sample.prompt_text = reference.Decode(chunk);
+    if (run.is_reference) {
+      FP4LAB_ASSIGN_OR_RETURN(sample, ReferenceSample(model, chunk));
+      sample.sample_id = sample_id;
+    } else {
+      FP4LAB_ASSIGN_OR_RETURN(const std::vector<std::string> parts, run.reference_attachment(sample_id));
+      FP4LAB_ASSIGN_OR_RETURN(sample, CandidateSample(model, chunk, parts, sample_id));
+    }
+    if (run.log_samples) sample.prompt_text = model.Decode(chunk);
     std::vector<SampleRecord> batch;
     batch.push_back(std::move(sample));
     FP4LAB_RETURN_IF_ERROR(run.emit(std::move(batch)));
@@ -207,6 +293,13 @@ Result<std::vector<MetricRecord>> FidelityTask::Aggregate(const std::vector<Samp
     all.nll_ref.insert(all.nll_ref.end(), nll_ref.begin(), nll_ref.end());
     all.nll_q.insert(all.nll_q.end(), nll_q.begin(), nll_q.end());
     all.same_top += std::count(same_top.begin(), same_top.end(), true);
+    if (sample->data.contains("kld_bound")) {  // absent from samples stored by fidelity version 1 (exact)
+      FP4LAB_ASSIGN_OR_RETURN(const std::vector<double> bound, SampleNumbers(kTask, *sample, "kld_bound"));
+      if (bound.size() != n) {
+        return Status::InvalidArgument("fidelity: sample '" + sample->sample_id + "': kld_bound and kld differ in length");
+      }
+      all.kld_bound.insert(all.kld_bound.end(), bound.begin(), bound.end());
+    }
     positions += static_cast<int64_t>(n);
   }
   if (positions == 0) return Status::InvalidArgument("fidelity: the stored chunks hold no scored positions");
@@ -246,7 +339,7 @@ Result<std::vector<MetricRecord>> FidelityTask::Aggregate(const std::vector<Samp
   };
 
   const int64_t chunks = static_cast<int64_t>(ordered.size());
-  return std::vector<MetricRecord>{
+  std::vector<MetricRecord> metrics = {
       Metric(precision, "kld_mean", kld_mean, n, "nats", "worse", kld_se),
       Metric(precision, "kld_median", kld_median, n, "nats", "worse"),
       Metric(precision, "kld_p90", kld_p90, n, "nats", "worse"),
@@ -261,6 +354,11 @@ Result<std::vector<MetricRecord>> FidelityTask::Aggregate(const std::vector<Samp
       Metric(precision, "ppl_q", ppl_q, n, "", "worse", scaled(nll_q_se, ppl_q)),
       Metric(precision, "positions", static_cast<double>(n), chunks, "tokens", ""),
   };
+  if (all.kld_bound.size() == all.kld.size()) {
+    FP4LAB_ASSIGN_OR_RETURN(const double bound_mean, Mean(all.kld_bound));
+    metrics.push_back(Metric(precision, "kld_bound_mean", bound_mean, n, "nats", ""));
+  }
+  return metrics;
 }
 
 }  // namespace fp4lab

@@ -1,22 +1,26 @@
 // Fidelity of a candidate precision against the reference model on identical tokens, as llama-perplexity
-// --kl-divergence reports it (EVAL_CONVENTIONS.md section 5), computed directly from both models' logits.
+// --kl-divergence reports it (EVAL_CONVENTIONS.md section 5).
 //
-// Tokens: the whole data file encoded (by the reference model's tokenizer) as one stream with BOS first, cut into
-// llama.cpp chunks of ctx tokens with BOS first (tasks/lm_requests.h LlamaCppChunk); both models read each chunk in
-// one forward, and rows ctx/2 .. ctx-2 are scored (the token after each row is the "correct" one).
-// Per scored position, with P = softmax(reference logits), Q = softmax(candidate logits), both in double:
-//   kld      = KL(P || Q) = sum_v p_v (ln p_v - ln q_v) over the FULL vocabulary (terms with p_v == 0 are 0).
-//              llama.cpp skips entries whose base log-prob is below -16 only because it stores base log-probs
-//              quantized to 16 bits; we keep exact log-probs, so nothing is skipped.
-//   delta_p  = q(correct) - p(correct)            (probability, 0..1 in the sample data)
-//   same_top = argmax P == argmax Q               (lowest id wins ties)
-//   nll_ref  = -ln p(correct),  nll_q = -ln q(correct)
-// Identical logits give kld == 0.0, delta_p == 0.0 exactly (same formula on the same floats); when TaskRun::model
-// IS the reference object, its logits are computed once and used for both.
+// Tokens: the whole data file encoded as one stream with BOS first (Preflight checks that the reference's and the
+// candidate's tokenizers give the same stream), cut into llama.cpp chunks of ctx tokens with BOS first
+// (tasks/lm_requests.h LlamaCppChunk); each model reads each chunk in one forward, and rows ctx/2 .. ctx-2 are
+// scored (the token after each row is the "correct" one).
+//
+// The two models are never resident together. At the reference precision (TaskRun::is_reference) each chunk's
+// scored rows are stored with its sample as an attachment, one part per row, in the 16-bit form of
+// tasks/reference_logprobs.h (like llama-perplexity --kl-divergence-base); a candidate precision reads them back.
+// Per scored position, with P = the reference distribution, Q = softmax(candidate logits), both in double:
+//   kld      = KL(P || Q) = sum_v p_v (ln p_v - ln q_v) over the FULL vocabulary, P decoded from the stored row.
+//              Its error from the 16-bit storage is at most kld_bound (reference_logprobs.h: ~0.06% of the mean
+//              |ln p - ln q| plus ~4e-7 nats); stored per position and reported as kld_bound_mean.
+//   delta_p  = q(correct) - p(correct)            (probability, 0..1 in the sample data; p(correct) exact)
+//   same_top = argmax P == argmax Q               (lowest id wins ties; the reference argmax exact)
+//   nll_ref  = -ln p(correct) (exact),  nll_q = -ln q(correct)
+// The reference's own sample compares its logits with themselves: kld == 0.0, delta_p == 0.0 exactly.
 //
 // One sample per chunk, id "chunk<i>", score = mean kld of the chunk, data:
-//   {kld: [...], delta_p: [...], same_top: [bool...], nll_ref: [...], nll_q: [...], kld_bin_edges: [...],
-//    kld_hist: [...], ctx}
+//   {kld: [...], kld_bound: [...], delta_p: [...], same_top: [bool...], nll_ref: [...], nll_q: [...],
+//    kld_bin_edges: [...], kld_hist: [...], ctx}
 // kld_hist counts the chunk's kld values in the fixed bins of KldBinEdges() (see KldHistogram).
 // Aggregate (over all positions of all stored chunks; metric: unit, higher_is):
 //   kld_mean ± stderr, kld_median, kld_p90, kld_p99, kld_p999, kld_max   ("nats", worse)
@@ -24,6 +28,7 @@
 //   delta_p_mean ± stderr ("%", better), delta_p_rms ("%", worse)                    (Δp in percent as llama.cpp)
 //   ln_ppl_ratio = mean(nll_q - nll_ref) ± stderr of the paired differences ("", worse)
 //   ppl_ref, ppl_q = exp(mean NLL) ± ppl * stderr(NLL)                 ("", worse)
+//   kld_bound_mean: mean of kld_bound, the storage error bound of kld_mean ("nats", neutral)
 //   positions (n = chunks)                                            ("tokens", neutral)
 // Standard errors need n >= 2 positions; with one position they are absent.
 #pragma once
@@ -35,6 +40,7 @@
 #include <vector>
 
 #include "datasets/text_corpus.h"
+#include "tasks/reference_logprobs.h"
 #include "tasks/task.h"
 
 namespace fp4lab {
@@ -45,11 +51,16 @@ struct PositionFidelity {
   bool same_top = false;
   double nll_ref = 0.0;
   double nll_q = 0.0;
+  double kld_bound = 0.0;  // |kld - exact kld| <= kld_bound (0 when the reference was exact)
 };
 
-// The statistics of one position. REQUIRES equal non-empty sizes, 0 <= correct < size.
+// The statistics of one position from both models' logits (exact). REQUIRES equal non-empty sizes,
+// 0 <= correct < size.
 PositionFidelity ComparePosition(std::span<const float> reference_logits, std::span<const float> candidate_logits,
                                  TokenId correct);
+// The same from the reference's stored row (tasks/reference_logprobs.h). REQUIRES candidate_logits.size() ==
+// reference.logprobs.size().
+PositionFidelity ComparePosition(const ReferenceRow& reference, std::span<const float> candidate_logits);
 
 // Interior bin edges of the KLD histogram, log-spaced: 10^(k/2) nats for k = -12 .. 2 (1e-6 .. 10, 15 edges).
 const std::vector<double>& KldBinEdges();
@@ -68,14 +79,16 @@ class FidelityTask : public Task {
   static Result<std::unique_ptr<FidelityTask>> Create(FidelityOptions options);
 
   std::string Name() const override { return "fidelity"; }
-  std::string Version() const override { return "1"; }
+  std::string Version() const override { return "2"; }
   nlohmann::json Config() const override;  // {"ctx": N, "data": path}
   std::string DatasetSha256() const override { return sha256_; }
   bool NeedsReference() const override { return true; }
 
-  // FailedPrecondition without TaskRun::reference; InvalidArgument if the vocab sizes differ, ctx exceeds a
-  // model's MaxContext(), or the text has fewer tokens than one chunk; model and emit errors.
+  // FailedPrecondition without a reference; InvalidArgument if the vocab sizes differ, ctx exceeds a model's
+  // MaxContext(), the two tokenizers encode the text differently, or the text has fewer tokens than one chunk.
   Status Preflight(const LanguageModel& model, const LanguageModel* reference) const override;
+  // A candidate precision fails with FailedPrecondition when the reference's stored rows of a chunk are missing,
+  // InvalidArgument when they do not match the chunk; model and emit errors.
   Status Run(TaskRun& run) override;
   // InvalidArgument for no samples, ids other than "chunk<i>", duplicates, missing/mistyped or ragged fields.
   Result<std::vector<MetricRecord>> Aggregate(const std::vector<SampleRecord>& samples) const override;
@@ -83,8 +96,14 @@ class FidelityTask : public Task {
  private:
   FidelityTask(FidelityOptions options, std::string text, std::string sha256)
       : options_(std::move(options)), text_(std::move(text)), sha256_(std::move(sha256)) {}
-  // Everything Preflight checks; on success the BOS-prefixed token stream of the text.
-  Result<std::vector<TokenId>> CheckedStream(const LanguageModel& candidate, const LanguageModel* reference) const;
+  // InvalidArgument when ctx exceeds `model`'s context; else the BOS-prefixed token stream of the text, which
+  // must hold at least one chunk.
+  Result<std::vector<TokenId>> Stream(const LanguageModel& model, const char* which) const;
+  // One chunk's sample at the reference precision: compared with itself, its scored rows attached.
+  Result<SampleRecord> ReferenceSample(LanguageModel& reference, const std::vector<TokenId>& chunk) const;
+  // One chunk's sample at a candidate precision against the reference's stored rows `parts`.
+  Result<SampleRecord> CandidateSample(LanguageModel& candidate, const std::vector<TokenId>& chunk,
+                                       const std::vector<std::string>& parts, const std::string& sample_id) const;
 
   FidelityOptions options_;
   std::string text_;  // the whole file

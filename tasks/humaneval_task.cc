@@ -7,6 +7,7 @@
 
 #include "datasets/sha256.h"
 #include "results/stats.h"
+#include "tasks/evalplus_program.h"
 #include "tasks/humaneval_scoring.h"
 #include "tasks/lm_requests.h"
 #include "tasks/paired_accuracy.h"
@@ -24,11 +25,27 @@ MetricRecord Metric(const std::string& precision, std::string name, double value
   return MakeMetric(kTask, precision, std::move(name), value, n, unit, higher_is);
 }
 
+// evalplus's stop strings (evalplus/provider/utility.py EOS and extra_eos_for_direct_completion).
+constexpr std::array<std::string_view, 6> kEvalPlusEos = {"<|endoftext|>", "<|endofmask|>", "</s>",
+                                                          "\nif __name__",  "\ndef main(",    "\nprint("};
+constexpr std::array<std::string_view, 5> kEvalPlusHumanEvalStops = {"\ndef ", "\nclass ", "\nimport ", "\nfrom ",
+                                                                     "\nassert "};
+constexpr std::array<std::string_view, 2> kEvalPlusMbppStops = {"\n\"\"\"", "\nassert"};
+
+// Python's str.strip() for the ASCII whitespace a prompt holds.
+std::string_view StripWhitespace(std::string_view text) {
+  constexpr std::string_view kSpace = " \t\n\r\f\v";
+  const size_t first = text.find_first_not_of(kSpace);
+  if (first == std::string_view::npos) return {};
+  return text.substr(first, text.find_last_not_of(kSpace) - first + 1);
+}
+
 // One stored draw, read back for aggregation.
 struct StoredDraw {
   bool passed = false;
   std::string outcome;
   bool prompt_truncated = false;
+  bool base_passed = false;  // evalplus suites: the base tests passed (data "base_status" == "pass")
 };
 
 // Draws by task id, then draw index (so sums do not depend on the order the store returned them in).
@@ -52,7 +69,8 @@ Result<std::map<std::string, std::map<int64_t, StoredDraw>>> ReadDraws(const std
       return Status::InvalidArgument("humaneval: sample '" + id +
                                      "': data field 'prompt_truncated' is missing or not a boolean");
     }
-    StoredDraw draw{sample.score == 1.0, sample.outcome, truncated->get<bool>()};
+    StoredDraw draw{sample.score == 1.0, sample.outcome, truncated->get<bool>(),
+                    sample.data.value("base_status", nlohmann::json()) == "pass"};
     if (!draws[id.substr(0, hash)].emplace(std::stoll(std::string(digits)), std::move(draw)).second) {
       return Status::InvalidArgument("humaneval: sample id '" + id + "' occurs twice");
     }
@@ -61,6 +79,34 @@ Result<std::map<std::string, std::map<int64_t, StoredDraw>>> ReadDraws(const std
 }
 
 }  // namespace
+
+std::string_view CodeSuiteName(CodeSuite suite) {
+  switch (suite) {
+    case CodeSuite::kHumanEval: return "humaneval";
+    case CodeSuite::kHumanEvalPlus: return "humaneval+";
+    case CodeSuite::kMbppPlus: return "mbpp+";
+  }
+  return "unknown";
+}
+
+Result<CodeSuite> ParseCodeSuite(std::string_view name) {
+  for (CodeSuite suite : {CodeSuite::kHumanEval, CodeSuite::kHumanEvalPlus, CodeSuite::kMbppPlus}) {
+    if (name == CodeSuiteName(suite)) return suite;
+  }
+  return Status::InvalidArgument("--suite must be one of humaneval, humaneval+, mbpp+, got '" + std::string(name) +
+                                 "'");
+}
+
+std::vector<std::string_view> StopSequences(CodeSuite suite) {
+  if (suite == CodeSuite::kHumanEval) return {kHumanEvalStopSequences.begin(), kHumanEvalStopSequences.end()};
+  std::vector<std::string_view> stops(kEvalPlusEos.begin(), kEvalPlusEos.end());
+  if (suite == CodeSuite::kHumanEvalPlus) {
+    stops.insert(stops.end(), kEvalPlusHumanEvalStops.begin(), kEvalPlusHumanEvalStops.end());
+  } else {
+    stops.insert(stops.end(), kEvalPlusMbppStops.begin(), kEvalPlusMbppStops.end());
+  }
+  return stops;
+}
 
 size_t FindStopSequence(std::string_view text, std::span<const std::string_view> stop) {
   size_t earliest = std::string_view::npos;
@@ -111,7 +157,16 @@ Result<std::unique_ptr<HumanevalTask>> HumanevalTask::Create(HumanevalOptions op
                                    " draws per problem need temperature > 0 (greedy draws are identical; lm-eval "
                                    "humaneval_64 uses temperature 0.2, top_p 0.95)");
   }
-  FP4LAB_ASSIGN_OR_RETURN(std::vector<HumanEvalProblem> problems, ReadHumanEvalProblems(options.problems_path));
+  const bool evalplus = options.suite != CodeSuite::kHumanEval;
+  if (options.problems_path.empty()) {
+    const char* release = options.suite == CodeSuite::kMbppPlus ? "MbppPlus.jsonl.gz" : "HumanEvalPlus.jsonl.gz";
+    return Status::InvalidArgument(std::string(CodeSuiteName(options.suite)) +
+                                   ": no problems file (nothing is bundled for this suite): pass --humaneval-data with "
+                                   "the evalplus release, " + release);
+  }
+  FP4LAB_ASSIGN_OR_RETURN(std::vector<HumanEvalProblem> problems,
+                          evalplus ? ReadEvalPlusProblems(options.problems_path)
+                                   : ReadHumanEvalProblems(options.problems_path));
   FP4LAB_ASSIGN_OR_RETURN(std::string sha, Sha256FileHex(options.problems_path));
   if (options.limit > 0 && problems.size() > static_cast<size_t>(options.limit)) {
     problems.resize(static_cast<size_t>(options.limit));
@@ -121,8 +176,9 @@ Result<std::unique_ptr<HumanevalTask>> HumanevalTask::Create(HumanevalOptions op
 
 nlohmann::json HumanevalTask::Config() const {
   nlohmann::json stop = nlohmann::json::array();
-  for (std::string_view s : kHumanEvalStopSequences) stop.push_back(std::string(s));
-  nlohmann::json config = {{"problems", options_.problems_path},
+  for (std::string_view s : StopSequences(options_.suite)) stop.push_back(std::string(s));
+  nlohmann::json config = {{"suite", CodeSuiteName(options_.suite)},
+          {"problems", options_.problems_path},
           {"n", options_.samples_per_problem},
           {"temperature", options_.sampling.temperature},
           {"top_k", options_.sampling.top_k},
@@ -153,7 +209,7 @@ Status HumanevalTask::Preflight(const LanguageModel& model, const LanguageModel*
 }
 
 Status HumanevalTask::Run(TaskRun& run) {
-  FP4LAB_RETURN_IF_ERROR(Preflight(run.model, run.reference));
+  FP4LAB_RETURN_IF_ERROR(Preflight(run.model, nullptr));
   LanguageModel& model = run.model;
   const int max_context = model.MaxContext();
   std::vector<std::pair<size_t, int>> pending;  // (problem index, draw)
@@ -165,6 +221,8 @@ Status HumanevalTask::Run(TaskRun& run) {
   if (pending.empty()) return Status::Ok();
   FP4LAB_ASSIGN_OR_RETURN(const CodeSandbox sandbox, CodeSandbox::Create(options_.sandbox));
   const std::string isolation(SandboxIsolationName(sandbox.isolation()));
+  const bool evalplus = options_.suite != CodeSuite::kHumanEval;
+  const std::vector<std::string_view> stops = StopSequences(options_.suite);
   const int64_t total = static_cast<int64_t>(pending.size());
   for (size_t start = 0; start < pending.size(); start += kBatchSamples) {
     const size_t end = std::min(pending.size(), start + kBatchSamples);
@@ -173,9 +231,12 @@ Status HumanevalTask::Run(TaskRun& run) {
     for (size_t i = start; i < end; ++i) {
       const auto [p, draw] = pending[i];
       const HumanEvalProblem& problem = problems_[p];
+      // evalplus codegen: prompt.strip() + "\n", and the solution it tests is that prompt + the completion.
+      const std::string task_prompt =
+          evalplus ? std::string(StripWhitespace(problem.prompt)) + "\n" : problem.prompt;
       std::vector<PromptTurn> turns;
       if (!options_.chat.system_prompt.empty()) turns.push_back({"system", options_.chat.system_prompt, ""});
-      turns.push_back({"user", problem.prompt, ""});
+      turns.push_back({"user", task_prompt, ""});
       FP4LAB_ASSIGN_OR_RETURN(const std::string context, RenderTurns(std::move(turns), options_.chat));
       FP4LAB_ASSIGN_OR_RETURN(std::vector<TokenId> prompt, model.Encode(context));
       if (PrependBos(context, options_.chat)) prompt.insert(prompt.begin(), model.BosId());
@@ -185,8 +246,7 @@ Status HumanevalTask::Run(TaskRun& run) {
       const int new_tokens = std::min(options_.max_new_tokens, max_context - static_cast<int>(prompt.size()));
       SamplingOptions sampling = options_.sampling;
       sampling.seed += static_cast<uint64_t>(draw);
-      FP4LAB_ASSIGN_OR_RETURN(GenerationResult generation,
-                              GenerateUntil(model, prompt, kHumanEvalStopSequences, new_tokens, sampling));
+      FP4LAB_ASSIGN_OR_RETURN(GenerationResult generation, GenerateUntil(model, prompt, stops, new_tokens, sampling));
       SampleRecord sample;
       sample.sample_id = DrawId(problem.task_id, draw);
       sample.prompt_sha256 = TokensSha256(prompt);
@@ -200,14 +260,26 @@ Status HumanevalTask::Run(TaskRun& run) {
         sample.prompt_text = context;
         sample.output_text = generation.text;
       }
-      programs.push_back(BuildHumanEvalProgram(problem, generation.text));
+      if (evalplus) {
+        const EvalPlusDataset dataset =
+            options_.suite == CodeSuite::kMbppPlus ? EvalPlusDataset::kMbpp : EvalPlusDataset::kHumanEval;
+        programs.push_back(BuildEvalPlusProgram(problem, dataset, task_prompt + generation.text));
+      } else {
+        programs.push_back(BuildHumanEvalProgram(problem, generation.text));
+      }
       batch.push_back(std::move(sample));
     }
-    const std::vector<SandboxRunResult> results = RunHumanEvalPrograms(sandbox, programs);
+    std::vector<EvalPlusVerdict> verdicts;
+    const std::vector<SandboxRunResult> results =
+        evalplus ? RunEvalPlusPrograms(sandbox, programs, &verdicts) : RunHumanEvalPrograms(sandbox, programs);
     for (size_t i = 0; i < batch.size(); ++i) {
       batch[i].score = results[i].outcome == SandboxOutcome::kPassed ? 1.0 : 0.0;
       batch[i].outcome = std::string(SandboxOutcomeName(results[i].outcome));
       batch[i].data["message"] = results[i].message;
+      if (evalplus) {
+        batch[i].data["base_status"] = verdicts[i].base;
+        batch[i].data["plus_status"] = verdicts[i].plus;
+      }
     }
     FP4LAB_RETURN_IF_ERROR(run.emit(std::move(batch)));
     if (run.progress) run.progress(static_cast<int64_t>(end), total);
@@ -255,6 +327,21 @@ Result<std::vector<MetricRecord>> HumanevalTask::Aggregate(const std::vector<Sam
     }
     metrics.push_back(std::move(m));
   }
+  if (options_.suite != CodeSuite::kHumanEval) {
+    std::vector<double> base_estimates;
+    for (const auto& [task_id, by_draw] : draws) {
+      int64_t passed = 0;
+      for (const auto& [draw, stored] : by_draw) passed += stored.base_passed ? 1 : 0;
+      base_estimates.push_back(*PassAtK(static_cast<int64_t>(by_draw.size()), passed, 1));
+    }
+    FP4LAB_ASSIGN_OR_RETURN(const double mean, Mean(base_estimates));
+    MetricRecord m = Metric(precision, "base_pass@1", mean, problems, "", "better");
+    if (base_estimates.size() >= 2) {
+      FP4LAB_ASSIGN_OR_RETURN(const double se, StandardError(base_estimates));
+      m.stderr_value = se;
+    }
+    metrics.push_back(std::move(m));
+  }
   metrics.push_back(Metric(precision, "problems", static_cast<double>(problems), problems, "problems", ""));
   metrics.push_back(Metric(precision, "samples", static_cast<double>(total), total, "samples", ""));
   metrics.push_back(Metric(precision, "timed_out", static_cast<double>(timed_out), total, "samples", "worse"));
@@ -265,7 +352,7 @@ Result<std::vector<MetricRecord>> HumanevalTask::Aggregate(const std::vector<Sam
 
 Result<std::vector<ComparisonRecord>> HumanevalTask::Compare(const std::vector<SampleRecord>& candidate,
                                                              const std::vector<SampleRecord>& reference) const {
-  return ComparePairedAccuracy(kTask, "pass@1", candidate, reference);
+  return ComparePairedAccuracy(Name(), "pass@1", candidate, reference);
 }
 
 }  // namespace fp4lab

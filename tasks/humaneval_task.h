@@ -1,5 +1,6 @@
 // HumanEval, generated as lm-evaluation-harness's `humaneval` task and scored as openai/human-eval does
-// (EVAL_CONVENTIONS.md section 5).
+// (EVAL_CONVENTIONS.md section 5); with suite humaneval+ or mbpp+, the evalplus releases generated and scored as
+// evalplus does (see "evalplus suites" below).
 //
 // Generation: prompt = BOS + the problem's prompt (with --chat-template: the conversation [system prompt] + user
 // prompt rendered as lm-eval's --apply_chat_template does, tasks/chat_prompt.h, BOS only when the rendering does
@@ -24,6 +25,15 @@
 // least k draws for, stderr = sample std / sqrt(problems) of the per-problem estimates, n = problems; problems,
 // samples, timed_out, errors, truncated (counts).
 // Compare: paired accuracy "pass@1" over draws with the same id (tasks/paired_accuracy.h).
+//
+// evalplus suites (task names "humaneval+" and "mbpp+"; problems from the user's HumanEvalPlus.jsonl[.gz] or
+// MbppPlus.jsonl[.gz], nothing bundled): as evalplus codegen for a base model, the prompt is the problem's prompt
+// stripped of surrounding whitespace plus "\n", generation stops at evalplus's EOS strings plus its direct-completion
+// stops for the dataset (kEvalPlusStops), and the solution is prompt + completion; it is scored by differential
+// testing against the canonical solution on the base and plus inputs with evalplus's per-test time limits
+// (tasks/evalplus_program.h). A draw passes (score 1, "pass@k" = evalplus's "plus" numbers) only when both the base
+// and the plus tests pass; data adds {base_status, plus_status} ("pass" | "fail" | "timeout") and the metric
+// base_pass@1 is evalplus's original-tests pass@1. The sandbox's default limits become EvalPlusSandboxLimits().
 #pragma once
 
 #include <array>
@@ -44,6 +54,16 @@ namespace fp4lab {
 inline constexpr std::array<std::string_view, 5> kHumanEvalStopSequences = {"\nclass", "\ndef", "\n#", "\nif",
                                                                             "\nprint"};
 
+// The code suites this task runs.
+enum class CodeSuite { kHumanEval, kHumanEvalPlus, kMbppPlus };
+// "humaneval", "humaneval+", "mbpp+" (also the task's name).
+std::string_view CodeSuiteName(CodeSuite suite);
+// Inverse of CodeSuiteName; InvalidArgument "--suite must be one of humaneval, humaneval+, mbpp+, got 'x'".
+Result<CodeSuite> ParseCodeSuite(std::string_view name);
+// Where generation stops: kHumanEvalStopSequences for humaneval; for the evalplus suites evalplus's EOS list
+// (evalplus/provider/utility.py) plus extra_eos_for_direct_completion of the dataset.
+std::vector<std::string_view> StopSequences(CodeSuite suite);
+
 // Byte offset of the earliest occurrence of any of `stop` in `text`, or std::string_view::npos.
 size_t FindStopSequence(std::string_view text, std::span<const std::string_view> stop);
 
@@ -61,7 +81,10 @@ Result<GenerationResult> GenerateUntil(LanguageModel& model, std::span<const Tok
                                        const SamplingOptions& sampling);
 
 struct HumanevalOptions {
-  std::string problems_path;    // HumanEval JSONL; the CLI passes the bundled datasets/humaneval/humaneval_sample.jsonl
+  CodeSuite suite = CodeSuite::kHumanEval;
+  // HumanEval JSONL (or the evalplus release of the suite), plain or .gz; the CLI passes the bundled
+  // datasets/humaneval/humaneval_sample.jsonl for humaneval and requires a file for the evalplus suites.
+  std::string problems_path;
   int samples_per_problem = 1;  // n draws per problem
   SamplingOptions sampling;     // greedy by default; n > 1 needs temperature > 0
   int max_new_tokens = 512;
@@ -76,14 +99,14 @@ struct HumanevalOptions {
 class HumanevalTask : public Task {
  public:
   // Reads and validates the problems file now. InvalidArgument for samples_per_problem < 1, max_new_tokens < 1,
-  // a k < 1, limit < 0, or samples_per_problem > 1 with temperature 0 (the draws would be identical);
-  // datasets/humaneval_jsonl.h errors.
+  // a k < 1, limit < 0, samples_per_problem > 1 with temperature 0 (the draws would be identical), or an evalplus
+  // suite without a problems file; datasets/humaneval_jsonl.h errors.
   static Result<std::unique_ptr<HumanevalTask>> Create(HumanevalOptions options);
 
-  std::string Name() const override { return "humaneval"; }
+  std::string Name() const override { return std::string(CodeSuiteName(options_.suite)); }
   std::string Version() const override { return "1"; }
-  // {"problems", "n", "temperature", "top_k", "top_p", "seed", "max_new_tokens", "ks", "limit", "timeout_s",
-  //  "stop": [...], "bos"} and the chat keys of ChatPromptOptions::ToJson ("bos" as in tasks/mmlu_task.h).
+  // {"suite", "problems", "n", "temperature", "top_k", "top_p", "seed", "max_new_tokens", "ks", "limit",
+  //  "timeout_s", "stop": [...], "bos"} and the chat keys of ChatPromptOptions::ToJson ("bos" as in tasks/mmlu_task.h).
   nlohmann::json Config() const override;
   std::string DatasetSha256() const override { return dataset_sha256_; }
 

@@ -8,6 +8,7 @@
 #include "engine/engine.h"
 #include "engine/host_memory.h"
 #include "engine/memory_model.h"
+#include "engine/role_memory.h"
 #include "tasks/latency_memory.h"
 
 namespace fp4lab {
@@ -199,10 +200,10 @@ nlohmann::json LatencyTask::Config() const {
 }
 
 Status LatencyTask::Run(TaskRun& run) {
-  auto* engine = dynamic_cast<Engine*>(&run.model);
+  Engine* engine = run.engine;
   if (engine == nullptr) {
     return Status::FailedPrecondition("latency: measures an fp4lab Engine (Model::Forward on its backend); got '" +
-                                      run.model.Describe() + "'");
+                                      run.model.Describe() + "' without one (TaskRun::engine)");
   }
   Model& model = engine->model();
   Backend& backend = engine->backend();
@@ -347,6 +348,9 @@ Status LatencyTask::Run(TaskRun& run) {
         {"kv_cache_bytes", blueprint.KvCacheBytes(p + n)},
         {"kv_cache_positions", p + n},
         {"kv_cache_bytes_per_token", blueprint.KvCacheBytes(1)},
+        // The cache as a deployment stores it in this precision's format (the engine's buffers above are f32).
+        {"kv_cache_format", KvCacheFormatName(engine->kv_cache_format())},
+        {"kv_cache_format_bytes_per_token", KvCacheBytesPerToken(blueprint.KvWidths(), engine->kv_cache_format())},
         {"kv_cache_bytes_by_batch", kv_by_batch},
         {"workspace_bytes", ForwardWorkspaceBytes(blueprint, workspace_tokens)},
         {"workspace_tokens", workspace_tokens},

@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "tasks/evalplus_program.h"
 #include "tasks/fidelity.h"
 #include "tasks/humaneval_task.h"
 #include "tasks/latency.h"
@@ -74,28 +75,45 @@ Result<std::unique_ptr<Task>> CreateMmlu(const nlohmann::json& o, const std::str
   return std::unique_ptr<Task>(std::move(task));
 }
 
-Result<std::unique_ptr<Task>> CreateHumaneval(const nlohmann::json& o, const std::string& data_dir) {
-  FP4LAB_RETURN_IF_ERROR(CheckKeys("humaneval", o, {"problems", "n", "temperature", "top_k", "top_p", "seed",
-                                                    "max_new_tokens", "ks", "limit", "timeout_s", "stop", "bos",
-                                                    "allow_code_exec", "chat_template", "fewshot_as_multiturn",
-                                                    "system_prompt"}));
+// humaneval, humaneval+ and mbpp+ share one task class and one option set; only humaneval has bundled problems.
+Result<std::unique_ptr<Task>> CreateCodeSuite(CodeSuite suite, const nlohmann::json& o, const std::string& data_dir) {
+  const std::string name(CodeSuiteName(suite));
+  // "suite", "stop" and "bos" are informational keys the task writes into its own stored config.
+  FP4LAB_RETURN_IF_ERROR(CheckKeys(name, o, {"suite", "problems", "n", "temperature", "top_k", "top_p", "seed",
+                                             "max_new_tokens", "ks", "limit", "timeout_s", "stop", "bos",
+                                             "allow_code_exec", "chat_template", "fewshot_as_multiturn",
+                                             "system_prompt"}));
   HumanevalOptions options;
-  FP4LAB_ASSIGN_OR_RETURN(options.problems_path, Get<std::string>("humaneval", o, "problems",
-                                                                  data_dir + "/humaneval/humaneval_sample.jsonl"));
-  FP4LAB_ASSIGN_OR_RETURN(options.samples_per_problem, Get<int>("humaneval", o, "n", 1));
-  FP4LAB_ASSIGN_OR_RETURN(options.sampling.temperature, Get<float>("humaneval", o, "temperature", 0.0f));
-  FP4LAB_ASSIGN_OR_RETURN(options.sampling.top_k, Get<int>("humaneval", o, "top_k", 0));
-  FP4LAB_ASSIGN_OR_RETURN(options.sampling.top_p, Get<float>("humaneval", o, "top_p", 1.0f));
-  FP4LAB_ASSIGN_OR_RETURN(options.sampling.seed, Get<uint64_t>("humaneval", o, "seed", 0));
-  FP4LAB_ASSIGN_OR_RETURN(options.max_new_tokens, Get<int>("humaneval", o, "max_new_tokens", 512));
-  FP4LAB_ASSIGN_OR_RETURN(options.ks, Get<std::vector<int>>("humaneval", o, "ks", {1}));
-  FP4LAB_ASSIGN_OR_RETURN(options.limit, Get<int>("humaneval", o, "limit", 0));
+  options.suite = suite;
+  if (suite != CodeSuite::kHumanEval) options.sandbox.limits = EvalPlusSandboxLimits();
+  const std::string bundled = suite == CodeSuite::kHumanEval ? data_dir + "/humaneval/humaneval_sample.jsonl" : "";
+  FP4LAB_ASSIGN_OR_RETURN(options.problems_path, Get<std::string>(name, o, "problems", bundled));
+  FP4LAB_ASSIGN_OR_RETURN(options.samples_per_problem, Get<int>(name, o, "n", 1));
+  FP4LAB_ASSIGN_OR_RETURN(options.sampling.temperature, Get<float>(name, o, "temperature", 0.0f));
+  FP4LAB_ASSIGN_OR_RETURN(options.sampling.top_k, Get<int>(name, o, "top_k", 0));
+  FP4LAB_ASSIGN_OR_RETURN(options.sampling.top_p, Get<float>(name, o, "top_p", 1.0f));
+  FP4LAB_ASSIGN_OR_RETURN(options.sampling.seed, Get<uint64_t>(name, o, "seed", 0));
+  FP4LAB_ASSIGN_OR_RETURN(options.max_new_tokens, Get<int>(name, o, "max_new_tokens", 512));
+  FP4LAB_ASSIGN_OR_RETURN(options.ks, Get<std::vector<int>>(name, o, "ks", {1}));
+  FP4LAB_ASSIGN_OR_RETURN(options.limit, Get<int>(name, o, "limit", 0));
   FP4LAB_ASSIGN_OR_RETURN(options.sandbox.limits.wall_timeout_s,
-                          Get<double>("humaneval", o, "timeout_s", options.sandbox.limits.wall_timeout_s));
-  FP4LAB_ASSIGN_OR_RETURN(options.sandbox.allow_code_exec, Get<bool>("humaneval", o, "allow_code_exec", false));
-  FP4LAB_ASSIGN_OR_RETURN(options.chat, ChatPromptOptions::FromJson(o, "humaneval"));
+                          Get<double>(name, o, "timeout_s", options.sandbox.limits.wall_timeout_s));
+  FP4LAB_ASSIGN_OR_RETURN(options.sandbox.allow_code_exec, Get<bool>(name, o, "allow_code_exec", false));
+  FP4LAB_ASSIGN_OR_RETURN(options.chat, ChatPromptOptions::FromJson(o, name));
   FP4LAB_ASSIGN_OR_RETURN(auto task, HumanevalTask::Create(options));
   return std::unique_ptr<Task>(std::move(task));
+}
+
+Result<std::unique_ptr<Task>> CreateHumaneval(const nlohmann::json& o, const std::string& data_dir) {
+  return CreateCodeSuite(CodeSuite::kHumanEval, o, data_dir);
+}
+
+Result<std::unique_ptr<Task>> CreateHumanevalPlus(const nlohmann::json& o, const std::string& data_dir) {
+  return CreateCodeSuite(CodeSuite::kHumanEvalPlus, o, data_dir);
+}
+
+Result<std::unique_ptr<Task>> CreateMbppPlus(const nlohmann::json& o, const std::string& data_dir) {
+  return CreateCodeSuite(CodeSuite::kMbppPlus, o, data_dir);
 }
 
 Result<std::unique_ptr<Task>> CreateLatency(const nlohmann::json& o, const std::string&) {
@@ -125,6 +143,8 @@ const TaskFactory kTasks[] = {
     {"fidelity", &CreateFidelity},
     {"mmlu", &CreateMmlu},
     {"humaneval", &CreateHumaneval},
+    {"humaneval+", &CreateHumanevalPlus},
+    {"mbpp+", &CreateMbppPlus},
     {"latency", &CreateLatency},
 };
 

@@ -20,16 +20,20 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/engine.h"
 #include "engine/language_model.h"
 #include "engine/status.h"
 #include "results/records.h"
 
 namespace fp4lab {
 
+// The runner evaluates one precision at a time with only that model loaded: the reference precision (the first)
+// runs first, and what a task needs from it later (fidelity: its log-probs) it stores with its samples as
+// attachments, read back through `reference_attachment` when a candidate runs.
 struct TaskRun {
   LanguageModel& model;              // the precision under test
   std::string precision;             // its name ("bf16", "nvfp4", ...)
-  LanguageModel* reference = nullptr;  // the bf16 reference model, for tasks with NeedsReference()
+  bool is_reference = false;         // `model` is the run's reference precision
   // True if the item with this id should be evaluated now (in this shard and not already stored).
   std::function<bool(const std::string& sample_id)> should_run;
   // Stores a batch of finished items atomically. `task` and `precision` of the records are filled by the runner.
@@ -37,6 +41,12 @@ struct TaskRun {
   // Progress: items done so far in this call, items this call will evaluate.
   std::function<void(int64_t done, int64_t total)> progress;
   bool log_samples = false;  // keep prompt and output text in the samples
+  // The attachment the reference precision stored with sample `sample_id` of this task, in parts (empty when it
+  // stored none). Set by the runner for candidate precisions of tasks with NeedsReference().
+  std::function<Result<std::vector<std::string>>(const std::string& sample_id)> reference_attachment;
+  // The engine behind `model` when it is one (the runner's models are), for tasks that measure the device itself
+  // (latency); null otherwise.
+  Engine* engine = nullptr;
 };
 
 // A metric row of `task` at `precision` (the runner fills run_id).
@@ -65,12 +75,14 @@ class Task {
   virtual nlohmann::json Config() const = 0;
   // sha256 of the data the task reads ("" if none).
   virtual std::string DatasetSha256() const = 0;
-  // Fidelity needs the reference model's outputs beside the candidate's.
+  // Fidelity needs the reference precision's outputs (stored as attachments of its samples) beside the
+  // candidate's.
   virtual bool NeedsReference() const { return false; }
 
   // Refuses what Run would refuse about this model (its context, vocabulary, tokenized data, missing opt-ins),
-  // without evaluating anything. The runner calls it for every task and precision after the models load and
-  // before the run is stored, so such a problem leaves no run behind. `reference` is null without a reference.
+  // without evaluating anything. The runner calls it for every task and precision before any weights load and
+  // before the run is stored, on models opened without weights (Engine::OpenWithoutWeights: vocabulary, context,
+  // tokenizer), so such a problem leaves no run behind. `reference` is null without a reference.
   virtual Status Preflight(const LanguageModel& model, const LanguageModel* reference) const {
     (void)model;
     (void)reference;

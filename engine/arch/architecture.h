@@ -65,7 +65,9 @@ class ModelBlueprint {
   virtual Result<std::unique_ptr<Model>> Load(WeightLoader& loader, Backend& backend) const = 0;
 
   int64_t ParameterCount() const { return manifest().ParameterCount(); }
-  // f32 bytes of a KV cache holding `positions` positions (all sequences together).
+  // f32 bytes of a KV cache holding `positions` positions (all sequences together): what the engine allocates
+  // (it emulates every cache format in f32 buffers). A format's deployed bytes: KvCacheBytesPerToken
+  // (engine/role_memory.h).
   int64_t KvCacheBytes(int64_t positions) const;
 };
 

@@ -222,7 +222,8 @@ Status DecoderModel::LoadFusable(WeightLoader& loader, const std::vector<std::st
     parts.push_back(std::move(w));
   }
   const ManifestTensor* first = manifest_.Find(names.front());
-  if (allow_fusion && first != nullptr && !first->fused_as.empty() && CheckFusable(parts).ok()) {
+  if (allow_fusion && backend_.Fuses().stacked_linears && first != nullptr && !first->fused_as.empty() &&
+      CheckFusable(parts).ok()) {
     FP4LAB_ASSIGN_OR_RETURN(fused, Keep(backend_.PrepareFusedLinear(parts, first->fused_as)));
     fused_parts_[fused.get()] = names;
     return Status::Ok();
@@ -238,6 +239,9 @@ Status DecoderModel::LoadAttention(WeightLoader& loader, const std::string& pref
   FP4LAB_RETURN_IF_ERROR(LoadFusable(loader, {prefix + "q_proj", prefix + "k_proj", prefix + "v_proj"},
                                      !per_head_norms, w.qkv, {&w.q, &w.k, &w.v}));
   FP4LAB_ASSIGN_OR_RETURN(w.o, LoadLinear(loader, prefix + "o_proj"));
+  if (loader.kv_cache_format() == KvCacheFormat::kFp8) {
+    FP4LAB_ASSIGN_OR_RETURN(w.fp8_kv, loader.KvCacheScales(prefix));
+  }
   return Status::Ok();
 }
 
@@ -339,6 +343,7 @@ Status DecoderModel::Attend(StepBuffers& step, const AttentionWeights& w, const 
     FP4LAB_RETURN_IF_ERROR(backend_.Rope(*k, a.kv_heads, a.head_dim, table, *rows.positions));
     FP4LAB_RETURN_IF_ERROR(backend_.WriteKv(*k, *v, rows, k_cache, v_cache));
   }
+  if (w.fp8_kv) FP4LAB_RETURN_IF_ERROR(backend_.RoundKvRowsToFp8(rows, *w.fp8_kv, k_cache, v_cache));
   const AttentionParams params{a.heads, a.kv_heads, a.head_dim, a.scale, a.window, a.softcap};
   FP4LAB_RETURN_IF_ERROR(backend_.Attention(*q, k_cache, v_cache, rows, params, *attn));
   return Linear(*attn, *w.o, out);

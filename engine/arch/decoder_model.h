@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>
@@ -37,6 +38,9 @@ struct AttentionWeights {
   float qk_norm_offset = 0.0f;                    // 0: x * w; 1: Gemma's x * (1 + w)
   bool v_norm = false;                            // values get the scale-free per-head RMSNorm (Gemma 4's v_norm)
   std::unique_ptr<DeviceLinear> o;                // [D, Q]
+  // Set when the KV cache stores E4M3 (WeightLoader::kv_cache_format): this layer's k/v scales; Attend then rounds
+  // the rows it stores through FP8 (Backend::RoundKvRowsToFp8) before attending.
+  std::optional<KvScales> fp8_kv;
 };
 
 // A gated MLP: down(act(gate(x)) * up(x)); gate|up fused when the backend can stack them.
@@ -96,7 +100,8 @@ class DecoderModel : public Model {
   // backend can stack them, else each into its slot of `separate`.
   Status LoadFusable(WeightLoader& loader, const std::vector<std::string>& names, bool allow_fusion,
                      std::unique_ptr<DeviceLinear>& fused, const std::vector<std::unique_ptr<DeviceLinear>*>& separate);
-  // q/k/v/o at "<prefix>q_proj" etc. (prefix ends in "self_attn."); fused unless `w` gets per-head norms.
+  // q/k/v/o at "<prefix>q_proj" etc. (prefix ends in "self_attn."); fused unless `w` gets per-head norms. With an
+  // FP8 KV cache (loader.kv_cache_format()), also the layer's k/v scales (w.fp8_kv).
   Status LoadAttention(WeightLoader& loader, const std::string& prefix, bool per_head_norms, AttentionWeights& w);
   // gate/up/down at "<prefix>gate_proj" etc. (prefix ends in "mlp.").
   Status LoadGatedMlp(WeightLoader& loader, const std::string& prefix, GatedMlpWeights& w);

@@ -89,6 +89,7 @@ class CpuBackend : public Backend {
   }
 
   // The CPU emulates every low-precision scheme with the reference numerics (there is no native FP4 here).
+  FusedOps Fuses() const override { return {.stacked_linears = true, .add_rms_norm = true}; }
   Result<std::string> LinearPath(LinearScheme scheme) const override {
     switch (scheme) {
       case LinearScheme::kBf16: return std::string("reference");
@@ -234,6 +235,22 @@ class CpuBackend : public Backend {
     return Status::Ok();
   }
 
+  Status RoundKvRowsToFp8(const RowPlacement& rows, KvScales scales, DeviceTensor& k_cache,
+                          DeviceTensor& v_cache) override {
+    if (k_cache.rows() != v_cache.rows()) return ShapeError("RoundKvRowsToFp8", "k/v caches differ in rows");
+    for (int64_t i = 0; i < rows.cache_rows->size(); ++i) {
+      const int64_t row = Cpu(*rows.cache_rows)[i];
+      if (row < 0 || row >= k_cache.rows()) return ShapeError("RoundKvRowsToFp8", "cache row out of range");
+      for (float& x : std::span(Cpu(k_cache).data() + row * k_cache.cols(), k_cache.cols())) {
+        x = Fp8KvRoundTrip(x, scales.k);
+      }
+      for (float& x : std::span(Cpu(v_cache).data() + row * v_cache.cols(), v_cache.cols())) {
+        x = Fp8KvRoundTrip(x, scales.v);
+      }
+    }
+    return Status::Ok();
+  }
+
   Status Attention(const DeviceTensor& q, const DeviceTensor& k_cache, const DeviceTensor& v_cache,
                    const RowPlacement& rows, const AttentionParams& p, DeviceTensor& out) override {
     const int64_t q_dim = int64_t{p.num_heads} * p.head_dim, kv_dim = int64_t{p.num_kv_heads} * p.head_dim;
@@ -241,13 +258,17 @@ class CpuBackend : public Backend {
         v_cache.cols() != kv_dim || rows.positions->size() != q.rows() || rows.cache_rows->size() != q.rows()) {
       return ShapeError("Attention", "q/out/cache shapes do not agree");
     }
+    if (!p.causal && !rows.one_sequence) return ShapeError("Attention", "non-causal rows must be one sequence");
     const int group = p.num_heads / p.num_kv_heads;
+    const int64_t last_position = q.rows() > 0 ? Cpu(*rows.positions)[q.rows() - 1] : 0;
     std::vector<float> scores;
     for (int64_t i = 0; i < q.rows(); ++i) {
-      // Causal: its sequence up to itself, or only the last `window` positions of it.
+      // Its sequence up to itself, or only the last `window` positions of it; non-causal: and the later rows.
       const int64_t position = Cpu(*rows.positions)[i];
-      const int64_t n_keys = p.window > 0 ? std::min<int64_t>(position + 1, p.window) : position + 1;
-      const int64_t first = int64_t{Cpu(*rows.cache_rows)[i]} - n_keys + 1;
+      const int64_t behind = p.window > 0 ? std::min<int64_t>(position + 1, p.window) : position + 1;
+      const int64_t ahead = p.causal ? 0 : last_position - position;
+      const int64_t n_keys = behind + ahead;
+      const int64_t first = int64_t{Cpu(*rows.cache_rows)[i]} - behind + 1;
       if (first < 0 || first + n_keys > k_cache.rows()) return ShapeError("Attention", "cache rows out of range");
       scores.resize(static_cast<size_t>(n_keys));
       for (int h = 0; h < p.num_heads; ++h) {

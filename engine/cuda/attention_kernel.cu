@@ -55,9 +55,12 @@ __global__ void __launch_bounds__(kPrefillThreads) PrefillAttentionKernel(
   const int r = threadIdx.x / 8, sub = threadIdx.x % 8;
   // Rows past the end repeat the last row (never written), so every row has a finite max.
   const int64_t my_row = row0 + r < rows ? row0 + r : rows - 1;
-  const int64_t my_last = positions[my_row];  // its keys: my_first .. my_last, relative to `first`
-  const int64_t my_first = my_last + 1 - AttendedKeys(rule, my_last);
-  const int64_t block_last = positions[row0 + kPrefillRows - 1 < rows ? row0 + kPrefillRows - 1 : rows - 1];
+  // Its keys: my_first .. my_last, relative to `first` (non-causal: through the pass's last position).
+  const int64_t my_position = positions[my_row];
+  const int64_t my_last = my_position + KeysAhead(rule, my_position);
+  const int64_t my_first = my_position + 1 - AttendedKeys(rule, my_position);
+  const int64_t block_end_position = positions[row0 + kPrefillRows - 1 < rows ? row0 + kPrefillRows - 1 : rows - 1];
+  const int64_t block_last = block_end_position + KeysAhead(rule, block_end_position);
   const int64_t block_first = positions[row0] + 1 - AttendedKeys(rule, positions[row0]);  // the smallest my_first
 
   for (int e = threadIdx.x; e < kPrefillRows * kHeadDim; e += kPrefillThreads) {
@@ -93,7 +96,7 @@ __global__ void __launch_bounds__(kPrefillThreads) PrefillAttentionKernel(
 #pragma unroll
     for (int j = 0; j < kKeysPerThread; ++j) {
       const int64_t key = t0 + sub + 8 * j;
-      const bool valid = key <= my_last && key >= my_first;  // causal, within the window
+      const bool valid = key <= my_last && key >= my_first;  // causal (or through the pass), within the window
       score[j] = valid ? AttentionScore(rule, score[j]) : -INFINITY;
       tile_max = fmaxf(tile_max, score[j]);
     }

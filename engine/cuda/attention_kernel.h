@@ -16,11 +16,15 @@ struct ScoreRule {
   float scale = 1.0f;
   int window = 0;
   float softcap = 0.0f;
+  // Non-causal passes (AttentionParams::causal false, one sequence): the device address of positions[rows - 1], the
+  // position every query of the pass attends up to; null for causal attention.
+  const int32_t* last_position = nullptr;
 };
 
 // out[i, h*D:(h+1)*D] = sum_t softmax_t(score(q_i,h . k_t)) v_t over the cache rows t = first_i .. cache_rows[i]
 // with first_i = cache_rows[i] - n_i + 1, n_i = positions[i] + 1 keys (query i's sequence up to itself;
-// engine/backend.h RowPlacement), or min(n_i, window) with a sliding window; score per `rule`; for
+// engine/backend.h RowPlacement), or min(n_i, window) with a sliding window, plus (rule.last_position, non-causal)
+// the rows after cache_rows[i] up to the pass's last position; score per `rule`; for
 // queries q[rows, heads * D] and caches [cache rows, kv_heads * D]; positions and cache_rows are device int32
 // [rows]. Query head h reads kv head h / (heads / kv_heads). Keys are streamed with an online softmax (running max
 // and sum, rescaled as the max grows), so the f32 result differs from the CPU's two-pass softmax by rounding only:

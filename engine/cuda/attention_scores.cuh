@@ -13,6 +13,11 @@ __device__ __forceinline__ int64_t AttendedKeys(const ScoreRule& rule, int64_t p
   return rule.window > 0 && n > rule.window ? rule.window : n;
 }
 
+// Keys after a query at `position` that it attends to: none when causal, else up to the pass's last position.
+__device__ __forceinline__ int64_t KeysAhead(const ScoreRule& rule, int64_t position) {
+  return rule.last_position != nullptr ? static_cast<int64_t>(*rule.last_position) - position : 0;
+}
+
 // The score of a dot product q.k: scaled, then soft-capped when the rule says so (tanhf: 2 ulp).
 __device__ __forceinline__ float AttentionScore(const ScoreRule& rule, float dot) {
   const float s = dot * rule.scale;

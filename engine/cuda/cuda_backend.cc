@@ -15,6 +15,7 @@
 #include "engine/cuda/cuda_linear.h"
 #include "engine/cuda/elementwise_kernels.h"
 #include "engine/cuda/experts_kernels.h"
+#include "engine/cuda/kv_fp8_kernels.h"
 
 namespace fp4lab {
 namespace {
@@ -97,7 +98,8 @@ class CudaBackend : public Backend {
   CudaBackend(std::shared_ptr<CudaContext> context, std::unique_ptr<cuda::CublasLtGemm> gemm,
               Nvfp4PathDecision nvfp4, nlohmann::json facts)
       : context_(context), gemm_(std::move(gemm)), workspace_(context), nvfp4_(std::move(nvfp4)),
-        facts_(std::move(facts)), sm_count_(facts_.value("sm_count", 1)) {}
+        facts_(std::move(facts)), sm_count_(facts_.value("sm_count", 1)),
+        w4a16_mma_gemm_(facts_.value("w4a16_batched_kernel", std::string()) == "mma") {}
 
   std::string Name() const override { return context_->label(); }
 
@@ -128,6 +130,8 @@ class CudaBackend : public Backend {
     }
     return facts;
   }
+
+  FusedOps Fuses() const override { return {.stacked_linears = true, .add_rms_norm = true}; }
 
   Result<std::string> LinearPath(LinearScheme scheme) const override {
     return std::string(PathName(nvfp4_.native, scheme));
@@ -167,13 +171,13 @@ class CudaBackend : public Backend {
 
   Result<std::unique_ptr<DeviceLinear>> PrepareFusedLinear(std::span<const LinearWeights> parts,
                                                            const std::string& name) override {
-    FP4LAB_ASSIGN_OR_RETURN(auto linear, CudaLinear::Prepare(context_, parts, name, nvfp4_.native));
+    FP4LAB_ASSIGN_OR_RETURN(auto linear, CudaLinear::Prepare(context_, parts, name, nvfp4_.native, w4a16_mma_gemm_));
     if (!linear->native_refusal().empty()) native_shape_refusals_.push_back(linear->native_refusal());
     return std::unique_ptr<DeviceLinear>(std::move(linear));
   }
 
   Result<std::unique_ptr<DeviceLinear>> PrepareLinear(const LinearWeights& weights) override {
-    FP4LAB_ASSIGN_OR_RETURN(auto linear, CudaLinear::Prepare(context_, weights, nvfp4_.native));
+    FP4LAB_ASSIGN_OR_RETURN(auto linear, CudaLinear::Prepare(context_, weights, nvfp4_.native, w4a16_mma_gemm_));
     if (!linear->native_refusal().empty()) native_shape_refusals_.push_back(linear->native_refusal());
     return std::unique_ptr<DeviceLinear>(std::move(linear));
   }
@@ -283,6 +287,16 @@ class CudaBackend : public Backend {
     return Status::Ok();
   }
 
+  Status RoundKvRowsToFp8(const RowPlacement& rows, KvScales scales, DeviceTensor& k_cache,
+                          DeviceTensor& v_cache) override {
+    if (k_cache.rows() != v_cache.rows()) return ShapeError("RoundKvRowsToFp8", "k/v caches differ in rows");
+    FP4LAB_RETURN_IF_ERROR(context_->Activate());
+    CUDA_CHECK(cuda::LaunchRoundKvRowsToFp8(Data(*rows.cache_rows), rows.cache_rows->size(), Data(k_cache),
+                                            k_cache.cols(), scales.k, Data(v_cache), v_cache.cols(), scales.v,
+                                            context_->stream()));
+    return Status::Ok();
+  }
+
   Status Attention(const DeviceTensor& q, const DeviceTensor& k_cache, const DeviceTensor& v_cache,
                    const RowPlacement& rows, const AttentionParams& p, DeviceTensor& out) override {
     const int64_t q_dim = int64_t{p.num_heads} * p.head_dim, kv_dim = int64_t{p.num_kv_heads} * p.head_dim;
@@ -292,6 +306,7 @@ class CudaBackend : public Backend {
         k_cache.rows() != v_cache.rows() || p.head_dim < 1 || p.head_dim > cuda::kMaxAttentionHeadDim) {
       return ShapeError("Attention", "q/out/cache shapes do not agree");
     }
+    if (!p.causal && !rows.one_sequence) return ShapeError("Attention", "non-causal rows must be one sequence");
     if (q.rows() == 0) return Status::Ok();
     FP4LAB_RETURN_IF_ERROR(context_->Activate());
     // The plan depends on shapes only (a query's keys are bounded by the cache's rows), so the first, unrecorded call
@@ -300,7 +315,8 @@ class CudaBackend : public Backend {
                                      rows.one_sequence};
     const cuda::AttentionPlan plan = cuda::PlanAttention(shape, sm_count_);
     FP4LAB_ASSIGN_OR_RETURN(std::vector<void*> scratch, workspace_.Carve({plan.scratch_bytes}, "Attention"));
-    const cuda::ScoreRule rule{p.scale, p.window, p.softcap};
+    const int32_t* last_position = p.causal ? nullptr : Data(*rows.positions) + (q.rows() - 1);
+    const cuda::ScoreRule rule{p.scale, p.window, p.softcap, last_position};
     CUDA_CHECK(cuda::LaunchAttention(shape, plan, Data(q), Data(k_cache), Data(v_cache), Data(*rows.positions),
                                      Data(*rows.cache_rows), rule, scratch[0], Data(out), context_->stream()));
     return Status::Ok();
@@ -441,6 +457,7 @@ class CudaBackend : public Backend {
   Nvfp4PathDecision nvfp4_;
   nlohmann::json facts_;                         // fixed at creation
   int sm_count_;                                 // facts_["sm_count"], read once: attention plans use it per call
+  bool w4a16_mma_gemm_;                          // facts_["w4a16_batched_kernel"] == "mma" (FP4LAB_W4A16_GEMM)
   std::vector<std::string> native_shape_refusals_;  // kNvfp4 layers emulated on a native device (shape)
   int64_t native_fallback_calls_ = 0;            // native GEMMs cuBLASLt refused at run time (ran emulated)
   std::string last_native_fallback_;
@@ -472,6 +489,13 @@ Result<CudaBackendOptions> ParseCudaBackendOptions(const std::string& device) {
   }
   if (const char* limit = std::getenv("FP4LAB_CUDA_MEMORY_LIMIT")) {
     FP4LAB_ASSIGN_OR_RETURN(options.memory_limit_bytes, ParseByteCount(limit, "FP4LAB_CUDA_MEMORY_LIMIT"));
+  }
+  if (const char* gemm = std::getenv("FP4LAB_W4A16_GEMM")) {
+    const std::string value(gemm);
+    if (value != "dequant" && value != "mma") {
+      return Status::InvalidArgument("FP4LAB_W4A16_GEMM: expected dequant or mma, got '" + value + "'");
+    }
+    options.w4a16_mma_gemm = value == "mma";
   }
   return options;
 }
@@ -516,6 +540,8 @@ Result<std::unique_ptr<Backend>> CreateCudaBackend(const CudaBackendOptions& opt
                    "accumulation (GEMV), larger bf16 GEMMs round x to bf16 (cuBLASLt, f32 accumulation); W4A4 "
                    "emulation bit-identical quantizer, exact bf16 operands, f32 accumulation, alpha once per output"}};
   if (options.memory_limit_bytes > 0) facts["memory_limit_bytes"] = options.memory_limit_bytes;
+  // nvfp4-w4a16 batches beyond the GEMV: "mma" (tensor-core GEMM) or "dequant" (bf16 W + cuBLASLt); FP4LAB_W4A16_GEMM.
+  facts["w4a16_batched_kernel"] = options.w4a16_mma_gemm ? "mma" : "dequant";
   return std::unique_ptr<Backend>(new CudaBackend(context, std::move(gemm), std::move(nvfp4), std::move(facts)));
 }
 

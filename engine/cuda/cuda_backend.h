@@ -22,10 +22,13 @@ struct CudaBackendOptions {
   Nvfp4PathRequest nvfp4_path = Nvfp4PathRequest::kAuto;
   // > 0: the most device bytes this backend may hold (weights, activations, KV cache, scratch); 0 = the card.
   int64_t memory_limit_bytes = 0;
+  // nvfp4-w4a16 batches the GEMV does not take: false = weights dequantized to bf16 + cuBLASLt (the default until the
+  // tensor-core GEMM is measured), true = the tensor-core GEMM (engine/cuda/w4a16_dispatch.h).
+  bool w4a16_mma_gemm = false;
 };
 
 // Parses "cuda" (device 0) or "cuda:N" and the environment: FP4LAB_NVFP4_PATH = auto | native | emulated,
-// FP4LAB_CUDA_MEMORY_LIMIT = bytes. InvalidArgument for a malformed name or value.
+// FP4LAB_CUDA_MEMORY_LIMIT = bytes, FP4LAB_W4A16_GEMM = dequant | mma. InvalidArgument for a malformed name or value.
 Result<CudaBackendOptions> ParseCudaBackendOptions(const std::string& device);
 
 // Creates the backend. InvalidArgument listing the devices that exist when options.device is not one of them.

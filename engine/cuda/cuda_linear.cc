@@ -7,6 +7,7 @@
 #include "engine/cuda/nvfp4_kernels.h"
 #include "engine/cuda/synthetic_device.h"
 #include "engine/cuda/synthetic_kernels.h"
+#include "engine/cuda/w4a16_dispatch.h"
 #include "engine/cuda/w4a16_gemv.h"
 #include "engine/native_nvfp4_plan.h"
 #include "engine/nvfp4.h"
@@ -38,19 +39,22 @@ bool Bf16GemvTakes(int64_t rows, int64_t k, const float* x) {
 }  // namespace
 
 Result<std::unique_ptr<CudaLinear>> CudaLinear::Prepare(const std::shared_ptr<CudaContext>& context,
-                                                        const LinearWeights& w, bool native_nvfp4) {
-  return Prepare(context, std::span<const LinearWeights>(&w, 1), w.name, native_nvfp4);
+                                                        const LinearWeights& w, bool native_nvfp4,
+                                                        bool w4a16_mma_gemm) {
+  return Prepare(context, std::span<const LinearWeights>(&w, 1), w.name, native_nvfp4, w4a16_mma_gemm);
 }
 
 Result<std::unique_ptr<CudaLinear>> CudaLinear::Prepare(const std::shared_ptr<CudaContext>& context,
                                                         std::span<const LinearWeights> parts,
-                                                        const std::string& name, bool native_nvfp4) {
+                                                        const std::string& name, bool native_nvfp4,
+                                                        bool w4a16_mma_gemm) {
   FP4LAB_RETURN_IF_ERROR(CheckFusable(parts));
   const LinearWeights& first = parts[0];
   auto lin = std::unique_ptr<CudaLinear>(new CudaLinear(context));
   lin->name_ = name;
   lin->k_ = first.in_features;
   lin->scheme_ = first.scheme;
+  lin->w4a16_mma_gemm_ = w4a16_mma_gemm;
   for (const LinearWeights& w : parts) lin->n_ += w.out_features;
   const int64_t n = lin->n_, k = lin->k_;
   const bool nvfp4 = first.scheme == LinearScheme::kNvfp4 || first.scheme == LinearScheme::kNvfp4W4A16;
@@ -176,12 +180,17 @@ Status CudaLinear::Forward(const float* x, int64_t rows, float* y, CublasLtGemm&
       FP4LAB_RETURN_IF_ERROR(ForwardNvfp4Emulated(x, rows, y, gemm, workspace));
       break;
     case CudaLinearPath::kNvfp4WeightOnly:
-      if (W4A16GemvSupports(rows, k_)) {  // decode-sized batches: the GEMV, which adds the bias itself
-        CUDA_CHECK(LaunchW4A16Gemv(x, rows, weights_.as<uint8_t>(), block_scales_.as<uint8_t>(), n_, k_,
-                                   weight_global_, bias_.as<float>(), y, context_->stream()));
-        return Status::Ok();
+      switch (ChooseW4A16Kernel(rows, n_, k_, w4a16_mma_gemm_)) {  // the GEMV and the MMA GEMM add the bias themselves
+        case W4A16Kernel::kGemv:
+          CUDA_CHECK(LaunchW4A16Gemv(x, rows, weights_.as<uint8_t>(), block_scales_.as<uint8_t>(), n_, k_,
+                                     weight_global_, bias_.as<float>(), y, context_->stream()));
+          return Status::Ok();
+        case W4A16Kernel::kMmaGemm:
+          return ForwardNvfp4W4A16Mma(x, rows, y, workspace);
+        case W4A16Kernel::kDequantGemm:
+          FP4LAB_RETURN_IF_ERROR(ForwardNvfp4W4A16Gemm(x, rows, y, gemm, workspace));
+          break;
       }
-      FP4LAB_RETURN_IF_ERROR(ForwardNvfp4W4A16Gemm(x, rows, y, gemm, workspace));
       break;
     case CudaLinearPath::kFp8Emulated:
       FP4LAB_RETURN_IF_ERROR(ForwardFp8(x, rows, y, gemm, workspace));
@@ -222,6 +231,16 @@ Status CudaLinear::ForwardNvfp4W4A16Gemm(const float* x, int64_t rows, float* y,
   CUDA_CHECK(LaunchDequantizeNvfp4(weights_.as<uint8_t>(), block_scales_.as<uint8_t>(), n_, k_, slices[1],
                                    context_->stream()));
   return gemm.Bf16(slices[0], slices[1], rows, n_, k_, weight_global_, y);
+}
+
+Status CudaLinear::ForwardNvfp4W4A16Mma(const float* x, int64_t rows, float* y, Workspace& ws) const {
+  W4A16GemmPlan plan;
+  CUDA_CHECK(PlanW4A16Gemm(rows, n_, k_, &plan));
+  FP4LAB_ASSIGN_OR_RETURN(auto slices, ws.Carve({plan.packed_x_bytes, plan.partial_bytes}, name_ + " W4A16 MMA GEMM"));
+  CUDA_CHECK(LaunchW4A16Gemm(x, rows, weights_.as<uint8_t>(), block_scales_.as<uint8_t>(), n_, k_, weight_global_,
+                             bias_.as<float>(), y, plan, slices[0], static_cast<float*>(slices[1]),
+                             context_->stream()));
+  return Status::Ok();
 }
 
 Status CudaLinear::ForwardNvfp4Native(const float* x, int64_t rows, float* y, CublasLtGemm& gemm,

@@ -4,8 +4,8 @@
 //   kBf16        bf16 W [N, K]
 //   kNvfp4       packed E2M1 codes [N, K/2] + linear E4M3 block scales [N, K/16]; on the native path also the
 //                scales swizzled for cuBLASLt [SwizzledScaleBytes(N, K/16)], prepared once here
-//   kNvfp4W4A16  codes + linear block scales (stay packed; the GEMV dequantizes them in registers, larger batches
-//                into a workspace copy per call)
+//   kNvfp4W4A16  codes + linear block scales (stay packed; the GEMV and the MMA GEMM dequantize them in registers,
+//                the largest batches into a workspace copy per call)
 //   kFp8         E4M3 W [N, K]
 // plus the f32 bias [N] when present. Global scales stay on the host. A synthetic layer (LinearWeights::synthetic)
 // has its payload generated in place on the device (engine/cuda/synthetic_device.h), never uploaded.
@@ -21,9 +21,14 @@
 //                 alpha                                                              [summation order]
 //   nvfp4 native  cuBLASLt block-scaled FP4 GEMM on the same codes and scales (Blackwell tensor cores apply the
 //                 block scales internally), same alpha                               [hardware summation]
-//   nvfp4-w4a16   rows <= 16 (decode; W4A16GemvSupports): f32 x, exactly dequantized W in registers, f32 FMA
-//                 accumulation, * weight_scale_2 (engine/cuda/w4a16_gemv.h)            [summation order]
-//                 more rows (prefill): W dequantized exactly to bf16 into the workspace, x rounded to bf16,
+//   nvfp4-w4a16   the kernel per batch size is ChooseW4A16Kernel's (engine/cuda/w4a16_dispatch.h; the MMA GEMM only
+//                 with FP4LAB_W4A16_GEMM=mma):
+//                 GEMV (decode): f32 x, exactly dequantized W in registers, f32 FMA accumulation, * weight_scale_2
+//                 (engine/cuda/w4a16_gemv.h)                                          [summation order]
+//                 MMA GEMM (batched decode, short prefill): x rounded to bf16, W dequantized exactly to bf16 in
+//                 registers, tensor cores with f32 accumulation, * weight_scale_2 once per output
+//                 (engine/cuda/w4a16_mma_gemm.h)                                [bf16 rounding of x, order]
+//                 other batches: W dequantized exactly to bf16 into the workspace, x rounded to bf16,
 //                 cuBLASLt bf16 GEMM, alpha = weight_scale_2 once per output  [bf16 rounding of x, order]
 //   fp8           x -> e4m3(x / input_scale) bit-identically, exact bf16 operands, cuBLASLt bf16 GEMM, alpha =
 //                 input_scale * weight_scale once per output                         [summation order]
@@ -46,14 +51,16 @@ class CudaLinear : public DeviceLinear {
  public:
   // Uploads `w` in its path's layout. With native_nvfp4, a kNvfp4 layer whose shape the native GEMM accepts
   // (CheckNativeNvfp4Shape) takes the native path and gets swizzled scales; other kNvfp4 layers are emulated.
+  // w4a16_mma_gemm: a kNvfp4W4A16 layer may run batches through the tensor-core GEMM (ChooseW4A16Kernel).
   // Errors: sizes that do not match the shape (Internal), out of device memory (ResourceExhausted naming the layer).
   static Result<std::unique_ptr<CudaLinear>> Prepare(const std::shared_ptr<CudaContext>& context,
-                                                     const LinearWeights& w, bool native_nvfp4);
+                                                     const LinearWeights& w, bool native_nvfp4,
+                                                     bool w4a16_mma_gemm = false);
   // One layer named `name` whose output rows are the parts' rows stacked in order (fused q|k|v, gate|up); the
   // parts must pass CheckFusable (engine/linear_weights.h), else FailedPrecondition.
   static Result<std::unique_ptr<CudaLinear>> Prepare(const std::shared_ptr<CudaContext>& context,
                                                      std::span<const LinearWeights> parts, const std::string& name,
-                                                     bool native_nvfp4);
+                                                     bool native_nvfp4, bool w4a16_mma_gemm = false);
 
   const std::string& name() const override { return name_; }
   int64_t out_features() const override { return n_; }
@@ -78,6 +85,7 @@ class CudaLinear : public DeviceLinear {
   explicit CudaLinear(std::shared_ptr<CudaContext> context) : context_(std::move(context)) {}
   Status ForwardNvfp4Emulated(const float* x, int64_t rows, float* y, CublasLtGemm& gemm, Workspace& ws) const;
   Status ForwardNvfp4W4A16Gemm(const float* x, int64_t rows, float* y, CublasLtGemm& gemm, Workspace& ws) const;
+  Status ForwardNvfp4W4A16Mma(const float* x, int64_t rows, float* y, Workspace& ws) const;
   Status ForwardNvfp4Native(const float* x, int64_t rows, float* y, CublasLtGemm& gemm, Workspace& ws) const;
   Status ForwardFp8(const float* x, int64_t rows, float* y, CublasLtGemm& gemm, Workspace& ws) const;
   Status ForwardBf16(const float* x, int64_t rows, float* y, CublasLtGemm& gemm, Workspace& ws) const;
@@ -94,6 +102,7 @@ class CudaLinear : public DeviceLinear {
   DeviceBuffer bias_;             // f32 [N], or empty
   float weight_global_ = 1.0f;    // weight_scale_2 (NVFP4), weight scale (FP8), 1 (bf16)
   float input_scale_ = 1.0f;      // kNvfp4 / kFp8 static activation scale
+  bool w4a16_mma_gemm_ = false;   // kNvfp4W4A16: the tensor-core GEMM may take batches (ChooseW4A16Kernel)
   int64_t device_bytes_ = 0;
 };
 

@@ -74,7 +74,8 @@ __global__ void __launch_bounds__(kDecodeThreads) DecodeAttentionKernel(
   const int first_head = kv_head * group + static_cast<int>(blockIdx.z) % head_blocks * heads_per_block;
   const int group_left = (kv_head + 1) * group - first_head;
   const int n_heads = heads_per_block < group_left ? heads_per_block : group_left;  // >= 1 (attention_plan.cc)
-  const int64_t n = AttendedKeys(rule, positions[i]);  // causal: its sequence up to itself (or its window)
+  const int64_t behind = AttendedKeys(rule, positions[i]);  // its sequence up to itself (or its window)
+  const int64_t n = behind + KeysAhead(rule, positions[i]);   // and, non-causal, the pass's later rows
   const int64_t chunk = DecodeChunkKeys(n, splits, kStep);
   const int64_t begin = split * chunk;
   if (begin >= n) return;  // a chunk past the query's keys (block-uniform, before any barrier): nothing to merge
@@ -83,7 +84,7 @@ __global__ void __launch_bounds__(kDecodeThreads) DecodeAttentionKernel(
   const int stream = static_cast<int>(threadIdx.x) / kLanes, lane = static_cast<int>(threadIdx.x) % kLanes;
   const int row_vectors = head_dim / kVec;
   const int64_t q_dim = static_cast<int64_t>(heads) * head_dim, kv_dim = static_cast<int64_t>(kv_heads) * head_dim;
-  const int64_t first = static_cast<int64_t>(cache_rows[i]) - (n - 1);  // the first cache row it attends to
+  const int64_t first = static_cast<int64_t>(cache_rows[i]) - (behind - 1);  // the first cache row it attends to
   const float* k_rows = k_cache + first * kv_dim + static_cast<int64_t>(kv_head) * head_dim;
   const float* v_rows = v_cache + first * kv_dim + static_cast<int64_t>(kv_head) * head_dim;
 
@@ -214,7 +215,7 @@ __global__ void __launch_bounds__(kCombineThreads) CombineSplitsKernel(const flo
   WaitForPriorGrids();
   const int64_t i = blockIdx.x;
   const int h = static_cast<int>(blockIdx.y);
-  const int64_t n = AttendedKeys(rule, positions[i]);
+  const int64_t n = AttendedKeys(rule, positions[i]) + KeysAhead(rule, positions[i]);
   const int64_t chunk = DecodeChunkKeys(n, splits, step_keys);
   const int used = static_cast<int>((n + chunk - 1) / chunk);  // 1 .. splits
   const int64_t first = (i * heads + h) * splits;              // partial (i, h, 0)

@@ -5,7 +5,10 @@
 //                   launches it (PDL = 1: each call's first weight loads overlap the previous call) and without
 //                   (PDL = 0: ordinary launches), so that one run shows what the overlap gains on back-to-back calls
 //   BM_CublasLtBf16 the bf16 GEMM of the backend (CublasLtGemm::Bf16, cuBLASLt) on the same shapes, and the lm_head
-//                   (128256 x 4096) at M = 1, 8
+//                   (128256 x 4096) at M = 1, 8; and at M = 2, 3, 8, 16, 32, 64, 128, 256, 512 beside:
+//   BM_W4A16Gemm    the NVFP4 W4A16 tensor-core GEMM (engine/cuda/w4a16_mma_gemm.h) as the backend runs it: packing
+//                   of the f32 x, the MMA kernel, and the split-K reduction where the plan splits K
+//   BM_W4A16DequantGemm  the path it replaces: f32 x -> bf16, all weights dequantized to bf16, cuBLASLt
 //   BM_Bf16Gemv     the bf16 decode GEMV (engine/cuda/bf16_gemv.h, f32 x) on the same shapes at M = 1, 2, 3, 4, 6, 8,
 //                   12, 16 and the lm_head at M = 1, 8, with PDL = 1 (as the engine launches it), and PDL = 0 at M = 1
 //   BM_DeviceCopy   a device-to-device cudaMemcpy of 512 MiB: the bandwidth ceiling of reading and writing
@@ -40,7 +43,10 @@
 #include "engine/cuda/cuda_check.h"
 #include "engine/cuda/cuda_context.h"
 #include "engine/cuda/read_probe.h"
+#include "engine/cuda/elementwise_kernels.h"
+#include "engine/cuda/nvfp4_kernels.h"
 #include "engine/cuda/w4a16_gemv.h"
+#include "engine/cuda/w4a16_mma_gemm.h"
 
 namespace fp4lab::cuda {
 namespace {
@@ -255,6 +261,59 @@ void BM_CublasLtBf16(benchmark::State& state) {
   });
 }
 
+void BM_W4A16Gemm(benchmark::State& state) {
+  const Device* device = DeviceOrSkip(state);
+  if (device == nullptr) return;
+  const int64_t n = state.range(0), k = state.range(1), m = state.range(2);
+  const int64_t code_bytes = n * k / 2, scale_bytes = n * k / 16;
+  const int64_t copies = CopiesFor(*device, code_bytes + scale_bytes);
+  W4A16GemmPlan plan;
+  if (PlanW4A16Gemm(m, n, k, &plan) != cudaSuccess) {
+    state.SkipWithError("PlanW4A16Gemm failed");
+    return;
+  }
+  BENCH_ASSIGN_OR_SKIP(codes, Upload(*device, RandomBytes(code_bytes, 1, 0, 255), copies, "bench NVFP4 codes"));
+  BENCH_ASSIGN_OR_SKIP(scales, Upload(*device, RandomBytes(scale_bytes, 2, 0x18, 0x58), copies, "bench scales"));
+  BENCH_ASSIGN_OR_SKIP(x, Upload(*device, RandomF32(m * k, 3), 1, "bench x"));
+  BENCH_ASSIGN_OR_SKIP(y, Upload(*device, RandomF32(m * n, 4), 1, "bench y"));
+  BENCH_ASSIGN_OR_SKIP(packed, DeviceBuffer::Allocate(device->context, plan.packed_x_bytes, "bench packed x"));
+  BENCH_ASSIGN_OR_SKIP(partials,
+                       DeviceBuffer::Allocate(device->context, std::max<int64_t>(plan.partial_bytes, 4), "partials"));
+  const cudaStream_t stream = device->context->stream();
+  TimeLaunches(state, *device, copies, static_cast<double>(code_bytes + scale_bytes), 2.0 * m * n * k,
+               [&](int64_t call) -> Status {
+                 const size_t c = static_cast<size_t>(call % copies);
+                 CUDA_CHECK(LaunchW4A16Gemm(x[0].as<float>(), m, codes[c].as<uint8_t>(), scales[c].as<uint8_t>(), n,
+                                            k, 1.0f / 2688.0f, nullptr, y[0].as<float>(), plan, packed.data(),
+                                            partials.as<float>(), stream));
+                 return Status::Ok();
+               });
+  state.counters["splits"] = plan.splits;
+}
+
+void BM_W4A16DequantGemm(benchmark::State& state) {
+  const Device* device = DeviceOrSkip(state);
+  if (device == nullptr) return;
+  const int64_t n = state.range(0), k = state.range(1), m = state.range(2);
+  const int64_t code_bytes = n * k / 2, scale_bytes = n * k / 16;
+  const int64_t copies = CopiesFor(*device, code_bytes + scale_bytes);
+  BENCH_ASSIGN_OR_SKIP(codes, Upload(*device, RandomBytes(code_bytes, 1, 0, 255), copies, "bench NVFP4 codes"));
+  BENCH_ASSIGN_OR_SKIP(scales, Upload(*device, RandomBytes(scale_bytes, 2, 0x18, 0x58), copies, "bench scales"));
+  BENCH_ASSIGN_OR_SKIP(x, Upload(*device, RandomF32(m * k, 3), 1, "bench x"));
+  BENCH_ASSIGN_OR_SKIP(y, Upload(*device, RandomF32(m * n, 4), 1, "bench y"));
+  BENCH_ASSIGN_OR_SKIP(x_bf16, DeviceBuffer::Allocate(device->context, m * k * 2, "bench bf16 x"));
+  BENCH_ASSIGN_OR_SKIP(w_bf16, DeviceBuffer::Allocate(device->context, n * k * 2, "bench bf16 W"));
+  const cudaStream_t stream = device->context->stream();
+  TimeLaunches(state, *device, copies, static_cast<double>(code_bytes + scale_bytes), 2.0 * m * n * k,
+               [&](int64_t call) -> Status {
+                 const size_t c = static_cast<size_t>(call % copies);
+                 CUDA_CHECK(LaunchConvertToBf16(x[0].as<float>(), m * k, x_bf16.data(), stream));
+                 CUDA_CHECK(LaunchDequantizeNvfp4(codes[c].as<uint8_t>(), scales[c].as<uint8_t>(), n, k,
+                                                  w_bf16.data(), stream));
+                 return device->gemm->Bf16(x_bf16.data(), w_bf16.data(), m, n, k, 1.0f / 2688.0f, y[0].as<float>());
+               });
+}
+
 // f32 x, as the engine's bf16 Linear gets it (no conversion kernel).
 void BM_Bf16Gemv(benchmark::State& state) {
   const Device* device = DeviceOrSkip(state);
@@ -369,6 +428,14 @@ void LlamaShapes(benchmark::internal::Benchmark* b) {
   b->ArgNames({"N", "K", "M"})->UseManualTime()->Iterations(kIterations)->Unit(benchmark::kMicrosecond);
 }
 
+// The Llama layers at the batches of the tensor-core GEMM and beyond (batched decode, short and long prefill chunks).
+void GemmShapes(benchmark::internal::Benchmark* b) {
+  for (const int64_t m : {2, 3, 8, 16, 32, 64, 128, 256, 512}) {
+    for (const auto& [n, k] : kLlamaLayers) b->Args({n, k, m});
+  }
+  b->ArgNames({"N", "K", "M"})->UseManualTime()->Iterations(kIterations)->Unit(benchmark::kMicrosecond);
+}
+
 // The same shapes, each with programmatic dependent launch on and off (PDL = 1, 0).
 void W4A16Shapes(benchmark::internal::Benchmark* b) {
   for (const int64_t m : kDecodeRows) {
@@ -402,6 +469,9 @@ BENCHMARK(BM_W4A16Gemv)->Apply(W4A16Shapes);
 BENCHMARK(BM_CublasLtBf16)->Apply(LlamaShapes);
 BENCHMARK(BM_CublasLtBf16)->Apply(LmHeadShapes);
 BENCHMARK(BM_Bf16Gemv)->Apply(Bf16GemvShapes);
+BENCHMARK(BM_W4A16Gemm)->Apply(GemmShapes);
+BENCHMARK(BM_W4A16DequantGemm)->Apply(GemmShapes);
+BENCHMARK(BM_CublasLtBf16)->Apply(GemmShapes);
 BENCHMARK(BM_DeviceCopy)->UseManualTime()->Iterations(kIterations)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_DeviceRead)->UseManualTime()->Iterations(kIterations)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_DecodeAttention)

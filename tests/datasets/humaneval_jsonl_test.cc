@@ -90,5 +90,57 @@ TEST(HumanEvalJsonlTest, MissingFileIsNotFound) {
   EXPECT_NE(samples.status().message().find("/nonexistent/samples.jsonl"), std::string::npos);
 }
 
+
+const std::string kEvalPlus = std::string(FP4LAB_SOURCE_DIR) + "/tests/fixtures/evalplus/";
+
+TEST(EvalPlusJsonlTest, ReadsTestCountsToleranceAndTheLineAsStored) {
+  const auto problems = ReadEvalPlusProblems(kEvalPlus + "humanevalplus_mini.jsonl");
+  ASSERT_TRUE(problems.ok()) << problems.status().ToString();
+  ASSERT_EQ(problems->size(), 2u);
+  const HumanEvalProblem& add = (*problems)[0];
+  EXPECT_EQ(add.task_id, "HumanEval/9000");
+  EXPECT_EQ(add.entry_point, "add");
+  EXPECT_EQ(add.base_tests, 2u);
+  EXPECT_EQ(add.plus_tests, 2u);
+  EXPECT_EQ(add.atol, 0.0);
+  EXPECT_TRUE(add.test.empty());
+  // The 30-digit integer is kept digit for digit (nlohmann would read it as a double).
+  EXPECT_NE(add.evalplus_json.find("123456789012345678901234567890"), std::string::npos);
+}
+
+TEST(EvalPlusJsonlTest, GzippedReleaseReadsLikeThePlainFile) {
+  const auto plain = ReadEvalPlusProblems(kEvalPlus + "humanevalplus_mini.jsonl");
+  const auto gzipped = ReadEvalPlusProblems(kEvalPlus + "humanevalplus_mini.jsonl.gz");
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  ASSERT_TRUE(gzipped.ok()) << gzipped.status().ToString();
+  ASSERT_EQ(plain->size(), gzipped->size());
+  for (size_t i = 0; i < plain->size(); ++i) {
+    EXPECT_EQ((*plain)[i].evalplus_json, (*gzipped)[i].evalplus_json);
+    EXPECT_EQ((*plain)[i].line, (*gzipped)[i].line);
+  }
+  // The HumanEval reader inflates too (HumanEval.jsonl.gz as openai/human-eval ships it).
+  const auto human_eval = ReadHumanEvalProblems(kEvalPlus + "humanevalplus_mini.jsonl.gz");
+  ASSERT_FALSE(human_eval.ok());
+  EXPECT_NE(human_eval.status().message().find("humanevalplus_mini.jsonl.gz:1: missing key 'test'"),
+            std::string::npos)
+      << human_eval.status().ToString();
+}
+
+TEST(EvalPlusJsonlTest, MalformedInputsNameFileLineAndKey) {
+  const std::string head =
+      "{\"task_id\": \"A\", \"prompt\": \"p\", \"entry_point\": \"f\", \"canonical_solution\": \"s\", ";
+  const auto missing = ParseEvalPlusProblems(head + "\"base_input\": [[1]], \"atol\": 0}\n", "plus.jsonl");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().message(), "plus.jsonl:1: missing key 'plus_input'");
+  const auto flat =
+      ParseEvalPlusProblems(head + "\"base_input\": [1], \"plus_input\": [], \"atol\": 0}\n", "plus.jsonl");
+  ASSERT_FALSE(flat.ok());
+  EXPECT_EQ(flat.status().message(), "plus.jsonl:1: key 'base_input' must be an array of argument lists");
+  const auto atol =
+      ParseEvalPlusProblems(head + "\"base_input\": [], \"plus_input\": [], \"atol\": -1}\n", "plus.jsonl");
+  ASSERT_FALSE(atol.ok());
+  EXPECT_EQ(atol.status().message(), "plus.jsonl:1: key 'atol' must be a number >= 0");
+}
+
 }  // namespace
 }  // namespace fp4lab

@@ -300,7 +300,7 @@ TEST(CudaEngineTest, RecordedDecodeStepsAreBitIdenticalToEagerOnes) {
   for (const auto& [dir, precision] : std::vector<std::pair<std::string, std::string>>{
            {FixturePath("llama_tiny"), "bf16"}, {FixturePath("llama_tiny_nvfp4"), "nvfp4-w4a16"},
            {FixturePath("gemma3_tiny"), "bf16"}, {FixturePath("qwen3moe_tiny"), "bf16"},
-           {FixturePath("qwen3moe_tiny_nvfp4"), "nvfp4-w4a16"}}) {
+           {FixturePath("qwen3moe_tiny_nvfp4"), "nvfp4-w4a16"}, {FixturePath("qwen3_tiny"), "bf16+kv-fp8"}}) {
     auto engine = Open(dir, precision, "cuda");
     ASSERT_NE(engine, nullptr);
     Model& model = engine->model();

@@ -14,7 +14,7 @@
 #include "engine/nvfp4.h"
 #include "gpu_test_util.h"
 #ifdef FP4LAB_WITH_CUDA
-#include "engine/cuda/w4a16_gemv.h"
+#include "engine/cuda/w4a16_dispatch.h"
 #endif
 
 namespace fp4lab {
@@ -28,12 +28,13 @@ using gpu_testing::Normal;
 using gpu_testing::Put;
 using gpu_testing::ScopedEnv;
 
-// True when the CUDA backend runs a W4A16 layer of this batch through the GEMV (f32 x) rather than the bf16 GEMM.
-bool W4A16GemvTakes(int64_t rows, int64_t k) {
+// True when the CUDA backend runs a W4A16 layer of this batch through the GEMV (f32 x) rather than a bf16 GEMM (the
+// tensor-core MMA GEMM or cuBLASLt, both on bf16 x). mma_gemm: the backend's FP4LAB_W4A16_GEMM=mma.
+bool W4A16GemvTakes(int64_t rows, int64_t n, int64_t k, bool mma_gemm) {
 #ifdef FP4LAB_WITH_CUDA
-  return cuda::W4A16GemvSupports(rows, k);
+  return cuda::ChooseW4A16Kernel(rows, n, k, mma_gemm) == cuda::W4A16Kernel::kGemv;
 #else
-  (void)rows, (void)k;
+  (void)rows, (void)n, (void)k, (void)mma_gemm;
   return true;  // no CUDA backend in this build: every test here skips before comparing
 #endif
 }
@@ -86,7 +87,7 @@ struct Operands {
   bool bf16_input = false;
 };
 
-Operands ReferenceOperands(const LinearWeights& l, const std::vector<float>& x, int64_t rows) {
+Operands ReferenceOperands(const LinearWeights& l, const std::vector<float>& x, int64_t rows, bool mma_gemm) {
   Operands o;
   const int64_t k = l.in_features;
   o.b.resize(static_cast<size_t>(l.out_features * k));
@@ -102,8 +103,8 @@ Operands ReferenceOperands(const LinearWeights& l, const std::vector<float>& x, 
       EXPECT_TRUE(DequantizeNvfp4Unscaled({l.out_features, k, l.codes, l.block_scales}, products).ok());
       DecodeBf16Row(products, o.b);
       o.alpha = l.weight_scale_2;
-      // W4A16 batches the GEMV does not take run a bf16 GEMM: x is rounded to bf16 there.
-      o.bf16_input = l.scheme == LinearScheme::kNvfp4W4A16 && !W4A16GemvTakes(rows, k);
+      // W4A16 batches the GEMV does not take run a bf16 GEMM (MMA or cuBLASLt): x is rounded to bf16 there.
+      o.bf16_input = l.scheme == LinearScheme::kNvfp4W4A16 && !W4A16GemvTakes(rows, l.out_features, k, mma_gemm);
       if (l.scheme == LinearScheme::kNvfp4) {
         for (int64_t m = 0; m < rows; ++m) {
           EXPECT_TRUE(FakeQuantizeNvfp4ActivationRow(std::span(x).subspan(m * k, k), l.input_scale,
@@ -128,9 +129,10 @@ Operands ReferenceOperands(const LinearWeights& l, const std::vector<float>& x, 
 //   GPU, tensor cores / FMA trees : |err| <= 2 (K - 1) u S  (2u per addition allows for tensor cores that truncate
 //                                   rather than round while aligning addends; split-K partial sums included)
 //   alpha * acc, then + bias      : one rounding each per side: 2u (alpha S) + 2u (alpha S + |bias|)
-//   kBf16, and W4A16 at batches beyond the GEMV, only: the GPU multiplies bf16(x_k), |bf16(x) - x| <= 2^-8 |x|:
-//   + 2^-8 alpha S (and S grows by at most (1 + 2^-8), which the +4 below absorbs).
-// bound = alpha S ((3K + 4) u + [bf16 input] 2^-8) + 2u (alpha S + |bias|).
+//   kBf16, and W4A16 at batches beyond the GEMV (MMA GEMM, cuBLASLt), only: the GPU multiplies bf16(x_k),
+//   |bf16(x) - x| <= 2^-8 |x|:
+//   + 2^-8 alpha S, and the GPU's S grows by at most (1 + 2^-8): + 2 (K - 1) u 2^-8 alpha S <= (K / 128) u alpha S.
+// bound = alpha S ((3K + 4 + [bf16 input] K / 128) u + [bf16 input] 2^-8) + 2u (alpha S + |bias|).
 std::vector<double> LinearBound(const LinearWeights& l, const Operands& o, int64_t rows) {
   const int64_t n = l.out_features, k = l.in_features;
   std::vector<double> bound(static_cast<size_t>(rows * n));
@@ -139,7 +141,8 @@ std::vector<double> LinearBound(const LinearWeights& l, const Operands& o, int64
       double s = 0.0;
       for (int64_t i = 0; i < k; ++i) s += std::fabs(double{o.a[m * k + i]} * o.b[j * k + i]);
       const double as = o.alpha * s, bias = l.bias.empty() ? 0.0 : std::fabs(double{l.bias[j]});
-      bound[m * n + j] = as * ((3.0 * k + 4.0) * kF32Unit + (o.bf16_input ? kBf16Unit : 0.0)) +
+      const double bf16_terms = o.bf16_input ? k / 128.0 * kF32Unit + kBf16Unit : 0.0;
+      bound[m * n + j] = as * ((3.0 * k + 4.0) * kF32Unit + bf16_terms) +
                          2.0 * kF32Unit * (as + bias);
     }
   }
@@ -191,7 +194,8 @@ double CheckLinear(Backend& cpu, Backend& gpu, LinearScheme scheme, const Shape&
     EXPECT_TRUE(st.ok()) << st.ToString();
     y[b] = Get(*backends[b], **yt);
   }
-  const std::vector<double> bound = LinearBound(l, ReferenceOperands(l, x, s.rows), s.rows);
+  const bool mma_gemm = gpu.Facts().value("w4a16_batched_kernel", std::string()) == "mma";
+  const std::vector<double> bound = LinearBound(l, ReferenceOperands(l, x, s.rows, mma_gemm), s.rows);
   double worst = 0.0;
   int failures = 0;
   for (size_t i = 0; i < bound.size(); ++i) {

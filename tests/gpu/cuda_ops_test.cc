@@ -261,14 +261,15 @@ TEST_F(CudaOpsTest, RopeAndStoreKvIsBitIdentical) {
 std::vector<double> AttentionBound(const std::vector<float>& q, const std::vector<float>& k_cache,
                                    const std::vector<float>& v_cache, const std::vector<int32_t>& positions,
                                    const std::vector<int32_t>& cache_rows, int heads, int kv_heads, int head_dim,
-                                   float scale, int window, float softcap) {
+                                   float scale, int window, float softcap, bool causal = true) {
   const int64_t q_dim = int64_t{heads} * head_dim, kv_dim = int64_t{kv_heads} * head_dim;
   const int64_t rows = static_cast<int64_t>(positions.size());
   const double u = kF32Unit;
   std::vector<double> bound(static_cast<size_t>(rows * q_dim));
   for (int64_t i = 0; i < rows; ++i) {
-    const int64_t n = window > 0 ? std::min<int64_t>(positions[i] + 1, window) : positions[i] + 1;
-    const int64_t first = cache_rows[i] - n + 1;
+    const int64_t behind = window > 0 ? std::min<int64_t>(positions[i] + 1, window) : positions[i] + 1;
+    const int64_t n = behind + (causal ? 0 : positions.back() - positions[i]);  // non-causal: through the last row
+    const int64_t first = cache_rows[i] - behind + 1;
     const int64_t r = (n + 3) / 4 + 1;  // rescalings of a key's contribution, at most (see above)
     for (int h = 0; h < heads; ++h) {
       const int64_t kv_off = int64_t{h / (heads / kv_heads)} * head_dim;
@@ -306,6 +307,7 @@ struct AttentionCase {
   std::vector<int64_t> cached, queries;
   int window = 0;         // AttentionParams::window
   float softcap = 0.0f;   // AttentionParams::softcap
+  bool causal = true;     // AttentionParams::causal (false: one sequence only)
 };
 
 // Runs attention cases on both backends and checks the GPU's output within AttentionBound.
@@ -351,18 +353,18 @@ class CudaAttentionTest : public CudaOpsTest {
           const RowPlacement placement{pos.get(), dst.get(), one_sequence};
           FP4LAB_RETURN_IF_ERROR(b.WriteKv(*t[6], *t[7], placement, *t[1], *t[2]));
           return b.Attention(*t[0], *t[1], *t[2], placement,
-                             {c.heads, c.kv_heads, c.head_dim, scale, c.window, c.softcap}, *t[3]);
+                             {c.heads, c.kv_heads, c.head_dim, scale, c.window, c.softcap, c.causal}, *t[3]);
         });
     // WriteKv is a copy: the caches agree bit for bit.
     ExpectBitIdentical(cpu[1], gpu[1], "k cache");
     ExpectBitIdentical(cpu[2], gpu[2], "v cache");
     ExpectWithin(cpu[3], gpu[3],
                  AttentionBound(q, cpu[1], cpu[2], positions, new_rows, c.heads, c.kv_heads, c.head_dim, scale,
-                                c.window, c.softcap),
+                                c.window, c.softcap, c.causal),
                  "Attention heads " + std::to_string(c.heads) + "/" + std::to_string(c.kv_heads) + " D " +
                      std::to_string(c.head_dim) + " sequences " + std::to_string(sequences) + " query rows " +
                      std::to_string(rows) + " window " + std::to_string(c.window) + " softcap " +
-                     std::to_string(c.softcap));
+                     std::to_string(c.softcap) + (c.causal ? "" : " non-causal"));
   }
 };
 
@@ -420,6 +422,18 @@ TEST_F(CudaAttentionTest, SlidingWindowAndSoftCapWithinDerivedBound) {
       {8, 2, 64, 200, {5, 130, 0}, {1, 1, 1}, 8, 0.0f}, {32, 8, 128, 1600, {1500, 700}, {1, 1}, 1024, 0.0f},
       {8, 2, 64, 80, {0}, {70}, 0, 50.0f},         {8, 2, 64, 200, {5, 130, 0}, {1, 1, 1}, 16, 5.0f},
       {4, 2, 32, 60, {0}, {40}, 8, 50.0f},
+  };
+  for (const AttentionCase& c : cases) ExpectWithinBound(c);
+}
+
+// Non-causal passes (a diffusion canvas over a cached prompt): the tiled prefill kernel (head_dim 64 and 128, a
+// partial query tile), the decode kernel (head_dim 80, and Gemma 4's 512 with split keys), with a sliding window
+// bounding the earlier keys, and a canvas with nothing cached before it.
+TEST_F(CudaAttentionTest, NonCausalWithinDerivedBound) {
+  const std::vector<AttentionCase> cases = {
+      {8, 2, 64, 120, {20}, {37}, 0, 0.0f, false},  {4, 4, 128, 200, {100}, {40}, 0, 50.0f, false},
+      {4, 2, 80, 60, {30}, {5}, 0, 0.0f, false},    {8, 2, 512, 80, {10}, {20}, 8, 0.0f, false},
+      {8, 2, 64, 64, {0}, {48}, 16, 0.0f, false},
   };
   for (const AttentionCase& c : cases) ExpectWithinBound(c);
 }

@@ -59,7 +59,6 @@ class PerplexityReferenceTest : public ::testing::Test {
     std::vector<SampleRecord> samples;
     TaskRun run{.model = *engine_,
                 .precision = "bf16",
-                .reference = nullptr,
                 .should_run = [](const std::string&) { return true; },
                 .emit =
                     [&](std::vector<SampleRecord>&& batch) {

@@ -47,7 +47,13 @@ inline FixtureRuns FillFixture(TestStore& db, bool with_kld_hist = true) {
       {"model_sha256", "ab12"},
       {"device", {{"name", "CPU (x86_64)"}, {"driver", "n/a"}}},
       {"nvfp4_path",
-       {{"nvfp4", {{"path", "emulated"}, {"reason", "no FP4 tensor cores on CPU"}}}, {"nvfp4-w4a16", "weight-only"}}}};
+       {{"nvfp4", {{"path", "emulated"}, {"reason", "no FP4 tensor cores on CPU"}}}, {"nvfp4-w4a16", "weight-only"}}},
+      {"memory",
+       {{"resident", "one model at a time"},
+        {"peak_bytes", 3221225472},
+        {"precisions",
+         {{"bf16", {{"weight_device_bytes", 2147483648}, {"peak_bytes", 3221225472}, {"source", "host peak RSS"}}},
+          {"nvfp4", {{"weight_device_bytes", 603979776}, {"source", "not measured: no figure"}}}}}}}};
   runs.full = db.AddRun(run, RunStatus::kComplete);
   const int64_t id = runs.full;
 

@@ -12,6 +12,7 @@
 #include "reports/html_escape.h"
 #include "reports/markdown_renderer.h"
 #include "reports/report.h"
+#include "reports/report_format.h"
 #include "reports/report_builder.h"
 #include "reports/report_fixture.h"
 
@@ -240,6 +241,28 @@ TEST_F(ReportRenderTest, DeviceComparisonHasAColumnPerDevice) {
   EXPECT_EQ(cells["fp8"], (std::vector<std::string>{"measured, path not recorded", "not measured"}));
   EXPECT_EQ(cells.size(), 4u);
   EXPECT_EQ(cells["bf16"], (std::vector<std::string>{"reference (bf16)", "reference (bf16)"}));
+}
+
+// harness/runner.cc records each precision's weights and the peak memory while it was the one model resident.
+TEST_F(ReportRenderTest, DeviceSectionShowsTheMemoryOfEachPrecision) {
+  const nlohmann::json json = nlohmann::json::parse(Render(ReportFormat::kJson, {runs_.full}));
+  const auto& devices = json["sections"][7];
+  ASSERT_EQ(devices["id"], "devices");
+  const nlohmann::json* memory = nullptr;
+  for (const auto& block : devices["blocks"]) {
+    if (block.value("caption", "").starts_with("Memory while each precision ran")) memory = &block;
+  }
+  ASSERT_NE(memory, nullptr) << devices.dump();
+  ASSERT_EQ(memory->at("rows").size(), 2u);
+  const auto& bf16 = memory->at("rows")[0];
+  EXPECT_EQ(bf16[1]["text"], "bf16");
+  EXPECT_EQ(bf16[2]["text"], FormatBytes(2147483648.0));
+  EXPECT_EQ(bf16[3]["text"], FormatBytes(3221225472.0));
+  EXPECT_EQ(bf16[4]["text"], "host peak RSS");
+  const auto& nvfp4 = memory->at("rows")[1];
+  EXPECT_EQ(nvfp4[1]["text"], "nvfp4");
+  EXPECT_EQ(nvfp4[2]["text"], FormatBytes(603979776.0));
+  EXPECT_EQ(nvfp4[3]["text"], "not measured");  // no peak figure recorded for it
 }
 
 TEST_F(ReportRenderTest, HumanEvalListsFlippedProblems) {

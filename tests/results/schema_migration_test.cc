@@ -103,7 +103,7 @@ TEST(SchemaMigrationTest, Version1FileIsMigratedInPlaceWithRowsIntact) {
 
   auto store = ResultStore::Open(path, OpenMode::kReadWrite);
   FP4LAB_ASSERT_OK(store);
-  EXPECT_EQ((*store)->SchemaVersion(), 2);
+  EXPECT_EQ((*store)->SchemaVersion(), kSchemaVersion);
   ExpectVersion1RowsIntact(**store);
   ExpectVersion2TablesEmpty(**store);
 
@@ -120,9 +120,10 @@ TEST(SchemaMigrationTest, Version1FileIsMigratedInPlaceWithRowsIntact) {
   EXPECT_EQ((*store)->ListComparisons(7).value().size(), 1u);
   store->reset();
 
-  // The file itself now says version 2 and has the new table and columns.
-  EXPECT_EQ(RawQueryInt(path, "PRAGMA user_version;"), 2);
+  // The file itself now says the newest version and has the new tables and columns.
+  EXPECT_EQ(RawQueryInt(path, "PRAGMA user_version;"), kSchemaVersion);
   EXPECT_EQ(RawQueryInt(path, "SELECT count(*) FROM sqlite_master WHERE name = 'layer_precisions';"), 1);
+  EXPECT_EQ(RawQueryInt(path, "SELECT count(*) FROM sqlite_master WHERE name = 'sample_attachments';"), 1);
   EXPECT_EQ(RawQueryInt(path, "SELECT count(*) FROM pragma_table_info('samples') WHERE name = 'prompt_text';"), 1);
   // Re-opening a migrated file migrates nothing more.
   auto again = ResultStore::Open(path, OpenMode::kCreateOrOpen);
@@ -179,7 +180,7 @@ TEST(SchemaMigrationTest, FutureSchemaVersionIsRefusedInEveryMode) {
     ASSERT_FALSE(store.ok());
     EXPECT_EQ(store.status().code(), StatusCode::kFailedPrecondition);
     EXPECT_EQ(store.status().message(),
-              path + " has schema version 7; this fp4lab knows up to 2: upgrade fp4lab");
+              path + " has schema version 7; this fp4lab knows up to " + std::to_string(kSchemaVersion) + ": upgrade fp4lab");
   }
   EXPECT_EQ(ReadBytes(path), before);
 }

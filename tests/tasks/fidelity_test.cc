@@ -28,26 +28,42 @@ std::unique_ptr<FidelityTask> MakeTask(int ctx, const std::string& path) {
   return task.ok() ? std::move(task).value() : nullptr;
 }
 
-// Runs fidelity of `candidate` against `reference` for the items `accept` lets through (all when null).
-std::vector<SampleRecord> RunTask(Task& task, LanguageModel& candidate, LanguageModel& reference,
-                                  std::function<bool(const std::string&)> accept = nullptr) {
+// Runs one precision of fidelity for the items `accept` lets through (all when null); a candidate reads the
+// reference's stored rows from `attachments` (sample id -> parts), which the reference run fills.
+std::vector<SampleRecord> RunPrecision(Task& task, LanguageModel& model, bool is_reference,
+                                       std::map<std::string, std::vector<std::string>>& attachments,
+                                       const std::function<bool(const std::string&)>& accept) {
+  const std::string precision = is_reference ? "bf16" : "nvfp4";
   std::vector<SampleRecord> samples;
-  TaskRun run{.model = candidate,
-              .precision = "nvfp4",
-              .reference = &reference,
+  TaskRun run{.model = model,
+              .precision = precision,
+              .is_reference = is_reference,
               .should_run = [&](const std::string& id) { return accept ? accept(id) : true; },
               .emit =
                   [&](std::vector<SampleRecord>&& batch) {
                     for (SampleRecord& s : batch) {
-                      s.precision = "nvfp4";
+                      s.precision = precision;
+                      if (is_reference) attachments[s.sample_id] = std::move(s.attachment);
                       samples.push_back(std::move(s));
                     }
                     return Status::Ok();
                   },
-              .progress = nullptr};
+              .progress = nullptr,
+              .reference_attachment = [&](const std::string& id) -> Result<std::vector<std::string>> {
+                return attachments.count(id) ? attachments[id] : std::vector<std::string>();
+              }};
   const Status status = task.Run(run);
   EXPECT_TRUE(status.ok()) << status.ToString();
   return samples;
+}
+
+// Runs fidelity as the runner does, one model at a time: the reference first (storing its rows), then the
+// candidate against the stored rows. Returns the candidate's samples.
+std::vector<SampleRecord> RunTask(Task& task, LanguageModel& candidate, LanguageModel& reference,
+                                  std::function<bool(const std::string&)> accept = nullptr) {
+  std::map<std::string, std::vector<std::string>> attachments;
+  RunPrecision(task, reference, /*is_reference=*/true, attachments, accept);
+  return RunPrecision(task, candidate, /*is_reference=*/false, attachments, accept);
 }
 
 std::map<std::string, MetricRecord> ByName(const std::vector<MetricRecord>& metrics) {
@@ -132,16 +148,19 @@ TEST(FidelityTaskTest, RunScoresSecondHalfOfEachChunkAgainstClosedForm) {
     const auto kld = Doubles(s, "kld");
     ASSERT_EQ(kld.size(), 3u);  // rows 4, 5, 6 of ctx 8
     const auto nll_ref = Doubles(s, "nll_ref");
+    const auto kld_bound = Doubles(s, "kld_bound");
     for (int k = 0; k < 3; ++k) {
-      EXPECT_NEAR(kld[k], kl, kDoubleTol);
+      // The reference's distribution comes from its stored 16-bit row: within the row's stated bound.
+      EXPECT_NEAR(kld[k], kl, kld_bound[k]);
+      EXPECT_LT(kld_bound[k], 1e-4 * kl);
       const TokenId correct = stream[8 * i + 5 + k];
       EXPECT_NEAR(nll_ref[k], std::log(zp) - (correct == 0 ? 2.0 : correct == 1 ? 1.0 : 0.0), kDoubleTol);
     }
-    EXPECT_NEAR(s.score, kl, kDoubleTol);
+    EXPECT_NEAR(s.score, kl, *std::max_element(kld_bound.begin(), kld_bound.end()));
     EXPECT_EQ(s.data["same_top"], nlohmann::json({false, false, false}));
     EXPECT_EQ(s.data["kld_bin_edges"].size(), 15u);
     EXPECT_EQ(s.data["kld_hist"].size(), 16u);
-    // All three positions share one KL value, so one bin holds all three: the bin of edges <= kl.
+    // All three positions share one KL value (0.59, far from a bin edge), so one bin holds all three.
     const auto& edges = KldBinEdges();
     const size_t bin = static_cast<size_t>(std::count_if(edges.begin(), edges.end(), [&](double x) { return x <= kl; }));
     EXPECT_EQ(s.data["kld_hist"][bin], 3);
@@ -156,7 +175,7 @@ TEST(FidelityTaskTest, RunScoresSecondHalfOfEachChunkAgainstClosedForm) {
   EXPECT_EQ(candidate.forwards()[1], chunk1);
 }
 
-TEST(FidelityTaskTest, IdenticalModelsGiveExactlyZero) {
+TEST(FidelityTaskTest, IdenticalModelsGiveZeroWithinTheStorageBound) {
   const FakeModelOptions options{.max_context = 32, .seed = 9};
   FakeLanguageModel reference(options);
   FakeLanguageModel twin(options);
@@ -164,14 +183,18 @@ TEST(FidelityTaskTest, IdenticalModelsGiveExactlyZero) {
   ASSERT_NE(task, nullptr);
   for (bool same_object : {false, true}) {
     LanguageModel& candidate = same_object ? static_cast<LanguageModel&>(reference) : twin;
-    const size_t forwards_before = reference.forwards().size();
     const std::vector<SampleRecord> samples = RunTask(*task, candidate, reference);
     ASSERT_EQ(samples.size(), (kText.size() + 1) / 16);
-    if (same_object) {
-      EXPECT_EQ(reference.forwards().size() - forwards_before, samples.size());  // one forward per chunk
-    }
     for (const SampleRecord& s : samples) {
-      for (double k : Doubles(s, "kld")) EXPECT_EQ(k, 0.0);
+      // KL(p'' || p) of the stored row against the exact one: at most (e^{2d} - 1)^2, d <= 40 / 65535 / 2.
+      const auto kld = Doubles(s, "kld");
+      const auto bound = Doubles(s, "kld_bound");
+      for (size_t i = 0; i < kld.size(); ++i) {
+        EXPECT_GE(kld[i], -1e-15);
+        EXPECT_LE(kld[i], bound[i]);
+        EXPECT_LT(bound[i], 1e-6);
+      }
+      // The exact parts of the stored row: identical numbers.
       for (double d : Doubles(s, "delta_p")) EXPECT_EQ(d, 0.0);
       EXPECT_EQ(Doubles(s, "nll_ref"), Doubles(s, "nll_q"));
       for (const auto& flag : s.data["same_top"]) EXPECT_TRUE(flag.get<bool>());
@@ -179,12 +202,55 @@ TEST(FidelityTaskTest, IdenticalModelsGiveExactlyZero) {
     const auto metrics = task->Aggregate(samples);
     ASSERT_TRUE(metrics.ok()) << metrics.status().ToString();
     auto m = ByName(*metrics);
-    EXPECT_EQ(m["kld_mean"].value, 0.0);
-    EXPECT_EQ(m["kld_max"].value, 0.0);
+    EXPECT_LE(m["kld_mean"].value, m["kld_bound_mean"].value);
     EXPECT_EQ(m["same_top_p"].value, 100.0);
     EXPECT_EQ(m["delta_p_rms"].value, 0.0);
     EXPECT_EQ(m["ln_ppl_ratio"].value, 0.0);
     EXPECT_EQ(m["ppl_q"].value, m["ppl_ref"].value);
+  }
+}
+
+TEST(FidelityTaskTest, TheReferenceComparedWithItselfIsExactlyZero) {
+  FakeLanguageModel reference(FakeModelOptions{.max_context = 32, .seed = 9});
+  auto task = MakeTask(16, testing::WriteTempText("fid_self", kText));
+  ASSERT_NE(task, nullptr);
+  std::map<std::string, std::vector<std::string>> attachments;
+  const auto samples = RunPrecision(*task, reference, /*is_reference=*/true, attachments, nullptr);
+  ASSERT_EQ(samples.size(), 4u);
+  for (const SampleRecord& s : samples) {
+    for (double k : Doubles(s, "kld")) EXPECT_EQ(k, 0.0);
+    for (double b : Doubles(s, "kld_bound")) EXPECT_EQ(b, 0.0);
+    EXPECT_EQ(attachments[s.sample_id].size(), 7u);  // one stored row per scored position (rows 8 .. 14)
+  }
+}
+
+// The storage bound holds against the exact computation from both models' logits, position by position.
+TEST(FidelityTaskTest, StoredReferenceKldIsWithinItsBoundOfTheExactKld) {
+  for (const float noise : {0.01f, 0.3f, 3.0f}) {
+    FakeLanguageModel reference(FakeModelOptions{.max_context = 32, .seed = 9});
+    FakeLanguageModel candidate(FakeModelOptions{.max_context = 32, .seed = 9, .noise = noise});
+    auto task = MakeTask(16, testing::WriteTempText("fid_bound", kText));
+    ASSERT_NE(task, nullptr);
+    const std::vector<SampleRecord> samples = RunTask(*task, candidate, reference);
+    ASSERT_EQ(samples.size(), 4u);
+    std::vector<TokenId> stream = reference.Encode(kText).value();
+    stream.insert(stream.begin(), reference.BosId());
+    for (size_t c = 0; c < samples.size(); ++c) {
+      std::vector<TokenId> chunk(stream.begin() + 16 * c, stream.begin() + 16 * (c + 1));
+      chunk[0] = reference.BosId();  // every llama.cpp chunk starts with BOS
+      const std::vector<float> ref_logits = reference.Logits(chunk).value();
+      const std::vector<float> cand_logits = candidate.Logits(chunk).value();
+      const auto kld = Doubles(samples[c], "kld");
+      const auto bound = Doubles(samples[c], "kld_bound");
+      const size_t vocab = static_cast<size_t>(reference.VocabSize());
+      for (int r = 8; r < 15; ++r) {
+        const PositionFidelity exact =
+            ComparePosition(std::span<const float>(ref_logits).subspan(r * vocab, vocab),
+                            std::span<const float>(cand_logits).subspan(r * vocab, vocab), chunk[r + 1]);
+        EXPECT_LE(std::abs(kld[r - 8] - exact.kld), bound[r - 8]) << "noise " << noise << " row " << r;
+        EXPECT_LT(bound[r - 8], 1e-3 * exact.kld + 1e-6) << "noise " << noise << " row " << r;
+      }
+    }
   }
 }
 
@@ -297,24 +363,32 @@ TEST(FidelityTaskTest, SplitRunsAggregateLikeOneRun) {
   }
 }
 
-TEST(FidelityTaskTest, NeedsAReferenceOfTheSameVocabulary) {
+TEST(FidelityTaskTest, NeedsAReferenceOfTheSameVocabularyAndItsStoredRows) {
   auto task = MakeTask(8, testing::WriteTempText("fid_errors", kText));
   ASSERT_NE(task, nullptr);
   EXPECT_TRUE(task->NeedsReference());
   FakeLanguageModel model(FakeModelOptions{.max_context = 32});
+  EXPECT_EQ(task->Preflight(model, nullptr).code(), StatusCode::kFailedPrecondition);
+  FakeLanguageModel other_vocab(FakeModelOptions{.vocab_size = 300, .max_context = 32});
+  EXPECT_EQ(task->Preflight(model, &other_vocab).code(), StatusCode::kInvalidArgument);
+  FakeLanguageModel short_context(FakeModelOptions{.max_context = 4});
+  EXPECT_EQ(task->Preflight(model, &short_context).code(), StatusCode::kInvalidArgument);
+  FakeLanguageModel same(FakeModelOptions{.max_context = 32});
+  EXPECT_TRUE(task->Preflight(model, &same).ok());
+
   TaskRun run{.model = model,
               .precision = "nvfp4",
-              .reference = nullptr,
               .should_run = [](const std::string&) { return true; },
-              .emit = [](std::vector<SampleRecord>&&) { return Status::Ok(); },
-              .progress = nullptr};
-  EXPECT_EQ(task->Run(run).code(), StatusCode::kFailedPrecondition);
-  FakeLanguageModel other_vocab(FakeModelOptions{.vocab_size = 300, .max_context = 32});
-  run.reference = &other_vocab;
-  EXPECT_EQ(task->Run(run).code(), StatusCode::kInvalidArgument);
-  FakeLanguageModel short_context(FakeModelOptions{.max_context = 4});
-  run.reference = &short_context;
-  EXPECT_EQ(task->Run(run).code(), StatusCode::kInvalidArgument);
+              .emit = [](std::vector<SampleRecord>&&) { return Status::Ok(); }};
+  EXPECT_EQ(task->Run(run).code(), StatusCode::kFailedPrecondition);  // no way to read the reference's rows
+  run.reference_attachment = [](const std::string&) -> Result<std::vector<std::string>> {
+    return std::vector<std::string>();
+  };
+  EXPECT_EQ(task->Run(run).code(), StatusCode::kFailedPrecondition);  // the reference stored nothing
+  run.reference_attachment = [](const std::string&) -> Result<std::vector<std::string>> {
+    return std::vector<std::string>(3, std::string(10, 'x'));
+  };
+  EXPECT_EQ(task->Run(run).code(), StatusCode::kInvalidArgument);  // rows that are not rows of this vocabulary
   EXPECT_FALSE(FidelityTask::Create({.ctx = 2, .data_path = testing::WriteTempText("fid_ctx", kText)}).ok());
 }
 

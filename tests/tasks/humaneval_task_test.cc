@@ -87,7 +87,7 @@ std::vector<SampleRecord> RunTask(Task& task, LanguageModel& model, const std::s
     }
     return Status::Ok();
   };
-  TaskRun run{model, precision, nullptr, [](const std::string&) { return true; }, emit, nullptr, log_samples};
+  TaskRun run{model, precision, false, [](const std::string&) { return true; }, emit, nullptr, log_samples};
   const Status status = task.Run(run);
   EXPECT_TRUE(status.ok()) << status.ToString();
   return samples;
@@ -228,13 +228,53 @@ TEST(HumanevalTaskTest, ChatTemplateRendersSystemAndProblemAsAConversation) {
   EXPECT_EQ(model.calls()[0].prompt_tokens, model.Encode(samples[0].prompt_text)->size() + 1);
 }
 
+TEST(HumanevalTaskTest, EvalPlusSuiteGeneratesFromTheStrippedPromptAndScoresBothPhases) {
+  HumanevalOptions options = Options(0);
+  options.suite = CodeSuite::kHumanEvalPlus;
+  options.problems_path = testing::FixturePath("evalplus/humanevalplus_mini.jsonl");
+  auto task = HumanevalTask::Create(options);
+  ASSERT_TRUE(task.ok()) << task.status().ToString();
+  EXPECT_EQ((*task)->Name(), "humaneval+");
+  const auto problems = ReadEvalPlusProblems(options.problems_path);
+  ASSERT_TRUE(problems.ok());
+  // evalplus codegen prompts with prompt.strip() + "\n"; "\ndef " is one of its stops for HumanEval.
+  std::map<std::string, std::string> by_prompt;
+  for (const HumanEvalProblem& p : *problems) {
+    const size_t end = p.prompt.find_last_not_of(" \n");
+    by_prompt[p.prompt.substr(0, end + 1) + "\n"] = p.canonical_solution + "\ndef unused():\n    pass\n";
+  }
+  ScriptedModel good([&](const std::string& prompt) { return by_prompt.at(prompt); });
+  const std::vector<SampleRecord> samples = RunTask(**task, good, "bf16", /*log_samples=*/true);
+  ASSERT_EQ(samples.size(), 2u);
+  for (const SampleRecord& s : samples) {
+    EXPECT_EQ(s.outcome, "passed") << s.data["message"];
+    EXPECT_EQ(s.data["finish"], "stop");
+    EXPECT_EQ(s.data["base_status"], "pass");
+    EXPECT_EQ(s.data["plus_status"], "pass");
+    EXPECT_EQ(s.output_text.find("unused"), std::string::npos);
+  }
+  ScriptedModel half([](const std::string&) { return "    return abs(x) + y if 'x' in dir() else sum(xs) / 2\n"; });
+  const std::vector<SampleRecord> failed = RunTask(**task, half, "nvfp4");
+  ASSERT_EQ(failed.size(), 2u);
+  // add: right on the base inputs only; mean: sum / 2 is right on the base input [1.0, 2.0] only.
+  for (const SampleRecord& s : failed) {
+    EXPECT_EQ(s.outcome, "failed") << s.sample_id;
+    EXPECT_EQ(s.data["base_status"], "pass") << s.sample_id << " " << s.data["message"];
+    EXPECT_EQ(s.data["plus_status"], "fail") << s.sample_id;
+  }
+  const auto metrics = (*task)->Aggregate(failed);
+  ASSERT_TRUE(metrics.ok()) << metrics.status().ToString();
+  EXPECT_EQ(ByName(*metrics).at("pass@1").value, 0.0);
+  EXPECT_EQ(ByName(*metrics).at("base_pass@1").value, 1.0);
+}
+
 TEST(HumanevalTaskTest, RefusesToRunCodeWithoutTheOptIn) {
   HumanevalOptions options = Options(2);
   options.sandbox.allow_code_exec = false;
   auto task = HumanevalTask::Create(options);
   ASSERT_TRUE(task.ok()) << task.status().ToString();
   ScriptedModel model([](const std::string&) { return "    pass\n"; });
-  TaskRun run{model, "bf16", nullptr, [](const std::string&) { return true; },
+  TaskRun run{model, "bf16", false, [](const std::string&) { return true; },
               [](std::vector<SampleRecord>&&) { return Status::Ok(); }, nullptr, false};
   const Status status = (*task)->Run(run);
   EXPECT_EQ(status.code(), StatusCode::kFailedPrecondition);

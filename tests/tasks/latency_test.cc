@@ -153,7 +153,7 @@ class LatencyRunTest : public ::testing::Test {
   // Runs `task` on the tiny engine, keeping the emitted samples; `skip` ids are treated as already stored.
   static std::vector<SampleRecord> RunTask(LatencyTask& task, const std::set<std::string>& skip = {}) {
     std::vector<SampleRecord> samples;
-    TaskRun run{.model = *engine_, .precision = "nvfp4"};
+    TaskRun run{.model = *engine_, .precision = "nvfp4", .engine = engine_};
     run.should_run = [&](const std::string& id) { return !skip.count(id); };
     run.emit = [&](std::vector<SampleRecord>&& batch) {
       for (auto& s : batch) samples.push_back(std::move(s));
@@ -275,7 +275,7 @@ Status RunOnSyntheticConfig(const nlohmann::json& config, LatencyOptions options
   auto engine = Engine::OpenSynthetic({config, 0, "config under test"}, EngineOptions());
   if (!engine.ok()) return engine.status();
   FP4LAB_ASSIGN_OR_RETURN(auto task, LatencyTask::Create(std::move(options)));
-  TaskRun run{.model = **engine, .precision = "bf16"};
+  TaskRun run{.model = **engine, .precision = "bf16", .engine = engine->get()};
   run.should_run = [](const std::string&) { return true; };
   run.emit = [emitted](std::vector<SampleRecord>&&) {
     *emitted = true;
@@ -347,7 +347,7 @@ TEST(LatencyGpuTest, BatchedDecodeAndPeakDeviceMemoryOnCuda) {
                                    .decode_prompt = 8, .repetitions = 2, .warmup = 1});
   ASSERT_TRUE(task.ok());
   std::vector<SampleRecord> samples;
-  TaskRun run{.model = **engine, .precision = "nvfp4"};
+  TaskRun run{.model = **engine, .precision = "nvfp4", .engine = engine->get()};
   run.should_run = [](const std::string&) { return true; };
   run.emit = [&](std::vector<SampleRecord>&& batch) {
     for (auto& s : batch) samples.push_back(std::move(s));

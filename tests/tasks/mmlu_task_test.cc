@@ -95,7 +95,7 @@ std::vector<SampleRecord> RunTask(Task& task, LanguageModel& model, bool log_sam
     return Status::Ok();
   };
   const auto all = [](const std::string&) { return true; };
-  TaskRun run{model, "bf16", nullptr, accept ? accept : all, emit, nullptr, log_samples};
+  TaskRun run{model, "bf16", false, accept ? accept : all, emit, nullptr, log_samples};
   const Status status = task.Run(run);
   EXPECT_TRUE(status.ok()) << status.ToString();
   return samples;

@@ -36,7 +36,6 @@ std::vector<SampleRecord> RunTask(Task& task, LanguageModel& model,
   std::vector<SampleRecord> samples;
   TaskRun run{.model = model,
               .precision = "bf16",
-              .reference = nullptr,
               .should_run = [&](const std::string& id) { return accept ? accept(id) : true; },
               .emit =
                   [&](std::vector<SampleRecord>&& batch) {
@@ -56,7 +55,6 @@ std::vector<SampleRecord> RunTask(Task& task, LanguageModel& model,
 TaskRun DiscardingRun(LanguageModel& model) {
   return TaskRun{.model = model,
                  .precision = "bf16",
-                 .reference = nullptr,
                  .should_run = [](const std::string&) { return true; },
                  .emit = [](std::vector<SampleRecord>&&) { return Status::Ok(); },
                  .progress = nullptr};
