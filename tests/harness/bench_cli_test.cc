@@ -163,7 +163,8 @@ TEST(BenchCliTest, UnknownPresetListsTheValidOnes) {
   ASSERT_FALSE(outcome.result.ok());
   EXPECT_EQ(ExitCodeFor(outcome.result.status()), 2);
   EXPECT_EQ(outcome.result.status().message(),
-            "unknown preset 'llama-4' (valid: llama-3.1-8b, llama-3.2-1b, qwen3-8b, gemma-3-27b, qwen3-30b-a3b, tiny)");
+            "unknown preset 'llama-4' (valid: llama-3.1-8b, llama-3.2-1b, qwen3-8b, gemma-3-27b, qwen3-30b-a3b, "
+            "gemma-4-26b-a4b, tiny)");
 }
 
 TEST(BenchCliTest, BadFlagsAreInputErrors) {
