@@ -94,6 +94,9 @@ class Gemma4Model : public DecoderModel {
         FP4LAB_ASSIGN_OR_RETURN(layer.attn.v, LoadLinear(loader, attn + "v_proj"));
       }
       FP4LAB_ASSIGN_OR_RETURN(layer.attn.o, LoadLinear(loader, attn + "o_proj"));
+      if (loader.kv_cache_format() == KvCacheFormat::kFp8) {  // as DecoderModel::LoadAttention does
+        FP4LAB_ASSIGN_OR_RETURN(layer.attn.fp8_kv, loader.KvCacheScales(attn));
+      }
       FP4LAB_ASSIGN_OR_RETURN(layer.attn.q_norm, LoadVector(loader, attn + "q_norm.weight"));
       FP4LAB_ASSIGN_OR_RETURN(layer.attn.k_norm, LoadVector(loader, attn + "k_norm.weight"));
       layer.attn.v_norm = true;

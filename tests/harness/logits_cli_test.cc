@@ -46,7 +46,8 @@ TEST_P(LogitsCliReference, WritesTheLogitsOfEverySequence) {
   std::string dir_name = "logits_cli_";
   dir_name += c.fixture;
   const std::string out = testing::TempDir(dir_name) + "/logits.safetensors";
-  auto r = RunFp4lab("logits --model " + FixturePath(c.fixture) + " --precision " + c.precision + " --ids \"" +
+  auto r = RunFp4lab("logits --model " + FixturePath(c.fixture) + " --precision " + c.precision +
+                     " --kv-cache bf16 --ids \"" +
                      IdList(ids, 0, 40) + ";" + IdList(ids, 40, 80) + "\" --out " + out);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto logits = ReadReference<float>(out, "logits");
