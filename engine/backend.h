@@ -290,6 +290,10 @@ bool RopeAndStoreKvShapesAgree(const DeviceTensor& qkv, int heads, int kv_heads,
 std::string AddRmsNormOperandError(const DeviceTensor& x, const DeviceTensor& delta, const DeviceTensor& weight,
                                    int64_t group, const DeviceTensor& out);
 
+// Why the operands of Backend::Experts disagree (the check every backend runs first), or "" when they agree.
+std::string ExpertsOperandError(const DeviceTensor& x, const DeviceExperts& experts, const DeviceIndices& ids,
+                                const DeviceTensor& weights, const DeviceTensor& out, const DeviceTensor* hidden);
+
 // The ln p and greedy flag of each request from the [N, 3] host copy of Backend::ScoreTokens' output.
 struct DecodedScore {
   double logprob = 0.0;

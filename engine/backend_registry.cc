@@ -54,6 +54,17 @@ Status Backend::AddRmsNorm(DeviceTensor& x, const DeviceTensor& delta, const Dev
   return RmsNorm(x, weight, group, eps, weight_offset, out);
 }
 
+std::string ExpertsOperandError(const DeviceTensor& x, const DeviceExperts& experts, const DeviceIndices& ids,
+                                const DeviceTensor& weights, const DeviceTensor& out, const DeviceTensor* hidden) {
+  const int64_t m = x.rows(), k = weights.cols();
+  if (x.cols() != experts.hidden_size() || out.rows() != m || out.cols() != x.cols() || weights.rows() != m ||
+      ids.size() != m * k ||
+      (hidden != nullptr && (hidden->rows() != m * k || hidden->cols() != experts.intermediate_size()))) {
+    return experts.name() + ": x [M, H], ids [M * k], weights [M, k], out [M, H] and hidden [M * k, I] disagree";
+  }
+  return "";
+}
+
 bool RopeAndStoreKvShapesAgree(const DeviceTensor& qkv, int heads, int kv_heads, int head_dim,
                                const DeviceTensor& rope_table, const RowPlacement& rows, const DeviceTensor& q,
                                const DeviceTensor& k_cache, const DeviceTensor& v_cache) {

@@ -397,13 +397,10 @@ class CpuBackend : public Backend {
 
   Status Experts(const DeviceTensor& x, const DeviceExperts& experts, Activation act, const DeviceIndices& ids,
                  const DeviceTensor& weights, DeviceTensor& out, DeviceTensor* hidden) override {
-    const int64_t m = x.rows(), k = weights.cols();
-    if (x.cols() != experts.hidden_size() || out.rows() != m || out.cols() != x.cols() || weights.rows() != m ||
-        ids.size() != m * k ||
-        (hidden != nullptr && (hidden->rows() != m * k || hidden->cols() != experts.intermediate_size()))) {
-      return ShapeError("Experts", experts.name() + ": x [M, H], ids [M * k], weights [M, k], out [M, H] and "
-                                                    "hidden [M * k, I] disagree");
+    if (const std::string error = ExpertsOperandError(x, experts, ids, weights, out, hidden); !error.empty()) {
+      return ShapeError("Experts", error);
     }
+    const int64_t m = x.rows(), k = weights.cols();
     return static_cast<const CpuExperts&>(experts).Forward(Cpu(x).data(), m, act, Cpu(ids), Cpu(weights).data(),
                                                            static_cast<int>(k), Cpu(out).data(),
                                                            hidden != nullptr ? Cpu(*hidden).data() : nullptr);
