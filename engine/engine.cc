@@ -159,7 +159,18 @@ Result<std::unique_ptr<Engine>> Engine::OpenSyntheticImpl(const SyntheticModelSp
   if (config.is_object()) config.erase("quantization_config");
   FP4LAB_ASSIGN_OR_RETURN(engine->blueprint_, ParseModelBlueprint(config, label));
   engine->config_ = engine->blueprint_->config();
-  engine->tokenizer_error_ = Status::NotFound(label + ": a synthetic model has no tokenizer (it runs on token ids)");
+  if (spec.tokenizer_dir.empty()) {
+    engine->tokenizer_error_ = Status::NotFound(label + ": a synthetic model has no tokenizer (it runs on token ids)");
+  } else {
+    FP4LAB_ASSIGN_OR_RETURN(engine->tokenizer_, Tokenizer::Open(spec.tokenizer_dir, engine->config_.bos_token_id,
+                                                                engine->config_.eos_token_id));
+    if (engine->tokenizer_->vocab_size() > engine->config_.vocab_size) {
+      return Status::InvalidArgument(spec.tokenizer_dir + ": the tokenizer has " +
+                                     std::to_string(engine->tokenizer_->vocab_size()) + " ids but " + label +
+                                     " has a vocabulary of " + std::to_string(engine->config_.vocab_size) +
+                                     "; pick the tokenizer of that model");
+    }
+  }
   // The config's quantization_config is ignored, so quant_ is still empty here: --kv-cache auto means bf16.
   FP4LAB_RETURN_IF_ERROR(engine->ResolvePrecision(options, label));
   if (!load_weights) return engine;
@@ -196,6 +207,7 @@ Result<std::unique_ptr<Engine>> Engine::OpenSyntheticImpl(const SyntheticModelSp
                         {"generated_bytes", source->TotalBytes()},
                         {"generated_on", on_device ? "device" : "host"},
                         {"weights", "deterministic random, not a trained model (engine/synthetic_weights.h)"}};
+  if (!spec.tokenizer_dir.empty()) engine->synthetic_["tokenizer"] = spec.tokenizer_dir;
   return engine;  // `source` and its generated host copy are released here
 }
 
@@ -266,6 +278,12 @@ Result<std::vector<TokenScore>> Engine::ScoreTokens(std::span<const TokenId> tok
   FP4LAB_RETURN_IF_ERROR(CheckScoreRequests(requests, tokens.size(), config_.vocab_size));
   if (requests.empty()) return std::vector<TokenScore>();
   FP4LAB_ASSIGN_OR_RETURN(auto logits, ForwardLogits(tokens));
+  return GatherScores(*logits, requests);
+}
+
+Result<std::vector<TokenScore>> Engine::GatherScores(const DeviceTensor& logits,
+                                                     std::span<const ScoreRequest> requests) {
+  if (requests.empty()) return std::vector<TokenScore>();
   const int64_t n = static_cast<int64_t>(requests.size());
   std::vector<int32_t> rows(requests.size()), targets(requests.size());
   for (size_t i = 0; i < requests.size(); ++i) {
@@ -277,13 +295,63 @@ Result<std::vector<TokenScore>> Engine::ScoreTokens(std::span<const TokenId> tok
   FP4LAB_ASSIGN_OR_RETURN(auto out, backend_->Allocate(n, 3));
   FP4LAB_RETURN_IF_ERROR(backend_->UploadIndices(rows, *device_rows));
   FP4LAB_RETURN_IF_ERROR(backend_->UploadIndices(targets, *device_targets));
-  FP4LAB_RETURN_IF_ERROR(backend_->ScoreTokens(*logits, *device_rows, *device_targets, *out));
+  FP4LAB_RETURN_IF_ERROR(backend_->ScoreTokens(logits, *device_rows, *device_targets, *out));
   std::vector<float> host(static_cast<size_t>(out->size()));
   FP4LAB_RETURN_IF_ERROR(Download(*out, host));
   std::vector<TokenScore> scores;
   scores.reserve(requests.size());
   for (const DecodedScore& s : DecodeScores(host)) scores.push_back({s.logprob, s.is_greedy});
   return scores;
+}
+
+Result<std::vector<std::vector<TokenScore>>> Engine::ScoreBatch(std::span<const ScoreSequence> batch) {
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const size_t n = batch[i].tokens.size();
+    if (n == 0 || static_cast<int64_t>(n) > MaxContext()) {
+      return Status::InvalidArgument("scoring sequence " + std::to_string(i) + " of a batch: a forward pass of " +
+                                     std::to_string(n) + " tokens; expected 1.." + std::to_string(MaxContext()));
+    }
+    Status checked = CheckScoreRequests(batch[i].requests, n, config_.vocab_size);
+    if (!checked.ok()) return checked.WithContext("scoring sequence " + std::to_string(i) + " of a batch");
+  }
+  std::vector<std::vector<TokenScore>> out(batch.size());
+  size_t begin = 0;
+  while (begin < batch.size()) {
+    size_t end = begin + 1;
+    int64_t rows = static_cast<int64_t>(batch[begin].tokens.size());
+    while (end < batch.size() && rows + static_cast<int64_t>(batch[end].tokens.size()) <= kScoreBatchRows) {
+      rows += static_cast<int64_t>(batch[end].tokens.size());
+      ++end;
+    }
+    FP4LAB_RETURN_IF_ERROR(ScorePass(batch, begin, end, out));
+    begin = end;
+  }
+  return out;
+}
+
+Status Engine::ScorePass(std::span<const ScoreSequence> batch, size_t begin, size_t end,
+                         std::vector<std::vector<TokenScore>>& out) {
+  std::vector<std::vector<int32_t>> tokens;
+  std::vector<ScoreRequest> requests;
+  int64_t longest = 0, offset = 0;
+  for (size_t i = begin; i < end; ++i) {
+    tokens.emplace_back(batch[i].tokens.begin(), batch[i].tokens.end());
+    for (const ScoreRequest& r : batch[i].requests) requests.push_back({static_cast<int>(offset) + r.row, r.target});
+    longest = std::max<int64_t>(longest, static_cast<int64_t>(batch[i].tokens.size()));
+    offset += static_cast<int64_t>(batch[i].tokens.size());
+  }
+  FP4LAB_ASSIGN_OR_RETURN(auto cache, model_->NewCache(longest, static_cast<int>(end - begin)));
+  FP4LAB_ASSIGN_OR_RETURN(auto logits, backend_->Allocate(offset, config_.vocab_size));
+  FP4LAB_RETURN_IF_ERROR(model_->ForwardSequences(tokens, *cache, *logits));
+  tokens_.forward += offset;
+  FP4LAB_ASSIGN_OR_RETURN(std::vector<TokenScore> scores, GatherScores(*logits, requests));
+  size_t next = 0;
+  for (size_t i = begin; i < end; ++i) {
+    out[i].assign(scores.begin() + static_cast<std::ptrdiff_t>(next),
+                  scores.begin() + static_cast<std::ptrdiff_t>(next + batch[i].requests.size()));
+    next += batch[i].requests.size();
+  }
+  return Status::Ok();
 }
 
 std::vector<TokenId> Engine::EosIds() const {

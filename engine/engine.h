@@ -74,6 +74,8 @@ class Engine : public LanguageModel {
   // family the engine runs), served in the stored form of options.precision (so no calibration is needed; a
   // quantization_config in the config is ignored). options.model_dir is only recorded in provenance (the origin
   // when empty). The generated host copy is released once the backend has prepared every layer.
+  // With spec.tokenizer_dir, that tokenizer encodes and decodes text (InvalidArgument when it has more ids than the
+  // config's vocabulary; Tokenizer::Open errors).
   // Errors: the config's parse errors naming spec.origin; ResourceExhausted with the bytes needed when host memory
   // cannot hold the generated weights (and, on the CPU backend, their f32 form).
   static Result<std::unique_ptr<Engine>> OpenSynthetic(const SyntheticModelSpec& spec, const EngineOptions& options);
@@ -99,6 +101,13 @@ class Engine : public LanguageModel {
   // On the device (Backend::ScoreTokens): only 12 bytes per request come back to the host.
   Result<std::vector<TokenScore>> ScoreTokens(std::span<const TokenId> tokens,
                                               std::span<const ScoreRequest> requests) override;
+  // Consecutive sequences share one forward pass (Model::ForwardSequences) while the pass holds at most
+  // kScoreBatchRows rows (a longer sequence gets a pass of its own), then one device gather answers every request
+  // of the pass. On the CPU reference each row's numbers do not depend on the other rows of its pass, so the scores
+  // equal ScoreTokens' bit for bit (tests/engine/score_batch_test.cc).
+  Result<std::vector<std::vector<TokenScore>>> ScoreBatch(std::span<const ScoreSequence> batch) override;
+  // Rows one ScoreBatch pass may hold: bounds its logits at kScoreBatchRows x vocab f32 (1 GiB at Llama 3's vocab).
+  static constexpr int64_t kScoreBatchRows = 2048;
   Result<std::vector<TokenId>> Generate(std::span<const TokenId> prompt, int max_new_tokens,
                                         const SamplingOptions& sampling,
                                         const std::function<bool(TokenId)>& on_token) override;
@@ -154,6 +163,11 @@ class Engine : public LanguageModel {
   Status ResolvePrecision(const EngineOptions& options, const std::string& source);
   // A forward pass over `tokens` (fresh cache) into device logits [tokens, vocab].
   Result<std::unique_ptr<DeviceTensor>> ForwardLogits(std::span<const TokenId> tokens);
+  // The device gather of `requests` (rows of `logits`) into scores.
+  Result<std::vector<TokenScore>> GatherScores(const DeviceTensor& logits, std::span<const ScoreRequest> requests);
+  // One ScoreBatch pass over batch[begin, end).
+  Status ScorePass(std::span<const ScoreSequence> batch, size_t begin, size_t end,
+                   std::vector<std::vector<TokenScore>>& out);
 };
 
 }  // namespace fp4lab

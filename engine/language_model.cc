@@ -36,4 +36,15 @@ Result<std::vector<TokenScore>> LanguageModel::ScoreTokens(std::span<const Token
   return scores;
 }
 
+Result<std::vector<std::vector<TokenScore>>> LanguageModel::ScoreBatch(std::span<const ScoreSequence> batch) {
+  std::vector<std::vector<TokenScore>> out;
+  out.reserve(batch.size());
+  for (size_t i = 0; i < batch.size(); ++i) {
+    Result<std::vector<TokenScore>> scores = ScoreTokens(batch[i].tokens, batch[i].requests);
+    if (!scores.ok()) return scores.status().WithContext("scoring sequence " + std::to_string(i) + " of a batch");
+    out.push_back(std::move(scores).value());
+  }
+  return out;
+}
+
 }  // namespace fp4lab

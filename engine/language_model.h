@@ -42,6 +42,12 @@ struct TokenScore {
 // Ok, or InvalidArgument naming the first request whose row is outside [0, tokens) or target outside [0, vocab).
 Status CheckScoreRequests(std::span<const ScoreRequest> requests, size_t tokens, int vocab);
 
+// One scoring call of a batch: a fresh forward pass over `tokens` answering `requests` (as ScoreTokens).
+struct ScoreSequence {
+  std::span<const TokenId> tokens;
+  std::span<const ScoreRequest> requests;
+};
+
 class LanguageModel {
  public:
   virtual ~LanguageModel() = default;
@@ -72,6 +78,10 @@ class LanguageModel {
   // InvalidArgument when a row is outside [0, tokens.size()) or a target outside the vocabulary.
   virtual Result<std::vector<TokenScore>> ScoreTokens(std::span<const TokenId> tokens,
                                                       std::span<const ScoreRequest> requests);
+  // Several independent ScoreTokens calls, answered in order (result[i] for batch[i]). The default makes one
+  // ScoreTokens call per sequence; the engine packs sequences into multi-sequence forward passes
+  // (Model::ForwardSequences). Errors: those of ScoreTokens, naming the sequence.
+  virtual Result<std::vector<std::vector<TokenScore>>> ScoreBatch(std::span<const ScoreSequence> batch);
 
   // Autoregressive generation after `prompt` (prefill once, then one decode step per token with a KV cache).
   // `on_token` is called with each new token and returns false to stop (stop sequences, streaming); generation

@@ -194,9 +194,10 @@ Status WriteSyntheticModelDir(const std::string& dir, const SyntheticModelSpec& 
     };
   };
   FP4LAB_RETURN_IF_ERROR(WriteFileAtomically((fs::path(dir) / "config.json").string(), write_json(spec.config)));
-  const nlohmann::json marker = {{"seed", spec.seed},
-                                 {"origin", spec.origin},
-                                 {"weights", "deterministic random (engine/synthetic_weights.h), generated on load"}};
+  nlohmann::json marker = {{"seed", spec.seed},
+                           {"origin", spec.origin},
+                           {"weights", "deterministic random (engine/synthetic_weights.h), generated on load"}};
+  if (!spec.tokenizer_dir.empty()) marker["tokenizer"] = spec.tokenizer_dir;
   return WriteFileAtomically((fs::path(dir) / kSyntheticMarkerFile).string(), write_json(marker));
 }
 
@@ -215,6 +216,12 @@ Result<SyntheticModelSpec> ReadSyntheticModelDir(const std::string& dir) {
   }
   spec.seed = marker["seed"].get<uint64_t>();
   if (marker.contains("origin") && marker["origin"].is_string()) spec.origin = marker["origin"].get<std::string>();
+  if (marker.contains("tokenizer")) {
+    if (!marker["tokenizer"].is_string()) {
+      return Status::InvalidArgument(marker_path + ": field 'tokenizer' must be a directory path (string)");
+    }
+    spec.tokenizer_dir = marker["tokenizer"].get<std::string>();
+  }
   FP4LAB_ASSIGN_OR_RETURN(spec.config, ReadJsonFile((fs::path(dir) / "config.json").string()));
   if (spec.config.is_object()) spec.config.erase("quantization_config");
   return spec;

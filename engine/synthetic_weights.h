@@ -126,6 +126,9 @@ struct SyntheticModelSpec {
   nlohmann::json config;  // config.json without any quantization_config
   uint64_t seed = 0;
   std::string origin;     // "preset llama-3.1-8b" or "config /path/to/config.json"
+  // A directory holding a real tokenizer (tokenizer.json or tokenizer.model, with tokenizer_config.json), so text
+  // tasks run on the synthetic weights; empty = none (the model runs on token ids). Marker key "tokenizer".
+  std::string tokenizer_dir;
 };
 
 // Writes `dir`/config.json and `dir`/fp4lab_synthetic.json (creating `dir`), each atomically.

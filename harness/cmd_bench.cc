@@ -22,6 +22,7 @@
 #include "harness/paths.h"
 #include "results/result_store.h"
 #include "harness/runner.h"
+#include "harness/synthetic_model_dir.h"
 
 namespace fp4lab {
 
@@ -87,13 +88,7 @@ Result<std::string> ModelDirectory(const BenchFlags& f) {
     slug = preset->name;
   }
   spec.config.erase("quantization_config");
-  std::error_code ec;
-  const fs::path temp = fs::temp_directory_path(ec);
-  if (ec) return Status::IoError("cannot find the system temp directory: " + ec.message());
-  const std::string key = Sha256Hex(spec.origin + "\n" + std::to_string(spec.seed) + "\n" + spec.config.dump());
-  const std::string dir = (temp / "fp4lab-synthetic" / (slug + "-" + key.substr(0, 12))).string();
-  FP4LAB_RETURN_IF_ERROR(WriteSyntheticModelDir(dir, spec));
-  return dir;
+  return WriteSyntheticModel(std::move(spec), slug);
 }
 
 // The command line as flags, for provenance (every value that shapes the run).

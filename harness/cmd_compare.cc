@@ -8,6 +8,7 @@
 
 #include "harness/command.h"
 #include "harness/run_selection.h"
+#include "results/synthetic_weights.h"
 
 namespace fp4lab {
 
@@ -32,10 +33,12 @@ Result<int> CompareOneRun(ResultStore& store, const RunRecord& run, bool json) {
   FP4LAB_ASSIGN_OR_RETURN(auto comparisons, store.ListComparisons(run.id));
   std::map<std::string, const ComparisonRecord*> by_key;  // task|precision|metric
   for (const auto& c : comparisons) by_key[c.task + "|" + c.precision + "|" + c.metric] = &c;
+  const std::optional<std::string> synthetic = SyntheticWeightsNote(run);
   if (json) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& m : metrics) {
       nlohmann::json j = MetricJson(m);
+      if (synthetic) j["synthetic_weights"] = *synthetic;
       auto it = by_key.find(m.task + "|" + m.precision + "|" + m.metric);
       if (it != by_key.end()) {
         const ComparisonRecord& c = *it->second;
@@ -50,6 +53,7 @@ Result<int> CompareOneRun(ResultStore& store, const RunRecord& run, bool json) {
   }
   std::printf("run %lld (%s, %s on %s)\n", static_cast<long long>(run.id), run.model_path.c_str(),
               RunStatusName(run.status), run.device.c_str());
+  if (synthetic) std::printf("note: %s\n", synthetic->c_str());
   std::printf("%-11s %-12s %-16s %14s %11s %8s   %s\n", "task", "precision", "metric", "value", "stderr", "n",
               "delta vs reference [95% interval]");
   for (const auto& m : metrics) {
@@ -84,9 +88,12 @@ Result<int> CompareTwoRuns(ResultStore& store, const RunRecord& a, const RunReco
   std::map<std::string, const MetricRecord*> in_a;
   for (const auto& m : ma) in_a[m.task + "|" + m.precision + "|" + m.metric] = &m;
   nlohmann::json out = nlohmann::json::array();
+  const std::optional<std::string> synthetic_a = SyntheticWeightsNote(a), synthetic_b = SyntheticWeightsNote(b);
   if (!json) {
     std::printf("run %lld -> run %lld (B - A; 95%% interval assumes independent runs)\n",
                 static_cast<long long>(a.id), static_cast<long long>(b.id));
+    if (synthetic_a) std::printf("note: run %lld: %s\n", static_cast<long long>(a.id), synthetic_a->c_str());
+    if (synthetic_b) std::printf("note: run %lld: %s\n", static_cast<long long>(b.id), synthetic_b->c_str());
   }
   for (const auto& m : mb) {
     auto it = in_a.find(m.task + "|" + m.precision + "|" + m.metric);
@@ -98,6 +105,8 @@ Result<int> CompareTwoRuns(ResultStore& store, const RunRecord& a, const RunReco
     if (json) {
       nlohmann::json j = MetricJson(m);
       j["baseline"] = MetricJson(old);
+      if (synthetic_b) j["synthetic_weights"] = *synthetic_b;
+      if (synthetic_a) j["baseline"]["synthetic_weights"] = *synthetic_a;
       j["delta"] = {{"value", delta}};
       if (has_se) j["delta"]["ci95"] = {delta - 1.96 * se, delta + 1.96 * se};
       out.push_back(j);

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <sstream>
 
 #include "engine/engine.h"
@@ -38,6 +39,21 @@ std::string Gigabytes(int64_t bytes) {
   return out.str();
 }
 
+// The KV cache a config implies in the --kv-cache format (auto: the config's quantization_config), for the families
+// the engine runs (those with a blueprint); nullopt for configs without one (e.g. diffusion_gemma).
+Result<std::optional<nlohmann::json>> PredictKvCache(const nlohmann::json& config, const std::string& path,
+                                                     const std::string& choice) {
+  auto blueprint = ParseModelBlueprint(config, path);
+  if (!blueprint.ok()) return std::optional<nlohmann::json>();
+  FP4LAB_ASSIGN_OR_RETURN(const QuantConfig quant, ParseQuantConfig(config, path, nullptr, ""));
+  FP4LAB_ASSIGN_OR_RETURN(const KvCacheFormat kv, ResolveKvCacheFormat(choice, quant, path));
+  return std::optional<nlohmann::json>(
+      nlohmann::json{{"format", KvCacheFormatName(kv)},
+                     {"bytes_per_element", KvCacheBytesPerElement(kv)},
+                     {"bytes_per_token", KvCacheBytesPerToken((*blueprint)->KvWidths(), kv)},
+                     {"declared", quant.kv_cache_quant_algo}});
+}
+
 // --config FILE --scheme S: the weight footprint the config implies, part by part, with the layers kept bf16.
 Result<int> RunPredict(const InspectFlags& f) {
   FP4LAB_ASSIGN_OR_RETURN(const LinearScheme scheme, ParsePrecision(f.scheme));
@@ -49,6 +65,13 @@ Result<int> RunPredict(const InspectFlags& f) {
                               ? InventoryFromConfig((*preset)->config, "preset " + f.config)
                               : InventoryFromConfigFile(f.config));
   const MemoryPrediction p = PredictWeightMemory(inventory, scheme);
+  nlohmann::json config_json;
+  if (!std::filesystem::exists(f.config, ec) && preset.ok()) {
+    config_json = (*preset)->config;
+  } else {
+    FP4LAB_ASSIGN_OR_RETURN(config_json, ReadJsonFile(f.config));
+  }
+  FP4LAB_ASSIGN_OR_RETURN(const std::optional<nlohmann::json> kv_cache, PredictKvCache(config_json, f.config, f.kv_cache));
   // The naive claim "N parameters at 4 bits": N / 2 bytes, no scales, nothing kept in bf16.
   const int64_t naive_4bit_bytes = p.parameters / 2;
   nlohmann::json out = {{"config", f.config},
@@ -65,6 +88,7 @@ Result<int> RunPredict(const InspectFlags& f) {
                         {"parts", nlohmann::json::array()},
                         {"kept_bf16", nlohmann::json::array()},
                         {"notes", inventory.notes}};
+  if (kv_cache) out["kv_cache"] = *kv_cache;
   for (const PartMemory& part : p.parts) {
     out["parts"].push_back({{"part", part.part}, {"parameters", part.parameters},
                             {"quantized_parameters", part.quantized_parameters}, {"bytes", part.bytes},
@@ -99,6 +123,10 @@ Result<int> RunPredict(const InspectFlags& f) {
             << Gigabytes(p.code_bytes) << " + scales " << Gigabytes(p.scale_bytes) << " + bf16 "
             << Gigabytes(p.bf16_bytes) << "), " << std::setprecision(3) << p.BitsPerParameter()
             << " bits/parameter\n";
+  if (kv_cache) {
+    std::cout << "  KV cache: " << (*kv_cache)["format"].get<std::string>() << ", "
+              << (*kv_cache)["bytes_per_token"].get<int64_t>() << " B per token\n";
+  }
   return 0;
 }
 

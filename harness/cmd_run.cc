@@ -9,12 +9,14 @@
 
 #include "engine/file_util.h"
 #include "harness/kv_cache_flag.h"
+#include "engine/presets.h"
 #include "harness/comma_list.h"
 #include "harness/command.h"
 #include "harness/flag_checks.h"
 #include "harness/paths.h"
 #include "harness/rank_env.h"
 #include "harness/runner.h"
+#include "harness/synthetic_model_dir.h"
 #include "reports/report.h"
 #include "tasks/chat_prompt.h"
 #include "tasks/humaneval_task.h"
@@ -27,6 +29,8 @@ namespace {
 struct RunFlags {
   std::string model = DefaultModelDir();
   std::string reference;
+  std::string preset;     // engine/presets.h name: synthetic weights of that shape instead of --model
+  std::string tokenizer;  // with --preset: the tokenizer folder the text tasks use
   std::string precisions = "bf16,nvfp4,nvfp4-w4a16";
   std::string tasks = "perplexity,fidelity";
   std::string device = "cpu";
@@ -100,8 +104,34 @@ Status ResolveShard(RunFlags& f, RunPlan& plan) {
   return Status::Ok();
 }
 
+// --preset NAME --tokenizer DIR: --model becomes a synthetic model directory (harness/synthetic_model_dir.h) with a
+// copy of that tokenizer. Its weights are random, so every score of the run is labelled synthetic (provenance
+// "synthetic_weights", written by the runner) and `gate` refuses the run.
+Status ResolvePreset(RunFlags& f) {
+  if (f.preset.empty()) {
+    if (!f.tokenizer.empty()) {
+      return Status::InvalidArgument("--tokenizer: only with --preset (a checkpoint has its own)");
+    }
+    return Status::Ok();
+  }
+  if (f.tokenizer.empty()) {
+    return Status::InvalidArgument("--preset " + f.preset + ": needs --tokenizer DIR (the model's tokenizer.json, e.g. "
+                                   "tests/fixtures/tokenizers/llama3.1-8b-instruct) for the text tasks");
+  }
+  FP4LAB_ASSIGN_OR_RETURN(const ModelPreset* preset, FindPreset(f.preset));
+  SyntheticModelSpec spec;
+  spec.config = preset->config;
+  spec.origin = "preset " + preset->name;
+  FP4LAB_ASSIGN_OR_RETURN(f.model, WriteSyntheticModel(std::move(spec), preset->name, f.tokenizer));
+  f.calib.clear();  // synthetic weights are served already quantized: nothing to calibrate
+  std::fprintf(stderr, "note: --preset %s runs deterministic random weights: its scores measure speed, not accuracy\n",
+               preset->name.c_str());
+  return Status::Ok();
+}
+
 Result<int> RunRun(RunFlags f) {
   if (!f.report.empty()) FP4LAB_RETURN_IF_ERROR(CheckOutputFile("--report", f.report));
+  FP4LAB_RETURN_IF_ERROR(ResolvePreset(f));
   FP4LAB_ASSIGN_OR_RETURN(const CodeSuite suite, ParseCodeSuite(f.suite));
   const std::string suite_name(CodeSuiteName(suite));
   RunPlan plan;
@@ -186,11 +216,15 @@ Result<int> RunRun(RunFlags f) {
     report.out_path = f.report;
     FP4LAB_RETURN_IF_ERROR(WriteReport(report));
   }
+  const bool synthetic = !f.preset.empty();
   if (f.json) {
-    std::cout << nlohmann::json{{"run_id", outcome.run_id}, {"db", f.db}, {"resumed", outcome.resumed},
-                                {"report", f.report}}.dump()
-              << "\n";
+    nlohmann::json out = {{"run_id", outcome.run_id}, {"db", f.db}, {"resumed", outcome.resumed}, {"report", f.report}};
+    if (synthetic) out["synthetic_weights"] = "preset " + f.preset + ": scores measure speed, not accuracy";
+    std::cout << out.dump() << "\n";
   } else {
+    if (synthetic) {
+      std::cout << "note: synthetic weights (preset " << f.preset << "): scores measure speed, not accuracy\n";
+    }
     std::cout << "run " << outcome.run_id << " stored in " << f.db;
     if (!f.report.empty()) std::cout << "; report: " << f.report;
     std::cout << "\nnext: fp4lab compare --db " << f.db << "\n";
@@ -208,8 +242,18 @@ Command AddRunCommand(CLI::App& root, const std::string& command_line) {
       "Run a model in several precisions on identical inputs and store every score.\n"
       "With no flags: the bundled stories260K model, bf16 reference + nvfp4 (W4A4) + nvfp4-w4a16, perplexity and\n"
       "fidelity (KL divergence vs bf16) on the bundled TinyStories sample, into results.sqlite and report.html.");
-  app->add_option("--model", f->model, "Checkpoint under test (HF directory, bf16 or NVFP4)")->capture_default_str();
-  app->add_option("--reference", f->reference, "BF16 base of a pre-quantized --model (default: --model itself)");
+  auto* model = app->add_option("--model", f->model, "Checkpoint under test (HF directory, bf16 or NVFP4)")
+                    ->capture_default_str();
+  auto* reference = app->add_option("--reference", f->reference,
+                                    "BF16 base of a pre-quantized --model (default: --model itself)");
+  auto* preset = app->add_option("--preset", f->preset,
+                                 "Instead of --model: synthetic (random) weights of a real shape, to time a full "
+                                 "suite at real scale without a download; scores are labelled synthetic and `gate` "
+                                 "refuses them. One of: " + PresetNames());
+  app->add_option("--tokenizer", f->tokenizer,
+                  "With --preset: folder with the model's tokenizer.json (or .json.gz, tokenizer.model), e.g. "
+                  "tests/fixtures/tokenizers/llama3.1-8b-instruct");
+  preset->excludes(model, reference);
   app->add_option("--precisions", f->precisions,
                   "Comma list of bf16, nvfp4, nvfp4-w4a16, fp8, each optionally +kv-bf16 or +kv-fp8 (bf16 is added "
                   "as the reference)")

@@ -20,6 +20,7 @@
 #include "harness/shard_set.h"
 #include "results/result_store.h"
 #include "tasks/latency_memory.h"
+#include "results/synthetic_weights.h"
 #include "tasks/registry.h"
 
 namespace fp4lab {
@@ -232,6 +233,10 @@ Status RunPrecision(ResultStore& store, int64_t run_id, const RunPlan& plan, std
   FP4LAB_ASSIGN_OR_RETURN(RunRecord run, store.GetRun(run_id));
   nlohmann::json provenance = run.provenance;
   provenance["engines"][precision] = engine->Provenance();
+  // Random weights: label the whole run (results/synthetic_weights.h), so reports, compare and gate can tell.
+  if (provenance["engines"][precision].contains("synthetic")) {
+    provenance[kSyntheticWeightsKey] = provenance["engines"][precision]["synthetic"];
+  }
   auto path = engine->backend().LinearPath(scheme);
   provenance["nvfp4_path"][precision] = {{"path", path.ok() ? *path : "unsupported"},
                                          {"reason", path.ok() ? engine->backend().Name() : path.status().message()}};

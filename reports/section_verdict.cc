@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "results/gate_output.h"
+#include "results/synthetic_weights.h"
 #include "reports/report_format.h"
 #include "reports/report_sections.h"
 #include "reports/section_util.h"
@@ -74,6 +75,12 @@ Result<std::vector<Block>> RunVerdict(const ReportData& data, const RunReportDat
                                    RunStatusName(run.run.status) +
                                    "): it was killed, failed or is still running, so its numbers cover only what was "
                                    "stored. Finish it with `fp4lab run --resume`.",
+                               Tone::kError});
+  }
+  if (const std::optional<std::string> synthetic = SyntheticWeightsNote(run.run)) {
+    blocks.push_back(Paragraph{"Run #" + std::to_string(run.run.id) + " ran " + *synthetic +
+                                   ". Every score below comes from random weights; only the timings mean anything, "
+                                   "and `fp4lab gate` refuses this run.",
                                Tone::kError});
   }
   std::vector<MetricName> names = MetricNames(run, [&run](const MetricRecord& m) {

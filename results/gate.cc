@@ -6,6 +6,7 @@
 #include <map>
 
 #include "results/stats.h"
+#include "results/synthetic_weights.h"
 
 namespace fp4lab {
 namespace {
@@ -369,6 +370,14 @@ std::string CheckRunComplete(const RunRecord& run, const char* role, const GateO
   return "";
 }
 
+// Empty for a run of a real checkpoint; the setup error for one of synthetic weights (results/synthetic_weights.h).
+std::string CheckRealWeights(const RunRecord& run, const char* role) {
+  const std::optional<std::string> note = SyntheticWeightsNote(run);
+  if (!note) return "";
+  return std::string(role) + " run " + std::to_string(run.id) + " ran " + *note +
+         "; the gate judges accuracy and refuses it";
+}
+
 }  // namespace
 
 GateReport EvaluateGate(ResultStore& store, const std::vector<GateRule>& rules, const GateOptions& options) {
@@ -389,6 +398,8 @@ GateReport EvaluateGate(ResultStore& store, const std::vector<GateRule>& rules, 
   report.run_id = candidate_run->id;
   report.setup_error = CheckRunComplete(*candidate_run, "candidate", options, &report);
   if (!report.setup_error.empty()) return report;
+  report.setup_error = CheckRealWeights(*candidate_run, "candidate");
+  if (!report.setup_error.empty()) return report;
   Result<GateRunData> candidate = LoadRunData(store, std::move(candidate_run).value());
   if (!candidate.ok()) {
     report.setup_error = candidate.status().message();
@@ -403,6 +414,8 @@ GateReport EvaluateGate(ResultStore& store, const std::vector<GateRule>& rules, 
     }
     report.baseline_run_id = baseline_run->id;
     report.setup_error = CheckRunComplete(*baseline_run, "baseline", options, &report);
+    if (!report.setup_error.empty()) return report;
+    report.setup_error = CheckRealWeights(*baseline_run, "baseline");
     if (!report.setup_error.empty()) return report;
     Result<GateRunData> data = LoadRunData(store, std::move(baseline_run).value());
     if (!data.ok()) {

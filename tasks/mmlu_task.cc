@@ -163,76 +163,74 @@ nlohmann::json MmluTask::Config() const {
   return config;
 }
 
-Result<SampleRecord> MmluTask::ScoreItem(LanguageModel& model, const Subject& subject, size_t row,
-                                         bool log_samples) const {
-  const std::string id = ItemId(subject.name, row);
-  const MmluQuestion& item = subject.items[row];
-  FP4LAB_ASSIGN_OR_RETURN(const MmluPrompt prompt,
-                          BuildMmluPrompt(subject.name, subject.dev, options_.shots, item, options_.chat));
-  std::vector<TokenId> context;
-  std::array<std::vector<TokenId>, 4> continuations;
+Result<MmluTask::PreparedItem> MmluTask::PrepareItem(const LanguageModel& model, const Subject& subject,
+                                                     size_t row) const {
+  PreparedItem item;
+  item.id = ItemId(subject.name, row);
+  const MmluQuestion& question = subject.items[row];
+  FP4LAB_ASSIGN_OR_RETURN(item.prompt,
+                          BuildMmluPrompt(subject.name, subject.dev, options_.shots, question, options_.chat));
   for (size_t i = 0; i < 4; ++i) {
-    FP4LAB_ASSIGN_OR_RETURN(EncodedPair pair, EncodePair(model, prompt.context, prompt.continuations[i]));
+    FP4LAB_ASSIGN_OR_RETURN(EncodedPair pair, EncodePair(model, item.prompt.context, item.prompt.continuations[i]));
     if (pair.continuation.empty()) {
-      return Status::InvalidArgument("mmlu: item '" + id + "': continuation '" + prompt.continuations[i] +
+      return Status::InvalidArgument("mmlu: item '" + item.id + "': continuation '" + item.prompt.continuations[i] +
                                      "' encodes to no tokens after the context");
     }
     if (i == 0) {
-      context = std::move(pair.context);
-      if (PrependBos(prompt.context, options_.chat)) context.insert(context.begin(), model.BosId());
+      item.context = std::move(pair.context);
+      if (PrependBos(item.prompt.context, options_.chat)) item.context.insert(item.context.begin(), model.BosId());
     }
-    continuations[i] = std::move(pair.continuation);
+    item.continuations[i] = std::move(pair.continuation);
   }
-  bool truncated = false;
-  bool single_tokens = true;
-  for (const std::vector<TokenId>& continuation : continuations) {
-    const Result<int> drop = LeadingTokensToDrop(static_cast<int>(context.size()),
+  for (const std::vector<TokenId>& continuation : item.continuations) {
+    const Result<int> drop = LeadingTokensToDrop(static_cast<int>(item.context.size()),
                                                  static_cast<int>(continuation.size()), model.MaxContext());
-    if (!drop.ok()) return drop.status().WithContext("mmlu: item '" + id + "'");
-    truncated = truncated || *drop > 0;
-    single_tokens = single_tokens && continuation.size() == 1;
+    if (!drop.ok()) return drop.status().WithContext("mmlu: item '" + item.id + "'");
+    item.truncated = item.truncated || *drop > 0;
+    item.single_tokens = item.single_tokens && continuation.size() == 1;
   }
-  std::array<double, 4> logprobs{};
-  if (single_tokens) {
+  if (item.single_tokens) {
     // One forward over the (left-truncated) context; its last row scores every one-token continuation, exactly as
     // LogLikelihood would with the same input.
     FP4LAB_ASSIGN_OR_RETURN(const int drop,
-                            LeadingTokensToDrop(static_cast<int>(context.size()), 1, model.MaxContext()));
-    const std::span<const TokenId> input = std::span<const TokenId>(context).subspan(static_cast<size_t>(drop));
-    std::vector<ScoreRequest> requests(4);
-    for (size_t i = 0; i < 4; ++i) requests[i] = {static_cast<int>(input.size()) - 1, continuations[i][0]};
-    auto scores = model.ScoreTokens(input, requests);
-    if (!scores.ok()) return scores.status().WithContext("mmlu: item '" + id + "'");
-    for (size_t i = 0; i < 4; ++i) logprobs[i] = (*scores)[i].logprob;
-  } else {
+                            LeadingTokensToDrop(static_cast<int>(item.context.size()), 1, model.MaxContext()));
+    item.input.assign(item.context.begin() + drop, item.context.end());
     for (size_t i = 0; i < 4; ++i) {
-      FP4LAB_ASSIGN_OR_RETURN(const LogLikelihoodResult ll, LogLikelihood(model, context, continuations[i]));
-      logprobs[i] = ll.logprob;
+      item.requests.push_back({static_cast<int>(item.input.size()) - 1, item.continuations[i][0]});
     }
   }
+  return item;
+}
+
+SampleRecord MmluTask::FinishItem(const Subject& subject, const PreparedItem& item,
+                                  const std::array<double, 4>& logprobs, bool log_samples) const {
   int pred = 0;
   for (int i = 1; i < 4; ++i) {
     if (logprobs[i] > logprobs[pred]) pred = i;
   }
   SampleRecord sample;
-  sample.sample_id = id;
-  sample.score = pred == prompt.gold ? 1.0 : 0.0;
-  sample.outcome = pred == prompt.gold ? "correct" : "wrong";
-  sample.prompt_sha256 = TokensSha256(context);
+  sample.sample_id = item.id;
+  sample.score = pred == item.prompt.gold ? 1.0 : 0.0;
+  sample.outcome = pred == item.prompt.gold ? "correct" : "wrong";
+  sample.prompt_sha256 = TokensSha256(item.context);
   sample.data = {{"pred", pred},
-                 {"gold", prompt.gold},
+                 {"gold", item.prompt.gold},
                  {"logprobs", logprobs},
                  {"subject", subject.name},
                  {"category", subject.category},
-                 {"truncated", truncated},
-                 {"context_tokens", context.size()}};
+                 {"truncated", item.truncated},
+                 {"context_tokens", item.context.size()}};
   if (log_samples) {
-    sample.prompt_text = prompt.context;
-    sample.output_text = prompt.continuations[static_cast<size_t>(pred)];
+    sample.prompt_text = item.prompt.context;
+    sample.output_text = item.prompt.continuations[static_cast<size_t>(pred)];
   }
   return sample;
 }
 
+// Items are scored kBatchItems at a time: the one-token-continuation items of a batch go to the model as one
+// ScoreBatch (packed into multi-sequence forward passes by the engine, each context scored once for its four
+// letters, as lm-eval groups requests by context); items with longer continuations use LogLikelihood per
+// continuation. The numbers equal one ScoreTokens call per item (engine/engine.h ScoreBatch).
 Status MmluTask::Run(TaskRun& run) {
   std::vector<std::pair<size_t, size_t>> pending;  // (subject index, row)
   for (size_t s = 0; s < subjects_.size(); ++s) {
@@ -241,17 +239,41 @@ Status MmluTask::Run(TaskRun& run) {
     }
   }
   const int64_t total = static_cast<int64_t>(pending.size());
-  std::vector<SampleRecord> batch;
-  int64_t done = 0;
-  for (const auto& [s, row] : pending) {
-    FP4LAB_ASSIGN_OR_RETURN(SampleRecord sample, ScoreItem(run.model, subjects_[s], row, run.log_samples));
-    batch.push_back(std::move(sample));
-    ++done;
-    if (batch.size() == kBatchItems || done == total) {
-      FP4LAB_RETURN_IF_ERROR(run.emit(std::move(batch)));
-      batch.clear();
-      if (run.progress) run.progress(done, total);
+  for (size_t start = 0; start < pending.size(); start += kBatchItems) {
+    const size_t end = std::min(pending.size(), start + kBatchItems);
+    std::vector<PreparedItem> items;
+    std::vector<ScoreSequence> sequences;
+    for (size_t k = start; k < end; ++k) {
+      const auto [subject, row] = pending[k];
+      FP4LAB_ASSIGN_OR_RETURN(PreparedItem item, PrepareItem(run.model, subjects_[subject], row));
+      items.push_back(std::move(item));
     }
+    for (const PreparedItem& item : items) {
+      if (item.single_tokens) sequences.push_back({item.input, item.requests});
+    }
+    auto scores = run.model.ScoreBatch(sequences);
+    if (!scores.ok()) {
+      return scores.status().WithContext("mmlu: items " + items.front().id + " .. " + items.back().id);
+    }
+    std::vector<SampleRecord> batch;
+    size_t next = 0;
+    for (size_t k = 0; k < items.size(); ++k) {
+      const PreparedItem& item = items[k];
+      std::array<double, 4> logprobs{};
+      if (item.single_tokens) {
+        for (size_t i = 0; i < 4; ++i) logprobs[i] = (*scores)[next][i].logprob;
+        ++next;
+      } else {
+        for (size_t i = 0; i < 4; ++i) {
+          FP4LAB_ASSIGN_OR_RETURN(const LogLikelihoodResult ll,
+                                  LogLikelihood(run.model, item.context, item.continuations[i]));
+          logprobs[i] = ll.logprob;
+        }
+      }
+      batch.push_back(FinishItem(subjects_[pending[start + k].first], item, logprobs, run.log_samples));
+    }
+    FP4LAB_RETURN_IF_ERROR(run.emit(std::move(batch)));
+    if (run.progress) run.progress(static_cast<int64_t>(end), total);
   }
   return Status::Ok();
 }

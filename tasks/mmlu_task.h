@@ -17,7 +17,8 @@
 // (tasks/mmlu_prompt.h LeadingTokensToDrop); such items are counted (metric "truncated").
 // When every continuation is one token (the usual case for letter answers under a sentencepiece tokenizer), the four
 // share one forward pass over the context, as lm-eval's request grouping does; the numbers are the same as four
-// separate LogLikelihood calls.
+// separate LogLikelihood calls. Such items go to the model 32 at a time as one LanguageModel::ScoreBatch, which the
+// engine packs into multi-sequence forward passes (bit-identical to one pass per item on the CPU reference).
 //
 // Samples: id "<subject>/<row>" (row = 0-based index in the subject's split file), score 1 (correct) / 0 (wrong),
 // outcome "correct" / "wrong", data {pred, gold (0..3), logprobs [4] (nats), subject, category (lm-eval group),
@@ -29,12 +30,14 @@
 // Compare: paired accuracy "acc" (tasks/paired_accuracy.h).
 #pragma once
 
+#include <array>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "datasets/mmlu_csv.h"
+#include "tasks/mmlu_prompt.h"
 #include "tasks/chat_prompt.h"
 #include "tasks/task.h"
 
@@ -95,8 +98,23 @@ class MmluTask : public Task {
   MmluTask(MmluOptions options, std::vector<Subject> subjects, std::string dataset_sha256)
       : options_(std::move(options)), subjects_(std::move(subjects)), dataset_sha256_(std::move(dataset_sha256)) {}
 
-  // Scores one item into a sample.
-  Result<SampleRecord> ScoreItem(LanguageModel& model, const Subject& subject, size_t row, bool log_samples) const;
+  // One item between tokenization and scoring.
+  struct PreparedItem {
+    std::string id;
+    MmluPrompt prompt;
+    std::vector<TokenId> context;                      // with BOS, before truncation
+    std::array<std::vector<TokenId>, 4> continuations;
+    bool truncated = false;
+    // When every continuation is one token: the (left-truncated) context, scored once for all four (requests).
+    bool single_tokens = true;
+    std::vector<TokenId> input;
+    std::vector<ScoreRequest> requests;
+  };
+  // Tokenizes one item (lm-eval _encode_pair) and lays out its scoring requests.
+  Result<PreparedItem> PrepareItem(const LanguageModel& model, const Subject& subject, size_t row) const;
+  // The sample of a prepared item from the log-probabilities of its four continuations.
+  SampleRecord FinishItem(const Subject& subject, const PreparedItem& item, const std::array<double, 4>& logprobs,
+                          bool log_samples) const;
 
   MmluOptions options_;
   std::vector<Subject> subjects_;

@@ -44,6 +44,12 @@ class Model {
   // On a backend that can record (CUDA), repeated steps with the same cache and logits replay one recorded
   // program (a CUDA graph) instead of issuing every op again.
   virtual Status DecodeStep(std::span<const int32_t> tokens, KvCache& cache, DeviceTensor& logits) = 0;
+  // Several sequences in one pass (batched scoring): tokens[s] runs for sequence s of the cache at positions
+  // L_s .. L_s + n_s - 1 (L_s = cache.lengths[s]), appending their K/V, and logits [n_0 + n_1 + ..., vocab_size] gets
+  // their rows in sequence order. Each row attends to exactly the keys a Forward of its sequence alone gives it.
+  // REQUIRES tokens.size() == cache.sequences(); InvalidArgument for an empty sequence and as Forward.
+  virtual Status ForwardSequences(std::span<const std::vector<int32_t>> tokens, KvCache& cache,
+                                  DeviceTensor& logits) = 0;
   // Device bytes held by weights.
   virtual int64_t WeightDeviceBytes() const = 0;
 };

@@ -71,6 +71,34 @@ Status DecoderModel::DecodeStep(std::span<const int32_t> tokens, KvCache& cache,
   return Status::Ok();
 }
 
+Status DecoderModel::ForwardSequences(std::span<const std::vector<int32_t>> tokens, KvCache& cache,
+                                      DeviceTensor& logits) {
+  if (static_cast<int64_t>(tokens.size()) != cache.sequences()) {
+    return Status::InvalidArgument("forward: " + std::to_string(tokens.size()) + " sequences of tokens for a KV cache "
+                                   "of " + std::to_string(cache.sequences()));
+  }
+  std::vector<int32_t> flat, positions, cache_rows;
+  for (size_t s = 0; s < tokens.size(); ++s) {
+    const int64_t pos0 = cache.lengths[s];
+    const int64_t n = static_cast<int64_t>(tokens[s].size());
+    if (n == 0 || pos0 + n > cache.capacity) {
+      return Status::InvalidArgument("sequence " + std::to_string(s) + " of " + std::to_string(pos0 + n) +
+                                     " tokens: expected 1 .. " + std::to_string(cache.capacity));
+    }
+    flat.insert(flat.end(), tokens[s].begin(), tokens[s].end());
+    for (int64_t i = 0; i < n; ++i) {
+      positions.push_back(static_cast<int32_t>(pos0 + i));
+      cache_rows.push_back(static_cast<int32_t>(static_cast<int64_t>(s) * cache.capacity + pos0 + i));
+    }
+  }
+  const bool one_sequence = tokens.size() == 1;
+  FP4LAB_ASSIGN_OR_RETURN(StepBuffers * step, Step(static_cast<int64_t>(flat.size()), one_sequence));
+  FP4LAB_RETURN_IF_ERROR(UploadRows(flat, positions, cache_rows, *step));
+  FP4LAB_RETURN_IF_ERROR(RunDecoder(*step, cache, logits));
+  for (size_t s = 0; s < tokens.size(); ++s) cache.lengths[s] += static_cast<int64_t>(tokens[s].size());
+  return Status::Ok();
+}
+
 Result<DecoderModel::StepBuffers*> DecoderModel::Step(int64_t rows, bool one_sequence) {
   auto found = steps_.find(rows);
   if (found == steps_.end()) {

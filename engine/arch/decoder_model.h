@@ -60,6 +60,7 @@ class DecoderModel : public Model {
   Result<std::unique_ptr<KvCache>> NewCache(int64_t capacity, int sequences) override;
   Status Forward(std::span<const int32_t> tokens, KvCache& cache, int sequence, DeviceTensor& logits) override;
   Status DecodeStep(std::span<const int32_t> tokens, KvCache& cache, DeviceTensor& logits) override;
+  Status ForwardSequences(std::span<const std::vector<int32_t>> tokens, KvCache& cache, DeviceTensor& logits) override;
   int64_t WeightDeviceBytes() const override;
 
  protected:

@@ -1,5 +1,6 @@
 #include "engine/arch/pre_norm_decoder.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace fp4lab {
@@ -49,8 +50,12 @@ int64_t PreNormBlueprint::ActivationFloatsPerRow() const {
   const DecoderConfig& c = c_;
   const int64_t q = int64_t{c.num_heads} * c.head_dim, kv = int64_t{c.num_kv_heads} * c.head_dim;
   // x, h; q, attn and the fused qkv (or k, v); gate and the fused gate|up (or up); the logits row; with experts,
-  // the router logits, the k weights and the experts' output.
-  const int64_t moe = moe_.num_experts > 0 ? moe_.num_experts + moe_.top_k + c.hidden_size : 0;
+  // the router logits, the k weights, the experts' output and the experts op's scratch per slot (gate|up, hidden,
+  // down output and a quantized input: engine/cuda/cuda_experts.h).
+  const int64_t e_width = moe_.intermediate_size, d = c.hidden_size;
+  const int64_t moe = moe_.num_experts > 0 ? moe_.num_experts + moe_.top_k + d +
+                                                 int64_t{moe_.top_k} * (3 * e_width + d + std::max(d, e_width))
+                                           : 0;
   return 2 * c.hidden_size + 3 * q + 2 * kv + 3 * int64_t{c.intermediate_size} + c.model.vocab_size + moe;
 }
 

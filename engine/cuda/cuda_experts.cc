@@ -135,15 +135,31 @@ Status CudaExperts::Forward(const float* x, int64_t rows, GateActivation act, co
   const cudaStream_t stream = context_->stream();
   const int64_t slots = rows * k;
   const bool w4a4 = scheme_ == LinearScheme::kNvfp4;
+  // Tokens grouped by expert once each expert gets two slots on average: each weight row is then read once per
+  // step instead of once per slot; below that (decode) the per-slot GEMV reads only the selected experts.
+  const bool grouped = slots >= 2 * int64_t{e_};
   FP4LAB_ASSIGN_OR_RETURN(
       std::vector<void*> scratch,
       workspace.Carve({slots * 2 * i_ * 4, hidden != nullptr ? 0 : slots * i_ * 4, slots * h_ * 4,
-                       w4a4 ? slots * (h_ > i_ ? h_ : i_) * 4 : 0},
+                       w4a4 ? slots * (h_ > i_ ? h_ : i_) * 4 : 0, grouped ? (e_ + 1) * 4 : 0,
+                       grouped ? slots * 4 : 0},
                       name_ + " experts"));
   float* gate_up = static_cast<float*>(scratch[0]);
   float* h = hidden != nullptr ? hidden : static_cast<float*>(scratch[1]);
   float* y = static_cast<float*>(scratch[2]);
   float* quantized = static_cast<float*>(scratch[3]);
+  int32_t* offsets = static_cast<int32_t*>(scratch[4]);
+  int32_t* slots_by_expert = static_cast<int32_t*>(scratch[5]);
+  if (grouped) CUDA_CHECK(LaunchGroupSlotsByExpert(ids, slots, e_, offsets, slots_by_expert, stream));
+  // y_out[s] = W_{ids[s]} in[s / div] for every slot.
+  const auto gemv = [&](const ExpertMatrices& m, const float* in, int64_t div, float* y_out) -> Status {
+    if (grouped) {
+      CUDA_CHECK(LaunchGroupedExpertsGemv(m, in, div, offsets, slots_by_expert, e_, y_out, stream));
+    } else {
+      CUDA_CHECK(LaunchExpertsGemv(m, in, div, ids, slots, y_out, stream));
+    }
+    return Status::Ok();
+  };
   const bool nvfp4 = scheme_ != LinearScheme::kBf16;
   const auto matrices = [&](const DeviceBuffer& w, const DeviceBuffer& scales, const DeviceBuffer& alpha, int parts,
                             int64_t n, int64_t kk) {
@@ -167,16 +183,15 @@ Status CudaExperts::Forward(const float* x, int64_t rows, GateActivation act, co
     gate_up_in = quantized;
     gate_up_div = 1;
   }
-  CUDA_CHECK(LaunchExpertsGemv(matrices(gate_up_, gate_up_scales_, gate_up_alpha_, 2, 2 * i_, h_), gate_up_in,
-                               gate_up_div, ids, slots, gate_up, stream));
+  FP4LAB_RETURN_IF_ERROR(
+      gemv(matrices(gate_up_, gate_up_scales_, gate_up_alpha_, 2, 2 * i_, h_), gate_up_in, gate_up_div, gate_up));
   CUDA_CHECK(LaunchGatedMulHalves(act, gate_up, slots, i_, h, stream));
   const float* down_in = h;
   if (w4a4) {
     CUDA_CHECK(LaunchQuantizeExpertInputs(h, 1, ids, down_input_.as<float>(), slots, i_, quantized, stream));
     down_in = quantized;
   }
-  CUDA_CHECK(LaunchExpertsGemv(matrices(down_, down_scales_, down_alpha_, 1, h_, i_), down_in, 1, ids, slots, y,
-                               stream));
+  FP4LAB_RETURN_IF_ERROR(gemv(matrices(down_, down_scales_, down_alpha_, 1, h_, i_), down_in, 1, y));
   CUDA_CHECK(LaunchCombineExperts(y, ids, weights, rows, k, h_, out, stream));
   return Status::Ok();
 }

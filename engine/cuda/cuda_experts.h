@@ -13,8 +13,9 @@
 //   2. h[s] = act(gu[s, :I]) * gu[s, I:]                                 (LaunchGatedMulHalves; `hidden` if given)
 //   3. down GEMV per slot: y[s] = W_down(ids[s]) h[s]                    (W4A4: h[s] quantized likewise)
 //   4. out[m] = sum over its slots in ascending expert id of w * y[s]
-// Each slot reads only its expert's weights (at batch 1 a step reads the k selected experts); tokens are not yet
-// grouped by expert at larger batches (a slot reads its expert's weights once per token: correct, not fast).
+// Decode (fewer than 2 slots per expert on average): one warp per (slot, row) reads only the selected experts' rows;
+// larger batches group the slots by expert (one counting-sort block), and a warp runs one expert row over all its
+// slots, so each weight row is read from memory once per step. Both GEMVs give the same bits per output.
 // Numerics: engine/cuda/experts_kernels.h (the CPU reference up to GEMV summation order and routing's expf).
 #pragma once
 

@@ -47,15 +47,11 @@ __global__ void RouteTopKKernel(const float* logits, int64_t rows, int64_t exper
   }
 }
 
-// One warp per (slot, output row): grid (slots, ceil(n / kWarps)).
-__global__ void ExpertsGemvBf16Kernel(const __nv_bfloat16* w, const float* x, int64_t x_row_div, const int32_t* ids,
-                                      int64_t n, int64_t k, float* y) {
-  const int64_t s = blockIdx.x;
-  const int64_t r = static_cast<int64_t>(blockIdx.y) * kWarps + threadIdx.x / 32;
-  const int lane = threadIdx.x % 32;
-  if (r >= n) return;
-  const __nv_bfloat16* row = w + (static_cast<int64_t>(ids[s]) * n + r) * k;
-  const float* xr = x + (s / x_row_div) * k;
+// Output row r of expert e's W for input row xr, by one warp (the result in every lane): f32 products of the
+// exactly decoded weights, FMA-accumulated per lane, then WarpSum.
+__device__ __forceinline__ float Bf16RowDot(const __nv_bfloat16* w, int64_t e, int64_t r, int64_t n, int64_t k,
+                                            const float* xr, int lane) {
+  const __nv_bfloat16* row = w + (e * n + r) * k;
   float acc = 0.0f;
   for (int64_t c = int64_t{lane} * 8; c < k; c += 32 * 8) {
     const uint4 packed = *reinterpret_cast<const uint4*>(row + c);
@@ -70,23 +66,15 @@ __global__ void ExpertsGemvBf16Kernel(const __nv_bfloat16* w, const float* x, in
       acc = fmaf(xs[2 * i + 1], wf.y, acc);
     }
   }
-  acc = WarpSum(acc);
-  if (lane == 0) y[s * n + r] = acc;
+  return WarpSum(acc);
 }
 
-// One warp per (slot, output row); each lane takes whole 16-element blocks.
-__global__ void ExpertsGemvNvfp4Kernel(const uint8_t* codes, const uint8_t* scales, const float* alpha, int parts,
-                                       const float* x, int64_t x_row_div, const int32_t* ids, int64_t n, int64_t k,
-                                       float* y) {
-  const int64_t s = blockIdx.x;
-  const int64_t r = static_cast<int64_t>(blockIdx.y) * kWarps + threadIdx.x / 32;
-  const int lane = threadIdx.x % 32;
-  if (r >= n) return;
-  const int64_t e = ids[s];
-  const int64_t blocks = k / 16;
-  const uint8_t* row_codes = codes + (e * n + r) * (k / 2);
-  const uint8_t* row_scales = scales + (e * n + r) * blocks;
-  const float* xr = x + (s / x_row_div) * k;
+// The same for NVFP4 (each lane takes whole 16-element blocks), times the row's alpha.
+__device__ __forceinline__ float Nvfp4RowDot(const ExpertMatrices& w, int64_t e, int64_t r, const float* xr,
+                                             int lane) {
+  const int64_t n = w.n, k = w.k, blocks = k / 16;
+  const uint8_t* row_codes = w.codes + (e * n + r) * (k / 2);
+  const uint8_t* row_scales = w.scales + (e * n + r) * blocks;
   float acc = 0.0f;
   for (int64_t b = lane; b < blocks; b += 32) {
     const uint2 packed = *reinterpret_cast<const uint2*>(row_codes + b * 8);
@@ -98,8 +86,60 @@ __global__ void ExpertsGemvNvfp4Kernel(const uint8_t* codes, const uint8_t* scal
       acc = fmaf(xr[b * 16 + i], wv, acc);
     }
   }
-  acc = WarpSum(acc);
-  if (lane == 0) y[s * n + r] = __fmul_rn(acc, alpha[e * parts + r / (n / parts)]);
+  return __fmul_rn(WarpSum(acc), w.alpha[e * w.parts + r / (n / w.parts)]);
+}
+
+__device__ __forceinline__ float RowDot(const ExpertMatrices& w, int64_t e, int64_t r, const float* xr, int lane) {
+  return w.bf16 != nullptr ? Bf16RowDot(static_cast<const __nv_bfloat16*>(w.bf16), e, r, w.n, w.k, xr, lane)
+                           : Nvfp4RowDot(w, e, r, xr, lane);
+}
+
+// One warp per (slot, output row): grid (slots, ceil(n / kWarps)).
+__global__ void ExpertsGemvKernel(ExpertMatrices w, const float* x, int64_t x_row_div, const int32_t* ids, float* y) {
+  const int64_t s = blockIdx.x;
+  const int64_t r = static_cast<int64_t>(blockIdx.y) * kWarps + threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  if (r >= w.n) return;
+  const float dot = RowDot(w, ids[s], r, x + (s / x_row_div) * w.k, lane);
+  if (lane == 0) y[s * w.n + r] = dot;
+}
+
+// One warp per (expert, output row), over every slot of that expert: grid (experts, ceil(n / kWarps)).
+__global__ void GroupedExpertsGemvKernel(ExpertMatrices w, const float* x, int64_t x_row_div,
+                                         const int32_t* offsets, const int32_t* slots_by_expert, float* y) {
+  const int64_t e = blockIdx.x;
+  const int64_t r = static_cast<int64_t>(blockIdx.y) * kWarps + threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  if (r >= w.n) return;
+  for (int32_t i = offsets[e]; i < offsets[e + 1]; ++i) {
+    const int64_t s = slots_by_expert[i];
+    const float dot = RowDot(w, e, r, x + (s / x_row_div) * w.k, lane);
+    if (lane == 0) y[s * w.n + r] = dot;
+  }
+}
+
+// One block: counts per expert in shared memory, an exclusive scan, then each slot placed at its expert's cursor.
+__global__ void GroupSlotsKernel(const int32_t* ids, int64_t slots, int64_t experts, int32_t* offsets,
+                                 int32_t* slots_by_expert) {
+  extern __shared__ int32_t cursor[];  // [experts]
+  for (int64_t e = threadIdx.x; e < experts; e += blockDim.x) cursor[e] = 0;
+  __syncthreads();
+  for (int64_t s = threadIdx.x; s < slots; s += blockDim.x) atomicAdd(&cursor[ids[s]], 1);
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    int32_t total = 0;
+    for (int64_t e = 0; e < experts; ++e) {
+      const int32_t count = cursor[e];
+      offsets[e] = total;
+      cursor[e] = total;
+      total += count;
+    }
+    offsets[experts] = total;
+  }
+  __syncthreads();
+  for (int64_t s = threadIdx.x; s < slots; s += blockDim.x) {
+    slots_by_expert[atomicAdd(&cursor[ids[s]], 1)] = static_cast<int32_t>(s);
+  }
 }
 
 // One thread per (slot, 16-block).
@@ -152,13 +192,22 @@ cudaError_t LaunchExpertsGemv(const ExpertMatrices& w, const float* x, int64_t x
                               int64_t slots, float* y, cudaStream_t stream) {
   if (slots == 0) return cudaSuccess;
   const dim3 grid(static_cast<unsigned>(slots), static_cast<unsigned>((w.n + kWarps - 1) / kWarps));
-  if (w.bf16 != nullptr) {
-    ExpertsGemvBf16Kernel<<<grid, kThreads, 0, stream>>>(static_cast<const __nv_bfloat16*>(w.bf16), x, x_row_div,
-                                                         ids, w.n, w.k, y);
-  } else {
-    ExpertsGemvNvfp4Kernel<<<grid, kThreads, 0, stream>>>(w.codes, w.scales, w.alpha, w.parts, x, x_row_div, ids,
-                                                          w.n, w.k, y);
-  }
+  ExpertsGemvKernel<<<grid, kThreads, 0, stream>>>(w, x, x_row_div, ids, y);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchGroupSlotsByExpert(const int32_t* ids, int64_t slots, int64_t experts, int32_t* offsets,
+                                     int32_t* slots_by_expert, cudaStream_t stream) {
+  GroupSlotsKernel<<<1, 1024, static_cast<size_t>(experts) * sizeof(int32_t), stream>>>(ids, slots, experts, offsets,
+                                                                                       slots_by_expert);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchGroupedExpertsGemv(const ExpertMatrices& w, const float* x, int64_t x_row_div,
+                                     const int32_t* offsets, const int32_t* slots_by_expert, int64_t experts,
+                                     float* y, cudaStream_t stream) {
+  const dim3 grid(static_cast<unsigned>(experts), static_cast<unsigned>((w.n + kWarps - 1) / kWarps));
+  GroupedExpertsGemvKernel<<<grid, kThreads, 0, stream>>>(w, x, x_row_div, offsets, slots_by_expert, y);
   return cudaGetLastError();
 }
 

@@ -38,6 +38,18 @@ struct ExpertMatrices {
 cudaError_t LaunchExpertsGemv(const ExpertMatrices& w, const float* x, int64_t x_row_div, const int32_t* ids,
                               int64_t slots, float* y, cudaStream_t stream);
 
+// Tokens grouped by expert (larger batches): offsets [experts + 1] and slots_by_expert [slots] such that the slots
+// routed to expert e are slots_by_expert[offsets[e] .. offsets[e + 1]) (in no particular order). One block.
+cudaError_t LaunchGroupSlotsByExpert(const int32_t* ids, int64_t slots, int64_t experts, int32_t* offsets,
+                                     int32_t* slots_by_expert, cudaStream_t stream);
+
+// LaunchExpertsGemv with the slots grouped by expert: one block per (expert, rows tile) runs every slot of its
+// expert, so each weight row is read from memory once per step rather than once per slot (the later reads hit the
+// cache). The same per-output arithmetic as LaunchExpertsGemv: bit-identical results.
+cudaError_t LaunchGroupedExpertsGemv(const ExpertMatrices& w, const float* x, int64_t x_row_div,
+                                     const int32_t* offsets, const int32_t* slots_by_expert, int64_t experts,
+                                     float* y, cudaStream_t stream);
+
 // W4A4 inputs: products[s, :] = the NVFP4 fake-quantization of x[s / x_row_div, :] (k columns) with input scale
 // input_scale[ids[s]] (FakeQuantizeNvfp4ActivationRow, bit for bit).
 cudaError_t LaunchQuantizeExpertInputs(const float* x, int64_t x_row_div, const int32_t* ids,

@@ -25,6 +25,7 @@
 #include "engine/kv_cache_format.h"
 #include "engine/safetensors.h"
 #include "engine/weight_loader.h"
+#include "delegating_backend.h"
 #include "engine_test_util.h"
 #include "test_util.h"
 
@@ -53,87 +54,27 @@ struct AttentionCheck {
 
 // A CPU backend whose Attention reads the caches through E4M3 (scale 1.0), and checks AttentionFp8Bound against the
 // unrounded attention on every call. Every other op goes to the CPU reference unchanged.
-class Fp8AtReadBackend : public Backend {
+class Fp8AtReadBackend : public testing::DelegatingBackend {
  public:
-  explicit Fp8AtReadBackend(AttentionCheck& check) : cpu_(CreateCpuBackend()), check_(check) {}
+  explicit Fp8AtReadBackend(AttentionCheck& check) : DelegatingBackend(CreateCpuBackend()), check_(check) {}
 
-  std::string Name() const override { return cpu_->Name(); }
-  nlohmann::json Facts() const override { return cpu_->Facts(); }
-  Result<std::string> LinearPath(LinearScheme scheme) const override { return cpu_->LinearPath(scheme); }
-  Result<std::unique_ptr<DeviceTensor>> Allocate(int64_t rows, int64_t cols) override {
-    return cpu_->Allocate(rows, cols);
-  }
-  Status Upload(std::span<const float> host, DeviceTensor& dst) override { return cpu_->Upload(host, dst); }
-  Status Download(const DeviceTensor& src, std::span<float> host) override { return cpu_->Download(src, host); }
-  Result<std::unique_ptr<DeviceLinear>> PrepareLinear(const LinearWeights& weights) override {
-    return cpu_->PrepareLinear(weights);
-  }
-  Result<std::unique_ptr<DeviceLinear>> PrepareFusedLinear(std::span<const LinearWeights> parts,
-                                                           const std::string& name) override {
-    return cpu_->PrepareFusedLinear(parts, name);
-  }
-  Result<std::unique_ptr<DeviceIndices>> AllocateIndices(int64_t size) override { return cpu_->AllocateIndices(size); }
   Status UploadIndices(std::span<const int32_t> host, DeviceIndices& dst) override {
     uploaded_[&dst].assign(host.begin(), host.end());  // index arrays cannot be downloaded: keep what they hold
-    return cpu_->UploadIndices(host, dst);
-  }
-  Status Embed(const DeviceLinear& table, const DeviceIndices& tokens, DeviceTensor& out) override {
-    return cpu_->Embed(table, tokens, out);
-  }
-  Status RmsNorm(const DeviceTensor& x, const DeviceTensor& weight, int64_t group, float eps, float weight_offset,
-                 DeviceTensor& out) override {
-    return cpu_->RmsNorm(x, weight, group, eps, weight_offset, out);
-  }
-  Status Linear(const DeviceTensor& x, const DeviceLinear& w, DeviceTensor& y) override { return cpu_->Linear(x, w, y); }
-  Status Rope(DeviceTensor& x, int heads, int head_dim, const DeviceTensor& rope_table,
-              const DeviceIndices& positions) override {
-    return cpu_->Rope(x, heads, head_dim, rope_table, positions);
-  }
-  Status RopeAndStoreKv(const DeviceTensor& qkv, int heads, int kv_heads, int head_dim, const DeviceTensor& rope_table,
-                        const RowPlacement& rows, DeviceTensor& q, DeviceTensor& k_cache,
-                        DeviceTensor& v_cache) override {
-    return cpu_->RopeAndStoreKv(qkv, heads, kv_heads, head_dim, rope_table, rows, q, k_cache, v_cache);
-  }
-  Status WriteKv(const DeviceTensor& k, const DeviceTensor& v, const RowPlacement& rows, DeviceTensor& k_cache,
-                 DeviceTensor& v_cache) override {
-    return cpu_->WriteKv(k, v, rows, k_cache, v_cache);
+    return inner().UploadIndices(host, dst);
   }
   Status RoundKvRowsToFp8(const RowPlacement&, KvScales, DeviceTensor&, DeviceTensor&) override {
     return Status::Internal("the emulation model is loaded with the bf16 cache and never stores FP8");
   }
   Status Attention(const DeviceTensor& q, const DeviceTensor& k_cache, const DeviceTensor& v_cache,
                    const RowPlacement& rows, const AttentionParams& params, DeviceTensor& out) override;
-  Status GatedMul(Activation act, const DeviceTensor& gate, const DeviceTensor& up, DeviceTensor& out) override {
-    return cpu_->GatedMul(act, gate, up, out);
-  }
-  Status GatedMulHalves(Activation act, const DeviceTensor& gate_up, DeviceTensor& out) override {
-    return cpu_->GatedMulHalves(act, gate_up, out);
-  }
-  Status AddInPlace(DeviceTensor& x, const DeviceTensor& y) override { return cpu_->AddInPlace(x, y); }
-  Status Scale(DeviceTensor& x, float factor) override { return cpu_->Scale(x, factor); }
-  Status SoftCap(DeviceTensor& x, float cap) override { return cpu_->SoftCap(x, cap); }
-  Status ScoreTokens(const DeviceTensor& logits, const DeviceIndices& rows, const DeviceIndices& targets,
-                     DeviceTensor& out) override {
-    return cpu_->ScoreTokens(logits, rows, targets, out);
-  }
-  Status AddRmsNorm(DeviceTensor& x, const DeviceTensor& delta, const DeviceTensor& weight, int64_t group, float eps,
-                    float weight_offset, DeviceTensor& out) override {
-    return cpu_->AddRmsNorm(x, delta, weight, group, eps, weight_offset, out);
-  }
-  Status Synchronize() override { return cpu_->Synchronize(); }
-  Status BeginRecording() override { return cpu_->BeginRecording(); }
-  Result<std::unique_ptr<DeviceProgram>> EndRecording() override { return cpu_->EndRecording(); }
-  bool IsCurrent(const DeviceProgram& program) const override { return cpu_->IsCurrent(program); }
-  Status Replay(const DeviceProgram& program) override { return cpu_->Replay(program); }
 
  private:
   std::vector<float> Host(const DeviceTensor& t) {
     std::vector<float> h(static_cast<size_t>(t.size()));
-    EXPECT_TRUE(cpu_->Download(t, h).ok());
+    EXPECT_TRUE(inner().Download(t, h).ok());
     return h;
   }
 
-  std::unique_ptr<Backend> cpu_;
   AttentionCheck& check_;
   std::map<const DeviceIndices*, std::vector<int32_t>> uploaded_;
 };
@@ -146,13 +87,13 @@ Status Fp8AtReadBackend::Attention(const DeviceTensor& q, const DeviceTensor& k_
   for (size_t i = 0; i < v.size(); ++i) v8[i] = Fp8KvRoundTrip(v[i], 1.0f);
   for (const float x : k) check_.saturated |= std::fabs(x) >= 448.0f;
   for (const float x : v) check_.saturated |= std::fabs(x) >= 448.0f;
-  FP4LAB_ASSIGN_OR_RETURN(auto k8_dev, cpu_->Allocate(k_cache.rows(), k_cache.cols()));
-  FP4LAB_ASSIGN_OR_RETURN(auto v8_dev, cpu_->Allocate(v_cache.rows(), v_cache.cols()));
-  FP4LAB_RETURN_IF_ERROR(cpu_->Upload(k8, *k8_dev));
-  FP4LAB_RETURN_IF_ERROR(cpu_->Upload(v8, *v8_dev));
-  FP4LAB_ASSIGN_OR_RETURN(auto exact_dev, cpu_->Allocate(out.rows(), out.cols()));
-  FP4LAB_RETURN_IF_ERROR(cpu_->Attention(q, k_cache, v_cache, rows, p, *exact_dev));
-  FP4LAB_RETURN_IF_ERROR(cpu_->Attention(q, *k8_dev, *v8_dev, rows, p, out));
+  FP4LAB_ASSIGN_OR_RETURN(auto k8_dev, inner().Allocate(k_cache.rows(), k_cache.cols()));
+  FP4LAB_ASSIGN_OR_RETURN(auto v8_dev, inner().Allocate(v_cache.rows(), v_cache.cols()));
+  FP4LAB_RETURN_IF_ERROR(inner().Upload(k8, *k8_dev));
+  FP4LAB_RETURN_IF_ERROR(inner().Upload(v8, *v8_dev));
+  FP4LAB_ASSIGN_OR_RETURN(auto exact_dev, inner().Allocate(out.rows(), out.cols()));
+  FP4LAB_RETURN_IF_ERROR(inner().Attention(q, k_cache, v_cache, rows, p, *exact_dev));
+  FP4LAB_RETURN_IF_ERROR(inner().Attention(q, *k8_dev, *v8_dev, rows, p, out));
 
   // The bound per query row i and head h (keys: the cache rows the row attends to, as RowPlacement says).
   const std::vector<int32_t>& positions = uploaded_.at(rows.positions);
@@ -250,7 +191,8 @@ TEST_P(Fp8KvFamily, EngineEqualsEmulationAndStaysWithinTheDerivedAttentionBound)
   EXPECT_GT(check.worst_ratio, 0.0);
 }
 
-INSTANTIATE_TEST_SUITE_P(Families, Fp8KvFamily, ::testing::Values("llama_tiny", "qwen3_tiny", "gemma3_tiny"));
+INSTANTIATE_TEST_SUITE_P(Families, Fp8KvFamily, ::testing::Values("llama_tiny", "qwen3_tiny", "gemma3_tiny",
+                                                                    "qwen3moe_tiny"));
 
 // The decode path (DecodeStep, one token at a time) stores and rounds the same rows as one prefill pass, so scoring
 // the last token both ways gives the same logits.

@@ -13,7 +13,9 @@
 #include "engine/arch/architecture.h"
 #include "engine/engine.h"
 #include "engine/file_util.h"
+#include "engine/memory_model.h"
 #include "engine/quant_config.h"
+#include "engine/quantize_checkpoint.h"
 #include "engine/safetensors.h"
 #include "engine/weight_loader.h"
 #include "engine_test_util.h"
@@ -257,6 +259,113 @@ TEST(Qwen3Moe, CalibrationGivesEveryExpertOfALayerTheSameInputAmax) {
       EXPECT_EQ(amax->at(x + "up_proj"), router) << x;
       EXPECT_EQ(amax->at(x + "down_proj"), down) << x;
     }
+  }
+}
+
+// `fp4lab quantize` of the bf16 MoE checkpoint with attention kept bf16 (the export's recipe), calibrated on the
+// reference's two sequences as the export was: every expert's codes, block scales and weight_scale_2 (shared by
+// gate and up) byte for byte the independent quantizer's, and its input scales, one per layer for gate/up and one
+// for down, equal to the export's within the f32 rounding of the calibration forward pass: the amax is of
+// activations computed in f32 by both sides in different summation orders, at most K * 2^-24 apart relatively for
+// the longest reduction before them (K = 256).
+TEST(Qwen3Moe, QuantizedCheckpointEqualsTheIndependentExport) {
+  const auto ids = ReadReference<int32_t>(FixturePath("qwen3moe_tiny/reference.safetensors"), "input_ids");
+  QuantizeOptions o;
+  o.model_dir = FixturePath("qwen3moe_tiny");
+  o.out_dir = testing::TempDir("qwen3moe_quantize") + "/out";
+  o.force = true;
+  o.scheme = LinearScheme::kNvfp4;
+  o.calibration_sequences = {std::vector<int32_t>(ids.begin(), ids.begin() + kLen),
+                             std::vector<int32_t>(ids.begin() + kLen, ids.end())};
+  o.exclude = {"model.layers.*.self_attn*"};
+  auto report = QuantizeCheckpoint(o);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  auto ours = SafetensorsReader::Open(o.out_dir + "/model.safetensors");
+  auto exported = SafetensorsReader::Open(FixturePath("qwen3moe_tiny_nvfp4/model.safetensors"));
+  ASSERT_TRUE(ours.ok() && exported.ok());
+  int compared = 0;
+  for (const TensorView& want : (*exported)->tensors()) {
+    const TensorView* got = (*ours)->Find(want.name);
+    ASSERT_NE(got, nullptr) << want.name;
+    EXPECT_EQ(got->dtype, want.dtype) << want.name;
+    compared += want.name.find(".experts.") != std::string::npos;
+    if (want.name.ends_with(".input_scale")) {
+      float a, b, first;
+      std::memcpy(&a, got->bytes.data(), 4);
+      std::memcpy(&b, want.bytes.data(), 4);
+      EXPECT_NEAR(a, b, 256 * 0x1p-24 * b) << want.name;
+      // The same for every expert of the layer (ModelOpt's shared input quantizer).
+      const std::string expert0 = want.name.substr(0, want.name.find(".experts.") + 9) + "0" +
+                                  want.name.substr(want.name.find('.', want.name.find(".experts.") + 9));
+      std::memcpy(&first, (*ours)->Find(expert0)->bytes.data(), 4);
+      EXPECT_EQ(a, first) << want.name;
+      continue;
+    }
+    EXPECT_TRUE(std::equal(got->bytes.begin(), got->bytes.end(), want.bytes.begin(), want.bytes.end())) << want.name;
+  }
+  EXPECT_EQ(compared, 2 * 8 * 3 * 4);  // layers x experts x projections x (weight, scales, scale_2, input_scale)
+}
+
+// exclude_modules as ModelOpt summarizes them (prefix wildcards "name*", matched as vLLM does: "name" and "name.*")
+// select the same bf16 layers as the export's explicit list: the same logits, bit for bit.
+TEST(Qwen3Moe, PrefixWildcardExclusionsSelectTheSameLayers) {
+  const std::string dir = testing::TempDir("qwen3moe_wildcards");
+  for (const char* file : {"model.safetensors", "reference.safetensors"}) {
+    std::filesystem::copy_file(FixturePath(std::string("qwen3moe_tiny_nvfp4/") + file), dir + "/" + file,
+                               std::filesystem::copy_options::overwrite_existing);
+  }
+  const nlohmann::json patterns = {"lm_head", "model.layers.0.self_attn*", "model.layers.1.self_attn*"};
+  auto config = ReadJsonFile(FixturePath("qwen3moe_tiny_nvfp4/config.json"));
+  auto hf_quant = ReadJsonFile(FixturePath("qwen3moe_tiny_nvfp4/hf_quant_config.json"));
+  ASSERT_TRUE(config.ok() && hf_quant.ok());
+  (*config)["quantization_config"]["ignore"] = patterns;
+  (*hf_quant)["quantization"]["exclude_modules"] = patterns;
+  for (const auto& [name, json] : {std::pair{"config.json", &*config}, std::pair{"hf_quant_config.json", &*hf_quant}}) {
+    ASSERT_TRUE(WriteFileAtomically(dir + "/" + name, [&](std::ostream& o) {
+                  o << json->dump();
+                  return Status::Ok();
+                }).ok());
+  }
+  const auto ids = ReadReference<int32_t>(FixturePath("qwen3moe_tiny/reference.safetensors"), "input_ids");
+  const std::vector<int32_t> tokens(ids.begin(), ids.begin() + kLen);
+  auto listed = testing::OpenEngine(FixturePath("qwen3moe_tiny_nvfp4"), "nvfp4");
+  auto wildcards = testing::OpenEngine(dir, "nvfp4");
+  ASSERT_TRUE(listed && wildcards);
+  for (const LayerPrecision& p : wildcards->layer_map()) {
+    if (p.layer.find("self_attn") != std::string::npos) EXPECT_NE(p.reason.find("self_attn*"), std::string::npos);
+  }
+  EXPECT_EQ(*listed->Logits(tokens), *wildcards->Logits(tokens));
+}
+
+// Synthetic weights for a MoE config (what bench presets such as qwen3-30b-a3b load): every expert served under its
+// own names in each precision, the routers bf16, the weights resident as the memory inventory predicts, and a forward
+// pass with finite logits.
+TEST(Qwen3Moe, SyntheticWeightsLoadInEveryNvfp4PrecisionAsPredicted) {
+  auto config = ReadJsonFile(FixturePath("qwen3moe_tiny/config.json"));
+  ASSERT_TRUE(config.ok());
+  for (const char* precision : {"bf16", "nvfp4", "nvfp4-w4a16"}) {
+    SCOPED_TRACE(precision);
+    EngineOptions options;
+    options.precision = precision;
+    auto engine = Engine::OpenSynthetic({*config, 7, "config qwen3moe_tiny"}, options);
+    ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+    const LinearScheme scheme = (*engine)->precision();
+    int experts = 0;
+    for (const LayerPrecision& layer : (*engine)->layer_map()) {
+      const bool bf16 = layer.layer == "lm_head" || layer.layer.ends_with("mlp.gate");
+      EXPECT_EQ(layer.scheme, bf16 ? LinearScheme::kBf16 : scheme) << layer.layer;
+      experts += layer.layer.find(".experts.") != std::string::npos;
+    }
+    EXPECT_EQ(experts, 2 * 8 * 3);
+    const TensorManifest& manifest = (*engine)->blueprint().manifest();
+    int64_t vector_bytes = 0;  // norms: not Linears, so not in WeightDeviceBytes
+    for (const ManifestTensor& t : manifest.tensors) vector_bytes += t.kind == TensorKind::kVector ? 2 * t.Elements() : 0;
+    const MemoryPrediction predicted = PredictWeightMemory(InventoryFromManifest(manifest, "qwen3_moe"), scheme);
+    EXPECT_EQ((*engine)->model().WeightDeviceBytes() + vector_bytes, predicted.bytes);
+    const std::vector<int32_t> tokens = {1, 17, 200, 255};
+    auto logits = (*engine)->Logits(tokens);
+    ASSERT_TRUE(logits.ok()) << logits.status().ToString();
+    for (const float v : *logits) ASSERT_TRUE(std::isfinite(v));
   }
 }
 

@@ -1,6 +1,6 @@
 // The CUDA mixture-of-experts ops (engine/cuda/cuda_experts.h, experts_kernels.h) against the CPU reference
 // (engine/cpu/cpu_experts.h): routing weights within a few ulp and the same experts chosen, the experts op within a
-// derived summation bound for bf16, W4A16 and W4A4, at batch 1 and at several rows.
+// derived summation bound for bf16, W4A16 and W4A4, at batch 1, at a few rows and at a batch grouped by expert.
 #include <algorithm>
 #include <cmath>
 #include <iostream>
@@ -129,7 +129,9 @@ TEST_P(CudaExpertsTest, MatchesTheCpuReferenceWithinTheSummationBound) {
   ASSERT_TRUE(cpu && gpu);
   const LinearScheme scheme = GetParam();
   const auto experts = MakeExperts(scheme);
-  for (const int64_t rows : {int64_t{1}, int64_t{5}}) {
+  // 1 and 5 rows: per-slot GEMVs (fewer than 2 slots per expert); 40 rows (120 slots over 8 experts): grouped by
+  // expert (engine/cuda/cuda_experts.h).
+  for (const int64_t rows : {int64_t{1}, int64_t{5}, int64_t{40}}) {
     constexpr int k = 3;
     std::vector<int32_t> ids;
     for (int64_t m = 0; m < rows; ++m) {

@@ -60,5 +60,12 @@ TEST(InspectRoles, BytesPerRoleAndKvCachePerToken) {
   EXPECT_EQ(fp8_kv["stored_weight_bytes"], total);  // the cache format changes no weight
 }
 
+// --config: the KV cache a config implies, Qwen3-8B's 36 layers x (K + V) x 8 KV heads x 128 = 73728 elements per
+// token, 2 bytes each at bf16 (auto: the preset declares no KV quantization) and 1 at fp8.
+TEST(InspectRoles, ConfigPredictionIncludesTheKvCachePerToken) {
+  EXPECT_EQ(Inspect("--config qwen3-8b")["kv_cache"]["bytes_per_token"], 2 * 73728);
+  EXPECT_EQ(Inspect("--config qwen3-8b --kv-cache fp8")["kv_cache"]["bytes_per_token"], 73728);
+}
+
 }  // namespace
 }  // namespace fp4lab

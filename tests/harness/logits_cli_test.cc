@@ -53,8 +53,8 @@ TEST(LogitsCli, MixtureOfExpertsNvfp4CheckpointAtW4A4) {
   const auto ids = ReadReference<int32_t>(ref, "input_ids");  // [2, 40]
   const auto expected = ReadReference<float>(ref, "logits_w4a4_f32");
   const std::string out = testing::TempDir("logits_cli_moe") + "/logits.safetensors";
-  auto r = RunFp4lab("logits --model " + FixturePath("qwen3moe_tiny_nvfp4") + " --precision nvfp4 --ids "" +
-                     IdList(ids, 0, 40) + ";" + IdList(ids, 40, 80) + "" --out " + out);
+  auto r = RunFp4lab("logits --model " + FixturePath("qwen3moe_tiny_nvfp4") + " --precision nvfp4 --ids \"" +
+                     IdList(ids, 0, 40) + ";" + IdList(ids, 40, 80) + "\" --out " + out);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto logits = ReadReference<float>(out, "logits");
   ASSERT_EQ(logits.size(), expected.size());

@@ -34,7 +34,8 @@ TEST(ProgressTest, DurationsReadAsSecondsMinutesOrHours) {
 
 TEST(ProgressTest, RunPrintsTokenThroughputUnlessJson) {
   const std::string dir = testing::TempDir("progress_cli");
-  const std::string args = "run --report \"\" --tasks mmlu --precisions bf16 --limit 1 --mmlu-subjects world_religions ";
+  const std::string args =
+      "run --report \"\" --tasks mmlu --precisions bf16 --limit 1 --mmlu-subjects world_religions ";
   const auto plain = testing::RunFp4lab(args + "--db " + dir + "/plain.sqlite");
   ASSERT_EQ(plain.exit_code, 0) << plain.output;
   EXPECT_NE(plain.output.find("[mmlu/bf16] done: 1 items in "), std::string::npos) << plain.output;
