@@ -3,13 +3,13 @@
 # bundled files. Exit 0 when no target found a crash; a crash leaves its input in <build>/fuzz/artifacts/<target>/
 # and the script exits 1 (turn the input into a regression test, docs/RELIABILITY.md says how).
 #
-#   tests/fuzz/run_fuzzers.sh BUILD_DIR [SECONDS_PER_TARGET=20] [FP4LAB_EXE]
+#   tests/fuzz/run_fuzzers.sh BUILD_DIR [SECONDS_PER_TARGET=15] [FP4LAB_EXE]
 #
 # BUILD_DIR is a build configured with clang and -DFP4LAB_FUZZ=ON (targets built). FP4LAB_EXE (optional) is a
 # built fp4lab used once to make a results database as the stored-run target's seed.
 set -euo pipefail
 build=$(cd "$1" && pwd)
-seconds=${2:-20}
+seconds=${2:-15}
 exe=${3:-}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 work="$build/fuzz"
