@@ -59,8 +59,7 @@ Result<QuantConfig> ReadCheckpointQuantConfig(const std::string& model_dir, cons
                                               const std::string& config_path) {
   const std::string hf_quant_path = (fs::path(model_dir) / "hf_quant_config.json").string();
   std::optional<nlohmann::json> hf_quant;
-  std::error_code ec;
-  if (fs::exists(hf_quant_path, ec)) {
+  if (HasDirectoryEntry(hf_quant_path)) {  // a loop, FIFO or directory there is an error, not "unquantized"
     FP4LAB_ASSIGN_OR_RETURN(hf_quant, ReadJsonFile(hf_quant_path));
   }
   return ParseQuantConfig(config_json, config_path, hf_quant ? &*hf_quant : nullptr, hf_quant_path);

@@ -75,6 +75,12 @@ Result<OpenedFile> OpenRegularFile(const std::string& path, uint64_t max_bytes) 
   return OpenedFile(opened.Release(), size);
 }
 
+bool HasDirectoryEntry(const std::string& path) {
+  struct stat st{};
+  if (::lstat(path.c_str(), &st) == 0) return true;
+  return errno != ENOENT && errno != ENOTDIR;
+}
+
 Result<std::string> ReadFile(const std::string& path, uint64_t max_bytes) {
   FP4LAB_ASSIGN_OR_RETURN(OpenedFile file, OpenRegularFile(path, max_bytes));
   std::string out;

@@ -48,6 +48,13 @@ class OpenedFile {
 //   regular file, expected a file" or "<path>: N bytes, more than the M-byte limit"; IoError otherwise.
 Result<OpenedFile> OpenRegularFile(const std::string& path, uint64_t max_bytes = kMaxReadFileBytes);
 
+// True when `path` is a directory entry of any kind, including one that cannot be read: a symlink loop, a dangling
+// symlink, a FIFO, a directory (lstat, so nothing is followed or opened). Optional inputs (hf_quant_config.json,
+// tokenizer.json, ...) are read whenever this says so, through OpenRegularFile, so a broken one is an error naming
+// it rather than silently skipped. Only "no such entry" (ENOENT, ENOTDIR) is false; other lstat errors are true, so
+// that the read reports them.
+bool HasDirectoryEntry(const std::string& path);
+
 // OpenRegularFile + read everything.
 Result<std::string> ReadFile(const std::string& path, uint64_t max_bytes = kMaxReadFileBytes);
 

@@ -487,7 +487,7 @@ Result<QuantizeReport> QuantizeCheckpoint(const QuantizeOptions& o) {
   const std::string hf_quant_path = (model_dir / "hf_quant_config.json").string();
   std::optional<nlohmann::json> hf_quant;
   std::error_code ec;
-  if (fs::exists(hf_quant_path, ec)) {
+  if (HasDirectoryEntry(hf_quant_path)) {
     FP4LAB_ASSIGN_OR_RETURN(hf_quant, ReadJsonFile(hf_quant_path));
   }
   FP4LAB_ASSIGN_OR_RETURN(const QuantConfig stored,

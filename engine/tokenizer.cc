@@ -16,12 +16,12 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::Open(const std::string& model_dir,
   const std::filesystem::path dir(model_dir);
   const std::string json_path = (dir / "tokenizer.json").string();
   const std::string model_path = (dir / "tokenizer.model").string();
-  std::error_code ec;
   auto tok = std::unique_ptr<Tokenizer>(new Tokenizer());
-  if (std::filesystem::exists(json_path, ec)) {
+  // A tokenizer.json that is present but unreadable (a loop, a FIFO) is an error, never a fallback to tokenizer.model.
+  if (HasDirectoryEntry(json_path)) {
     FP4LAB_ASSIGN_OR_RETURN(tok->hf_, tokenizer::HfTokenizer::Open(json_path));
     tok->source_file_ = "tokenizer.json";
-  } else if (std::filesystem::exists(model_path, ec)) {
+  } else if (HasDirectoryEntry(model_path)) {
     FP4LAB_ASSIGN_OR_RETURN(const std::string proto, ReadFile(model_path));  // refuses directories and FIFOs
     tok->sp_ = std::make_unique<sentencepiece::SentencePieceProcessor>();
     const auto status = tok->sp_->LoadFromSerializedProto(proto);

@@ -144,8 +144,7 @@ Result<int> RunInspect(const InspectFlags& f) {
   options.precision = f.precision;
   if (options.precision.empty()) {
     // As stored: a quantized checkpoint runs at nvfp4 (or its weight-only form), a bf16 one at bf16.
-    std::error_code ec;
-    const bool quantized = std::filesystem::exists(std::filesystem::path(f.model) / "hf_quant_config.json", ec);
+    const bool quantized = HasDirectoryEntry(f.model + "/hf_quant_config.json");
     auto cfg = ReadJsonFile(f.model + "/config.json");
     options.precision = quantized || (cfg.ok() && cfg->contains("quantization_config")) ? "nvfp4-w4a16" : "bf16";
   }

@@ -70,8 +70,7 @@ struct RunFlags {
 // True when the checkpoint directory carries a quantization config (pre-quantized NVFP4/FP8).
 bool IsPreQuantized(const std::string& dir) {
   namespace fs = std::filesystem;
-  std::error_code ec;
-  if (fs::exists(fs::path(dir) / "hf_quant_config.json", ec)) return true;
+  if (HasDirectoryEntry((fs::path(dir) / "hf_quant_config.json").string())) return true;
   auto config = ReadJsonFile((fs::path(dir) / "config.json").string());
   return config.ok() && config->is_object() && config->contains("quantization_config");
 }

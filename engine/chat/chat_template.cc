@@ -35,7 +35,7 @@ Result<std::optional<std::string>> TokenText(const nlohmann::ordered_json& value
 
 // Adds the special tokens of one config file that `tokens` does not have yet.
 Status AddSpecialTokens(const std::string& path, nlohmann::ordered_json& tokens) {
-  if (!fs::exists(path)) return Status::Ok();
+  if (!HasDirectoryEntry(path)) return Status::Ok();
   FP4LAB_ASSIGN_OR_RETURN(nlohmann::ordered_json config, ReadOrderedJson(path));
   if (!config.is_object()) return Status::InvalidArgument(path + ": expected a JSON object");
   for (const char* key : kSpecialTokenKeys) {
@@ -119,12 +119,12 @@ Result<ChatTemplate> ChatTemplate::FromSource(const std::string& source, const s
 Result<ChatTemplate> ChatTemplate::FromModelDir(const std::string& model_dir) {
   FP4LAB_ASSIGN_OR_RETURN(nlohmann::ordered_json tokens, ReadSpecialTokens(model_dir));
   const std::string jinja_file = model_dir + "/chat_template.jinja";
-  if (fs::exists(jinja_file)) {
+  if (HasDirectoryEntry(jinja_file)) {
     FP4LAB_ASSIGN_OR_RETURN(std::string source, ReadFile(jinja_file));
     return FromSource(source, jinja_file, std::move(tokens));
   }
   const std::string config_file = model_dir + "/tokenizer_config.json";
-  if (fs::exists(config_file)) {
+  if (HasDirectoryEntry(config_file)) {
     FP4LAB_ASSIGN_OR_RETURN(nlohmann::ordered_json config, ReadOrderedJson(config_file));
     if (config.is_object() && config.contains("chat_template") && !config["chat_template"].is_null()) {
       const std::string where = config_file + ": chat_template";
@@ -133,7 +133,7 @@ Result<ChatTemplate> ChatTemplate::FromModelDir(const std::string& model_dir) {
     }
   }
   const std::string json_file = model_dir + "/chat_template.json";
-  if (fs::exists(json_file)) {
+  if (HasDirectoryEntry(json_file)) {
     FP4LAB_ASSIGN_OR_RETURN(std::string source, TemplateFromJsonFile(json_file));
     return FromSource(source, json_file + ": chat_template", std::move(tokens));
   }

@@ -25,12 +25,8 @@ Result<std::unique_ptr<HfTokenizer>> HfTokenizer::Open(const std::string& path) 
 }
 
 Result<std::unique_ptr<HfTokenizer>> HfTokenizer::Parse(std::string_view json_text, const std::string& file) {
-  nlohmann::json root;
-  try {
-    root = nlohmann::json::parse(json_text);
-  } catch (const nlohmann::json::exception& e) {
-    return Status::InvalidArgument(file + ": not valid JSON (truncated?): " + e.what());
-  }
+  // Bounded: the component parsers recurse into Sequence nodes, so unbounded nesting would overflow the stack.
+  FP4LAB_ASSIGN_OR_RETURN(const nlohmann::json root, ParseJsonBounded(json_text, file));
   const JsonFields fields(file);
   if (!root.is_object()) return fields.TypeError("(top level)", "an object", root);
   auto tokenizer = std::unique_ptr<HfTokenizer>(new HfTokenizer());

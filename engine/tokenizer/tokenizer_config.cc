@@ -8,10 +8,9 @@ namespace fp4lab {
 
 namespace {
 
-// The JSON file at `path`, or null when it does not exist.
+// The JSON file at `path`, or null when there is no such directory entry.
 Result<nlohmann::json> ReadOptionalJson(const std::string& path) {
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) return nlohmann::json();
+  if (!HasDirectoryEntry(path)) return nlohmann::json();
   return ReadJsonFile(path);
 }
 

@@ -1,7 +1,8 @@
 // Hostile files handed to the engine's readers (issue 19): every case ends in a clear InvalidArgument or NotFound
 // naming the path, never a crash, a hang or a silent acceptance. Covers engine/file_util.h (the one way to open an
 // input file, the depth-bounded JSON parse), the safetensors reader (checked element counts, duplicate names,
-// shard index paths kept inside the model directory), the tokenizer and the quantization config.
+// shard index paths kept inside the model directory), the tokenizer and the quantization config, and optional
+// files present as an unreadable directory entry.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,10 +14,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "engine/engine.h"
 #include "engine/file_util.h"
 #include "engine/quant_config.h"
 #include "engine/safetensors.h"
 #include "engine/tokenizer.h"
+#include "engine/tokenizer/hf_tokenizer.h"
 #include "test_util.h"
 
 namespace fp4lab {
@@ -71,6 +74,21 @@ TEST(HostileFilesTest, DirectorySymlinkLoopAndMissingFileAreNamed) {
   EXPECT_EQ(ReadFile(dir + "/loop_a").status().message(), dir + "/loop_a: is a symlink loop, expected a file");
   EXPECT_EQ(ReadFile(dir + "/loop_a").status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(ReadFile(dir + "/absent").status().code(), StatusCode::kNotFound);
+}
+
+// HasDirectoryEntry decides whether an optional input is read; only "no such entry" may mean absent.
+TEST(HostileFilesTest, EveryKindOfDirectoryEntryCountsAsPresent) {
+  const std::string dir = TempDir("hostile_entries");
+  WriteText(dir + "/file", "x");
+  fs::create_directory(dir + "/sub");
+  ASSERT_EQ(::mkfifo((dir + "/fifo").c_str(), 0600), 0);
+  fs::create_symlink(dir + "/loop", dir + "/loop");
+  fs::create_symlink(dir + "/absent", dir + "/dangling");
+  for (const char* present : {"file", "sub", "fifo", "loop", "dangling"}) {
+    EXPECT_TRUE(HasDirectoryEntry(dir + "/" + present)) << present;
+  }
+  EXPECT_FALSE(HasDirectoryEntry(dir + "/absent"));
+  EXPECT_FALSE(HasDirectoryEntry(dir + "/file/below_a_file"));
 }
 
 TEST(HostileFilesTest, SizeLimitIsCheckedBeforeReading) {
@@ -197,6 +215,49 @@ TEST(HostileFilesTest, TokenizerModelDirectoryIsRefused) {
   ASSERT_FALSE(tokenizer.ok());
   EXPECT_EQ(tokenizer.status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(tokenizer.status().message(), dir + "/tokenizer.model: is a directory, expected a file");
+}
+
+// std::filesystem::exists is false for a symlink loop: a looping tokenizer.json used to fall through to
+// tokenizer.model (a different tokenizer) or to "tokenizer missing".
+TEST(HostileFilesTest, TokenizerJsonSymlinkLoopIsRefusedNotSkipped) {
+  const std::string dir = TempDir("hostile_tokenizer_json_loop");
+  fs::create_symlink(dir + "/tokenizer.json", dir + "/tokenizer.json");
+  const auto tokenizer = Tokenizer::Open(dir, -1, -1);
+  ASSERT_FALSE(tokenizer.ok());
+  EXPECT_EQ(tokenizer.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(tokenizer.status().message(), dir + "/tokenizer.json: is a symlink loop, expected a file");
+}
+
+// The Sequence normalizer's parser recurses per level: without the depth bound this overflowed the stack
+// (reproduced under the tokenizer_json fuzz target, tests/fuzz/).
+TEST(HostileFilesTest, DeeplyNestedTokenizerJsonIsRefused) {
+  const int depth = 100000;
+  std::string text = R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "normalizer": )";
+  for (int i = 0; i < depth; ++i) text += R"({"type": "Sequence", "normalizers": [)";
+  text += R"({"type": "Lowercase"})";
+  for (int i = 0; i < depth; ++i) text += "]}";
+  text += "}";
+  const auto tokenizer = tokenizer::HfTokenizer::Parse(text, "deep/tokenizer.json");
+  ASSERT_FALSE(tokenizer.ok());
+  EXPECT_EQ(tokenizer.status().message(), "deep/tokenizer.json: JSON nested deeper than 64 levels");
+}
+
+// A looping, FIFO or directory hf_quant_config.json used to be skipped (fs::exists is false for a loop), so the
+// checkpoint was read as unquantized; now each is refused naming the file, and the FIFO without blocking.
+TEST(HostileFilesTest, HfQuantConfigLoopFifoOrDirectoryIsRefusedNotSkipped) {
+  for (const std::string kind : {"loop", "fifo", "dir"}) {
+    const std::string dir = TempDir("hostile_hf_quant_" + kind);
+    WriteText(dir + "/config.json", "{}");
+    const std::string path = dir + "/hf_quant_config.json";
+    if (kind == "loop") fs::create_symlink(path, path);
+    if (kind == "fifo") ASSERT_EQ(::mkfifo(path.c_str(), 0600), 0);
+    if (kind == "dir") fs::create_directory(path);
+    const std::string what = kind == "loop" ? "a symlink loop" : kind == "fifo" ? "a FIFO" : "a directory";
+    const auto format = ResolveKvCacheFormatOf(dir, "auto");
+    ASSERT_FALSE(format.ok()) << kind;
+    EXPECT_EQ(format.status().code(), StatusCode::kInvalidArgument) << kind;
+    EXPECT_EQ(format.status().message(), path + ": is " + what + ", expected a file");
+  }
 }
 
 TEST(HostileFilesTest, UnknownKvCacheAlgorithmIsRefusedNamingTheField) {

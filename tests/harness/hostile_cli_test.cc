@@ -124,6 +124,10 @@ TEST(HostileCli, SpecialFilesInTheModelDirectoryExitTwoWithoutHanging) {
       {"model.safetensors", "loop", "inspect", "model.safetensors: is a symlink loop, expected a file"},
       {"model.safetensors", "dir", "inspect", "model.safetensors: is a directory, expected a file"},
       {"tokenizer.model", "dir", "generate --max-tokens 1", "tokenizer.model: is a directory, expected a file"},
+      // Absent in stories260K; present as anything but a file it is an error, never "unquantized".
+      {"hf_quant_config.json", "loop", "inspect", "hf_quant_config.json: is a symlink loop, expected a file"},
+      {"hf_quant_config.json", "fifo", "inspect", "hf_quant_config.json: is a FIFO, expected a file"},
+      {"hf_quant_config.json", "dir", "inspect", "hf_quant_config.json: is a directory, expected a file"},
   };
   for (size_t i = 0; i < cases.size(); ++i) {
     const Case& c = cases[i];
