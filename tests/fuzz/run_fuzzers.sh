@@ -9,7 +9,7 @@
 # built fp4lab used once to make a results database as the stored-run target's seed.
 set -euo pipefail
 build=$(cd "$1" && pwd)
-seconds=${2:-15}
+seconds=${2:-10}
 exe=${3:-}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 work="$build/fuzz"
