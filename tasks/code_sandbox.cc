@@ -15,7 +15,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <cstring>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -100,8 +99,7 @@ class WorkDir {
     const std::filesystem::path base = std::filesystem::temp_directory_path(ec);
     if (ec) return Status::IoError("no temporary directory: " + ec.message());
     std::string pattern = (base / "fp4lab-sandbox-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) return Status::IoError(Errno("mkdtemp " + pattern, errno));
-    TrackSandboxDir(pattern);
+    if (!MakeTrackedSandboxDir(pattern)) return Status::IoError(Errno("mkdtemp " + pattern, errno));
     return WorkDir(pattern);
   }
   WorkDir(WorkDir&& other) noexcept : path_(std::exchange(other.path_, {})) {}

@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>  // mkdtemp
 
 #include <filesystem>
 #include <mutex>
@@ -33,9 +34,16 @@ sigset_t CleanupSignals() {
 
 }  // namespace
 
-void TrackSandboxDir(const std::string& path) {
+// A worker that was writing its program when the sweep listed the directory adds at most that one file before the
+// directory is gone (opening a file in a removed directory fails), so a second pass always suffices; the third is
+// spare.
+constexpr int kSweepPasses = 3;
+
+bool MakeTrackedSandboxDir(std::string& pattern) {
   std::lock_guard<std::mutex> lock(DirsMutex());
-  Dirs().insert(path);
+  if (::mkdtemp(pattern.data()) == nullptr) return false;
+  Dirs().insert(pattern);
+  return true;
 }
 
 void UntrackSandboxDir(const std::string& path) {
@@ -55,7 +63,11 @@ void RemoveSandboxDirsOnSignal() {
         // Held until the process ends: no sandbox creates a directory after this sweep.
         DirsMutex().lock();
         std::error_code ec;
-        for (const std::string& dir : Dirs()) std::filesystem::remove_all(dir, ec);
+        for (const std::string& dir : Dirs()) {
+          for (int pass = 0; pass < kSweepPasses && std::filesystem::exists(dir, ec); ++pass) {
+            std::filesystem::remove_all(dir, ec);
+          }
+        }
       }
       // End the process the way the signal would have: default action, delivered to this thread.
       ::signal(sig, SIG_DFL);

@@ -6,8 +6,12 @@
 
 namespace fp4lab {
 
-// Called by the sandbox when it creates / removes a work directory. Thread-safe.
-void TrackSandboxDir(const std::string& path);
+// Creates a work directory with mkdtemp(3) from `pattern` (a path ending in XXXXXX, replaced in place) and tracks
+// it, both under the lock the signal sweep holds, so that no sandbox directory exists untracked. Returns false with
+// errno set when mkdtemp fails. Thread-safe.
+bool MakeTrackedSandboxDir(std::string& pattern);
+
+// Called by the sandbox after it removed a work directory. Thread-safe.
 void UntrackSandboxDir(const std::string& path);
 
 // Blocks SIGINT, SIGTERM and SIGHUP in the calling thread and starts a thread that waits for them; on one it
