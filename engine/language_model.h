@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/diffusion/block_denoiser.h"
 #include "engine/status.h"
 
 namespace fp4lab {
@@ -89,6 +90,11 @@ class LanguageModel {
   virtual Result<std::vector<TokenId>> Generate(std::span<const TokenId> prompt, int max_new_tokens,
                                                 const SamplingOptions& sampling,
                                                 const std::function<bool(TokenId)>& on_token) = 0;
+
+  // The model's block-diffusion surface when it is a diffusion model (DiffusionGemma), else nullptr: tasks that
+  // need a causal distribution (perplexity) refuse such a model, and tasks made for it (denoiser fidelity) use this.
+  // Owned by the model; valid while it lives.
+  virtual BlockDenoiser* AsBlockDenoiser() { return nullptr; }
 };
 
 }  // namespace fp4lab
