@@ -47,7 +47,9 @@ enum class DiffusionFinish {
   kMaxNewTokens,  // ceil(max_new_tokens / canvas_length) canvases were generated
   kEos,           // a canvas held one of config.eos_token_ids
   kStopCheck,     // stop_after_canvas returned true
-  kContextFull,   // one more canvas would not fit in max_context() with the committed context
+  // One more canvas would not fit in max_context() after the committed context. transformers has no such check (it
+  // would run past max_position_embeddings); vLLM instead shortens the last canvas to fit.
+  kContextFull,
 };
 
 struct DiffusionStats {
