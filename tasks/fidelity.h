@@ -6,6 +6,9 @@
 // (tasks/lm_requests.h LlamaCppChunk); each model reads each chunk in one forward, and rows ctx/2 .. ctx-2 are
 // scored (the token after each row is the "correct" one).
 //
+// Chunks of about kScoreGroupTokens tokens go to the model in one LanguageModel::LogitsBatch (packed by the engine
+// into multi-sequence passes within its memory budget, engine/batch_memory.h); the numbers equal one Logits call
+// per chunk.
 // The two models are never resident together. At the reference precision (TaskRun::is_reference) each chunk's
 // scored rows are stored with its sample as an attachment, one part per row, in the 16-bit form of
 // tasks/reference_logprobs.h (like llama-perplexity --kl-divergence-base); a candidate precision reads them back.

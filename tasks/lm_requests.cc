@@ -31,7 +31,6 @@ Result<std::vector<LogLikelihoodResult>> LogLikelihoodBatch(LanguageModel& model
   struct Forward {
     std::vector<TokenId> input;
     std::vector<ScoreRequest> requests;
-    size_t first_seen = 0;
   };
   struct Placed {
     size_t forward = 0, first = 0, count = 0;
@@ -49,7 +48,7 @@ Result<std::vector<LogLikelihoodResult>> LogLikelihoodBatch(LanguageModel& model
     input.insert(input.end(), continuation.begin(), continuation.end() - 1);
     const int first_row = static_cast<int>(input.size() - continuation.size());
     const auto [it, inserted] = by_input.emplace(std::move(input), forwards.size());
-    if (inserted) forwards.push_back({it->first, {}, i});
+    if (inserted) forwards.push_back({it->first, {}});
     Forward& forward = forwards[it->second];
     placed.push_back({it->second, forward.requests.size(), continuation.size()});
     for (size_t k = 0; k < continuation.size(); ++k) {
