@@ -164,7 +164,7 @@ TEST(BatchedTasks, MmluEqualsOneAtATime) {
   MmluOptions options;
   options.data_dir = testing::SourcePath("datasets/mmlu");
   options.subjects = {"abstract_algebra"};
-  options.limit = 3;
+  options.limit = 2;
   auto task = MmluTask::Create(options);
   ASSERT_TRUE(task.ok()) << task.status().ToString();
   OneAtATime alone(*engine);
