@@ -28,7 +28,8 @@ int GenerationSlots(const ModelBlueprint& blueprint, int64_t budget, int64_t cap
   const int64_t per_slot = blueprint.KvCacheBytes(capacity) + per_row + 4 * int64_t{blueprint.config().vocab_size};
   const int64_t room = budget - longest_prompt * per_row;
   const int64_t fits = room > 0 ? room / per_slot : 0;
-  return static_cast<int>(std::clamp<int64_t>(fits, 1, std::max<int64_t>(1, std::min<int64_t>(requests, kMaxGenerationSlots))));
+  const int64_t most = std::max<int64_t>(1, std::min<int64_t>(requests, kMaxGenerationSlots));
+  return static_cast<int>(std::clamp<int64_t>(fits, 1, most));
 }
 
 }  // namespace fp4lab
