@@ -40,6 +40,8 @@ struct DiffusionGemmaConfig {
   int canvas_length = 0;
 };
 
+// Model::Forward, DecodeStep and ForwardSequences run the causal encoder: they append K/V to the caller's cache and
+// write no logits (a diffusion model has no causal head). The denoiser surface is BlockDenoiser.
 class DiffusionGemmaModel : public Gemma4Backbone, public BlockDenoiser {
  public:
   // `encoder_experts`: the entries of the encoder's own experts (loaded when the checkpoint has them); it must
@@ -98,7 +100,6 @@ class DiffusionGemmaModel : public Gemma4Backbone, public BlockDenoiser {
     if (!no_logits_) {
       FP4LAB_ASSIGN_OR_RETURN(no_logits_, backend().Allocate(1, 1));
     }
-    pass_ = Pass::kEncode;
     return Forward(tokens, *cache_, 0, *no_logits_);
   }
 
@@ -120,7 +121,9 @@ class DiffusionGemmaModel : public Gemma4Backbone, public BlockDenoiser {
     }
     FP4LAB_RETURN_IF_ERROR(UploadSlidingPositions());
     pass_ = Pass::kDecode;
-    FP4LAB_RETURN_IF_ERROR(ForwardScratch(canvas, *cache_, 0, *device_logits_));
+    const Status decoded = ForwardScratch(canvas, *cache_, 0, *device_logits_);
+    pass_ = Pass::kEncode;
+    FP4LAB_RETURN_IF_ERROR(decoded);
     return backend().Download(*device_logits_, logits);
   }
 
@@ -259,7 +262,7 @@ class DiffusionGemmaModel : public Gemma4Backbone, public BlockDenoiser {
   std::unique_ptr<DeviceTensor> device_logits_;     // [C, V]
   std::unique_ptr<DeviceTensor> sc_probs_;          // [C, V]
   std::unique_ptr<DeviceIndices> sliding_positions_;  // [C]: UploadSlidingPositions
-  Pass pass_ = Pass::kEncode;
+  Pass pass_ = Pass::kEncode;  // kDecode only inside Denoise
   bool self_conditioned_ = false;
 };
 
