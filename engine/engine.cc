@@ -89,6 +89,13 @@ Status Engine::RequireWeights(const char* operation) const {
                                     " was opened without weights (for checks only)");
 }
 
+Status Engine::RequireCausal(const char* operation) const {
+  if (!config_.block_diffusion) return Status::Ok();
+  return Status::FailedPrecondition(std::string(operation) + ": " + config_.model_type + " is a block-diffusion " +
+                                    "model with no causal next-token distribution (perplexity and next-token " +
+                                    "scoring do not apply; its decoder is reached through AsBlockDenoiser)");
+}
+
 Result<std::unique_ptr<Engine>> Engine::OpenDirectory(const EngineOptions& options, bool load_weights) {
   auto engine = std::unique_ptr<Engine>(new Engine());
   engine->options_ = options;
@@ -253,6 +260,7 @@ Status Engine::Download(const DeviceTensor& src, std::span<float> host) {
 }
 
 Result<std::unique_ptr<DeviceTensor>> Engine::ForwardLogits(std::span<const TokenId> tokens) {
+  FP4LAB_RETURN_IF_ERROR(RequireCausal("a causal forward pass"));
   FP4LAB_RETURN_IF_ERROR(RequireWeights("a forward pass"));
   const int64_t n = static_cast<int64_t>(tokens.size());
   if (n == 0 || n > MaxContext()) {
@@ -275,6 +283,7 @@ Result<std::vector<float>> Engine::Logits(std::span<const TokenId> tokens) {
 
 Result<std::vector<TokenScore>> Engine::ScoreTokens(std::span<const TokenId> tokens,
                                                     std::span<const ScoreRequest> requests) {
+  FP4LAB_RETURN_IF_ERROR(RequireCausal("ScoreTokens"));
   FP4LAB_RETURN_IF_ERROR(CheckScoreRequests(requests, tokens.size(), config_.vocab_size));
   if (requests.empty()) return std::vector<TokenScore>();
   FP4LAB_ASSIGN_OR_RETURN(auto logits, ForwardLogits(tokens));
@@ -305,6 +314,7 @@ Result<std::vector<TokenScore>> Engine::GatherScores(const DeviceTensor& logits,
 }
 
 Result<std::vector<std::vector<TokenScore>>> Engine::ScoreBatch(std::span<const ScoreSequence> batch) {
+  FP4LAB_RETURN_IF_ERROR(RequireCausal("scoring"));
   for (size_t i = 0; i < batch.size(); ++i) {
     const size_t n = batch[i].tokens.size();
     if (n == 0 || static_cast<int64_t>(n) > MaxContext()) {
@@ -361,6 +371,10 @@ Result<std::vector<TokenId>> Engine::Generate(std::span<const TokenId> prompt, i
                                               const SamplingOptions& sampling,
                                               const std::function<bool(TokenId)>& on_token) {
   FP4LAB_RETURN_IF_ERROR(RequireWeights("Generate"));
+  if (config_.block_diffusion) {
+    return Status::FailedPrecondition("Generate on " + config_.model_type + ": block-diffusion generation: see "
+                                      "engine/diffusion");
+  }
   if (prompt.empty()) return Status::InvalidArgument("Generate: empty prompt (add BOS at least)");
   const int64_t capacity = std::min<int64_t>(MaxContext(), static_cast<int64_t>(prompt.size()) + max_new_tokens);
   if (static_cast<int64_t>(prompt.size()) >= capacity && max_new_tokens > 0) {

@@ -127,9 +127,13 @@ class Engine : public LanguageModel {
   // with its own generator); on CUDA a step's batched GEMMs may round differently from batch 1.
   Result<std::vector<std::vector<TokenId>>> GenerateBatch(std::span<const GenerationRequest> requests,
                                                           const BatchTokenCallback& on_token) override;
+  // On a block-diffusion model (config().block_diffusion) Logits, ScoreTokens and ScoreBatch return
+  // FailedPrecondition (no causal next-token distribution), and so does Generate until the sampler is wired.
   Result<std::vector<TokenId>> Generate(std::span<const TokenId> prompt, int max_new_tokens,
                                         const SamplingOptions& sampling,
                                         const std::function<bool(TokenId)>& on_token) override;
+  // The loaded diffusion model's denoiser; null for a causal model or one opened without weights.
+  BlockDenoiser* AsBlockDenoiser() override { return model_ ? model_->AsBlockDenoiser() : nullptr; }
 
   bool has_weights() const { return model_ != nullptr; }
   const ModelConfig& config() const { return config_; }
@@ -158,6 +162,8 @@ class Engine : public LanguageModel {
                                                            const EngineOptions& options, bool load_weights);
   // FailedPrecondition for an engine opened without weights.
   Status RequireWeights(const char* operation) const;
+  // FailedPrecondition for a block-diffusion model, which has no causal next-token distribution.
+  Status RequireCausal(const char* operation) const;
 
   EngineOptions options_;
   std::unique_ptr<ModelBlueprint> blueprint_;

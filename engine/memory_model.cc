@@ -201,6 +201,9 @@ Result<ModelInventory> DiffusionGemmaInventoryImpl(const json& config, const std
       return Status::InvalidArgument(path + ": field 'vision_config' must be an object");
     }
     FP4LAB_RETURN_IF_ERROR(AddGemmaVisionTower(config, d, path, &b));
+    inv.skipped_parts.push_back("vision");
+    inv.notes.push_back("vision tower (model.encoder.vision_tower.*, model.encoder.embed_vision.*): stored in the "
+                        "checkpoint and counted here, recognised and skipped by fp4lab (text only: not loaded)");
   }
   inv.notes.push_back("routers and the vision tower stay bf16; the 3-D expert tensors are counted as one Linear per "
                       "expert and projection, each with its own global scales");

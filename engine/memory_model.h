@@ -45,6 +45,9 @@ struct ModelInventory {
   std::string source;               // the config file, for messages
   std::vector<WeightBlock> blocks;  // in checkpoint order, parts contiguous where possible
   std::vector<std::string> notes;   // facts the numbers depend on, e.g. "lm_head tied to the embedding"
+  // Parts the checkpoint stores but the engine recognises and does not load (DiffusionGemma's vision tower: fp4lab
+  // runs text only); their bytes are checkpoint bytes, not device memory.
+  std::vector<std::string> skipped_parts;
 
   int64_t Parameters() const;
 };

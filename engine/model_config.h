@@ -18,6 +18,8 @@ struct ModelConfig {
   std::vector<int> eos_token_ids;   // every id that ends generation (config.json's eos_token_id may be a list)
   int hidden_size = 0;              // for descriptions and messages only
   int num_layers = 0;
+  // A block-diffusion model (diffusion_gemma): no causal next-token distribution; LanguageModel::AsBlockDenoiser.
+  bool block_diffusion = false;
 };
 
 }  // namespace fp4lab

@@ -195,6 +195,44 @@ nlohmann::json Gemma4_26B_A4B() {
           {"vocab_size", 262144}};
 }
 
+// google/diffusiongemma-26B-A4B-it as NVIDIA's NVFP4 export declares it (datasets/configs/diffusiongemma-26b-a4b.json):
+// the Gemma 4 26B-A4B backbone above as a diffusion_gemma text config, a canvas of 256, the Gemma 4 vision tower's
+// shape (stored in the checkpoint, skipped by fp4lab: `inspect` lists it as such), and the quantization_config of the experts-only recipe (REAL_CHECKPOINTS.md section 5:
+// NVFP4 routed experts, everything else bf16, FP8 E4M3 KV cache with no stored scales).
+nlohmann::json DiffusionGemma_26B_A4B() {
+  nlohmann::json text = Gemma4_26B_A4B();
+  text["model_type"] = "diffusion_gemma_text";
+  text["eos_token_id"] = 1;
+  for (const char* dropped : {"architectures", "enable_moe_block", "final_logit_softcapping"}) text.erase(dropped);
+  return {{"architectures", {"DiffusionGemmaForBlockDiffusion"}},
+          {"canvas_length", 256},
+          {"model_type", "diffusion_gemma"},
+          {"tie_word_embeddings", true},
+          {"text_config", text},
+          {"vision_config",
+           {{"model_type", "gemma4_vision"},
+            {"head_dim", 64},
+            {"hidden_activation", "gelu_pytorch_tanh"},
+            {"hidden_size", 768},
+            {"intermediate_size", 3072},
+            {"num_attention_heads", 12},
+            {"num_hidden_layers", 16},
+            {"num_key_value_heads", 12},
+            {"patch_size", 16},
+            {"pooling_kernel_size", 3},
+            {"position_embedding_size", 10240},
+            {"rms_norm_eps", 1e-6},
+            {"rope_parameters", {{"rope_theta", 100.0}, {"rope_type", "axial"}}}}},
+          {"quantization_config",
+           {{"quant_method", "modelopt"},
+            {"quant_algo", "NVFP4"},
+            {"kv_cache_quant_algo", "FP8"},
+            {"group_size", 16},
+            {"ignore",
+             {"lm_head", "*self_attn*", "*.mlp.*", "*router*", "*self_conditioning*", "*vision_tower*",
+              "*embed_vision*"}}}}};
+}
+
 // Small enough for the CPU reference in CI; every Linear's K is a multiple of 16 so all precisions quantize it.
 nlohmann::json Tiny() {
   return {{"architectures", {"LlamaForCausalLM"}},
@@ -233,6 +271,10 @@ const std::vector<ModelPreset>& ModelPresets() {
       {"gemma-4-26b-a4b",
        "Gemma 4 26B-A4B text shapes (30 layers, 5 sliding : 1 global, hidden 2816, 128 experts top-8, vocab 262144)",
        Gemma4_26B_A4B()},
+      {"diffusiongemma-26b-a4b",
+       "DiffusionGemma 26B-A4B text shapes (the Gemma 4 26B-A4B backbone as a block-diffusion denoiser, canvas 256; "
+       "experts-only NVFP4 and FP8 KV as NVIDIA's export declares)",
+       DiffusionGemma_26B_A4B()},
       {"tiny", "2-layer llama (hidden 128, vocab 2048, context 512) for CPU runs and CI", Tiny()},
   };
   return kPresets;

@@ -1,6 +1,7 @@
 // `fp4lab inspect`: what a checkpoint is, and what each precision would make of it (per-layer precision map,
 // bytes per part, effective bits per parameter). With --config it predicts the weight memory of a model from its
 // config.json alone (engine/memory_model.h).
+#include <algorithm>
 #include <iomanip>
 #include <iostream>
 #include <filesystem>
@@ -40,7 +41,7 @@ std::string Gigabytes(int64_t bytes) {
 }
 
 // The KV cache a config implies in the --kv-cache format (auto: the config's quantization_config), for the families
-// the engine runs (those with a blueprint); nullopt for configs without one (e.g. diffusion_gemma).
+// the engine runs (those with a blueprint, diffusion_gemma included); nullopt for configs without one.
 Result<std::optional<nlohmann::json>> PredictKvCache(const nlohmann::json& config, const std::string& path,
                                                      const std::string& choice) {
   auto blueprint = ParseModelBlueprint(config, path);
@@ -89,10 +90,14 @@ Result<int> RunPredict(const InspectFlags& f) {
                         {"kept_bf16", nlohmann::json::array()},
                         {"notes", inventory.notes}};
   if (kv_cache) out["kv_cache"] = *kv_cache;
+  const auto skipped = [&](const std::string& part) {
+    return std::find(inventory.skipped_parts.begin(), inventory.skipped_parts.end(), part) !=
+           inventory.skipped_parts.end();
+  };
   for (const PartMemory& part : p.parts) {
     out["parts"].push_back({{"part", part.part}, {"parameters", part.parameters},
                             {"quantized_parameters", part.quantized_parameters}, {"bytes", part.bytes},
-                            {"bits_per_parameter", part.BitsPerParameter()}});
+                            {"bits_per_parameter", part.BitsPerParameter()}, {"skipped", skipped(part.part)}});
   }
   for (const KeptBf16& k : p.kept_bf16) {
     out["kept_bf16"].push_back({{"name", k.name}, {"parameters", k.parameters}, {"reason", k.reason}});
@@ -106,7 +111,8 @@ Result<int> RunPredict(const InspectFlags& f) {
             << "  " << std::left << std::setw(20) << "part" << std::right << std::setw(16) << "parameters"
             << std::setw(16) << "quantized" << std::setw(16) << "bytes" << std::setw(12) << "bits/param\n";
   for (const PartMemory& part : p.parts) {
-    std::cout << "  " << std::left << std::setw(20) << part.part << std::right << std::setw(16) << part.parameters
+    std::cout << "  " << std::left << std::setw(20) << (skipped(part.part) ? part.part + " (skipped)" : part.part)
+              << std::right << std::setw(16) << part.parameters
               << std::setw(16) << part.quantized_parameters << std::setw(16) << part.bytes << std::setw(11)
               << std::fixed << std::setprecision(3) << part.BitsPerParameter() << "\n";
   }

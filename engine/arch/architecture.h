@@ -14,6 +14,7 @@
 
 #include "engine/arch/tensor_manifest.h"
 #include "engine/backend.h"
+#include "engine/diffusion/block_denoiser.h"
 #include "engine/kv_cache.h"
 #include "engine/model_config.h"
 #include "engine/status.h"
@@ -52,6 +53,9 @@ class Model {
                                   DeviceTensor& logits) = 0;
   // Device bytes held by weights.
   virtual int64_t WeightDeviceBytes() const = 0;
+  // The block-diffusion surface of a diffusion model (engine/diffusion/block_denoiser.h), owned by the model; null
+  // for a causal one.
+  virtual BlockDenoiser* AsBlockDenoiser() { return nullptr; }
 };
 
 // Everything a family derives from a config.json alone, before any weight is read.
@@ -98,5 +102,6 @@ ArchitectureSpec Qwen3Architecture();
 ArchitectureSpec Gemma3Architecture();
 ArchitectureSpec Qwen3MoeArchitecture();
 ArchitectureSpec Gemma4Architecture();
+ArchitectureSpec DiffusionGemmaArchitecture();
 
 }  // namespace fp4lab

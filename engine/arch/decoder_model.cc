@@ -27,6 +27,16 @@ int64_t DecoderModel::WeightDeviceBytes() const {
 }
 
 Status DecoderModel::Forward(std::span<const int32_t> tokens, KvCache& cache, int sequence, DeviceTensor& logits) {
+  return ForwardOne(tokens, cache, sequence, logits, /*extend=*/true);
+}
+
+Status DecoderModel::ForwardScratch(std::span<const int32_t> tokens, KvCache& cache, int sequence,
+                                    DeviceTensor& logits) {
+  return ForwardOne(tokens, cache, sequence, logits, /*extend=*/false);
+}
+
+Status DecoderModel::ForwardOne(std::span<const int32_t> tokens, KvCache& cache, int sequence, DeviceTensor& logits,
+                                bool extend) {
   const int64_t n = static_cast<int64_t>(tokens.size());
   if (sequence < 0 || sequence >= cache.sequences()) {
     return Status::InvalidArgument("sequence " + std::to_string(sequence) + " does not exist in a KV cache of " +
@@ -45,7 +55,7 @@ Status DecoderModel::Forward(std::span<const int32_t> tokens, KvCache& cache, in
   FP4LAB_ASSIGN_OR_RETURN(StepBuffers * step, Step(n, /*one_sequence=*/true));
   FP4LAB_RETURN_IF_ERROR(UploadRows(tokens, positions, cache_rows, *step));
   FP4LAB_RETURN_IF_ERROR(RunDecoder(*step, cache, logits));
-  cache.lengths[sequence] = pos0 + n;
+  if (extend) cache.lengths[sequence] = pos0 + n;
   return Status::Ok();
 }
 
@@ -290,10 +300,15 @@ Result<std::unique_ptr<DeviceLinear>> DecoderModel::LoadRouter(WeightLoader& loa
 
 Status DecoderModel::LoadExperts(WeightLoader& loader, const std::string& gate, const std::string& up,
                                  const std::string& down, ExpertsWeights& w) {
-  const ManifestTensor* entries[3] = {manifest_.Find(gate), manifest_.Find(up), manifest_.Find(down)};
+  return LoadExperts(loader, manifest_, gate, up, down, w);
+}
+
+Status DecoderModel::LoadExperts(WeightLoader& loader, const TensorManifest& manifest, const std::string& gate,
+                                 const std::string& up, const std::string& down, ExpertsWeights& w) {
+  const ManifestTensor* entries[3] = {manifest.Find(gate), manifest.Find(up), manifest.Find(down)};
   for (const ManifestTensor* entry : entries) {
     if (entry == nullptr || entry->experts < 1 || entry->experts != entries[0]->experts) {
-      return Status::Internal(gate + ", " + up + ", " + down + ": not one experts block of the " +
+      return Status::Internal(gate + ", " + up + ", " + down + ": not one experts block of the given " +
                               config_.model_type + " manifest");
     }
   }
@@ -340,7 +355,8 @@ Status DecoderModel::Linear(const DeviceTensor& x, const DeviceLinear& w, Device
 }
 
 Status DecoderModel::Attend(StepBuffers& step, const AttentionWeights& w, const AttentionLayout& a, float eps,
-                            const DeviceTensor& h, DeviceTensor& k_cache, DeviceTensor& v_cache, DeviceTensor& out) {
+                            const DeviceTensor& h, DeviceTensor& k_cache, DeviceTensor& v_cache, DeviceTensor& out,
+                            const RowPlacement* attention_rows) {
   const int64_t q_dim = int64_t{a.heads} * a.head_dim, kv_dim = int64_t{a.kv_heads} * a.head_dim;
   FP4LAB_ASSIGN_OR_RETURN(DeviceTensor * q, Buffer(step, "q", q_dim));
   FP4LAB_ASSIGN_OR_RETURN(DeviceTensor * attn, Buffer(step, "attn", q_dim));
@@ -372,8 +388,9 @@ Status DecoderModel::Attend(StepBuffers& step, const AttentionWeights& w, const 
     FP4LAB_RETURN_IF_ERROR(backend_.WriteKv(*k, *v, rows, k_cache, v_cache));
   }
   if (w.fp8_kv) FP4LAB_RETURN_IF_ERROR(backend_.RoundKvRowsToFp8(rows, *w.fp8_kv, k_cache, v_cache));
-  const AttentionParams params{a.heads, a.kv_heads, a.head_dim, a.scale, a.window, a.softcap};
-  FP4LAB_RETURN_IF_ERROR(backend_.Attention(*q, k_cache, v_cache, rows, params, *attn));
+  const AttentionParams params{a.heads, a.kv_heads, a.head_dim, a.scale, a.window, a.softcap, a.causal};
+  FP4LAB_RETURN_IF_ERROR(
+      backend_.Attention(*q, k_cache, v_cache, attention_rows ? *attention_rows : rows, params, *attn));
   return Linear(*attn, *w.o, out);
 }
 
@@ -403,17 +420,14 @@ Status DecoderModel::RoutedExperts(StepBuffers& step, const ExpertsWeights& w, A
   FP4LAB_RETURN_IF_ERROR(backend_.RouteTopK(router_logits, routing, *ids, *weights));
   if (!observer_) return backend_.Experts(x, *w.experts, act, *ids, *weights, out, nullptr);
   const int64_t n = w.experts->num_experts();
-  const ManifestTensor* gate = manifest_.Find(w.gate);
-  const ManifestTensor* up = manifest_.Find(w.up);
-  const ManifestTensor* down = manifest_.Find(w.down);
   for (int64_t e = 0; e < n; ++e) {
-    FP4LAB_RETURN_IF_ERROR(observer_(gate->ExpertName(e), x));
-    FP4LAB_RETURN_IF_ERROR(observer_(up->ExpertName(e), x));
+    FP4LAB_RETURN_IF_ERROR(observer_(ExpertTensorName(w.gate, e), x));
+    FP4LAB_RETURN_IF_ERROR(observer_(ExpertTensorName(w.up, e), x));
   }
   // The hidden activations of every slot: [rows * k, I], a buffer of its own shape (rows * k rows).
   FP4LAB_ASSIGN_OR_RETURN(auto hidden, backend_.Allocate(step.rows * k, w.experts->intermediate_size()));
   FP4LAB_RETURN_IF_ERROR(backend_.Experts(x, *w.experts, act, *ids, *weights, out, hidden.get()));
-  for (int64_t e = 0; e < n; ++e) FP4LAB_RETURN_IF_ERROR(observer_(down->ExpertName(e), *hidden));
+  for (int64_t e = 0; e < n; ++e) FP4LAB_RETURN_IF_ERROR(observer_(ExpertTensorName(w.down, e), *hidden));
   return Status::Ok();
 }
 

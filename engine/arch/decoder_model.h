@@ -25,6 +25,7 @@ struct AttentionLayout {
   int window = 0;        // sliding window (AttentionParams::window); 0 = global
   float softcap = 0.0f;  // score soft-capping; 0 = off
   int rope_table = 0;    // DecoderModel::AddRopeTable index
+  bool causal = true;    // false: the rows of a pass also see each other's later rows (AttentionParams::causal)
 };
 
 // The projections of one attention sublayer, resident on the backend. q|k|v run as one fused Linear when the
@@ -84,6 +85,10 @@ class DecoderModel : public Model {
   // `cache` and writes logits [rows, vocab]. Must issue the same ops every time for the same rows (recorded steps).
   virtual Status RunDecoder(StepBuffers& step, KvCache& cache, DeviceTensor& logits) = 0;
 
+  // Forward without extending the sequence: the rows' K/V are written to the cache rows after its length (scratch the
+  // next Forward overwrites) and cache.lengths stays as it was (a diffusion decoder's canvas). Errors as Forward.
+  Status ForwardScratch(std::span<const int32_t> tokens, KvCache& cache, int sequence, DeviceTensor& logits);
+
   Backend& backend() { return backend_; }
   // The activation buffer `name` of [step.rows, cols], created zero-filled on first use and kept with the step.
   Result<DeviceTensor*> Buffer(StepBuffers& step, const std::string& name, int64_t cols);
@@ -113,14 +118,21 @@ class DecoderModel : public Model {
   // (one global scale when quantized on load).
   Status LoadExperts(WeightLoader& loader, const std::string& gate, const std::string& up, const std::string& down,
                      ExpertsWeights& w);
+  // The same with the entries looked up in `manifest` (which must outlive the model): experts a family loads only
+  // when the checkpoint stores them, outside the model's manifest.
+  Status LoadExperts(WeightLoader& loader, const TensorManifest& manifest, const std::string& gate,
+                     const std::string& up, const std::string& down, ExpertsWeights& w);
 
   // --- sublayers ---
   // backend.Linear, reporting the input to the observer first (once per checkpoint Linear a fused one stands for).
   Status Linear(const DeviceTensor& x, const DeviceLinear& w, DeviceTensor& y);
   // out = o_proj(attention(q, k, v of h)) for the rows of `step`, writing this layer's K/V into its caches. h is
-  // the normalized input [rows, D]; `out` may alias `h`. `eps` is the QK-norm epsilon.
+  // the normalized input [rows, D]; `out` may alias `h`. `eps` is the QK-norm epsilon. `attention_rows`, when set,
+  // is the placement the attention op reads instead of step.placement (same cache rows, other positions: which
+  // keys a row sees follows from its position, Backend::Attention); RoPE always uses step.placement's positions.
   Status Attend(StepBuffers& step, const AttentionWeights& w, const AttentionLayout& layout, float eps,
-                const DeviceTensor& h, DeviceTensor& k_cache, DeviceTensor& v_cache, DeviceTensor& out);
+                const DeviceTensor& h, DeviceTensor& k_cache, DeviceTensor& v_cache, DeviceTensor& out,
+                const RowPlacement* attention_rows = nullptr);
   // out = down(act(gate(h)) * up(h)); `out` may alias `h`.
   Status GatedMlp(StepBuffers& step, const GatedMlpWeights& w, Activation act, const DeviceTensor& h,
                   DeviceTensor& out);
@@ -147,6 +159,8 @@ class DecoderModel : public Model {
   static constexpr int64_t kKeptDecodeRows = 64;
 
   Result<StepBuffers*> Step(int64_t rows, bool one_sequence);
+  // Forward, extending the sequence by the rows when `extend`, else ForwardScratch.
+  Status ForwardOne(std::span<const int32_t> tokens, KvCache& cache, int sequence, DeviceTensor& logits, bool extend);
   Status EnsureRopeTables(int64_t positions);
   Status UploadRows(std::span<const int32_t> tokens, std::span<const int32_t> positions,
                     std::span<const int32_t> cache_rows, StepBuffers& step);

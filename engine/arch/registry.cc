@@ -9,6 +9,7 @@ const std::vector<ArchitectureSpec>& Architectures() {
       Gemma3Architecture(),
       Qwen3MoeArchitecture(),
       Gemma4Architecture(),
+      DiffusionGemmaArchitecture(),
   };
   return kArchitectures;
 }

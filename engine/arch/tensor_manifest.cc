@@ -8,10 +8,12 @@ int64_t ManifestTensor::Elements() const {
   return n;
 }
 
-std::string ManifestTensor::ExpertName(int64_t e) const {
-  const size_t star = name.find('*');
-  return name.substr(0, star) + std::to_string(e) + name.substr(star + 1);
+std::string ExpertTensorName(const std::string& pattern, int64_t e) {
+  const size_t star = pattern.find('*');
+  return pattern.substr(0, star) + std::to_string(e) + pattern.substr(star + 1);
 }
+
+std::string ManifestTensor::ExpertName(int64_t e) const { return ExpertTensorName(name, e); }
 
 int64_t TensorManifest::ParameterCount() const {
   int64_t total = 0;

@@ -43,6 +43,9 @@ struct ManifestTensor {
   std::string ExpertName(int64_t e) const;
 };
 
+// The name of expert e under an experts pattern (one '*' for the index).
+std::string ExpertTensorName(const std::string& pattern, int64_t e);
+
 struct TensorManifest {
   std::vector<ManifestTensor> tensors;  // in checkpoint order
 

@@ -69,7 +69,8 @@ TEST(PresetsTest, ListsTheLlamaPresetsAndTiny) {
     EXPECT_FALSE(p.description.empty());
   }
   EXPECT_EQ(names, (std::vector<std::string>{"llama-3.1-8b", "llama-3.2-1b", "qwen3-8b", "gemma-3-27b",
-                                             "qwen3-30b-a3b", "gemma-4-26b-a4b", "tiny"}));
+                                             "qwen3-30b-a3b", "gemma-4-26b-a4b", "diffusiongemma-26b-a4b",
+                                             "tiny"}));
 }
 
 TEST(PresetsTest, UnknownNameListsTheValidOnes) {
@@ -78,7 +79,7 @@ TEST(PresetsTest, UnknownNameListsTheValidOnes) {
   EXPECT_EQ(preset.status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(preset.status().message(),
             "unknown preset 'llama-3.1-70b' (valid: llama-3.1-8b, llama-3.2-1b, qwen3-8b, gemma-3-27b, qwen3-30b-a3b, "
-            "gemma-4-26b-a4b, tiny)");
+            "gemma-4-26b-a4b, diffusiongemma-26b-a4b, tiny)");
 }
 
 // datasets/configs/llama-3.1-8b.json was written by transformers from the published values (rope_parameters form);
@@ -186,6 +187,28 @@ TEST(PresetsTest, TinyQuantizesEveryLinearAndFitsTheCpu) {
   EXPECT_EQ(tiny.intermediate_size % 16, 0);
   EXPECT_EQ((tiny.num_heads * tiny.head_dim) % 16, 0);
   EXPECT_LT(tiny.parameters, 2'000'000);
+}
+
+// DiffusionGemma 26B-A4B: the Gemma 4 26B-A4B text model above (25,233,141,790) plus the encoder's own layer_scalar
+// per layer (30; transformers ties every other encoder weight to the decoder's) and the self-conditioning block:
+// pre_norm 2816 + gate/up/down 3 * 2112 * 2816 = 17,844,992; total 25,250,986,812. transformers on the meta device
+// counts 25.421B with the vision tower's 0.170B (datasets/SOURCES.md configs/), which fp4lab skips: 25.251B. The
+// preset parses to the same count as datasets/configs/diffusiongemma-26b-a4b.json, and declares the FP8 KV cache.
+TEST(PresetsTest, DiffusionGemma_26B_A4BHasTheTextParameterCount) {
+  auto preset = FindPreset("diffusiongemma-26b-a4b");
+  ASSERT_TRUE(preset.ok());
+  auto blueprint = ParseModelBlueprint((*preset)->config, "diffusiongemma-26b-a4b");
+  ASSERT_TRUE(blueprint.ok()) << blueprint.status().ToString();
+  EXPECT_EQ((*blueprint)->ParameterCount(), 25250986812);
+  EXPECT_EQ(std::round(((*blueprint)->ParameterCount() + 0.170e9) / 1e9 * 1000), 25421);
+  EXPECT_TRUE((*blueprint)->config().block_diffusion);
+  auto file = ReadJsonFile(SourcePath("datasets/configs/diffusiongemma-26b-a4b.json"));
+  ASSERT_TRUE(file.ok());
+  auto from_file = ParseModelBlueprint(*file, "diffusiongemma-26b-a4b.json");
+  ASSERT_TRUE(from_file.ok()) << from_file.status().ToString();
+  EXPECT_EQ((*from_file)->ParameterCount(), (*blueprint)->ParameterCount());
+  EXPECT_EQ((*from_file)->KvWidths(), (*blueprint)->KvWidths());
+  EXPECT_EQ((*preset)->config["quantization_config"]["kv_cache_quant_algo"], "FP8");
 }
 
 }  // namespace

@@ -123,3 +123,58 @@ TEST(GenerateCli, PromptIdsGiveTheReferenceGreedyTokens) {
 
 }  // namespace
 }  // namespace fp4lab
+
+namespace fp4lab {
+namespace {
+
+// A block-diffusion model: --canvas-ids runs the decoder on the canvas after committing --ids, and
+// --self-conditioning-steps 1 gives transformers' self-conditioned step-2 logits (within the engine's bound,
+// tests/engine/diffusion_gemma_test.cc derives it).
+TEST(LogitsCli, DiffusionCanvasAfterOneSelfConditioningStep) {
+  const std::string ref = FixturePath("diffusiongemma_tiny/reference.safetensors");
+  const auto prompt = ReadReference<int32_t>(ref, "prompt_ids");
+  const auto canvas = ReadReference<int32_t>(ref, "canvas_ids");
+  const auto expected = ReadReference<float>(ref, "logits_step2_selfcond_f32");
+  const std::string out = testing::TempDir("logits_cli_diffusion") + "/logits.safetensors";
+  auto r = RunFp4lab("logits --model " + FixturePath("diffusiongemma_tiny") + " --ids " +
+                     IdList(prompt, 0, prompt.size()) + " --canvas-ids " + IdList(canvas, 0, canvas.size()) +
+                     " --self-conditioning-steps 1 --out " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(ReadReference<int32_t>(out, "input_ids"), prompt);
+  EXPECT_EQ(ReadReference<int32_t>(out, "canvas_ids"), canvas);
+  const auto logits = ReadReference<float>(out, "logits");
+  ASSERT_EQ(logits.size(), expected.size());
+  double diff = 0, scale = 0;
+  for (size_t i = 0; i < logits.size(); ++i) {
+    diff = std::max(diff, std::fabs(double{logits[i]} - expected[i]));
+    scale = std::max(scale, std::fabs(double{expected[i]}));
+  }
+  EXPECT_LE(diff, 1e-4 * scale);
+}
+
+// Each misuse exits 2 naming the flag and why, writing nothing.
+TEST(LogitsCli, CanvasFlagsRefusedWithWhy) {
+  const std::string out = testing::TempDir("logits_cli_canvas_refused") + "/logits.safetensors";
+  const std::string canvas16 = " --canvas-ids 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16";
+  struct Misuse {
+    std::string args, expected;
+  };
+  const std::vector<Misuse> misuses = {
+      {"--model " + FixturePath("gemma4moe_tiny") + " --ids 2,3" + canvas16, "not a block-diffusion model"},
+      {"--model " + FixturePath("diffusiongemma_tiny") + " --ids 2,3 --canvas-ids 1,2,3", "canvas_length = 16"},
+      {"--model " + FixturePath("diffusiongemma_tiny") + " --ids 2,3" + canvas16 + " --self-conditioning-steps -1",
+       "--self-conditioning-steps"},
+      {"--model " + FixturePath("diffusiongemma_tiny") + " --ids 2,3 --self-conditioning-steps 1",
+       "needs --canvas-ids"},
+      {"--model " + FixturePath("diffusiongemma_tiny") + " --ids 2,3", "no causal next-token distribution"},
+  };
+  for (const Misuse& m : misuses) {
+    auto r = RunFp4lab("logits " + m.args + " --out " + out);
+    EXPECT_EQ(r.exit_code, 2) << m.args << "\n" << r.output;
+    EXPECT_NE(r.output.find(m.expected), std::string::npos) << m.args << "\n" << r.output;
+    EXPECT_FALSE(std::filesystem::exists(out)) << m.args;
+  }
+}
+
+}  // namespace
+}  // namespace fp4lab

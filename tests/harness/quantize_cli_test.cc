@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <set>
 
 #include "engine/file_util.h"
@@ -186,6 +187,24 @@ TEST(QuantizeCliTest, InspectPredictsTheFootprintFromAConfig) {
   EXPECT_NE(text.output.find("8030261248 parameters"), std::string::npos) << text.output;
   CommandResult missing = RunFp4lab("inspect --config " + root + "/no_such_config.json", root);
   EXPECT_EQ(missing.exit_code, 2) << missing.output;
+}
+
+// The DiffusionGemma preset: bytes by role with the vision tower stored but skipped (fp4lab runs text only), and the
+// FP8 KV cache the NVFP4 export declares (kv_cache_quant_algo FP8) chosen by --kv-cache auto.
+TEST(QuantizeCliTest, InspectDiffusionGemmaPresetListsTheVisionTowerAsSkipped) {
+  const std::string root = TempDir("quantize_cli_inspect_diffusion");
+  CommandResult r = RunFp4lab("inspect --config diffusiongemma-26b-a4b --scheme nvfp4 --json", root);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const nlohmann::json j = nlohmann::json::parse(r.output);
+  std::map<std::string, bool> skipped;
+  for (const auto& part : j["parts"]) skipped[part["part"].get<std::string>()] = part["skipped"].get<bool>();
+  EXPECT_TRUE(skipped.at("vision"));
+  EXPECT_FALSE(skipped.at("experts"));
+  EXPECT_FALSE(skipped.at("self_conditioning"));
+  EXPECT_EQ(j["kv_cache"]["format"], "fp8") << j.dump(2);
+  CommandResult text = RunFp4lab("inspect --config diffusiongemma-26b-a4b", root);
+  ASSERT_EQ(text.exit_code, 0) << text.output;
+  EXPECT_NE(text.output.find("vision (skipped)"), std::string::npos) << text.output;
 }
 
 }  // namespace
