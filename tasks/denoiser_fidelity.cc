@@ -1,6 +1,7 @@
 #include "tasks/denoiser_fidelity.h"
 
 #include <algorithm>
+#include <array>
 #include <optional>
 #include <span>
 #include <utility>
@@ -29,27 +30,13 @@ struct StepFidelity {
 
 std::string StepKey(int step, const char* field) { return "step" + std::to_string(step) + "_" + field; }
 
-Status CheckLogitsSize(const std::vector<float>& logits, size_t canvas, size_t vocab) {
-  if (logits.size() == canvas * vocab) return Status::Ok();
-  return Status::Internal("denoiser_fidelity: Denoise wrote " + std::to_string(logits.size()) + " values for a canvas of " +
-                          std::to_string(canvas) + " x vocab " + std::to_string(vocab));
-}
-
-// Resets `denoiser`, commits `prompt` and runs both steps; `self_conditioning` is the step-2 input. Returns the
-// logits of each step, [canvas, vocab] each.
-Result<std::array<std::vector<float>, kSteps>> DenoiseTwice(BlockDenoiser& denoiser, std::span<const TokenId> prompt,
-                                                            std::span<const TokenId> canvas,
-                                                            const std::vector<float>* self_conditioning) {
-  const size_t size = canvas.size() * static_cast<size_t>(denoiser.vocab_size());
-  std::array<std::vector<float>, kSteps> logits;
+// Resets `denoiser`, commits `prompt` and runs step 1 (no self-conditioning): logits [canvas, vocab].
+Result<std::vector<float>> FirstStep(BlockDenoiser& denoiser, std::span<const TokenId> prompt,
+                                     std::span<const TokenId> canvas) {
+  std::vector<float> logits(canvas.size() * static_cast<size_t>(denoiser.vocab_size()));
   denoiser.Reset();
   FP4LAB_RETURN_IF_ERROR(denoiser.Commit(prompt));
-  logits[0].resize(size);
-  FP4LAB_RETURN_IF_ERROR(denoiser.Denoise(canvas, {}, logits[0]));
-  if (self_conditioning != nullptr) {
-    logits[1].resize(size);
-    FP4LAB_RETURN_IF_ERROR(denoiser.Denoise(canvas, *self_conditioning, logits[1]));
-  }
+  FP4LAB_RETURN_IF_ERROR(denoiser.Denoise(canvas, {}, logits));
   return logits;
 }
 
@@ -217,16 +204,7 @@ Status DenoiserFidelityTask::Run(TaskRun& run) {
     const std::string sample_id = IndexedSampleId(kPromptPrefix, static_cast<int64_t>(i));
     const std::vector<TokenId> canvas = DenoiserCanvas(canvas_length, vocab, options_.seed + i);
     std::vector<std::string> parts;
-    if (run.is_reference) {
-      // Step 1 first: its stored rows are the step-2 input.
-      FP4LAB_ASSIGN_OR_RETURN(auto step1, DenoiseTwice(*denoiser, prompts[i], canvas, nullptr));
-      FP4LAB_RETURN_IF_ERROR(CheckLogitsSize(step1[0], canvas.size(), static_cast<size_t>(vocab)));
-      for (size_t j = 0; j < canvas.size(); ++j) {
-        parts.push_back(CompressReferenceRow(
-            std::span<const float>(step1[0]).subspan(j * static_cast<size_t>(vocab), static_cast<size_t>(vocab)),
-            canvas[j]));
-      }
-    } else {
+    if (!run.is_reference) {
       FP4LAB_ASSIGN_OR_RETURN(parts, run.reference_attachment(sample_id));
       if (parts.empty()) {
         return Status::FailedPrecondition("denoiser_fidelity: the reference's logits of " + sample_id +
@@ -239,30 +217,38 @@ Status DenoiserFidelityTask::Run(TaskRun& run) {
                                        std::to_string(kSteps * canvas.size()));
       }
     }
+    std::array<std::vector<float>, kSteps> logits;
+    FP4LAB_ASSIGN_OR_RETURN(logits[0], FirstStep(*denoiser, prompts[i], canvas));
+    if (run.is_reference) {
+      // Its step-1 rows as stored are the step-2 input of every model.
+      for (size_t j = 0; j < canvas.size(); ++j) {
+        parts.push_back(CompressReferenceRow(
+            std::span<const float>(logits[0]).subspan(j * static_cast<size_t>(vocab), static_cast<size_t>(vocab)),
+            canvas[j]));
+      }
+    }
     FP4LAB_ASSIGN_OR_RETURN(const std::vector<ReferenceRow> stored1, StoredStep(parts, 0, canvas, vocab, sample_id));
     const std::vector<float> self_conditioning = SelfConditioning(stored1);
-    FP4LAB_ASSIGN_OR_RETURN(auto logits, DenoiseTwice(*denoiser, prompts[i], canvas, &self_conditioning));
+    logits[1].resize(logits[0].size());
+    FP4LAB_RETURN_IF_ERROR(denoiser->Denoise(canvas, self_conditioning, logits[1]));
+    const auto row_of = [&](int step, size_t j) {
+      return std::span<const float>(logits[static_cast<size_t>(step)])
+          .subspan(j * static_cast<size_t>(vocab), static_cast<size_t>(vocab));
+    };
+    std::vector<ReferenceRow> stored2;
+    if (run.is_reference) {
+      for (size_t j = 0; j < canvas.size(); ++j) parts.push_back(CompressReferenceRow(row_of(1, j), canvas[j]));
+    } else {
+      FP4LAB_ASSIGN_OR_RETURN(stored2, StoredStep(parts, 1, canvas, vocab, sample_id));
+    }
     std::array<StepFidelity, kSteps> steps;
     for (int s = 0; s < kSteps; ++s) {
-      const std::vector<float>& step_logits = logits[static_cast<size_t>(s)];
-      FP4LAB_RETURN_IF_ERROR(CheckLogitsSize(step_logits, canvas.size(), static_cast<size_t>(vocab)));
-      const auto row_of = [&](size_t j) {
-        return std::span<const float>(step_logits).subspan(j * static_cast<size_t>(vocab), static_cast<size_t>(vocab));
-      };
-      std::vector<ReferenceRow> stored;
-      if (run.is_reference) {
-        if (s == 1) {
-          for (size_t j = 0; j < canvas.size(); ++j) parts.push_back(CompressReferenceRow(row_of(j), canvas[j]));
-        }
-      } else if (s == 0) {
-        stored = stored1;
-      } else {
-        FP4LAB_ASSIGN_OR_RETURN(stored, StoredStep(parts, s, canvas, vocab, sample_id));
-      }
+      const std::vector<ReferenceRow>& stored = s == 0 ? stored1 : stored2;
       StepFidelity& out = steps[static_cast<size_t>(s)];
       for (size_t j = 0; j < canvas.size(); ++j) {
-        const PositionFidelity position =
-            run.is_reference ? ComparePosition(row_of(j), row_of(j), canvas[j]) : ComparePosition(stored[j], row_of(j));
+        // The reference compares its logits with themselves (exactly 0); a candidate with the stored rows.
+        const PositionFidelity position = run.is_reference ? ComparePosition(row_of(s, j), row_of(s, j), canvas[j])
+                                                           : ComparePosition(stored[j], row_of(s, j));
         out.kld.push_back(position.kld);
         out.kld_bound.push_back(position.kld_bound);
         out.same_top.push_back(position.same_top);

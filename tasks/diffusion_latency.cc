@@ -136,13 +136,14 @@ Status RunDiffusionLatency(TaskRun& run, BlockDenoiser& denoiser, const LatencyO
   }
   const int64_t canvas = denoiser.canvas_length();
   const int64_t vocab = denoiser.vocab_size();
-  const int64_t p = std::min<int64_t>(options.decode_prompt, denoiser.max_context() - canvas);
+  // Every Commit must leave room for a canvas (BlockDenoiser::Commit): P + N + canvas <= max_context.
+  const int64_t p = std::min<int64_t>(options.decode_prompt, denoiser.max_context() - canvas - 1);
   if (p < 1) {
     return Status::FailedPrecondition("latency: the model's context of " + std::to_string(denoiser.max_context()) +
-                                      " tokens leaves no room for a prompt beside a canvas of " +
+                                      " tokens leaves no room for a prompt and a new token beside a canvas of " +
                                       std::to_string(canvas));
   }
-  const int n = static_cast<int>(std::min<int64_t>(options.decode_tokens, denoiser.max_context() - p));
+  const int n = static_cast<int>(std::min<int64_t>(options.decode_tokens, denoiser.max_context() - canvas - p));
   std::vector<int> todo;
   for (int r = 0; r < options.repetitions; ++r) {
     if (run.should_run(ShapeId(p, r))) todo.push_back(r);

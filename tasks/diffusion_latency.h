@@ -5,8 +5,9 @@
 // What is timed (host steady_clock): one whole generation, batch 1, by TaskRun::diffusion_sampler on a timing
 // wrapper of the model's denoiser: the prompt's Commit, every denoising step (Denoise, which returns host logits, so
 // the clock covers the device work), the sampler's acceptance and renoising, and each canvas's Commit. The prompt is
-// P = min(decode_prompt, max_context - canvas_length) seeded uniform ids (DenoiserCanvas(P, vocab, seed)), the
-// generation at most N = min(decode_tokens, max_context - P) new tokens with seed `seed`. `warmup` untimed runs,
+// P = min(decode_prompt, max_context - canvas_length - 1) seeded uniform ids (DenoiserCanvas(P, vocab, seed)), the
+// generation at most N = min(decode_tokens, max_context - canvas_length - P) new tokens with seed `seed` (so every
+// Commit leaves room for a canvas, as BlockDenoiser::Commit requires). `warmup` untimed runs,
 // then `repetitions` timed ones. The wrapper counts the Commit and Denoise calls and checks them against what the
 // sampler reports (Internal error on a mismatch).
 //

@@ -113,6 +113,7 @@ Result<SampleRecord> MmluGenerativeTask::EvaluateItem(LanguageModel& model, cons
 }
 
 Status MmluGenerativeTask::Run(TaskRun& run) {
+  FP4LAB_RETURN_IF_ERROR(Preflight(run.model, nullptr));  // room for a prompt beside max_new_tokens
   std::vector<std::pair<size_t, size_t>> pending;  // (subject index, row)
   for (size_t s = 0; s < data_.subjects.size(); ++s) {
     for (size_t row = 0; row < data_.subjects[s].items.size(); ++row) {

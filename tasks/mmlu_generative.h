@@ -65,7 +65,7 @@ class MmluGenerativeTask : public Task {
 
   // InvalidArgument when the model's context is not longer than max_new_tokens (lm-eval asserts the same).
   Status Preflight(const LanguageModel& model, const LanguageModel* reference) const override;
-  // The model's Encode/Generate errors; whatever emit returns.
+  // Preflight's errors; the model's Encode/Generate errors; whatever emit returns.
   Status Run(TaskRun& run) override;
   // AggregateMmluSamples's errors; InvalidArgument for a sample without a string "pred".
   Result<std::vector<MetricRecord>> Aggregate(const std::vector<SampleRecord>& samples) const override;

@@ -66,9 +66,19 @@ TEST_F(ReportRenderTest, EverySectionPresentOnce) {
   }
 }
 
+TEST_F(ReportRenderTest, DiffusionSectionShowsItsTasksWithTheirStoredConventions) {
+  const std::string html = SectionHtml(Render(ReportFormat::kHtml, {runs_.full}), "diffusion");
+  EXPECT_THAT(html, HasSubstr("MMLU, generative. Convention: lmeval."));
+  EXPECT_THAT(html, HasSubstr("Denoiser fidelity. Convention: lmeval."));
+  EXPECT_THAT(html, HasSubstr("step2/kld_mean"));
+  EXPECT_THAT(html, HasSubstr("exact_match"));
+  EXPECT_THAT(html, Not(HasSubstr("exact_match/anatomy")));  // per-subject rows stay out of the overview
+  EXPECT_THAT(html, Not(HasSubstr("Block-diffusion latency")));  // the fixture's latency is a causal model's
+}
+
 TEST_F(ReportRenderTest, PerplexityOnlyRunSaysNotMeasuredElsewhere) {
   const std::string html = Render(ReportFormat::kHtml, {runs_.second});
-  for (const std::string id : {"mmlu", "humaneval", "latency", "memory", "layer-precision"}) {
+  for (const std::string id : {"mmlu", "humaneval", "diffusion", "latency", "memory", "layer-precision"}) {
     EXPECT_THAT(SectionHtml(html, id), HasSubstr("Not measured in this run.")) << id;
   }
   EXPECT_THAT(SectionHtml(html, "perplexity-fidelity"), HasSubstr("token_ppl"));
