@@ -6,24 +6,28 @@
 //  2. inside those forwards, at every layer and position, the FP8 attention output stays within a bound derived
 //     from the E4M3 rounding error (AttentionFp8Bound), and the cache changes the logits at all;
 //  3. the Gemma 4 NVFP4 fixture's FP8-KV references (transformers with the cast applied to the K/V its eager
-//     attention receives), ready for when the gemma4_text family lands.
+//     attention receives), up to the rounding direction of elements within f32 noise of an E4M3 midpoint.
 #include <algorithm>
 #include <bit>
 #include <cstring>
 #include <cmath>
 #include <map>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 
 #include "engine/arch/architecture.h"
+#include "engine/codecs.h"
 #include "engine/cpu/cpu_backend.h"
 #include "engine/engine.h"
 #include "engine/file_util.h"
 #include "engine/kv_cache_format.h"
 #include "engine/safetensors.h"
+#include "engine/split_experts_source.h"
 #include "engine/weight_loader.h"
 #include "delegating_backend.h"
 #include "engine_test_util.h"
@@ -249,20 +253,96 @@ TEST(Fp8KvCache, LoaderReadsAndValidatesCheckpointScales) {
   EXPECT_EQ(absent->k, 1.0f);
 }
 
+// One cached K or V element, named by the order of the store that wrote it: the n-th RoundKvRowsToFp8 call of a
+// forward pass (one per layer), the row within that call, K (0) or V (1), and the column.
+struct KvElement {
+  int call = 0;
+  int64_t row = 0;
+  int kv = 0;
+  int64_t col = 0;
+};
+
+// An element whose value lies within this fraction of an E4M3 step of a rounding midpoint. Two f32 implementations
+// of the K/V projections, norms and RoPE agree to a few ulp of the dot products' magnitudes, which after cancellation
+// can be ~1000 ulp (2^-14) of the value; an E4M3 step is 2^-4..2^-3 of it, so 1e-3 of a step covers that noise.
+constexpr double kNearMidpointSteps = 1e-3;
+
+// The CPU reference's FP8 cache store, which lists the elements within kNearMidpointSteps of a rounding midpoint and,
+// when `flip` names one, rounds that element to its other neighbour.
+class MidpointBackend : public testing::DelegatingBackend {
+ public:
+  explicit MidpointBackend(std::optional<KvElement> flip) : DelegatingBackend(CreateCpuBackend()), flip_(flip) {}
+  const std::vector<KvElement>& near_midpoint() const { return near_midpoint_; }
+
+  Status UploadIndices(std::span<const int32_t> host, DeviceIndices& dst) override {
+    uploaded_[&dst].assign(host.begin(), host.end());  // index arrays cannot be downloaded: keep what they hold
+    return inner().UploadIndices(host, dst);
+  }
+  Status RoundKvRowsToFp8(const RowPlacement& rows, KvScales scales, DeviceTensor& k_cache,
+                          DeviceTensor& v_cache) override {
+    ++calls_;
+    const std::vector<int32_t>& cache_rows = uploaded_.at(rows.cache_rows);
+    for (int kv = 0; kv < 2; ++kv) {
+      DeviceTensor& cache = kv == 0 ? k_cache : v_cache;
+      const float scale = kv == 0 ? scales.k : scales.v;
+      std::vector<float> host(static_cast<size_t>(cache.size()));
+      FP4LAB_RETURN_IF_ERROR(inner().Download(cache, host));
+      for (size_t r = 0; r < cache_rows.size(); ++r) {
+        for (int64_t c = 0; c < cache.cols(); ++c) {
+          float& x = host[static_cast<size_t>(cache_rows[r] * cache.cols() + c)];
+          const float y = x / scale;
+          const uint8_t code = F32ToE4M3(y);
+          const float nearest = E4M3ToF32(code);
+          // The neighbour on y's other side: one code further from zero when |y| > |nearest|, else one closer.
+          const uint8_t other_code = std::fabs(y) > std::fabs(nearest) ? code + 1 : code - 1;
+          const float other = E4M3ToF32(other_code);
+          const double step = std::fabs(double{other} - nearest);
+          const double from_midpoint = std::fabs(y - 0.5 * (double{nearest} + other));
+          const bool near = (code & 0x7F) != 0 && (code & 0x7F) < 0x7E && from_midpoint <= kNearMidpointSteps * step;
+          const KvElement here{calls_, static_cast<int64_t>(r), kv, c};
+          if (near) near_midpoint_.push_back(here);
+          const bool flipped = near && flip_ && flip_->call == here.call && flip_->row == here.row &&
+                               flip_->kv == here.kv && flip_->col == here.col;
+          x = (flipped ? other : nearest) * scale;
+        }
+      }
+      FP4LAB_RETURN_IF_ERROR(inner().Upload(host, cache));
+    }
+    return Status::Ok();
+  }
+
+ private:
+  std::optional<KvElement> flip_;
+  int calls_ = 0;
+  std::vector<KvElement> near_midpoint_;
+  std::map<const DeviceIndices*, std::vector<int32_t>> uploaded_;
+};
+
+// max |logits - expected| / max |expected|.
+double RelativeMaxDiff(std::span<const float> logits, std::span<const float> expected) {
+  double diff = 0, scale = 0;
+  for (size_t i = 0; i < logits.size(); ++i) {
+    diff = std::max(diff, std::fabs(double{logits[i]} - expected[i]));
+    scale = std::max(scale, std::fabs(double{expected[i]}));
+  }
+  return diff / scale;
+}
+
 // Gemma 4 NVFP4 (experts-only, kv_cache_quant_algo FP8, no k/v scales) against transformers with the FP8 cast on
-// the K/V its eager attention receives (datasets/SOURCES.md): with --kv-cache auto the checkpoint's declaration
-// selects the FP8 cache; W4A16 and W4A4 each against their kv8 logits, and BF16 weights + FP8 KV against
-// reference_kv8.safetensors. Tolerance: as the family's own f32 comparison (1e-4 of the logit magnitude), since the
-// cast is the same operation on both sides; a K/V element that lands within f32 noise of an E4M3 rounding midpoint
-// can round the other way, so the lead confirms the tolerance when enabling this test.
+// the K/V its eager attention receives (datasets/SOURCES.md): W4A16 and W4A4 each against their kv8 logits, and BF16
+// weights + FP8 KV against reference_kv8.safetensors, with the precision and cache the engine resolves (--kv-cache
+// auto selects FP8 from the checkpoint's declaration). Tolerance: the family's own f32 comparison, 1e-4 of the logit
+// magnitude, since the cast is the same operation on both sides. The exception it allows: an element within f32
+// noise of an E4M3 rounding midpoint (kNearMidpointSteps) may round the other way in the reference; a sequence
+// outside the tolerance passes only if rounding exactly one such element the other way brings it within. (Measured
+// 2026-12-07: bf16 weights, sequence 0 is at 1.35e-4; one K element of the second layer at position 25, 3.3e-7 above
+// the midpoint of 0.02539 and 0.02734, rounded the other way brings it to 2.4e-6.)
 TEST(Fp8KvCache, Gemma4MoeFixtureMatchesTransformersKv8References) {
-  GTEST_SKIP() << "measured on branch gemma4: w4a16_kv8 and w4a4_kv8 (both sequences) and bf16w_kv8 sequence 1 "
-                  "within 1e-4 of the logit scale; bf16w_kv8 sequence 0 at 1.35e-4 (0.000358 vs 0.000264): the "
-                  "E4M3-midpoint case above, so the tolerance needs the confirmation this comment asks for";
   const std::string nvfp4_dir = FixturePath("gemma4moe_tiny_nvfp4");
   const std::string ref = nvfp4_dir + "/reference.safetensors";
   const auto ids = ReadReference<int32_t>(ref, "input_ids");  // [2, 40]
   constexpr int kLen = 40;
+  constexpr double kTolerance = 1e-4;
   struct Case {
     std::string dir, precision, file, tensor;
   };
@@ -272,25 +352,51 @@ TEST(Fp8KvCache, Gemma4MoeFixtureMatchesTransformersKv8References) {
       {FixturePath("gemma4moe_tiny"), "bf16+kv-fp8", nvfp4_dir + "/reference_kv8.safetensors",
        "logits_bf16w_kv8_f32"},
   };
+  int explained_by_one_flip = 0;
   for (const Case& c : cases) {
-    auto engine = testing::OpenEngine(c.dir, c.precision);
-    ASSERT_NE(engine, nullptr);
-    EXPECT_EQ(engine->kv_cache_format(), KvCacheFormat::kFp8) << c.precision;
+    auto shell = Engine::OpenWithoutWeights({.model_dir = c.dir, .precision = c.precision});
+    ASSERT_TRUE(shell.ok()) << shell.status().ToString();
+    ASSERT_EQ((*shell)->kv_cache_format(), KvCacheFormat::kFp8) << c.precision;
+    auto file = SafetensorsReader::Open(c.dir);
+    ASSERT_TRUE(file.ok()) << file.status().ToString();
+    auto reader = SplitExpertsSource::Wrap(std::move(*file));  // the fused 3-D experts of the bf16 checkpoint
+    ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+    const auto logits_with = [&](std::optional<KvElement> flip, std::span<const int32_t> tokens,
+                                 std::vector<KvElement>* near_midpoint) {
+      MidpointBackend backend(flip);
+      WeightLoader loader(**reader, (*shell)->quant_config(), (*shell)->precision());
+      loader.SetKvCacheFormat(KvCacheFormat::kFp8);
+      auto model = (*shell)->blueprint().Load(loader, backend);
+      EXPECT_TRUE(model.ok()) << model.status().ToString();
+      if (!model.ok()) return std::vector<float>{};
+      std::vector<float> logits = ForwardLogits(**model, backend, {tokens.begin(), tokens.end()});
+      if (near_midpoint) *near_midpoint = backend.near_midpoint();
+      return logits;
+    };
     const auto expected = ReadReference<float>(c.file, c.tensor);
-    const size_t vocab = static_cast<size_t>(engine->VocabSize());
+    const size_t vocab = static_cast<size_t>((*shell)->VocabSize());
     for (int seq = 0; seq < 2; ++seq) {
-      const std::vector<int32_t> tokens(ids.begin() + seq * kLen, ids.begin() + (seq + 1) * kLen);
-      const auto logits = engine->Logits(tokens);
-      ASSERT_TRUE(logits.ok()) << logits.status().ToString();
-      double diff = 0, scale = 0;
-      for (size_t i = 0; i < logits->size(); ++i) {
-        const double want = expected[seq * kLen * vocab + i];
-        diff = std::max(diff, std::fabs((*logits)[i] - want));
-        scale = std::max(scale, std::fabs(want));
+      const std::span<const int32_t> tokens(ids.data() + seq * kLen, kLen);
+      const std::span<const float> want(expected.data() + seq * kLen * vocab, kLen * vocab);
+      std::vector<KvElement> near_midpoint;
+      const std::vector<float> logits = logits_with(std::nullopt, tokens, &near_midpoint);
+      ASSERT_EQ(logits.size(), want.size());
+      const double diff = RelativeMaxDiff(logits, want);
+      if (diff <= kTolerance) continue;
+      bool explained = false;
+      for (const KvElement& e : near_midpoint) {
+        if (RelativeMaxDiff(logits_with(e, tokens, nullptr), want) <= kTolerance) {
+          explained = true;
+          break;
+        }
       }
-      EXPECT_LE(diff, 1e-4 * scale) << c.tensor << " sequence " << seq;
+      EXPECT_TRUE(explained) << c.tensor << " sequence " << seq << ": " << diff << " of the logit scale, and no single "
+                             << "one of " << near_midpoint.size() << " near-midpoint K/V elements explains it";
+      explained_by_one_flip += explained;
     }
   }
+  // Most sequences must match outright: the exception is for rare midpoint cases, not a second tolerance.
+  EXPECT_LE(explained_by_one_flip, 1);
 }
 
 }  // namespace
