@@ -59,7 +59,7 @@ class TimedDenoiser : public BlockDenoiser {
 };
 
 struct TimedGeneration {
-  DenoisingStats stats;
+  DiffusionGeneration generation;
   double seconds = 0.0;
   double ttfc_ms = 0.0;
 };
@@ -69,16 +69,17 @@ Result<TimedGeneration> TimeGeneration(const DiffusionSampler& sampler, BlockDen
   const Clock::time_point start = Clock::now();
   TimedDenoiser timed(denoiser, start);
   TimedGeneration out;
-  FP4LAB_ASSIGN_OR_RETURN(out.stats, sampler(timed, prompt, max_new_tokens, seed));
+  FP4LAB_ASSIGN_OR_RETURN(out.generation, sampler(timed, prompt, max_new_tokens, seed));
   out.seconds = Milliseconds(start, Clock::now()) / 1e3;
   out.ttfc_ms = timed.first_canvas_ms();
+  const DiffusionStats& stats = out.generation.stats;
   int64_t steps = 0;
-  for (int s : out.stats.steps_per_canvas) steps += s;
-  if (out.stats.decoder_forwards != timed.forwards() || steps != timed.forwards() ||
-      out.stats.encoder_commits != timed.commits()) {
-    return Status::Internal("latency: the diffusion sampler reported " + std::to_string(out.stats.decoder_forwards) +
+  for (int s : stats.steps_per_canvas) steps += s;
+  if (stats.decoder_forwards != timed.forwards() || steps != timed.forwards() ||
+      stats.encoder_commits != timed.commits()) {
+    return Status::Internal("latency: the diffusion sampler reported " + std::to_string(stats.decoder_forwards) +
                             " decoder forwards (steps per canvas summing to " + std::to_string(steps) + ") and " +
-                            std::to_string(out.stats.encoder_commits) + " encoder commits, but made " +
+                            std::to_string(stats.encoder_commits) + " encoder commits, but made " +
                             std::to_string(timed.forwards()) + " Denoise and " + std::to_string(timed.commits()) +
                             " Commit calls");
   }
@@ -168,18 +169,22 @@ Status RunDiffusionLatency(TaskRun& run, BlockDenoiser& denoiser, const LatencyO
   for (int r : todo) {
     FP4LAB_ASSIGN_OR_RETURN(const TimedGeneration g,
                             TimeGeneration(run.diffusion_sampler, denoiser, prompt, n, options.seed));
+    const DiffusionStats& stats = g.generation.stats;
+    const int64_t generated = static_cast<int64_t>(g.generation.tokens.size());
     SampleRecord sample;
     sample.sample_id = ShapeId(p, r);
-    sample.score = static_cast<double>(g.stats.tokens_generated) / g.seconds;
+    sample.score = static_cast<double>(generated) / g.seconds;
     sample.outcome = "measured";
     sample.data = {{"prompt_tokens", p},
                    {"max_new_tokens", n},
                    {"seconds", g.seconds},
-                   {"tokens_generated", g.stats.tokens_generated},
+                   {"tokens_generated", generated},
                    {"canvas_length", canvas},
-                   {"steps_per_canvas", g.stats.steps_per_canvas},
-                   {"decoder_forwards", g.stats.decoder_forwards},
-                   {"encoder_commits", g.stats.encoder_commits},
+                   {"steps_per_canvas", stats.steps_per_canvas},
+                   {"converged_canvases", stats.converged_canvases},
+                   {"decoder_forwards", stats.decoder_forwards},
+                   {"encoder_commits", stats.encoder_commits},
+                   {"tokens_per_forward", stats.tokens_per_forward},
                    {"ttfc_ms", g.ttfc_ms}};
     FP4LAB_RETURN_IF_ERROR(emit(std::move(sample)));
   }
@@ -199,8 +204,7 @@ Status RunDiffusionLatency(TaskRun& run, BlockDenoiser& denoiser, const LatencyO
 }
 
 Result<std::vector<MetricRecord>> AggregateDiffusionLatency(const std::vector<const SampleRecord*>& samples) {
-  std::vector<double> tok_s, canvas_tok_s, ttfc_ms, steps;
-  double tokens = 0.0, forwards = 0.0;
+  std::vector<double> tok_s, canvas_tok_s, ttfc_ms, steps, tokens_per_forward;
   const SampleRecord* memory = nullptr;
   for (const SampleRecord* s : samples) {
     if (s->sample_id == kMemoryId) {
@@ -215,6 +219,7 @@ Result<std::vector<MetricRecord>> AggregateDiffusionLatency(const std::vector<co
     FP4LAB_ASSIGN_OR_RETURN(const double decoder_forwards, Number(*s, "decoder_forwards"));
     FP4LAB_ASSIGN_OR_RETURN(const double canvas, Number(*s, "canvas_length"));
     FP4LAB_ASSIGN_OR_RETURN(const double ttfc, Number(*s, "ttfc_ms"));
+    FP4LAB_ASSIGN_OR_RETURN(const double per_forward, Number(*s, "tokens_per_forward"));
     if (!(seconds > 0.0) || !(decoder_forwards > 0.0)) {
       return BadSample(*s, "seconds and decoder_forwards must be positive");
     }
@@ -228,8 +233,7 @@ Result<std::vector<MetricRecord>> AggregateDiffusionLatency(const std::vector<co
     tok_s.push_back(generated / seconds);
     canvas_tok_s.push_back(decoder_forwards * canvas / seconds);
     ttfc_ms.push_back(ttfc);
-    tokens += generated;
-    forwards += decoder_forwards;
+    tokens_per_forward.push_back(per_forward);
   }
   std::vector<MetricRecord> metrics;
   if (!tok_s.empty()) {
@@ -241,8 +245,8 @@ Result<std::vector<MetricRecord>> AggregateDiffusionLatency(const std::vector<co
       FP4LAB_ASSIGN_OR_RETURN(MetricRecord d, MeanMetric("steps_per_canvas", steps, "steps", ""));
       metrics.push_back(std::move(d));
     }
-    metrics.push_back(
-        Metric("tokens_per_forward", tokens / forwards, static_cast<int64_t>(tok_s.size()), "tokens", "better"));
+    FP4LAB_ASSIGN_OR_RETURN(MetricRecord e, MeanMetric("tokens_per_forward", tokens_per_forward, "tokens", "better"));
+    metrics.push_back(std::move(e));
   }
   if (memory != nullptr) {
     for (const char* key : {"self_conditioning_bytes", "weight_bytes", "kv_cache_bytes"}) {

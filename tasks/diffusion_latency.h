@@ -8,13 +8,15 @@
 // P = min(decode_prompt, max_context - canvas_length - 1) seeded uniform ids (DenoiserCanvas(P, vocab, seed)), the
 // generation at most N = min(decode_tokens, max_context - canvas_length - P) new tokens with seed `seed` (so every
 // Commit leaves room for a canvas, as BlockDenoiser::Commit requires). `warmup` untimed runs,
-// then `repetitions` timed ones. The wrapper counts the Commit and Denoise calls and checks them against what the
-// sampler reports (Internal error on a mismatch).
+// then `repetitions` timed ones. The wrapper counts the Commit and Denoise calls and checks them against the
+// DiffusionStats the sampler reports (Internal error on a mismatch). The sampler emits whole canvases, so a
+// generation may hold up to canvas_length - 1 tokens more than N (engine/diffusion/block_diffusion_sampler.h).
 //
 // Samples:
 //   "diffusion@p<P>/rep<r>"  score = tokens_generated / seconds; data {prompt_tokens, max_new_tokens, seconds,
-//                            tokens_generated, canvas_length, steps_per_canvas: [...], decoder_forwards,
-//                            encoder_commits, ttfc_ms}
+//                            tokens_generated (the tokens the sampler returned), canvas_length, steps_per_canvas: [...],
+//                            converged_canvases, decoder_forwards, encoder_commits, tokens_per_forward (the
+//                            sampler's, transformers' convention: non-pad canvas tokens per decoder forward), ttfc_ms}
 //     ttfc_ms (time to first canvas): from the start until the end of the last Denoise before the first canvas is
 //     committed (the first Commit after a Denoise), or of the last Denoise when no canvas is committed.
 //   "diffusion_memory"       {self_conditioning_bytes = 2 x canvas_length x vocab x 4 (the previous step's logits
@@ -27,7 +29,7 @@
 //                                                                                             ("tok/s", better)
 //   ttfc_ms                                                                                   ("ms", worse)
 //   steps_per_canvas       mean over every canvas of every repetition (n = canvases)           ("steps", "")
-//   tokens_per_forward     tokens generated / decoder forwards, summed over repetitions        ("tokens", better)
+//   tokens_per_forward     the sampler's (transformers' convention), mean over repetitions     ("tokens", better)
 //   self_conditioning_bytes, weight_bytes, kv_cache_bytes (when stored)                        ("bytes", worse)
 #pragma once
 

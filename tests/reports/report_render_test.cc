@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <regex>
 #include <string>
 
@@ -235,7 +236,8 @@ TEST_F(ReportRenderTest, VerdictShowsDeltasDirectionsAndPaths) {
 
 TEST_F(ReportRenderTest, DeviceComparisonHasAColumnPerDevice) {
   const nlohmann::json json = nlohmann::json::parse(Render(ReportFormat::kJson, {runs_.full, runs_.second}));
-  const auto& devices = json["sections"][7];
+  const auto& devices = json["sections"][static_cast<size_t>(
+      std::find(ReportSectionIds().begin(), ReportSectionIds().end(), "devices") - ReportSectionIds().begin())];
   ASSERT_EQ(devices["id"], "devices");
   const auto& paths = devices["blocks"][0];
   ASSERT_EQ(paths["type"], "table");
@@ -256,7 +258,8 @@ TEST_F(ReportRenderTest, DeviceComparisonHasAColumnPerDevice) {
 // harness/runner.cc records each precision's weights and the peak memory while it was the one model resident.
 TEST_F(ReportRenderTest, DeviceSectionShowsTheMemoryOfEachPrecision) {
   const nlohmann::json json = nlohmann::json::parse(Render(ReportFormat::kJson, {runs_.full}));
-  const auto& devices = json["sections"][7];
+  const auto& devices = json["sections"][static_cast<size_t>(
+      std::find(ReportSectionIds().begin(), ReportSectionIds().end(), "devices") - ReportSectionIds().begin())];
   ASSERT_EQ(devices["id"], "devices");
   const nlohmann::json* memory = nullptr;
   for (const auto& block : devices["blocks"]) {

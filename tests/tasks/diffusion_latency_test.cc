@@ -16,15 +16,17 @@ using testing::FakeDenoiserOptions;
 using testing::FakeDiffusionModel;
 
 // A sampler with a fixed plan: Reset, Commit(prompt), then for canvas k `steps[k]` Denoise calls and a Commit of
-// the canvas; reports `tokens` generated. `lie` adds one to the forwards it reports.
+// the canvas; returns `tokens` tokens and tokens_per_forward = tokens / forwards. `lie` adds one to the forwards it
+// reports.
 DiffusionSampler PlannedSampler(std::vector<int> steps, int64_t tokens, bool lie = false) {
-  return [=](BlockDenoiser& d, std::span<const TokenId> prompt, int, uint64_t) -> Result<DenoisingStats> {
+  return [=](BlockDenoiser& d, std::span<const TokenId> prompt, int, uint64_t) -> Result<DiffusionGeneration> {
     d.Reset();
     FP4LAB_RETURN_IF_ERROR(d.Commit(prompt));
     const size_t c = static_cast<size_t>(d.canvas_length()), v = static_cast<size_t>(d.vocab_size());
     std::vector<int32_t> canvas(c, 5);
     std::vector<float> logits(c * v);
-    DenoisingStats stats;
+    DiffusionGeneration generation;
+    DiffusionStats& stats = generation.stats;
     for (int s : steps) {
       for (int i = 0; i < s; ++i) FP4LAB_RETURN_IF_ERROR(d.Denoise(canvas, {}, logits));
       FP4LAB_RETURN_IF_ERROR(d.Commit(canvas));
@@ -32,9 +34,10 @@ DiffusionSampler PlannedSampler(std::vector<int> steps, int64_t tokens, bool lie
       stats.decoder_forwards += s;
     }
     stats.encoder_commits = 1 + static_cast<int64_t>(steps.size());
-    stats.tokens_generated = tokens;
+    generation.tokens.assign(static_cast<size_t>(tokens), 7);
+    stats.tokens_per_forward = static_cast<double>(tokens) / static_cast<double>(stats.decoder_forwards);
     if (lie) ++stats.decoder_forwards;
-    return stats;
+    return generation;
   };
 }
 
@@ -102,7 +105,7 @@ TEST(DiffusionLatencyTest, TimesWholeGenerationsAndCountsStepsCanvasesAndForward
   for (const MetricRecord& m : *metrics) by_name[m.metric] = m;
   EXPECT_DOUBLE_EQ(by_name.at("steps_per_canvas").value, 4.0);
   EXPECT_EQ(by_name.at("steps_per_canvas").n, 4);        // two canvases per repetition
-  EXPECT_DOUBLE_EQ(by_name.at("tokens_per_forward").value, 24.0 / 16.0);
+  EXPECT_DOUBLE_EQ(by_name.at("tokens_per_forward").value, 12.0 / 8.0);  // the sampler's, mean over repetitions
   const double s0 = (*samples)[0].data["seconds"].get<double>();
   const double s1 = (*samples)[1].data["seconds"].get<double>();
   EXPECT_DOUBLE_EQ(by_name.at("diffusion_tok_s").value, (12.0 / s0 + 12.0 / s1) / 2);
@@ -126,7 +129,7 @@ TEST(DiffusionLatencyTest, AggregateRejectsMalformedDiffusionSamples) {
   SampleRecord s;
   s.sample_id = "diffusion@p16/rep0";
   s.data = {{"seconds", 1.0}, {"tokens_generated", 4}, {"decoder_forwards", 2}, {"canvas_length", 8},
-            {"ttfc_ms", 1.0}};
+            {"ttfc_ms", 1.0}, {"tokens_per_forward", 2.0}};
   EXPECT_EQ(task->Aggregate({s}).status().code(), StatusCode::kInvalidArgument);  // no steps_per_canvas
   s.data["steps_per_canvas"] = {2};
   EXPECT_TRUE(task->Aggregate({s}).ok());
