@@ -52,7 +52,8 @@ Table MetricTable(const RunReportData& run, const std::string& caption, const st
 void AddTask(const RunReportData& run, const std::string& task, const std::string& caption,
              const std::function<bool(const MetricRecord&)>& keep, const std::string& convention,
              std::vector<Block>& blocks) {
-  const std::vector<MetricName> names = MetricNames(run, [&](const MetricRecord& m) { return m.task == task && keep(m); });
+  const std::vector<MetricName> names =
+      MetricNames(run, [&](const MetricRecord& m) { return m.task == task && keep(m); });
   if (names.empty()) return;
   blocks.push_back(Paragraph{caption + ". " + (convention.empty() ? "Convention: not stored." : convention),
                              Tone::kNeutral});

@@ -306,8 +306,8 @@ Result<std::vector<MetricRecord>> DenoiserFidelityTask::Aggregate(const std::vec
     const int64_t n = positions;
     metrics.push_back(MakeMetric(kTask, precision, prefix + "kld_mean", kld_mean, n, "nats", "worse", kld_se));
     metrics.push_back(MakeMetric(kTask, precision, prefix + "kld_p99", kld_p99, n, "nats", "worse"));
-    metrics.push_back(
-        MakeMetric(kTask, precision, prefix + "kld_max", *std::max_element(kld.begin(), kld.end()), n, "nats", "worse"));
+    const double kld_max = *std::max_element(kld.begin(), kld.end());
+    metrics.push_back(MakeMetric(kTask, precision, prefix + "kld_max", kld_max, n, "nats", "worse"));
     metrics.push_back(MakeMetric(kTask, precision, prefix + "same_top_p",
                                  100.0 * static_cast<double>(same) / static_cast<double>(n), n, "%", "better",
                                  same_se));

@@ -14,8 +14,8 @@
 //
 // Samples:
 //   "diffusion@p<P>/rep<r>"  score = tokens_generated / seconds; data {prompt_tokens, max_new_tokens, seconds,
-//                            tokens_generated (the tokens the sampler returned), canvas_length, steps_per_canvas: [...],
-//                            converged_canvases, decoder_forwards, encoder_commits, tokens_per_forward (the
+//                            tokens_generated (the tokens the sampler returned), canvas_length,
+//                            steps_per_canvas: [...], converged_canvases, decoder_forwards, encoder_commits, tokens_per_forward (the
 //                            sampler's, transformers' convention: non-pad canvas tokens per decoder forward), ttfc_ms}
 //     ttfc_ms (time to first canvas): from the start until the end of the last Denoise before the first canvas is
 //     committed (the first Commit after a Denoise), or of the last Denoise when no canvas is committed.

@@ -94,8 +94,8 @@ class MmluTask : public Task {
   // Tokenizes one item (lm-eval _encode_pair) and lays out its scoring requests.
   Result<PreparedItem> PrepareItem(const LanguageModel& model, const MmluSubjectRows& subject, size_t row) const;
   // The sample of a prepared item from the log-probabilities of its four continuations.
-  SampleRecord FinishItem(const MmluSubjectRows& subject, const PreparedItem& item, const std::array<double, 4>& logprobs,
-                          bool log_samples) const;
+  SampleRecord FinishItem(const MmluSubjectRows& subject, const PreparedItem& item,
+                          const std::array<double, 4>& logprobs, bool log_samples) const;
 
   MmluOptions options_;  // subjects resolved (MmluData::subject_names)
   MmluData data_;

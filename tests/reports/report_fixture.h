@@ -1,7 +1,8 @@
 // A complete synthetic result store for the report tests: one CPU run with every task (perplexity, fidelity
 // with per-sample KLD histograms, MMLU with categories/subjects and flips, HumanEval with per-problem outcomes,
-// mmlu_generative, denoiser_fidelity, latency, memory, a layer map) whose model path is a hostile string, plus a second run on another device with
-// perplexity only. Numbers are arbitrary but self-consistent (deltas = differences of the stored values).
+// mmlu_generative, denoiser_fidelity, latency, memory, a layer map) whose model path is a hostile string, plus a
+// second run on another device with perplexity only. Numbers are arbitrary but self-consistent (deltas =
+// differences of the stored values).
 #pragma once
 
 #include <string>

@@ -83,7 +83,9 @@ double ExactKl(std::span<const float> p, std::span<const float> q) {
   return static_cast<double>(kl);
 }
 
-std::vector<double> Numbers(const SampleRecord& s, const std::string& key) { return s.data[key].get<std::vector<double>>(); }
+std::vector<double> Numbers(const SampleRecord& s, const std::string& key) {
+  return s.data[key].get<std::vector<double>>();
+}
 
 TEST(DenoiserCanvasTest, IsSplitMix64ModuloTheVocabulary) {
   // SplitMix64's first output for seed 0 is 0xE220A8397B1DCDAF (the published reference sequence).
