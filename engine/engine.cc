@@ -314,18 +314,11 @@ Result<std::vector<std::vector<TokenScore>>> Engine::ScoreBatch(std::span<const 
     Status checked = CheckScoreRequests(batch[i].requests, n, config_.vocab_size);
     if (!checked.ok()) return checked.WithContext("scoring sequence " + std::to_string(i) + " of a batch");
   }
+  std::vector<size_t> lengths;
+  for (const ScoreSequence& sequence : batch) lengths.push_back(sequence.tokens.size());
+  FP4LAB_ASSIGN_OR_RETURN(const auto passes, PlanPasses(lengths, /*host_logits=*/false));
   std::vector<std::vector<TokenScore>> out(batch.size());
-  size_t begin = 0;
-  while (begin < batch.size()) {
-    size_t end = begin + 1;
-    int64_t rows = static_cast<int64_t>(batch[begin].tokens.size());
-    while (end < batch.size() && rows + static_cast<int64_t>(batch[end].tokens.size()) <= kScoreBatchRows) {
-      rows += static_cast<int64_t>(batch[end].tokens.size());
-      ++end;
-    }
-    FP4LAB_RETURN_IF_ERROR(ScorePass(batch, begin, end, out));
-    begin = end;
-  }
+  for (const auto& [begin, end] : passes) FP4LAB_RETURN_IF_ERROR(ScorePass(batch, begin, end, out));
   return out;
 }
 

@@ -36,6 +36,9 @@ struct EngineOptions {
   // the first `calibration_tokens` tokens (BOS + text) set each Linear's input amax.
   std::string calibration_text;
   int calibration_tokens = 512;
+  // Memory budget of one batched pass (ScoreBatch, LogitsBatch, GenerateBatch: engine/batch_memory.h), in bytes;
+  // 0 = half of the device's free memory when the batch starts.
+  int64_t batch_memory_bytes = 0;
 };
 
 // "bf16" -> kBf16 etc.; InvalidArgument listing the valid names otherwise.
@@ -107,7 +110,23 @@ class Engine : public LanguageModel {
   // equal ScoreTokens' bit for bit (tests/engine/score_batch_test.cc).
   Result<std::vector<std::vector<TokenScore>>> ScoreBatch(std::span<const ScoreSequence> batch) override;
   // Rows one ScoreBatch pass may hold: bounds its logits at kScoreBatchRows x vocab f32 (1 GiB at Llama 3's vocab).
+  // A pass also stays within the memory budget (EngineOptions::batch_memory_bytes, engine/batch_memory.h
+  // ScorePassBytes: activations per row from the blueprint plus a KV cache of sequences x the longest sequence);
+  // callers that send sequences sorted by length waste the least of it.
   static constexpr int64_t kScoreBatchRows = 2048;
+  // Packed as ScoreBatch (the host copy of each pass's logits counted in its budget); on the CPU reference each
+  // row equals Logits' row bit for bit.
+  Status LogitsBatch(std::span<const LogitsSequence> batch, const LogitRowsConsumer& on_rows) override;
+  // Slots: GenerationSlots (engine/batch_memory.h) of the budget, for a cache whose every slot holds the longest
+  // request (prompt + new tokens); more requests than slots wait for a slot. Each prompt is prefilled alone
+  // (Model::Forward into its slot), then one Model::DecodeStep advances every live request; a request that ends
+  // (EOS, on_token false, its token limit) frees its slot, which the next waiting request takes (lowest slot
+  // first). Each step decodes only slots 0 .. the highest live one (the cache narrowed to its first sequences):
+  // finished requests past it cost nothing, holes below it one row each. On the CPU reference every request's
+  // tokens equal Generate's (each row's numbers do not depend on the other rows of a step, and each request samples
+  // with its own generator); on CUDA a step's batched GEMMs may round differently from batch 1.
+  Result<std::vector<std::vector<TokenId>>> GenerateBatch(std::span<const GenerationRequest> requests,
+                                                          const BatchTokenCallback& on_token) override;
   Result<std::vector<TokenId>> Generate(std::span<const TokenId> prompt, int max_new_tokens,
                                         const SamplingOptions& sampling,
                                         const std::function<bool(TokenId)>& on_token) override;
@@ -165,6 +184,9 @@ class Engine : public LanguageModel {
   Result<std::unique_ptr<DeviceTensor>> ForwardLogits(std::span<const TokenId> tokens);
   // The device gather of `requests` (rows of `logits`) into scores.
   Result<std::vector<TokenScore>> GatherScores(const DeviceTensor& logits, std::span<const ScoreRequest> requests);
+  // Consecutive [begin, end) ranges of sequences of these lengths, each one pass within kScoreBatchRows and the
+  // memory budget (with `host_logits`: the pass's logits also copied to the host).
+  Result<std::vector<std::pair<size_t, size_t>>> PlanPasses(std::span<const size_t> lengths, bool host_logits) const;
   // One ScoreBatch pass over batch[begin, end).
   Status ScorePass(std::span<const ScoreSequence> batch, size_t begin, size_t end,
                    std::vector<std::vector<TokenScore>>& out);

@@ -13,6 +13,9 @@ namespace fp4lab {
 
 // Holds `sequences` independent sequences of up to `capacity` positions each: sequence s owns rows
 // [s * capacity, (s + 1) * capacity) of every layer's buffers, and position p of it is row s * capacity + p.
+// Because a sequence's rows do not depend on how many sequences there are, a caller may narrow a cache to its first
+// n sequences for a call (lengths.resize(n), then back): batched generation decodes only the slots up to its last
+// live request that way.
 struct KvCache {
   int64_t capacity = 0;          // positions per sequence
   std::vector<int64_t> lengths;  // per sequence: positions written so far (its next token goes to lengths[s])

@@ -49,6 +49,24 @@ struct ScoreSequence {
   std::span<const ScoreRequest> requests;
 };
 
+// One forward pass of a LogitsBatch: the logits of rows [first_row, tokens.size()) are wanted.
+struct LogitsSequence {
+  std::span<const TokenId> tokens;
+  int first_row = 0;
+};
+// Receives sequence `index`'s wanted rows, row-major [tokens.size() - first_row, vocab]; valid only during the call.
+// A non-ok return stops the batch and is returned by LogitsBatch.
+using LogitRowsConsumer = std::function<Status(size_t index, std::span<const float> rows)>;
+
+// One prompt of a GenerateBatch, with its own limits and sampling (its own seed).
+struct GenerationRequest {
+  std::span<const TokenId> prompt;
+  int max_new_tokens = 0;
+  SamplingOptions sampling;
+};
+// Called with each new token of request `index`; returns false to stop that request (stop sequences).
+using BatchTokenCallback = std::function<bool(size_t index, TokenId token)>;
+
 class LanguageModel {
  public:
   virtual ~LanguageModel() = default;
@@ -84,12 +102,27 @@ class LanguageModel {
   // (Model::ForwardSequences). Errors: those of ScoreTokens, naming the sequence.
   virtual Result<std::vector<std::vector<TokenScore>>> ScoreBatch(std::span<const ScoreSequence> batch);
 
+  // Several independent forward passes whose logit rows the caller reads on the host (fidelity's full
+  // distributions): calls on_rows(i, rows of batch[i]) for i = 0, 1, ... in order. The default runs one Logits
+  // call per sequence; the engine packs sequences into multi-sequence passes as ScoreBatch does. InvalidArgument
+  // naming the sequence for first_row outside [0, tokens.size()) and Logits' errors; on_rows' error as returned.
+  virtual Status LogitsBatch(std::span<const LogitsSequence> batch, const LogitRowsConsumer& on_rows);
+
   // Autoregressive generation after `prompt` (prefill once, then one decode step per token with a KV cache).
   // `on_token` is called with each new token and returns false to stop (stop sequences, streaming); generation
   // also stops at any of EosIds() (not passed to on_token) or after max_new_tokens. Returns the generated tokens.
   virtual Result<std::vector<TokenId>> Generate(std::span<const TokenId> prompt, int max_new_tokens,
                                                 const SamplingOptions& sampling,
                                                 const std::function<bool(TokenId)>& on_token) = 0;
+
+  // Several independent Generate calls: result[i] is exactly what Generate(requests[i].prompt, ...) returns, with
+  // on_token(i, token) in place of its on_token (calls of different requests may interleave; each request's own
+  // calls come in its token order). Generation of one request never depends on the others (each samples with its
+  // own generator seeded from its own options). The default makes one Generate call per request; the engine
+  // prefills each prompt and decodes every live request in one batched step (Model::DecodeStep), as many at once as
+  // its memory budget holds. Errors: those of Generate, naming the request.
+  virtual Result<std::vector<std::vector<TokenId>>> GenerateBatch(std::span<const GenerationRequest> requests,
+                                                                  const BatchTokenCallback& on_token);
 
   // The model's block-diffusion surface when it is a diffusion model (DiffusionGemma), else nullptr: tasks that
   // need a causal distribution (perplexity) refuse such a model, and tasks made for it (denoiser fidelity) use this.

@@ -143,13 +143,6 @@ Status FidelityTask::Preflight(const LanguageModel& model, const LanguageModel* 
 
 namespace {
 
-// Checks the logits of a forward pass over `chunk`.
-Status CheckLogitsSize(const std::vector<float>& logits, size_t tokens, size_t vocab) {
-  if (logits.size() == tokens * vocab) return Status::Ok();
-  return Status::Internal("fidelity: Logits returned " + std::to_string(logits.size()) + " values for " +
-                          std::to_string(tokens) + " tokens x vocab " + std::to_string(vocab));
-}
-
 Status CheckToken(TokenId token, size_t vocab) {
   if (token >= 0 && static_cast<size_t>(token) < vocab) return Status::Ok();
   return Status::InvalidArgument("fidelity: token " + std::to_string(token) + " outside the vocabulary of " +
@@ -190,28 +183,26 @@ SampleRecord ChunkSample(const std::string& sample_id, const std::vector<TokenId
 
 }  // namespace
 
-Result<SampleRecord> FidelityTask::ReferenceSample(LanguageModel& reference, const std::vector<TokenId>& chunk) const {
-  const size_t vocab = static_cast<size_t>(reference.VocabSize());
-  FP4LAB_ASSIGN_OR_RETURN(const std::vector<float> logits, reference.Logits(chunk));
-  FP4LAB_RETURN_IF_ERROR(CheckLogitsSize(logits, chunk.size(), vocab));
+Result<SampleRecord> FidelityTask::ReferenceSample(std::span<const float> rows, const std::vector<TokenId>& chunk,
+                                                   size_t vocab) const {
+  const int first = LlamaCppFirstScoredRow(options_.ctx);
   std::vector<PositionFidelity> scored;
-  std::vector<std::string> rows;
-  for (int r = LlamaCppFirstScoredRow(options_.ctx); r + 1 < options_.ctx; ++r) {
+  std::vector<std::string> stored;
+  for (int r = first; r + 1 < options_.ctx; ++r) {
     const TokenId correct = chunk[static_cast<size_t>(r) + 1];
     FP4LAB_RETURN_IF_ERROR(CheckToken(correct, vocab));
-    const std::span<const float> row = std::span<const float>(logits).subspan(static_cast<size_t>(r) * vocab, vocab);
+    const std::span<const float> row = rows.subspan(static_cast<size_t>(r - first) * vocab, vocab);
     scored.push_back(ComparePosition(row, row, correct));
-    rows.push_back(CompressReferenceRow(row, correct));
+    stored.push_back(CompressReferenceRow(row, correct));
   }
   SampleRecord sample = ChunkSample("", chunk, scored, options_.ctx);
-  sample.attachment = std::move(rows);
+  sample.attachment = std::move(stored);
   return sample;
 }
 
-Result<SampleRecord> FidelityTask::CandidateSample(LanguageModel& candidate, const std::vector<TokenId>& chunk,
+Result<SampleRecord> FidelityTask::CandidateSample(std::span<const float> rows, const std::vector<TokenId>& chunk,
                                                    const std::vector<std::string>& parts,
-                                                   const std::string& sample_id) const {
-  const size_t vocab = static_cast<size_t>(candidate.VocabSize());
+                                                   const std::string& sample_id, size_t vocab) const {
   const int first = LlamaCppFirstScoredRow(options_.ctx);
   const size_t expected_rows = static_cast<size_t>(options_.ctx - 1 - first);
   if (parts.empty()) {
@@ -223,8 +214,6 @@ Result<SampleRecord> FidelityTask::CandidateSample(LanguageModel& candidate, con
                                    sample_id + "; ctx " + std::to_string(options_.ctx) + " scores " +
                                    std::to_string(expected_rows));
   }
-  FP4LAB_ASSIGN_OR_RETURN(const std::vector<float> logits, candidate.Logits(chunk));
-  FP4LAB_RETURN_IF_ERROR(CheckLogitsSize(logits, chunk.size(), vocab));
   std::vector<PositionFidelity> scored;
   for (int r = first; r + 1 < options_.ctx; ++r) {
     const TokenId correct = chunk[static_cast<size_t>(r) + 1];
@@ -236,12 +225,15 @@ Result<SampleRecord> FidelityTask::CandidateSample(LanguageModel& candidate, con
       return Status::InvalidArgument("fidelity: " + what + " scores token " + std::to_string(stored.correct) +
                                      ", the chunk has " + std::to_string(correct) + " there");
     }
-    scored.push_back(
-        ComparePosition(stored, std::span<const float>(logits).subspan(static_cast<size_t>(r) * vocab, vocab)));
+    scored.push_back(ComparePosition(stored, rows.subspan(static_cast<size_t>(r - first) * vocab, vocab)));
   }
   return ChunkSample(sample_id, chunk, scored, options_.ctx);
 }
 
+// Chunks go to the model kScoreGroupTokens / ctx at a time (at least one) in one LogitsBatch whose rows ctx/2 ..
+// ctx-1 come to the host one engine pass at a time (the engine's memory budget bounds them); each chunk's sample
+// is made as its rows arrive (a candidate reads that chunk's stored reference rows then), so at most one chunk's
+// stored rows are held at once. The numbers equal one Logits call per chunk.
 Status FidelityTask::Run(TaskRun& run) {
   LanguageModel& model = run.model;
   FP4LAB_ASSIGN_OR_RETURN(const std::vector<TokenId> stream, Stream(model, run.is_reference ? "reference" : "candidate"));
@@ -253,23 +245,34 @@ Status FidelityTask::Run(TaskRun& run) {
   for (int64_t i = 0; i < chunks; ++i) {
     if (run.should_run(IndexedSampleId(kChunkPrefix, i))) pending.push_back(i);
   }
-  int64_t done = 0;
-  for (const int64_t index : pending) {
-    const std::string sample_id = IndexedSampleId(kChunkPrefix, index);
-    const std::vector<TokenId> chunk = LlamaCppChunk(stream, options_.ctx, index, model.BosId());
-    SampleRecord sample;
-    if (run.is_reference) {
-      FP4LAB_ASSIGN_OR_RETURN(sample, ReferenceSample(model, chunk));
-      sample.sample_id = sample_id;
-    } else {
-      FP4LAB_ASSIGN_OR_RETURN(const std::vector<std::string> parts, run.reference_attachment(sample_id));
-      FP4LAB_ASSIGN_OR_RETURN(sample, CandidateSample(model, chunk, parts, sample_id));
+  const size_t vocab = static_cast<size_t>(model.VocabSize());
+  const size_t per_group = static_cast<size_t>(std::max<int64_t>(1, kScoreGroupTokens / options_.ctx));
+  for (size_t start = 0; start < pending.size(); start += per_group) {
+    const size_t end = std::min(pending.size(), start + per_group);
+    std::vector<std::vector<TokenId>> group;
+    std::vector<LogitsSequence> sequences;
+    for (size_t k = start; k < end; ++k) {
+      group.push_back(LlamaCppChunk(stream, options_.ctx, pending[k], model.BosId()));
     }
-    if (run.log_samples) sample.prompt_text = model.Decode(chunk);
+    for (const std::vector<TokenId>& chunk : group) sequences.push_back({chunk, LlamaCppFirstScoredRow(options_.ctx)});
     std::vector<SampleRecord> batch;
-    batch.push_back(std::move(sample));
+    const auto on_rows = [&](size_t i, std::span<const float> rows) -> Status {
+      const std::string sample_id = IndexedSampleId(kChunkPrefix, pending[start + i]);
+      SampleRecord sample;
+      if (run.is_reference) {
+        FP4LAB_ASSIGN_OR_RETURN(sample, ReferenceSample(rows, group[i], vocab));
+        sample.sample_id = sample_id;
+      } else {
+        FP4LAB_ASSIGN_OR_RETURN(const std::vector<std::string> parts, run.reference_attachment(sample_id));
+        FP4LAB_ASSIGN_OR_RETURN(sample, CandidateSample(rows, group[i], parts, sample_id, vocab));
+      }
+      if (run.log_samples) sample.prompt_text = model.Decode(group[i]);
+      batch.push_back(std::move(sample));
+      return Status::Ok();
+    };
+    FP4LAB_RETURN_IF_ERROR(model.LogitsBatch(sequences, on_rows));
     FP4LAB_RETURN_IF_ERROR(run.emit(std::move(batch)));
-    if (run.progress) run.progress(++done, static_cast<int64_t>(pending.size()));
+    if (run.progress) run.progress(static_cast<int64_t>(end), static_cast<int64_t>(pending.size()));
   }
   return Status::Ok();
 }

@@ -6,6 +6,9 @@
 // (tasks/lm_requests.h LlamaCppChunk); each model reads each chunk in one forward, and rows ctx/2 .. ctx-2 are
 // scored (the token after each row is the "correct" one).
 //
+// Chunks of about kScoreGroupTokens tokens go to the model in one LanguageModel::LogitsBatch (packed by the engine
+// into multi-sequence passes within its memory budget, engine/batch_memory.h); the numbers equal one Logits call
+// per chunk.
 // The two models are never resident together. At the reference precision (TaskRun::is_reference) each chunk's
 // scored rows are stored with its sample as an attachment, one part per row, in the 16-bit form of
 // tasks/reference_logprobs.h (like llama-perplexity --kl-divergence-base); a candidate precision reads them back.
@@ -100,11 +103,15 @@ class FidelityTask : public Task {
   // InvalidArgument when ctx exceeds `model`'s context; else the BOS-prefixed token stream of the text, which
   // must hold at least one chunk.
   Result<std::vector<TokenId>> Stream(const LanguageModel& model, const char* which) const;
-  // One chunk's sample at the reference precision: compared with itself, its scored rows attached.
-  Result<SampleRecord> ReferenceSample(LanguageModel& reference, const std::vector<TokenId>& chunk) const;
-  // One chunk's sample at a candidate precision against the reference's stored rows `parts`.
-  Result<SampleRecord> CandidateSample(LanguageModel& candidate, const std::vector<TokenId>& chunk,
-                                       const std::vector<std::string>& parts, const std::string& sample_id) const;
+  // One chunk's sample at the reference precision from its logit rows ctx/2 .. ctx-1 ([ctx - ctx/2, vocab]):
+  // compared with itself, its scored rows attached.
+  Result<SampleRecord> ReferenceSample(std::span<const float> rows, const std::vector<TokenId>& chunk,
+                                       size_t vocab) const;
+  // One chunk's sample at a candidate precision from its logit rows (as ReferenceSample) against the reference's
+  // stored rows `parts`.
+  Result<SampleRecord> CandidateSample(std::span<const float> rows, const std::vector<TokenId>& chunk,
+                                       const std::vector<std::string>& parts, const std::string& sample_id,
+                                       size_t vocab) const;
 
   FidelityOptions options_;
   std::string text_;  // the whole file

@@ -117,30 +117,46 @@ size_t FindStopSequence(std::string_view text, std::span<const std::string_view>
 Result<GenerationResult> GenerateUntil(LanguageModel& model, std::span<const TokenId> prompt,
                                        std::span<const std::string_view> stop, int max_new_tokens,
                                        const SamplingOptions& sampling) {
-  if (prompt.empty() || max_new_tokens < 1 ||
-      static_cast<int64_t>(prompt.size()) + max_new_tokens > model.MaxContext()) {
-    return Status::InvalidArgument("GenerateUntil: a prompt of " + std::to_string(prompt.size()) + " tokens and " +
-                                   std::to_string(max_new_tokens) + " new tokens must fit the model's context of " +
-                                   std::to_string(model.MaxContext()) + " (prompt >= 1, new tokens >= 1)");
+  const GenerationRequest request{prompt, max_new_tokens, sampling};
+  FP4LAB_ASSIGN_OR_RETURN(std::vector<GenerationResult> results, GenerateUntilBatch(model, {&request, 1}, stop));
+  return std::move(results.front());
+}
+
+Result<std::vector<GenerationResult>> GenerateUntilBatch(LanguageModel& model,
+                                                         std::span<const GenerationRequest> requests,
+                                                         std::span<const std::string_view> stop) {
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const size_t prompt = requests[i].prompt.size();
+    const int max_new_tokens = requests[i].max_new_tokens;
+    if (prompt == 0 || max_new_tokens < 1 || static_cast<int64_t>(prompt) + max_new_tokens > model.MaxContext()) {
+      return Status::InvalidArgument("GenerateUntil: request " + std::to_string(i) + ": a prompt of " +
+                                     std::to_string(prompt) + " tokens and " + std::to_string(max_new_tokens) +
+                                     " new tokens must fit the model's context of " +
+                                     std::to_string(model.MaxContext()) + " (prompt >= 1, new tokens >= 1)");
+    }
   }
-  std::vector<TokenId> seen;
-  bool stopped = false;
-  const auto on_token = [&](TokenId token) {
-    seen.push_back(token);
-    stopped = FindStopSequence(model.Decode(seen), stop) != std::string_view::npos;
-    return !stopped;
+  std::vector<std::vector<TokenId>> seen(requests.size());
+  std::vector<bool> stopped(requests.size(), false);
+  const auto on_token = [&](size_t i, TokenId token) {
+    seen[i].push_back(token);
+    stopped[i] = FindStopSequence(model.Decode(seen[i]), stop) != std::string_view::npos;
+    return !stopped[i];
   };
-  GenerationResult result;
-  FP4LAB_ASSIGN_OR_RETURN(result.tokens, model.Generate(prompt, max_new_tokens, sampling, on_token));
-  result.text = model.Decode(result.tokens);
-  const size_t cut = FindStopSequence(result.text, stop);
-  if (cut != std::string_view::npos) result.text.resize(cut);
-  if (stopped) {
-    result.finish = "stop";
-  } else {
-    result.finish = static_cast<int64_t>(result.tokens.size()) >= max_new_tokens ? "length" : "eos";
+  FP4LAB_ASSIGN_OR_RETURN(std::vector<std::vector<TokenId>> generated, model.GenerateBatch(requests, on_token));
+  std::vector<GenerationResult> results(requests.size());
+  for (size_t i = 0; i < requests.size(); ++i) {
+    GenerationResult& result = results[i];
+    result.tokens = std::move(generated[i]);
+    result.text = model.Decode(result.tokens);
+    const size_t cut = FindStopSequence(result.text, stop);
+    if (cut != std::string_view::npos) result.text.resize(cut);
+    if (stopped[i]) {
+      result.finish = "stop";
+    } else {
+      result.finish = static_cast<int64_t>(result.tokens.size()) >= requests[i].max_new_tokens ? "length" : "eos";
+    }
   }
-  return result;
+  return results;
 }
 
 Result<std::unique_ptr<HumanevalTask>> HumanevalTask::Create(HumanevalOptions options) {
@@ -226,44 +242,63 @@ Status HumanevalTask::Run(TaskRun& run) {
   const int64_t total = static_cast<int64_t>(pending.size());
   for (size_t start = 0; start < pending.size(); start += kBatchSamples) {
     const size_t end = std::min(pending.size(), start + kBatchSamples);
+    // Every draw's prompt first, then one batched generation of them all.
+    struct Draw {
+      std::string task_prompt, context;
+      std::vector<TokenId> prompt;
+      bool truncated = false;
+    };
+    std::vector<Draw> draws;
+    std::vector<GenerationRequest> requests;
+    for (size_t i = start; i < end; ++i) {
+      const auto [p, draw] = pending[i];
+      const HumanEvalProblem& problem = problems_[p];
+      Draw d;
+      // evalplus codegen: prompt.strip() + "\n", and the solution it tests is that prompt + the completion.
+      d.task_prompt = evalplus ? std::string(StripWhitespace(problem.prompt)) + "\n" : problem.prompt;
+      std::vector<PromptTurn> turns;
+      if (!options_.chat.system_prompt.empty()) turns.push_back({"system", options_.chat.system_prompt, ""});
+      turns.push_back({"user", d.task_prompt, ""});
+      FP4LAB_ASSIGN_OR_RETURN(d.context, RenderTurns(std::move(turns), options_.chat));
+      FP4LAB_ASSIGN_OR_RETURN(d.prompt, model.Encode(d.context));
+      if (PrependBos(d.context, options_.chat)) d.prompt.insert(d.prompt.begin(), model.BosId());
+      const size_t max_prompt = static_cast<size_t>(max_context - 1);
+      d.truncated = d.prompt.size() > max_prompt;
+      if (d.truncated) d.prompt.erase(d.prompt.begin(), d.prompt.end() - static_cast<std::ptrdiff_t>(max_prompt));
+      draws.push_back(std::move(d));
+    }
+    for (size_t i = start; i < end; ++i) {
+      const Draw& d = draws[i - start];
+      SamplingOptions sampling = options_.sampling;
+      sampling.seed += static_cast<uint64_t>(pending[i].second);
+      const int new_tokens = std::min(options_.max_new_tokens, max_context - static_cast<int>(d.prompt.size()));
+      requests.push_back({d.prompt, new_tokens, sampling});
+    }
+    FP4LAB_ASSIGN_OR_RETURN(const std::vector<GenerationResult> generations, GenerateUntilBatch(model, requests, stops));
     std::vector<SampleRecord> batch;
     std::vector<std::string> programs;
     for (size_t i = start; i < end; ++i) {
       const auto [p, draw] = pending[i];
       const HumanEvalProblem& problem = problems_[p];
-      // evalplus codegen: prompt.strip() + "\n", and the solution it tests is that prompt + the completion.
-      const std::string task_prompt =
-          evalplus ? std::string(StripWhitespace(problem.prompt)) + "\n" : problem.prompt;
-      std::vector<PromptTurn> turns;
-      if (!options_.chat.system_prompt.empty()) turns.push_back({"system", options_.chat.system_prompt, ""});
-      turns.push_back({"user", task_prompt, ""});
-      FP4LAB_ASSIGN_OR_RETURN(const std::string context, RenderTurns(std::move(turns), options_.chat));
-      FP4LAB_ASSIGN_OR_RETURN(std::vector<TokenId> prompt, model.Encode(context));
-      if (PrependBos(context, options_.chat)) prompt.insert(prompt.begin(), model.BosId());
-      const size_t max_prompt = static_cast<size_t>(max_context - 1);
-      const bool truncated = prompt.size() > max_prompt;
-      if (truncated) prompt.erase(prompt.begin(), prompt.end() - static_cast<std::ptrdiff_t>(max_prompt));
-      const int new_tokens = std::min(options_.max_new_tokens, max_context - static_cast<int>(prompt.size()));
-      SamplingOptions sampling = options_.sampling;
-      sampling.seed += static_cast<uint64_t>(draw);
-      FP4LAB_ASSIGN_OR_RETURN(GenerationResult generation, GenerateUntil(model, prompt, stops, new_tokens, sampling));
+      const Draw& d = draws[i - start];
+      const GenerationResult& generation = generations[i - start];
       SampleRecord sample;
       sample.sample_id = DrawId(problem.task_id, draw);
-      sample.prompt_sha256 = TokensSha256(prompt);
+      sample.prompt_sha256 = TokensSha256(d.prompt);
       sample.data = {{"task_id", problem.task_id},
                      {"draw", draw},
                      {"isolation", isolation},
                      {"finish", generation.finish},
                      {"completion_tokens", generation.tokens.size()},
-                     {"prompt_truncated", truncated}};
+                     {"prompt_truncated", d.truncated}};
       if (run.log_samples) {
-        sample.prompt_text = context;
+        sample.prompt_text = d.context;
         sample.output_text = generation.text;
       }
       if (evalplus) {
         const EvalPlusDataset dataset =
             options_.suite == CodeSuite::kMbppPlus ? EvalPlusDataset::kMbpp : EvalPlusDataset::kHumanEval;
-        programs.push_back(BuildEvalPlusProgram(problem, dataset, task_prompt + generation.text));
+        programs.push_back(BuildEvalPlusProgram(problem, dataset, d.task_prompt + generation.text));
       } else {
         programs.push_back(BuildHumanEvalProgram(problem, generation.text));
       }

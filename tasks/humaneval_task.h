@@ -79,6 +79,12 @@ struct GenerationResult {
 Result<GenerationResult> GenerateUntil(LanguageModel& model, std::span<const TokenId> prompt,
                                        std::span<const std::string_view> stop, int max_new_tokens,
                                        const SamplingOptions& sampling);
+// GenerateUntil of several requests through one LanguageModel::GenerateBatch (batched decode in the engine):
+// result[i] equals GenerateUntil(requests[i]...) wherever the model's GenerateBatch equals its Generate per request
+// (bit for bit on the CPU reference). Errors: GenerateUntil's, naming the request.
+Result<std::vector<GenerationResult>> GenerateUntilBatch(LanguageModel& model,
+                                                         std::span<const GenerationRequest> requests,
+                                                         std::span<const std::string_view> stop);
 
 struct HumanevalOptions {
   CodeSuite suite = CodeSuite::kHumanEval;
@@ -112,7 +118,7 @@ class HumanevalTask : public Task {
 
   // FailedPrecondition naming --allow-code-exec unless options.sandbox.allow_code_exec (checked before anything
   // runs); CodeSandbox::Create errors; the model's errors; whatever emit returns. Stores one batch per
-  // kBatchSamples draws (generated, then run in the sandbox in parallel).
+  // kBatchSamples draws (generated together by one GenerateUntilBatch, then run in the sandbox in parallel).
   Status Run(TaskRun& run) override;
   // FailedPrecondition without allow_code_exec; InvalidArgument for a context below 2 tokens.
   Status Preflight(const LanguageModel& model, const LanguageModel* reference) const override;
@@ -122,7 +128,9 @@ class HumanevalTask : public Task {
   Result<std::vector<ComparisonRecord>> Compare(const std::vector<SampleRecord>& candidate,
                                                 const std::vector<SampleRecord>& reference) const override;
 
-  static constexpr size_t kBatchSamples = 16;
+  // Draws per batch: enough requests for the engine to decode many at once (it sizes its slots from free memory
+  // and queues the rest), few enough that samples are stored every few minutes on a GPU.
+  static constexpr size_t kBatchSamples = 64;
 
  private:
   HumanevalTask(HumanevalOptions options, std::vector<HumanEvalProblem> problems, std::string dataset_sha256)

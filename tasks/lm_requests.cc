@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <string_view>
 
 #include "datasets/sha256.h"
@@ -18,38 +19,95 @@ std::vector<double> LogSoftmax(std::span<const float> logits) {
 
 Result<LogLikelihoodResult> LogLikelihood(LanguageModel& model, std::span<const TokenId> context,
                                           std::span<const TokenId> continuation) {
+  const LogLikelihoodRequest request{context, continuation};
+  FP4LAB_ASSIGN_OR_RETURN(std::vector<LogLikelihoodResult> results, LogLikelihoodBatch(model, {&request, 1}));
+  return results.front();
+}
+
+Result<std::vector<LogLikelihoodResult>> LogLikelihoodBatch(LanguageModel& model,
+                                                            std::span<const LogLikelihoodRequest> requests) {
   const int max_length = model.MaxContext();
-  FP4LAB_ASSIGN_OR_RETURN(
-      const int drop, LeadingTokensToDrop(static_cast<int>(context.size()), static_cast<int>(continuation.size()),
-                                          max_length));
-  std::vector<TokenId> input(context.begin() + drop, context.end());
-  input.insert(input.end(), continuation.begin(), continuation.end() - 1);
-  const int first_row = static_cast<int>(input.size() - continuation.size());
-  std::vector<ScoreRequest> requests(continuation.size());
-  for (size_t k = 0; k < continuation.size(); ++k) requests[k] = {first_row + static_cast<int>(k), continuation[k]};
-  FP4LAB_ASSIGN_OR_RETURN(const std::vector<TokenScore> scores, model.ScoreTokens(input, requests));
-  LogLikelihoodResult result;
-  result.is_greedy = true;
-  for (const TokenScore& score : scores) {
-    result.logprob += score.logprob;
-    result.is_greedy = result.is_greedy && score.is_greedy;
+  // One forward per distinct input; each request's rows are a run of its forward's requests.
+  struct Forward {
+    std::vector<TokenId> input;
+    std::vector<ScoreRequest> requests;
+  };
+  struct Placed {
+    size_t forward = 0, first = 0, count = 0;
+  };
+  std::vector<Forward> forwards;
+  std::map<std::vector<TokenId>, size_t> by_input;
+  std::vector<Placed> placed;
+  placed.reserve(requests.size());
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const std::span<const TokenId> context = requests[i].context, continuation = requests[i].continuation;
+    const Result<int> drop = LeadingTokensToDrop(static_cast<int>(context.size()),
+                                                 static_cast<int>(continuation.size()), max_length);
+    if (!drop.ok()) return drop.status().WithContext("loglikelihood request " + std::to_string(i));
+    std::vector<TokenId> input(context.begin() + *drop, context.end());
+    input.insert(input.end(), continuation.begin(), continuation.end() - 1);
+    const int first_row = static_cast<int>(input.size() - continuation.size());
+    const auto [it, inserted] = by_input.emplace(std::move(input), forwards.size());
+    if (inserted) forwards.push_back({it->first, {}});
+    Forward& forward = forwards[it->second];
+    placed.push_back({it->second, forward.requests.size(), continuation.size()});
+    for (size_t k = 0; k < continuation.size(); ++k) {
+      forward.requests.push_back({first_row + static_cast<int>(k), continuation[k]});
+    }
   }
-  return result;
+  // Longest first (lm-eval's order), ties in request order.
+  std::vector<size_t> order(forwards.size());
+  for (size_t f = 0; f < order.size(); ++f) order[f] = f;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return forwards[a].input.size() > forwards[b].input.size(); });
+  std::vector<ScoreSequence> batch;
+  std::vector<size_t> position(forwards.size());  // forward -> its index in `batch`
+  for (const size_t f : order) {
+    position[f] = batch.size();
+    batch.push_back({forwards[f].input, forwards[f].requests});
+  }
+  FP4LAB_ASSIGN_OR_RETURN(const auto scores, model.ScoreBatch(batch));
+  std::vector<LogLikelihoodResult> results(requests.size());
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const std::vector<TokenScore>& rows = scores[position[placed[i].forward]];
+    LogLikelihoodResult& result = results[i];
+    result.is_greedy = true;
+    for (size_t k = placed[i].first; k < placed[i].first + placed[i].count; ++k) {
+      result.logprob += rows[k].logprob;
+      result.is_greedy = result.is_greedy && rows[k].is_greedy;
+    }
+  }
+  return results;
 }
 
 Result<std::vector<double>> TokenNlls(LanguageModel& model, std::span<const TokenId> input, int first_row) {
-  if (input.size() < 2 || first_row < 0 || static_cast<size_t>(first_row) >= input.size() - 1) {
-    return Status::InvalidArgument("TokenNlls: first_row " + std::to_string(first_row) + " needs 0 <= first_row < " +
-                                   std::to_string(input.size()) + " - 1 (the input length minus one)");
+  const std::span<const TokenId> inputs[] = {input};
+  FP4LAB_ASSIGN_OR_RETURN(std::vector<std::vector<double>> nlls, TokenNllsBatch(model, inputs, first_row));
+  return std::move(nlls.front());
+}
+
+Result<std::vector<std::vector<double>>> TokenNllsBatch(LanguageModel& model,
+                                                        std::span<const std::span<const TokenId>> inputs,
+                                                        int first_row) {
+  std::vector<std::vector<ScoreRequest>> requests(inputs.size());
+  std::vector<ScoreSequence> batch;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const std::span<const TokenId> input = inputs[i];
+    if (input.size() < 2 || first_row < 0 || static_cast<size_t>(first_row) >= input.size() - 1) {
+      return Status::InvalidArgument("TokenNlls: first_row " + std::to_string(first_row) + " needs 0 <= first_row < " +
+                                     std::to_string(input.size()) + " - 1 (the input length minus one)");
+    }
+    for (size_t r = static_cast<size_t>(first_row); r + 1 < input.size(); ++r) {
+      requests[i].push_back({static_cast<int>(r), input[r + 1]});
+    }
+    batch.push_back({input, requests[i]});
   }
-  std::vector<ScoreRequest> requests;
-  for (size_t r = static_cast<size_t>(first_row); r + 1 < input.size(); ++r) {
-    requests.push_back({static_cast<int>(r), input[r + 1]});
+  FP4LAB_ASSIGN_OR_RETURN(const auto scores, model.ScoreBatch(batch));
+  std::vector<std::vector<double>> nlls(inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    nlls[i].reserve(scores[i].size());
+    for (const TokenScore& score : scores[i]) nlls[i].push_back(-score.logprob);
   }
-  FP4LAB_ASSIGN_OR_RETURN(const std::vector<TokenScore> scores, model.ScoreTokens(input, requests));
-  std::vector<double> nlls;
-  nlls.reserve(scores.size());
-  for (const TokenScore& score : scores) nlls.push_back(-score.logprob);
   return nlls;
 }
 

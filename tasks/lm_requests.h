@@ -31,10 +31,35 @@ struct LogLikelihoodResult {
 Result<LogLikelihoodResult> LogLikelihood(LanguageModel& model, std::span<const TokenId> context,
                                           std::span<const TokenId> continuation);
 
+// One loglikelihood request of a batch (the spans must outlive the call).
+struct LogLikelihoodRequest {
+  std::span<const TokenId> context;
+  std::span<const TokenId> continuation;
+};
+
+// lm-eval's _loglikelihood_tokens over many requests: result[i] equals LogLikelihood(requests[i]) (the same
+// forward input and rows, so bit-identical scores on a backend whose rows do not depend on the other rows of a
+// pass). Requests whose forward input is identical share one forward, as lm-eval's group_by="contexts" shares one
+// for requests with the same context + continuation[:-1] (those always have identical inputs; e.g. the one-token
+// answers of one MMLU question); the forwards go to one ScoreBatch call longest first, as lm-eval orders them, so
+// the engine's passes hold sequences of similar length. Errors: LogLikelihood's, naming the request.
+Result<std::vector<LogLikelihoodResult>> LogLikelihoodBatch(LanguageModel& model,
+                                                            std::span<const LogLikelihoodRequest> requests);
+
+// Forward input tokens per batched call a task sends (perplexity windows, fidelity chunks): several of the
+// engine's passes (Engine::kScoreBatchRows) to pack, few enough that samples are stored and progress reported
+// every few seconds. A task groups whole items (documents, chunks), so a call may exceed it by one item.
+inline constexpr int64_t kScoreGroupTokens = 16384;
+
 // One forward over `input`; returns -ln p(input[r + 1] | input[0..r]) for r = first_row .. input.size() - 2
 // (input.size() - 1 - first_row values, nats). InvalidArgument unless 0 <= first_row < input.size() - 1 and
 // input.size() <= MaxContext().
 Result<std::vector<double>> TokenNlls(LanguageModel& model, std::span<const TokenId> input, int first_row);
+// TokenNlls of several inputs in one ScoreBatch call: result[i] equals TokenNlls(inputs[i], first_row). Errors:
+// TokenNlls', naming the input.
+Result<std::vector<std::vector<double>>> TokenNllsBatch(LanguageModel& model,
+                                                        std::span<const std::span<const TokenId>> inputs,
+                                                        int first_row);
 
 // One disjoint window of lm-eval's loglikelihood_rolling: the model reads (context + continuation)[:-1] and the
 // continuation tokens are scored.

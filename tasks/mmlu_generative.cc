@@ -4,10 +4,9 @@
 #include <cstdint>
 #include <utility>
 
-#include "tasks/humaneval_task.h"  // GenerateUntil
+#include "tasks/humaneval_task.h"  // GenerateUntilBatch
 #include "tasks/lm_requests.h"     // TokensSha256
 #include "tasks/mmlu_aggregate.h"
-#include "tasks/mmlu_prompt.h"
 #include "tasks/paired_accuracy.h"
 
 namespace fp4lab {
@@ -72,42 +71,45 @@ Status MmluGenerativeTask::Preflight(const LanguageModel& model, const LanguageM
   return Status::Ok();
 }
 
-Result<SampleRecord> MmluGenerativeTask::EvaluateItem(LanguageModel& model, const MmluSubjectRows& subject,
-                                                      size_t row, bool log_samples) const {
-  const std::string id = MmluItemId(subject.name, row);
+Result<MmluGenerativeTask::PreparedItem> MmluGenerativeTask::PrepareItem(const LanguageModel& model,
+                                                                         const MmluSubjectRows& subject,
+                                                                         size_t row) const {
+  PreparedItem item;
+  item.id = MmluItemId(subject.name, row);
+  item.subject = &subject;
   const MmluOptions& mmlu = options_.mmlu;
-  FP4LAB_ASSIGN_OR_RETURN(const MmluPrompt prompt,
+  FP4LAB_ASSIGN_OR_RETURN(item.prompt,
                           BuildMmluPrompt(subject.name, subject.dev, mmlu.shots, subject.items[row], mmlu.chat));
-  FP4LAB_ASSIGN_OR_RETURN(std::vector<TokenId> context, model.Encode(prompt.context));
-  if (PrependBos(prompt.context, mmlu.chat)) context.insert(context.begin(), model.BosId());
+  FP4LAB_ASSIGN_OR_RETURN(item.context, model.Encode(item.prompt.context));
+  if (PrependBos(item.prompt.context, mmlu.chat)) item.context.insert(item.context.begin(), model.BosId());
   const size_t room = static_cast<size_t>(model.MaxContext() - options_.max_new_tokens);
-  const bool truncated = context.size() > room;
-  const std::span<const TokenId> input =
-      truncated ? std::span<const TokenId>(context).last(room) : std::span<const TokenId>(context);
-  const std::vector<std::string_view> until(kMmluGenerativeUntil.begin(), kMmluGenerativeUntil.end());
-  auto generation = GenerateUntil(model, input, until, options_.max_new_tokens, SamplingOptions{});
-  if (!generation.ok()) return generation.status().WithContext("mmlu_generative: item '" + id + "'");
+  const size_t drop = item.context.size() > room ? item.context.size() - room : 0;
+  item.input.assign(item.context.begin() + static_cast<std::ptrdiff_t>(drop), item.context.end());
+  return item;
+}
 
-  const std::string response = MmluGenerativeResponse(generation->text);
+SampleRecord MmluGenerativeTask::FinishItem(const PreparedItem& item, const GenerationResult& generation,
+                                            bool log_samples) const {
+  const std::string response = MmluGenerativeResponse(generation.text);
   const char letter = MmluGenerativeLetter(response);
-  const bool correct = letter == static_cast<char>('A' + prompt.gold);
+  const bool correct = letter == static_cast<char>('A' + item.prompt.gold);
   SampleRecord sample;
-  sample.sample_id = id;
+  sample.sample_id = item.id;
   sample.score = correct ? 1.0 : 0.0;
   sample.outcome = correct ? "correct" : "wrong";
-  sample.prompt_sha256 = TokensSha256(context);
+  sample.prompt_sha256 = TokensSha256(item.context);
   sample.data = {{"response", response},
                  {"pred", letter == '\0' ? std::string() : std::string(1, letter)},
-                 {"gold", prompt.gold},
-                 {"subject", subject.name},
-                 {"category", subject.category},
-                 {"truncated", truncated},
-                 {"context_tokens", context.size()},
-                 {"completion_tokens", generation->tokens.size()},
-                 {"finish", generation->finish}};
+                 {"gold", item.prompt.gold},
+                 {"subject", item.subject->name},
+                 {"category", item.subject->category},
+                 {"truncated", item.input.size() < item.context.size()},
+                 {"context_tokens", item.context.size()},
+                 {"completion_tokens", generation.tokens.size()},
+                 {"finish", generation.finish}};
   if (log_samples) {
-    sample.prompt_text = prompt.context;
-    sample.output_text = generation->text;
+    sample.prompt_text = item.prompt.context;
+    sample.output_text = generation.text;
   }
   return sample;
 }
@@ -120,18 +122,31 @@ Status MmluGenerativeTask::Run(TaskRun& run) {
       if (run.should_run(MmluItemId(data_.subjects[s].name, row))) pending.emplace_back(s, row);
     }
   }
+  const std::vector<std::string_view> until(kMmluGenerativeUntil.begin(), kMmluGenerativeUntil.end());
   const int64_t total = static_cast<int64_t>(pending.size());
   for (size_t start = 0; start < pending.size(); start += kBatchItems) {
     const size_t end = std::min(pending.size(), start + kBatchItems);
-    std::vector<SampleRecord> batch;
+    std::vector<PreparedItem> items;
+    std::vector<GenerationRequest> requests;
     for (size_t k = start; k < end; ++k) {
       const auto [subject, row] = pending[k];
-      FP4LAB_ASSIGN_OR_RETURN(SampleRecord sample,
-                              EvaluateItem(run.model, data_.subjects[subject], row, run.log_samples));
-      batch.push_back(std::move(sample));
-      if (run.progress) run.progress(static_cast<int64_t>(k + 1), total);
+      FP4LAB_ASSIGN_OR_RETURN(PreparedItem item, PrepareItem(run.model, data_.subjects[subject], row));
+      items.push_back(std::move(item));
+    }
+    for (const PreparedItem& item : items) {
+      requests.push_back({item.input, options_.max_new_tokens, SamplingOptions{}});  // greedy
+    }
+    auto generations = GenerateUntilBatch(run.model, requests, until);
+    if (!generations.ok()) {
+      return generations.status().WithContext("mmlu_generative: items " + items.front().id + " .. " +
+                                              items.back().id);
+    }
+    std::vector<SampleRecord> batch;
+    for (size_t k = 0; k < items.size(); ++k) {
+      batch.push_back(FinishItem(items[k], (*generations)[k], run.log_samples));
     }
     FP4LAB_RETURN_IF_ERROR(run.emit(std::move(batch)));
+    if (run.progress) run.progress(static_cast<int64_t>(end), total);
   }
   return Status::Ok();
 }

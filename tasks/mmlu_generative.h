@@ -21,6 +21,7 @@
 // filter), pred ("A".."D", or "" when the response names no letter), gold (0..3), subject, category, truncated,
 // context_tokens (with BOS, before truncation), completion_tokens, finish ("stop" | "eos" | "length")}; with
 // log_samples, prompt_text = the context and output_text = the generation cut at the first stop string.
+// Items go to the model 32 at a time as one GenerateUntilBatch (batched decode in the engine).
 // Metrics: AggregateMmluSamples("mmlu_generative", "exact_match") (tasks/mmlu_aggregate.h) plus no_letter (items
 // whose response names no letter, "items", neutral). Compare: paired accuracy "exact_match".
 #pragma once
@@ -31,7 +32,9 @@
 #include <string_view>
 #include <vector>
 
+#include "tasks/humaneval_task.h"  // GenerationResult
 #include "tasks/mmlu_data.h"
+#include "tasks/mmlu_prompt.h"
 #include "tasks/task.h"
 
 namespace fp4lab {
@@ -75,9 +78,18 @@ class MmluGenerativeTask : public Task {
  private:
   MmluGenerativeTask(MmluGenerativeOptions options, MmluData data)
       : options_(std::move(options)), data_(std::move(data)) {}
-  // Generates and scores row `row` of `subject`.
-  Result<SampleRecord> EvaluateItem(LanguageModel& model, const MmluSubjectRows& subject, size_t row,
-                                    bool log_samples) const;
+  // One item between tokenization and generation.
+  struct PreparedItem {
+    std::string id;
+    const MmluSubjectRows* subject = nullptr;
+    MmluPrompt prompt;
+    std::vector<TokenId> context;  // with BOS, before truncation
+    std::vector<TokenId> input;    // the context's last MaxContext() - max_new_tokens tokens
+  };
+  // Builds and tokenizes row `row` of `subject`.
+  Result<PreparedItem> PrepareItem(const LanguageModel& model, const MmluSubjectRows& subject, size_t row) const;
+  // The sample of a prepared item from its generation.
+  SampleRecord FinishItem(const PreparedItem& item, const GenerationResult& generation, bool log_samples) const;
 
   MmluGenerativeOptions options_;  // subjects resolved (MmluData::subject_names)
   MmluData data_;

@@ -76,17 +76,6 @@ Result<MmluTask::PreparedItem> MmluTask::PrepareItem(const LanguageModel& model,
                                                  static_cast<int>(continuation.size()), model.MaxContext());
     if (!drop.ok()) return drop.status().WithContext("mmlu: item '" + item.id + "'");
     item.truncated = item.truncated || *drop > 0;
-    item.single_tokens = item.single_tokens && continuation.size() == 1;
-  }
-  if (item.single_tokens) {
-    // One forward over the (left-truncated) context; its last row scores every one-token continuation, exactly as
-    // LogLikelihood would with the same input.
-    FP4LAB_ASSIGN_OR_RETURN(const int drop,
-                            LeadingTokensToDrop(static_cast<int>(item.context.size()), 1, model.MaxContext()));
-    item.input.assign(item.context.begin() + drop, item.context.end());
-    for (size_t i = 0; i < 4; ++i) {
-      item.requests.push_back({static_cast<int>(item.input.size()) - 1, item.continuations[i][0]});
-    }
   }
   return item;
 }
@@ -116,10 +105,11 @@ SampleRecord MmluTask::FinishItem(const MmluSubjectRows& subject, const Prepared
   return sample;
 }
 
-// Items are scored kBatchItems at a time: the one-token-continuation items of a batch go to the model as one
-// ScoreBatch (packed into multi-sequence forward passes by the engine, each context scored once for its four
-// letters, as lm-eval groups requests by context); items with longer continuations use LogLikelihood per
-// continuation. The numbers equal one ScoreTokens call per item (engine/engine.h ScoreBatch).
+// Items are scored kBatchItems at a time: the four continuations of every item of a batch go to the model as one
+// LogLikelihoodBatch (tasks/lm_requests.h), where continuations with the same forward input share one forward, as
+// lm-eval groups requests by context (the four one-token letters of a question: one forward over its context), and
+// the forwards are packed into multi-sequence passes by the engine. The numbers equal one LogLikelihood call per
+// continuation.
 Status MmluTask::Run(TaskRun& run) {
   std::vector<std::pair<size_t, size_t>> pending;  // (subject index, row)
   for (size_t s = 0; s < data_.subjects.size(); ++s) {
@@ -131,35 +121,24 @@ Status MmluTask::Run(TaskRun& run) {
   for (size_t start = 0; start < pending.size(); start += kBatchItems) {
     const size_t end = std::min(pending.size(), start + kBatchItems);
     std::vector<PreparedItem> items;
-    std::vector<ScoreSequence> sequences;
     for (size_t k = start; k < end; ++k) {
       const auto [subject, row] = pending[k];
       FP4LAB_ASSIGN_OR_RETURN(PreparedItem item, PrepareItem(run.model, data_.subjects[subject], row));
       items.push_back(std::move(item));
     }
+    std::vector<LogLikelihoodRequest> requests;
     for (const PreparedItem& item : items) {
-      if (item.single_tokens) sequences.push_back({item.input, item.requests});
+      for (const std::vector<TokenId>& continuation : item.continuations) requests.push_back({item.context, continuation});
     }
-    auto scores = run.model.ScoreBatch(sequences);
+    auto scores = LogLikelihoodBatch(run.model, requests);
     if (!scores.ok()) {
       return scores.status().WithContext("mmlu: items " + items.front().id + " .. " + items.back().id);
     }
     std::vector<SampleRecord> batch;
-    size_t next = 0;
     for (size_t k = 0; k < items.size(); ++k) {
-      const PreparedItem& item = items[k];
       std::array<double, 4> logprobs{};
-      if (item.single_tokens) {
-        for (size_t i = 0; i < 4; ++i) logprobs[i] = (*scores)[next][i].logprob;
-        ++next;
-      } else {
-        for (size_t i = 0; i < 4; ++i) {
-          FP4LAB_ASSIGN_OR_RETURN(const LogLikelihoodResult ll,
-                                  LogLikelihood(run.model, item.context, item.continuations[i]));
-          logprobs[i] = ll.logprob;
-        }
-      }
-      batch.push_back(FinishItem(data_.subjects[pending[start + k].first], item, logprobs, run.log_samples));
+      for (size_t i = 0; i < 4; ++i) logprobs[i] = (*scores)[4 * k + i].logprob;
+      batch.push_back(FinishItem(data_.subjects[pending[start + k].first], items[k], logprobs, run.log_samples));
     }
     FP4LAB_RETURN_IF_ERROR(run.emit(std::move(batch)));
     if (run.progress) run.progress(static_cast<int64_t>(end), total);

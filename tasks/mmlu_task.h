@@ -15,10 +15,11 @@
 // add_bos_token=True.
 // Contexts longer than the model's MaxContext() are truncated from the left as lm-eval does
 // (tasks/mmlu_prompt.h LeadingTokensToDrop); such items are counted (metric "truncated").
-// When every continuation is one token (the usual case for letter answers under a sentencepiece tokenizer), the four
-// share one forward pass over the context, as lm-eval's request grouping does; the numbers are the same as four
-// separate LogLikelihood calls. Such items go to the model 32 at a time as one LanguageModel::ScoreBatch, which the
-// engine packs into multi-sequence forward passes (bit-identical to one pass per item on the CPU reference).
+// Continuations whose forward input is identical share one forward pass, as lm-eval's request grouping does (when
+// every continuation is one token, the usual case for letter answers, the four share the pass over the context);
+// the numbers are the same as four separate LogLikelihood calls. Items go to the model 32 at a time as one
+// LogLikelihoodBatch (tasks/lm_requests.h), which the engine packs into multi-sequence forward passes
+// (bit-identical to one pass per forward on the CPU reference).
 //
 // Samples: id "<subject>/<row>" (row = 0-based index in the subject's split file), score 1 (correct) / 0 (wrong),
 // outcome "correct" / "wrong", data {pred, gold (0..3), logprobs [4] (nats), subject, category (lm-eval group),
@@ -86,12 +87,8 @@ class MmluTask : public Task {
     std::vector<TokenId> context;                      // with BOS, before truncation
     std::array<std::vector<TokenId>, 4> continuations;
     bool truncated = false;
-    // When every continuation is one token: the (left-truncated) context, scored once for all four (requests).
-    bool single_tokens = true;
-    std::vector<TokenId> input;
-    std::vector<ScoreRequest> requests;
   };
-  // Tokenizes one item (lm-eval _encode_pair) and lays out its scoring requests.
+  // Tokenizes one item (lm-eval _encode_pair).
   Result<PreparedItem> PrepareItem(const LanguageModel& model, const MmluSubjectRows& subject, size_t row) const;
   // The sample of a prepared item from the log-probabilities of its four continuations.
   SampleRecord FinishItem(const MmluSubjectRows& subject, const PreparedItem& item,

@@ -1,5 +1,6 @@
 #include "tasks/perplexity.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <map>
@@ -328,63 +329,95 @@ Status PerplexityTask::Run(TaskRun& run) {
   return RunLlamaCpp(run, options_.ctx > 0 ? options_.ctx : kLlamaCppDefaultCtx);
 }
 
+// Documents go to the model in groups of about kScoreGroupTokens window tokens: every window of a group in one
+// LogLikelihoodBatch (tasks/lm_requests.h), each document's NLL then summed over its windows in window order, so the
+// numbers equal one LogLikelihood call per window.
 Status PerplexityTask::RunLmEval(TaskRun& run, int ctx) {
   LanguageModel& model = run.model;
   FP4LAB_RETURN_IF_ERROR(CheckCtx(ctx, model));
   const std::vector<int64_t> pending =
       PendingItems(run, kDocPrefix, static_cast<int64_t>(corpus_.documents.size()));
-  int64_t done = 0;
-  for (const int64_t index : pending) {
-    const std::string_view doc = PythonStrip(corpus_.documents[static_cast<size_t>(index)]);
-    FP4LAB_ASSIGN_OR_RETURN(std::vector<TokenId> tokens, model.Encode(doc));
-    const std::vector<RollingWindow> windows = RollingTokenWindows(tokens, model.BosId(), ctx);
-    double nll = 0.0;
-    for (const RollingWindow& window : windows) {
-      FP4LAB_ASSIGN_OR_RETURN(const LogLikelihoodResult ll,
-                              LogLikelihood(model, window.context, window.continuation));
-      nll -= ll.logprob;
+  struct Document {
+    int64_t index = 0;
+    std::string_view text;
+    std::vector<TokenId> tokens;
+    std::vector<RollingWindow> windows;
+  };
+  size_t next = 0;
+  while (next < pending.size()) {
+    std::vector<Document> group;
+    int64_t group_tokens = 0;
+    while (next < pending.size() && (group.empty() || group_tokens < kScoreGroupTokens)) {
+      Document doc;
+      doc.index = pending[next++];
+      doc.text = PythonStrip(corpus_.documents[static_cast<size_t>(doc.index)]);
+      FP4LAB_ASSIGN_OR_RETURN(doc.tokens, model.Encode(doc.text));
+      doc.windows = RollingTokenWindows(doc.tokens, model.BosId(), ctx);
+      for (const RollingWindow& w : doc.windows) {
+        group_tokens += static_cast<int64_t>(w.context.size() + w.continuation.size()) - 1;
+      }
+      group.push_back(std::move(doc));
     }
-    SampleRecord sample;
-    sample.sample_id = IndexedSampleId(kDocPrefix, index);
-    sample.score = nll;
-    tokens.insert(tokens.begin(), model.BosId());
-    sample.prompt_sha256 = TokensSha256(tokens);
-    sample.data = {{"nll_sum", nll},
-                   {"tokens", tokens.size() - 1},
-                   {"bytes", doc.size()},
-                   {"words", CountPythonWords(doc)},
-                   {"windows", windows.size()},
-                   {"ctx", ctx}};
-    if (run.log_samples) sample.prompt_text = std::string(doc);
+    std::vector<LogLikelihoodRequest> requests;
+    for (const Document& doc : group) {
+      for (const RollingWindow& w : doc.windows) requests.push_back({w.context, w.continuation});
+    }
+    FP4LAB_ASSIGN_OR_RETURN(const std::vector<LogLikelihoodResult> scored, LogLikelihoodBatch(model, requests));
     std::vector<SampleRecord> batch;
-    batch.push_back(std::move(sample));
+    size_t window = 0;
+    for (Document& doc : group) {
+      double nll = 0.0;
+      for (size_t w = 0; w < doc.windows.size(); ++w) nll -= scored[window++].logprob;
+      SampleRecord sample;
+      sample.sample_id = IndexedSampleId(kDocPrefix, doc.index);
+      sample.score = nll;
+      doc.tokens.insert(doc.tokens.begin(), model.BosId());
+      sample.prompt_sha256 = TokensSha256(doc.tokens);
+      sample.data = {{"nll_sum", nll},
+                     {"tokens", doc.tokens.size() - 1},
+                     {"bytes", doc.text.size()},
+                     {"words", CountPythonWords(doc.text)},
+                     {"windows", doc.windows.size()},
+                     {"ctx", ctx}};
+      if (run.log_samples) sample.prompt_text = std::string(doc.text);
+      batch.push_back(std::move(sample));
+    }
     FP4LAB_RETURN_IF_ERROR(run.emit(std::move(batch)));
-    if (run.progress) run.progress(++done, static_cast<int64_t>(pending.size()));
+    if (run.progress) run.progress(static_cast<int64_t>(next), static_cast<int64_t>(pending.size()));
   }
   return Status::Ok();
 }
 
+// Chunks go to the model kScoreGroupTokens / ctx at a time (at least one) in one TokenNllsBatch: chunks are all ctx
+// tokens long, so the engine packs them into passes without padding.
 Status PerplexityTask::RunLlamaCpp(TaskRun& run, int ctx) {
   LanguageModel& model = run.model;
   FP4LAB_ASSIGN_OR_RETURN(const std::vector<TokenId> stream, LlamaCppStream(model, ctx));
   const int64_t chunks = LlamaCppChunkCount(stream.size(), ctx);
   const std::vector<int64_t> pending = PendingItems(run, kChunkPrefix, chunks);
-  int64_t done = 0;
-  for (const int64_t index : pending) {
-    const std::vector<TokenId> chunk = LlamaCppChunk(stream, ctx, index, model.BosId());
-    FP4LAB_ASSIGN_OR_RETURN(const std::vector<double> nlls, TokenNlls(model, chunk, LlamaCppFirstScoredRow(ctx)));
-    double nll_sum = 0.0;
-    for (double x : nlls) nll_sum += x;
-    SampleRecord sample;
-    sample.sample_id = IndexedSampleId(kChunkPrefix, index);
-    sample.score = nll_sum;
-    sample.prompt_sha256 = TokensSha256(chunk);
-    sample.data = {{"nlls", nlls}, {"nll_sum", nll_sum}, {"tokens", nlls.size()}, {"ctx", ctx}};
-    if (run.log_samples) sample.prompt_text = model.Decode(chunk);
+  const size_t per_group = static_cast<size_t>(std::max<int64_t>(1, kScoreGroupTokens / ctx));
+  for (size_t start = 0; start < pending.size(); start += per_group) {
+    const size_t end = std::min(pending.size(), start + per_group);
+    std::vector<std::vector<TokenId>> group;
+    for (size_t k = start; k < end; ++k) group.push_back(LlamaCppChunk(stream, ctx, pending[k], model.BosId()));
+    const std::vector<std::span<const TokenId>> inputs(group.begin(), group.end());
+    FP4LAB_ASSIGN_OR_RETURN(const auto group_nlls, TokenNllsBatch(model, inputs, LlamaCppFirstScoredRow(ctx)));
     std::vector<SampleRecord> batch;
-    batch.push_back(std::move(sample));
+    for (size_t k = start; k < end; ++k) {
+      const std::vector<TokenId>& chunk = group[k - start];
+      const std::vector<double>& nlls = group_nlls[k - start];
+      double nll_sum = 0.0;
+      for (double x : nlls) nll_sum += x;
+      SampleRecord sample;
+      sample.sample_id = IndexedSampleId(kChunkPrefix, pending[k]);
+      sample.score = nll_sum;
+      sample.prompt_sha256 = TokensSha256(chunk);
+      sample.data = {{"nlls", nlls}, {"nll_sum", nll_sum}, {"tokens", nlls.size()}, {"ctx", ctx}};
+      if (run.log_samples) sample.prompt_text = model.Decode(chunk);
+      batch.push_back(std::move(sample));
+    }
     FP4LAB_RETURN_IF_ERROR(run.emit(std::move(batch)));
-    if (run.progress) run.progress(++done, static_cast<int64_t>(pending.size()));
+    if (run.progress) run.progress(static_cast<int64_t>(end), static_cast<int64_t>(pending.size()));
   }
   return Status::Ok();
 }

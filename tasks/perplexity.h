@@ -21,6 +21,9 @@
 //   treated as independent as llama.cpp does); lmeval pairs per document with the ratio estimator
 //   r = sum_j d_j / sum_j tokens_j, linearized: SE(r) = sqrt(n / (n - 1) * sum_j (d_j - r tokens_j)^2) / sum tokens.
 //   Fewer than 2 paired items (documents or tokens): no comparison rows (an interval is undefined).
+// Batching: windows (lmeval) and chunks (llamacpp) of about kScoreGroupTokens tokens go to the model in one call
+// (LogLikelihoodBatch / TokenNllsBatch, tasks/lm_requests.h), packed by the engine into multi-sequence passes within
+// its memory budget (engine/batch_memory.h); the numbers equal one forward call per window or chunk.
 #pragma once
 
 #include <memory>
