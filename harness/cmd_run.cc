@@ -176,6 +176,10 @@ Result<int> RunRun(RunFlags f) {
   mmlu.update(chat.ToJson());
   humaneval.update(chat.ToJson());
   plan.task_options = {{"perplexity", ppl}, {"fidelity", fidelity}, {"mmlu", mmlu}, {"humaneval", humaneval}};
+  plan.task_options["mmlu_generative"] = mmlu;  // the same data, shots and chat flags; lm-eval's max_gen_toks
+  nlohmann::json denoiser_fidelity = nlohmann::json::object();
+  if (!f.ppl_data.empty()) denoiser_fidelity["data"] = f.ppl_data;
+  plan.task_options["denoiser_fidelity"] = denoiser_fidelity;
   for (const std::string& task : plan.tasks) {
     if (ParseCodeSuite(task).ok()) plan.task_options[task] = humaneval;  // humaneval+ and mbpp+ take the same flags
   }
@@ -194,6 +198,7 @@ Result<int> RunRun(RunFlags f) {
     std::fprintf(stderr, "reference: bf16 weights of %s\n", (f.reference.empty() ? f.model : f.reference).c_str());
   } else {
     std::erase(plan.tasks, std::string("fidelity"));
+    std::erase(plan.tasks, std::string("denoiser_fidelity"));
   }
   if (plan.precisions.empty()) return Status::InvalidArgument("--precisions: nothing left to run");
   // Every precision under test gets its KV-cache format in its label; the bf16 reference keeps the bf16 cache.
@@ -259,7 +264,8 @@ Command AddRunCommand(CLI::App& root, const std::string& command_line) {
                   "as the reference)")
       ->capture_default_str();
   app->add_option("--tasks", f->tasks, "Comma list of tasks: perplexity, fidelity, mmlu, humaneval (or humaneval+, "
-                  "mbpp+)")
+                  "mbpp+), mmlu_generative (lm-eval mmlu_generative: causal and diffusion models), "
+                  "denoiser_fidelity (diffusion models: decoder KL/top-1 vs the reference), latency")
       ->capture_default_str();
   app->add_option("--device", f->device, "cpu | cuda[:N] (with --shard auto, cuda picks the rank's GPU)")
       ->capture_default_str();

@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "datasets/sha256.h"
+#include "engine/diffusion/diffusion_generation_config.h"
 #include "engine/engine.h"
 #include "engine/file_util.h"
 #include "harness/paths.h"
@@ -19,6 +20,7 @@
 #include "harness/run_timing.h"
 #include "harness/shard_set.h"
 #include "results/result_store.h"
+#include "tasks/diffusion_generation.h"
 #include "tasks/latency_memory.h"
 #include "results/synthetic_weights.h"
 #include "tasks/registry.h"
@@ -118,6 +120,11 @@ Status RunTaskAtPrecision(ResultStore& store, int64_t run_id, const RunPlan& pla
   };
   TaskRun run{.model = engine, .precision = precision, .is_reference = IsReference(plan, precision),
               .log_samples = plan.log_samples, .engine = &engine};
+  if (engine.AsBlockDenoiser() != nullptr) {  // a block-diffusion model: the latency task times its sampler
+    FP4LAB_ASSIGN_OR_RETURN(DiffusionGenerationConfig generation,
+                            ReadDiffusionGenerationConfig(ModelFor(plan, precision)));
+    run.diffusion_sampler = MakeDiffusionSampler(std::move(generation));
+  }
   if (task.NeedsReference() && !run.is_reference) {
     const std::string reference_precision = plan.precisions.front();
     run.reference_attachment = [&store, run_id, &record, reference_precision](const std::string& sample_id) {

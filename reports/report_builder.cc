@@ -6,8 +6,9 @@
 namespace fp4lab {
 
 const std::vector<std::string>& ReportSectionIds() {
-  static const std::vector<std::string> kIds = {"verdict", "perplexity-fidelity", "mmlu",    "humaneval", "latency",
-                                                "memory",  "layer-precision",     "devices", "provenance"};
+  static const std::vector<std::string> kIds = {"verdict",   "perplexity-fidelity", "mmlu",   "humaneval",
+                                                "diffusion", "latency",             "memory", "layer-precision",
+                                                "devices",   "provenance"};
   return kIds;
 }
 
@@ -30,6 +31,7 @@ Result<ReportDocument> BuildReportDocument(const ReportData& data) {
   using Builder = Result<Section> (*)(const ReportData&);
   const Builder builders[] = {BuildVerdictSection,        BuildPerplexityFidelitySection,
                               BuildMmluSection,           BuildHumanEvalSection,
+                              BuildDiffusionSection,
                               BuildLatencySection,        BuildMemorySection,
                               BuildLayerPrecisionSection, BuildDevicesSection,
                               BuildProvenanceSection};

@@ -11,8 +11,8 @@
 
 namespace fp4lab {
 
-// "verdict", "perplexity-fidelity", "mmlu", "humaneval", "latency", "memory", "layer-precision", "devices",
-// "provenance": the section ids (HTML <section id>, Markdown anchors, JSON "id"), in report order.
+// "verdict", "perplexity-fidelity", "mmlu", "humaneval", "diffusion", "latency", "memory", "layer-precision",
+// "devices", "provenance": the section ids (HTML <section id>, Markdown anchors, JSON "id"), in report order.
 const std::vector<std::string>& ReportSectionIds();
 
 // REQUIRES: data.runs non-empty. InvalidArgument when stored data cannot be shown honestly (e.g. a KLD

@@ -14,6 +14,7 @@ Result<Section> BuildVerdictSection(const ReportData& data);             // sect
 Result<Section> BuildPerplexityFidelitySection(const ReportData& data);  // section_fidelity.cc
 Result<Section> BuildMmluSection(const ReportData& data);                // section_mmlu.cc
 Result<Section> BuildHumanEvalSection(const ReportData& data);           // section_humaneval.cc
+Result<Section> BuildDiffusionSection(const ReportData& data);           // section_diffusion.cc
 Result<Section> BuildLatencySection(const ReportData& data);             // section_performance.cc
 Result<Section> BuildMemorySection(const ReportData& data);              // section_performance.cc
 Result<Section> BuildLayerPrecisionSection(const ReportData& data);      // section_layers.cc

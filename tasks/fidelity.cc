@@ -7,6 +7,7 @@
 
 #include "engine/file_util.h"
 #include "results/stats.h"
+#include "tasks/causal_only.h"
 #include "tasks/lm_requests.h"
 #include "tasks/sample_fields.h"
 
@@ -121,6 +122,7 @@ Result<std::vector<TokenId>> FidelityTask::Stream(const LanguageModel& model, co
 }
 
 Status FidelityTask::Preflight(const LanguageModel& model, const LanguageModel* reference) const {
+  FP4LAB_RETURN_IF_ERROR(RefuseBlockDiffusionModel(model, "fidelity", "denoiser_fidelity"));
   if (reference == nullptr) {
     return Status::FailedPrecondition("fidelity: needs the reference model (run it with a reference precision)");
   }

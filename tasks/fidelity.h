@@ -87,7 +87,8 @@ class FidelityTask : public Task {
   std::string DatasetSha256() const override { return sha256_; }
   bool NeedsReference() const override { return true; }
 
-  // FailedPrecondition without a reference; InvalidArgument if the vocab sizes differ, ctx exceeds a model's
+  // InvalidArgument for a block-diffusion model (tasks/causal_only.h: use denoiser_fidelity); FailedPrecondition
+  // without a reference; InvalidArgument if the vocab sizes differ, ctx exceeds a model's
   // MaxContext(), the two tokenizers encode the text differently, or the text has fewer tokens than one chunk.
   Status Preflight(const LanguageModel& model, const LanguageModel* reference) const override;
   // A candidate precision fails with FailedPrecondition when the reference's stored rows of a chunk are missing,

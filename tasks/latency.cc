@@ -9,6 +9,7 @@
 #include "engine/host_memory.h"
 #include "engine/memory_model.h"
 #include "engine/role_memory.h"
+#include "tasks/diffusion_latency.h"
 #include "tasks/latency_memory.h"
 
 namespace fp4lab {
@@ -200,6 +201,7 @@ nlohmann::json LatencyTask::Config() const {
 }
 
 Status LatencyTask::Run(TaskRun& run) {
+  if (BlockDenoiser* denoiser = run.model.AsBlockDenoiser()) return RunDiffusionLatency(run, *denoiser, options_);
   Engine* engine = run.engine;
   if (engine == nullptr) {
     return Status::FailedPrecondition("latency: measures an fp4lab Engine (Model::Forward on its backend); got '" +

@@ -36,6 +36,8 @@
 //                          kv_cache_bytes_per_token, kv_cache_bytes_by_batch {"<B>": bytes}, workspace_bytes,
 //                          workspace_tokens, available_bytes, available_source, peak_device_bytes (when
 //                          measured), peak_source}
+// On a block-diffusion model (LanguageModel::AsBlockDenoiser() not null) Run times generation through the sampler
+// instead and stores other samples and metrics (tasks/diffusion_latency.h); Aggregate reads both kinds.
 // Version 1 stored batches above 1 as "decode@b<B>" with outcome "not_measured"; Aggregate skips such rows.
 // Metrics (unit, higher_is), mean over repetitions with stderr = stddev / sqrt(n); per batch B, with the suffix
 // "@b<B>" on the latency names for B > 1 (batch 1 keeps the unsuffixed names):

@@ -3,6 +3,7 @@
 #include <optional>
 
 #include "results/stats.h"
+#include "tasks/diffusion_latency.h"
 #include "tasks/latency.h"
 
 namespace fp4lab {
@@ -79,7 +80,12 @@ Result<std::vector<MetricRecord>> LatencyTask::Aggregate(const std::vector<Sampl
   std::map<int64_t, std::vector<double>> prefill_tok_s;  // by length, ascending
   std::map<int64_t, DecodeSamples> decode;               // by batch, ascending
   const SampleRecord* memory = nullptr;
+  std::vector<const SampleRecord*> diffusion;  // a block-diffusion model's samples (tasks/diffusion_latency.h)
   for (const SampleRecord& s : samples) {
+    if (IsDiffusionLatencySample(s.sample_id)) {
+      diffusion.push_back(&s);
+      continue;
+    }
     if (s.sample_id == "memory") {
       memory = &s;
       continue;
@@ -114,7 +120,7 @@ Result<std::vector<MetricRecord>> LatencyTask::Aggregate(const std::vector<Sampl
     }
   }
 
-  std::vector<MetricRecord> metrics;
+  FP4LAB_ASSIGN_OR_RETURN(std::vector<MetricRecord> metrics, AggregateDiffusionLatency(diffusion));
   for (const auto& [length, values] : prefill_tok_s) {
     FP4LAB_ASSIGN_OR_RETURN(MetricRecord m,
                             MeanMetric("prefill_tok_s@" + std::to_string(length), values, "tok/s", "better"));

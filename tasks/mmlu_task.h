@@ -37,21 +37,12 @@
 #include <string_view>
 #include <vector>
 
-#include "datasets/mmlu_csv.h"
-#include "tasks/mmlu_prompt.h"
 #include "tasks/chat_prompt.h"
+#include "tasks/mmlu_data.h"
+#include "tasks/mmlu_prompt.h"
 #include "tasks/task.h"
 
 namespace fp4lab {
-
-struct MmluOptions {
-  std::string data_dir;               // release layout (datasets/mmlu_csv.h); the CLI passes the bundled datasets/mmlu
-  std::string split = "test";         // "dev" | "val" | "test"
-  std::vector<std::string> subjects;  // empty = every subject with a file in <data_dir>/<split>/
-  int shots = 0;                      // few-shot examples from the dev split (lm-eval's default 0; the paper uses 5)
-  int limit = 0;                      // first `limit` rows of each subject (lm-eval --limit); 0 = all rows
-  ChatPromptOptions chat;             // chat template, few-shot as multi-turn, system prompt (tasks/chat_prompt.h)
-};
 
 // lm-eval's _encode_pair (see above), without BOS: {context tokens, continuation tokens}.
 struct EncodedPair {
@@ -64,9 +55,7 @@ Result<EncodedPair> EncodePair(const LanguageModel& model, std::string_view cont
 class MmluTask : public Task {
  public:
   // Reads every selected subject's split file (and dev file when shots > 0) now, so bad data fails before any model
-  // runs. Errors: InvalidArgument for an unknown split, shots < 0, shots above a subject's dev rows, limit < 0 or
-  // a subject listed twice; NotFound for an unknown subject (tasks/mmlu_categories.h) or a missing file;
-  // datasets/mmlu_csv.h parse errors.
+  // runs. Errors: LoadMmluData's (tasks/mmlu_data.h).
   static Result<std::unique_ptr<MmluTask>> Create(MmluOptions options);
 
   std::string Name() const override { return "mmlu"; }
@@ -75,29 +64,21 @@ class MmluTask : public Task {
   //  _encode_pair"} and the chat keys of ChatPromptOptions::ToJson. "bos": true, or with a chat template
   //  "unless the context starts with bos_token" (tasks/chat_prompt.h PrependBos).
   nlohmann::json Config() const override;
-  // sha256 of the manifest "<split>/<subject>_<split>.csv <file sha256>\n" over the files read, in subject order
-  // (each subject's split file, then its dev file when shots > 0).
-  std::string DatasetSha256() const override { return dataset_sha256_; }
+  // MmluData::dataset_sha256 (tasks/mmlu_data.h).
+  std::string DatasetSha256() const override { return data_.dataset_sha256; }
 
+  // InvalidArgument for a block-diffusion model (tasks/causal_only.h): use mmlu_generative.
+  Status Preflight(const LanguageModel& model, const LanguageModel* reference) const override;
   // Errors: the model's Encode/Logits errors; InvalidArgument naming the item when a continuation encodes to no
   // tokens or to more tokens than the model's context; whatever emit returns.
   Status Run(TaskRun& run) override;
-  // InvalidArgument for no samples, an id that is not "<known subject>/<row>", a duplicate id, or a score other
-  // than 0/1. Order of `samples` does not matter.
+  // AggregateMmluSamples("mmlu", "acc", samples) (tasks/mmlu_aggregate.h).
   Result<std::vector<MetricRecord>> Aggregate(const std::vector<SampleRecord>& samples) const override;
   Result<std::vector<ComparisonRecord>> Compare(const std::vector<SampleRecord>& candidate,
                                                 const std::vector<SampleRecord>& reference) const override;
 
  private:
-  struct Subject {
-    std::string name;
-    std::string category;             // lm-eval group name
-    std::vector<MmluQuestion> dev;    // shot rows (empty when shots == 0)
-    std::vector<MmluQuestion> items;  // the evaluated rows (after limit)
-  };
-
-  MmluTask(MmluOptions options, std::vector<Subject> subjects, std::string dataset_sha256)
-      : options_(std::move(options)), subjects_(std::move(subjects)), dataset_sha256_(std::move(dataset_sha256)) {}
+  MmluTask(MmluOptions options, MmluData data) : options_(std::move(options)), data_(std::move(data)) {}
 
   // One item between tokenization and scoring.
   struct PreparedItem {
@@ -108,14 +89,13 @@ class MmluTask : public Task {
     bool truncated = false;
   };
   // Tokenizes one item (lm-eval _encode_pair).
-  Result<PreparedItem> PrepareItem(const LanguageModel& model, const Subject& subject, size_t row) const;
+  Result<PreparedItem> PrepareItem(const LanguageModel& model, const MmluSubjectRows& subject, size_t row) const;
   // The sample of a prepared item from the log-probabilities of its four continuations.
-  SampleRecord FinishItem(const Subject& subject, const PreparedItem& item, const std::array<double, 4>& logprobs,
-                          bool log_samples) const;
+  SampleRecord FinishItem(const MmluSubjectRows& subject, const PreparedItem& item,
+                          const std::array<double, 4>& logprobs, bool log_samples) const;
 
-  MmluOptions options_;
-  std::vector<Subject> subjects_;
-  std::string dataset_sha256_;
+  MmluOptions options_;  // subjects resolved (MmluData::subject_names)
+  MmluData data_;
 };
 
 }  // namespace fp4lab

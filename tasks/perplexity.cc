@@ -9,6 +9,7 @@
 
 #include "engine/file_util.h"
 #include "results/stats.h"
+#include "tasks/causal_only.h"
 #include "tasks/lm_requests.h"
 #include "tasks/mmlu_prompt.h"
 #include "tasks/sample_fields.h"
@@ -303,6 +304,7 @@ nlohmann::json PerplexityTask::Config() const {
 
 Status PerplexityTask::Preflight(const LanguageModel& model, const LanguageModel* reference) const {
   (void)reference;
+  FP4LAB_RETURN_IF_ERROR(RefuseBlockDiffusionModel(model, "perplexity", "denoiser_fidelity"));
   if (options_.convention == PerplexityConvention::kLmEval) {
     return CheckCtx(options_.ctx > 0 ? options_.ctx : model.MaxContext(), model);
   }

@@ -69,7 +69,8 @@ class PerplexityTask : public Task {
   // Errors: the model's (Encode/Logits) errors; InvalidArgument if ctx exceeds the model's MaxContext(), or
   // (llamacpp) "<file>: text has N tokens, fewer than one chunk of ctx"; whatever emit returns.
   Status Run(TaskRun& run) override;
-  // The InvalidArgument cases of Run, without evaluating.
+  // The InvalidArgument cases of Run, without evaluating; InvalidArgument for a block-diffusion model
+  // (tasks/causal_only.h: use denoiser_fidelity).
   Status Preflight(const LanguageModel& model, const LanguageModel* reference) const override;
   // InvalidArgument for no samples, a sample id that is not "doc<i>"/"chunk<i>" of this convention, a duplicate id,
   // a missing or mistyped data field, or no scored tokens. Order of `samples` does not matter.

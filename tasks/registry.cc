@@ -2,10 +2,12 @@
 
 #include <set>
 
+#include "tasks/denoiser_fidelity.h"
 #include "tasks/evalplus_program.h"
 #include "tasks/fidelity.h"
 #include "tasks/humaneval_task.h"
 #include "tasks/latency.h"
+#include "tasks/mmlu_generative.h"
 #include "tasks/mmlu_task.h"
 #include "tasks/perplexity.h"
 
@@ -59,6 +61,19 @@ Result<std::unique_ptr<Task>> CreateFidelity(const nlohmann::json& o, const std:
   return std::unique_ptr<Task>(std::move(task));
 }
 
+Result<std::unique_ptr<Task>> CreateDenoiserFidelity(const nlohmann::json& o, const std::string& data_dir) {
+  // "convention" is an informational key the task writes into its own stored config.
+  const std::string name = "denoiser_fidelity";
+  FP4LAB_RETURN_IF_ERROR(CheckKeys(name, o, {"data", "prompts", "prompt_tokens", "seed", "convention"}));
+  DenoiserFidelityOptions options;
+  FP4LAB_ASSIGN_OR_RETURN(options.data_path, Get<std::string>(name, o, "data", data_dir + "/" + kDefaultText));
+  FP4LAB_ASSIGN_OR_RETURN(options.prompts, Get<int>(name, o, "prompts", options.prompts));
+  FP4LAB_ASSIGN_OR_RETURN(options.prompt_tokens, Get<int>(name, o, "prompt_tokens", options.prompt_tokens));
+  FP4LAB_ASSIGN_OR_RETURN(options.seed, Get<uint64_t>(name, o, "seed", options.seed));
+  FP4LAB_ASSIGN_OR_RETURN(auto task, DenoiserFidelityTask::Create(options));
+  return std::unique_ptr<Task>(std::move(task));
+}
+
 Result<std::unique_ptr<Task>> CreateMmlu(const nlohmann::json& o, const std::string& data_dir) {
   // "bos" and "tokenization" are informational keys the task writes into its own stored config.
   FP4LAB_RETURN_IF_ERROR(CheckKeys("mmlu", o, {"data_dir", "split", "subjects", "shots", "limit", "bos",
@@ -72,6 +87,24 @@ Result<std::unique_ptr<Task>> CreateMmlu(const nlohmann::json& o, const std::str
   FP4LAB_ASSIGN_OR_RETURN(options.limit, Get<int>("mmlu", o, "limit", 0));
   FP4LAB_ASSIGN_OR_RETURN(options.chat, ChatPromptOptions::FromJson(o, "mmlu"));
   FP4LAB_ASSIGN_OR_RETURN(auto task, MmluTask::Create(options));
+  return std::unique_ptr<Task>(std::move(task));
+}
+
+Result<std::unique_ptr<Task>> CreateMmluGenerative(const nlohmann::json& o, const std::string& data_dir) {
+  // "bos", "until" and "convention" are informational keys the task writes into its own stored config.
+  const std::string name = "mmlu_generative";
+  FP4LAB_RETURN_IF_ERROR(CheckKeys(name, o, {"data_dir", "split", "subjects", "shots", "limit", "max_new_tokens",
+                                             "bos", "until", "convention", "chat_template", "fewshot_as_multiturn",
+                                             "system_prompt"}));
+  MmluGenerativeOptions options;
+  FP4LAB_ASSIGN_OR_RETURN(options.mmlu.data_dir, Get<std::string>(name, o, "data_dir", data_dir + "/mmlu"));
+  FP4LAB_ASSIGN_OR_RETURN(options.mmlu.split, Get<std::string>(name, o, "split", "test"));
+  FP4LAB_ASSIGN_OR_RETURN(options.mmlu.subjects, Get<std::vector<std::string>>(name, o, "subjects", {}));
+  FP4LAB_ASSIGN_OR_RETURN(options.mmlu.shots, Get<int>(name, o, "shots", 0));
+  FP4LAB_ASSIGN_OR_RETURN(options.mmlu.limit, Get<int>(name, o, "limit", 0));
+  FP4LAB_ASSIGN_OR_RETURN(options.mmlu.chat, ChatPromptOptions::FromJson(o, name));
+  FP4LAB_ASSIGN_OR_RETURN(options.max_new_tokens, Get<int>(name, o, "max_new_tokens", kMmluGenerativeMaxGenToks));
+  FP4LAB_ASSIGN_OR_RETURN(auto task, MmluGenerativeTask::Create(options));
   return std::unique_ptr<Task>(std::move(task));
 }
 
@@ -141,7 +174,9 @@ struct TaskFactory {
 const TaskFactory kTasks[] = {
     {"perplexity", &CreatePerplexity},
     {"fidelity", &CreateFidelity},
+    {"denoiser_fidelity", &CreateDenoiserFidelity},
     {"mmlu", &CreateMmlu},
+    {"mmlu_generative", &CreateMmluGenerative},
     {"humaneval", &CreateHumaneval},
     {"humaneval+", &CreateHumanevalPlus},
     {"mbpp+", &CreateMbppPlus},

@@ -24,6 +24,7 @@
 #include "engine/language_model.h"
 #include "engine/status.h"
 #include "results/records.h"
+#include "tasks/diffusion_generation.h"
 
 namespace fp4lab {
 
@@ -47,6 +48,9 @@ struct TaskRun {
   // The engine behind `model` when it is one (the runner's models are), for tasks that measure the device itself
   // (latency); null otherwise.
   Engine* engine = nullptr;
+  // Block-diffusion generation on a given denoiser (tasks/diffusion_generation.h), for the latency task on a
+  // diffusion model; empty otherwise.
+  DiffusionSampler diffusion_sampler;
 };
 
 // A metric row of `task` at `precision` (the runner fills run_id).

@@ -1,7 +1,8 @@
 // A complete synthetic result store for the report tests: one CPU run with every task (perplexity, fidelity
 // with per-sample KLD histograms, MMLU with categories/subjects and flips, HumanEval with per-problem outcomes,
-// latency, memory, a layer map) whose model path is a hostile string, plus a second run on another device with
-// perplexity only. Numbers are arbitrary but self-consistent (deltas = differences of the stored values).
+// mmlu_generative, denoiser_fidelity, latency, memory, a layer map) whose model path is a hostile string, plus a
+// second run on another device with perplexity only. Numbers are arbitrary but self-consistent (deltas =
+// differences of the stored values).
 #pragma once
 
 #include <string>
@@ -91,6 +92,13 @@ inline FixtureRuns FillFixture(TestStore& db, bool with_kld_hist = true) {
   // HumanEval.
   db.Metric(id, "humaneval", "bf16", "pass@1", 0.5, 0.125, 4, "", "better");
   db.Metric(id, "humaneval", "nvfp4", "pass@1", 0.25, 0.108, 4, "", "better");
+  // Generative MMLU and denoiser fidelity (tasks for diffusion models; the store's task rows carry a convention).
+  db.Metric(id, "mmlu_generative", "bf16", "exact_match", 0.42, 0.02, 600, "", "better");
+  db.Metric(id, "mmlu_generative", "nvfp4", "exact_match", 0.40, 0.02, 600, "", "better");
+  db.Metric(id, "mmlu_generative", "nvfp4", "exact_match/anatomy", 0.30, 0.05, 100, "", "better");
+  db.Comparison(id, "mmlu_generative", "nvfp4", "exact_match", -0.02, -0.035, -0.005,
+                {{"right_to_wrong", 20}, {"wrong_to_right", 8}}, 0.03, "mcnemar_exact");
+  db.Metric(id, "denoiser_fidelity", "nvfp4", "step2/kld_mean", 0.0456, 0.004, 1024, "nats", "worse");
   // Latency and memory.
   db.Metric(id, "latency", "bf16", "prefill_tok_s@512", 2100.0, std::nullopt, 5, "tok/s", "better");
   db.Metric(id, "latency", "nvfp4", "prefill_tok_s@512", 3400.0, std::nullopt, 5, "tok/s", "better");

@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <regex>
 #include <string>
 
@@ -66,9 +67,19 @@ TEST_F(ReportRenderTest, EverySectionPresentOnce) {
   }
 }
 
+TEST_F(ReportRenderTest, DiffusionSectionShowsItsTasksWithTheirStoredConventions) {
+  const std::string html = SectionHtml(Render(ReportFormat::kHtml, {runs_.full}), "diffusion");
+  EXPECT_THAT(html, HasSubstr("MMLU, generative. Convention: lmeval."));
+  EXPECT_THAT(html, HasSubstr("Denoiser fidelity. Convention: lmeval."));
+  EXPECT_THAT(html, HasSubstr("step2/kld_mean"));
+  EXPECT_THAT(html, HasSubstr("exact_match"));
+  EXPECT_THAT(html, Not(HasSubstr("exact_match/anatomy")));  // per-subject rows stay out of the overview
+  EXPECT_THAT(html, Not(HasSubstr("Block-diffusion latency")));  // the fixture's latency is a causal model's
+}
+
 TEST_F(ReportRenderTest, PerplexityOnlyRunSaysNotMeasuredElsewhere) {
   const std::string html = Render(ReportFormat::kHtml, {runs_.second});
-  for (const std::string id : {"mmlu", "humaneval", "latency", "memory", "layer-precision"}) {
+  for (const std::string id : {"mmlu", "humaneval", "diffusion", "latency", "memory", "layer-precision"}) {
     EXPECT_THAT(SectionHtml(html, id), HasSubstr("Not measured in this run.")) << id;
   }
   EXPECT_THAT(SectionHtml(html, "perplexity-fidelity"), HasSubstr("token_ppl"));
@@ -225,7 +236,8 @@ TEST_F(ReportRenderTest, VerdictShowsDeltasDirectionsAndPaths) {
 
 TEST_F(ReportRenderTest, DeviceComparisonHasAColumnPerDevice) {
   const nlohmann::json json = nlohmann::json::parse(Render(ReportFormat::kJson, {runs_.full, runs_.second}));
-  const auto& devices = json["sections"][7];
+  const auto& devices = json["sections"][static_cast<size_t>(
+      std::find(ReportSectionIds().begin(), ReportSectionIds().end(), "devices") - ReportSectionIds().begin())];
   ASSERT_EQ(devices["id"], "devices");
   const auto& paths = devices["blocks"][0];
   ASSERT_EQ(paths["type"], "table");
@@ -246,7 +258,8 @@ TEST_F(ReportRenderTest, DeviceComparisonHasAColumnPerDevice) {
 // harness/runner.cc records each precision's weights and the peak memory while it was the one model resident.
 TEST_F(ReportRenderTest, DeviceSectionShowsTheMemoryOfEachPrecision) {
   const nlohmann::json json = nlohmann::json::parse(Render(ReportFormat::kJson, {runs_.full}));
-  const auto& devices = json["sections"][7];
+  const auto& devices = json["sections"][static_cast<size_t>(
+      std::find(ReportSectionIds().begin(), ReportSectionIds().end(), "devices") - ReportSectionIds().begin())];
   ASSERT_EQ(devices["id"], "devices");
   const nlohmann::json* memory = nullptr;
   for (const auto& block : devices["blocks"]) {

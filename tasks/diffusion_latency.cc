@@ -1,0 +1,261 @@
+#include "tasks/diffusion_latency.h"
+
+#include <algorithm>
+#include <chrono>
+#include <optional>
+
+#include "results/stats.h"
+#include "tasks/denoiser_fidelity.h"  // DenoiserCanvas
+
+namespace fp4lab {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr std::string_view kShapePrefix = "diffusion@p";
+constexpr std::string_view kMemoryId = "diffusion_memory";
+
+double Milliseconds(Clock::time_point begin, Clock::time_point end) {
+  return std::chrono::duration<double, std::milli>(end - begin).count();
+}
+
+// Forwards every call to `inner`, counting Commit and Denoise calls and noting when the first canvas was done.
+class TimedDenoiser : public BlockDenoiser {
+ public:
+  TimedDenoiser(BlockDenoiser& inner, Clock::time_point start) : inner_(inner), start_(start) {}
+
+  int64_t vocab_size() const override { return inner_.vocab_size(); }
+  int canvas_length() const override { return inner_.canvas_length(); }
+  int64_t max_context() const override { return inner_.max_context(); }
+  void Reset() override { inner_.Reset(); }
+  int64_t committed_tokens() const override { return inner_.committed_tokens(); }
+
+  Status Commit(std::span<const int32_t> tokens) override {
+    // The first Commit after a Denoise commits the first canvas: it was done when that Denoise returned.
+    if (!first_canvas_ms_ && forwards_ > 0) first_canvas_ms_ = last_denoise_ms_;
+    ++commits_;
+    return inner_.Commit(tokens);
+  }
+
+  Status Denoise(std::span<const int32_t> canvas, std::span<const float> self_conditioning,
+                 std::span<float> logits) override {
+    ++forwards_;
+    const Status status = inner_.Denoise(canvas, self_conditioning, logits);
+    last_denoise_ms_ = Milliseconds(start_, Clock::now());
+    return status;
+  }
+
+  int64_t commits() const { return commits_; }
+  int64_t forwards() const { return forwards_; }
+  double first_canvas_ms() const { return first_canvas_ms_.value_or(last_denoise_ms_); }
+
+ private:
+  BlockDenoiser& inner_;
+  Clock::time_point start_;
+  int64_t commits_ = 0;
+  int64_t forwards_ = 0;
+  double last_denoise_ms_ = 0.0;
+  std::optional<double> first_canvas_ms_;
+};
+
+struct TimedGeneration {
+  DiffusionGeneration generation;
+  double seconds = 0.0;
+  double ttfc_ms = 0.0;
+};
+
+Result<TimedGeneration> TimeGeneration(const DiffusionSampler& sampler, BlockDenoiser& denoiser,
+                                       std::span<const TokenId> prompt, int max_new_tokens, uint64_t seed) {
+  const Clock::time_point start = Clock::now();
+  TimedDenoiser timed(denoiser, start);
+  TimedGeneration out;
+  FP4LAB_ASSIGN_OR_RETURN(out.generation, sampler(timed, prompt, max_new_tokens, seed));
+  out.seconds = Milliseconds(start, Clock::now()) / 1e3;
+  out.ttfc_ms = timed.first_canvas_ms();
+  const DiffusionStats& stats = out.generation.stats;
+  int64_t steps = 0;
+  for (int s : stats.steps_per_canvas) steps += s;
+  if (stats.decoder_forwards != timed.forwards() || steps != timed.forwards() ||
+      stats.encoder_commits != timed.commits()) {
+    return Status::Internal("latency: the diffusion sampler reported " + std::to_string(stats.decoder_forwards) +
+                            " decoder forwards (steps per canvas summing to " + std::to_string(steps) + ") and " +
+                            std::to_string(stats.encoder_commits) + " encoder commits, but made " +
+                            std::to_string(timed.forwards()) + " Denoise and " + std::to_string(timed.commits()) +
+                            " Commit calls");
+  }
+  return out;
+}
+
+std::string ShapeId(int64_t prompt_tokens, int rep) {
+  return std::string(kShapePrefix) + std::to_string(prompt_tokens) + "/rep" + std::to_string(rep);
+}
+
+Status BadSample(const SampleRecord& s, const std::string& what) {
+  return Status::InvalidArgument("latency: sample '" + s.sample_id + "': " + what);
+}
+
+Result<double> Number(const SampleRecord& s, const char* key) {
+  if (!s.data.is_object() || !s.data.contains(key) || !s.data[key].is_number()) {
+    return BadSample(s, std::string("data field '") + key + "' must be a number");
+  }
+  return s.data[key].get<double>();
+}
+
+MetricRecord Metric(const std::string& name, double value, int64_t n, const char* unit, const char* higher_is,
+                    std::optional<double> stderr_value = std::nullopt) {
+  MetricRecord m;
+  m.metric = name;
+  m.value = value;
+  m.n = n;
+  m.unit = unit;
+  m.higher_is = higher_is;
+  m.stderr_value = stderr_value;
+  return m;
+}
+
+Result<MetricRecord> MeanMetric(const std::string& name, const std::vector<double>& values, const char* unit,
+                                const char* higher_is) {
+  FP4LAB_ASSIGN_OR_RETURN(const double mean, Mean(values));
+  std::optional<double> se;
+  if (values.size() >= 2) {
+    FP4LAB_ASSIGN_OR_RETURN(se, StandardError(values));
+  }
+  return Metric(name, mean, static_cast<int64_t>(values.size()), unit, higher_is, se);
+}
+
+}  // namespace
+
+bool IsDiffusionLatencySample(const std::string& sample_id) {
+  return sample_id == kMemoryId || sample_id.rfind(kShapePrefix, 0) == 0;
+}
+
+Status RunDiffusionLatency(TaskRun& run, BlockDenoiser& denoiser, const LatencyOptions& options) {
+  if (!run.diffusion_sampler) {
+    return Status::FailedPrecondition("latency: " + run.model.Describe() +
+                                      " is a block-diffusion model, timed through its sampler, and none was given "
+                                      "(TaskRun::diffusion_sampler)");
+  }
+  const int64_t canvas = denoiser.canvas_length();
+  const int64_t vocab = denoiser.vocab_size();
+  // Every Commit must leave room for a canvas (BlockDenoiser::Commit): P + N + canvas <= max_context.
+  const int64_t p = std::min<int64_t>(options.decode_prompt, denoiser.max_context() - canvas - 1);
+  if (p < 1) {
+    return Status::FailedPrecondition("latency: the model's context of " + std::to_string(denoiser.max_context()) +
+                                      " tokens leaves no room for a prompt and a new token beside a canvas of " +
+                                      std::to_string(canvas));
+  }
+  const int n = static_cast<int>(std::min<int64_t>(options.decode_tokens, denoiser.max_context() - canvas - p));
+  std::vector<int> todo;
+  for (int r = 0; r < options.repetitions; ++r) {
+    if (run.should_run(ShapeId(p, r))) todo.push_back(r);
+  }
+  const bool wants_memory = run.should_run(std::string(kMemoryId));
+  const int64_t total = static_cast<int64_t>(todo.size()) + (wants_memory ? 1 : 0);
+  int64_t done = 0;
+  auto emit = [&](SampleRecord sample) -> Status {
+    std::vector<SampleRecord> batch;
+    batch.push_back(std::move(sample));
+    FP4LAB_RETURN_IF_ERROR(run.emit(std::move(batch)));
+    if (run.progress) run.progress(++done, total);
+    return Status::Ok();
+  };
+
+  const std::vector<TokenId> prompt = DenoiserCanvas(p, vocab, options.seed);
+  if (!todo.empty()) {
+    for (int w = 0; w < options.warmup; ++w) {
+      FP4LAB_RETURN_IF_ERROR(TimeGeneration(run.diffusion_sampler, denoiser, prompt, n, options.seed).status());
+    }
+  }
+  for (int r : todo) {
+    FP4LAB_ASSIGN_OR_RETURN(const TimedGeneration g,
+                            TimeGeneration(run.diffusion_sampler, denoiser, prompt, n, options.seed));
+    const DiffusionStats& stats = g.generation.stats;
+    const int64_t generated = static_cast<int64_t>(g.generation.tokens.size());
+    SampleRecord sample;
+    sample.sample_id = ShapeId(p, r);
+    sample.score = static_cast<double>(generated) / g.seconds;
+    sample.outcome = "measured";
+    sample.data = {{"prompt_tokens", p},
+                   {"max_new_tokens", n},
+                   {"seconds", g.seconds},
+                   {"tokens_generated", generated},
+                   {"canvas_length", canvas},
+                   {"steps_per_canvas", stats.steps_per_canvas},
+                   {"converged_canvases", stats.converged_canvases},
+                   {"decoder_forwards", stats.decoder_forwards},
+                   {"encoder_commits", stats.encoder_commits},
+                   {"tokens_per_forward", stats.tokens_per_forward},
+                   {"ttfc_ms", g.ttfc_ms}};
+    FP4LAB_RETURN_IF_ERROR(emit(std::move(sample)));
+  }
+  if (wants_memory) {
+    SampleRecord sample;
+    sample.sample_id = std::string(kMemoryId);
+    sample.outcome = "measured";
+    sample.data = {{"self_conditioning_bytes", 2 * canvas * vocab * 4}, {"canvas_length", canvas}, {"vocab", vocab}};
+    if (run.engine != nullptr) {
+      sample.data["weight_bytes"] = run.engine->model().WeightDeviceBytes();
+      sample.data["kv_cache_bytes"] = run.engine->blueprint().KvCacheBytes(p + n);
+      sample.data["kv_cache_positions"] = p + n;
+    }
+    FP4LAB_RETURN_IF_ERROR(emit(std::move(sample)));
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<MetricRecord>> AggregateDiffusionLatency(const std::vector<const SampleRecord*>& samples) {
+  std::vector<double> tok_s, canvas_tok_s, ttfc_ms, steps, tokens_per_forward;
+  const SampleRecord* memory = nullptr;
+  for (const SampleRecord* s : samples) {
+    if (s->sample_id == kMemoryId) {
+      memory = s;
+      continue;
+    }
+    if (!IsDiffusionLatencySample(s->sample_id) || s->sample_id.find("/rep") == std::string::npos) {
+      return BadSample(*s, "unknown sample id (expected diffusion@p<P>/rep<r> or diffusion_memory)");
+    }
+    FP4LAB_ASSIGN_OR_RETURN(const double seconds, Number(*s, "seconds"));
+    FP4LAB_ASSIGN_OR_RETURN(const double generated, Number(*s, "tokens_generated"));
+    FP4LAB_ASSIGN_OR_RETURN(const double decoder_forwards, Number(*s, "decoder_forwards"));
+    FP4LAB_ASSIGN_OR_RETURN(const double canvas, Number(*s, "canvas_length"));
+    FP4LAB_ASSIGN_OR_RETURN(const double ttfc, Number(*s, "ttfc_ms"));
+    FP4LAB_ASSIGN_OR_RETURN(const double per_forward, Number(*s, "tokens_per_forward"));
+    if (!(seconds > 0.0) || !(decoder_forwards > 0.0)) {
+      return BadSample(*s, "seconds and decoder_forwards must be positive");
+    }
+    if (!s->data.contains("steps_per_canvas") || !s->data["steps_per_canvas"].is_array()) {
+      return BadSample(*s, "data field 'steps_per_canvas' must be an array of numbers");
+    }
+    for (const auto& v : s->data["steps_per_canvas"]) {
+      if (!v.is_number()) return BadSample(*s, "data field 'steps_per_canvas' must hold numbers only");
+      steps.push_back(v.get<double>());
+    }
+    tok_s.push_back(generated / seconds);
+    canvas_tok_s.push_back(decoder_forwards * canvas / seconds);
+    ttfc_ms.push_back(ttfc);
+    tokens_per_forward.push_back(per_forward);
+  }
+  std::vector<MetricRecord> metrics;
+  if (!tok_s.empty()) {
+    FP4LAB_ASSIGN_OR_RETURN(MetricRecord a, MeanMetric("diffusion_tok_s", tok_s, "tok/s", "better"));
+    FP4LAB_ASSIGN_OR_RETURN(MetricRecord b, MeanMetric("diffusion_canvas_tok_s", canvas_tok_s, "tok/s", "better"));
+    FP4LAB_ASSIGN_OR_RETURN(MetricRecord c, MeanMetric("ttfc_ms", ttfc_ms, "ms", "worse"));
+    metrics.insert(metrics.end(), {a, b, c});
+    if (!steps.empty()) {
+      FP4LAB_ASSIGN_OR_RETURN(MetricRecord d, MeanMetric("steps_per_canvas", steps, "steps", ""));
+      metrics.push_back(std::move(d));
+    }
+    FP4LAB_ASSIGN_OR_RETURN(MetricRecord e, MeanMetric("tokens_per_forward", tokens_per_forward, "tokens", "better"));
+    metrics.push_back(std::move(e));
+  }
+  if (memory != nullptr) {
+    for (const char* key : {"self_conditioning_bytes", "weight_bytes", "kv_cache_bytes"}) {
+      if (!memory->data.contains(key) && std::string(key) != "self_conditioning_bytes") continue;
+      FP4LAB_ASSIGN_OR_RETURN(const double bytes, Number(*memory, key));
+      metrics.push_back(Metric(key, bytes, 1, "bytes", "worse"));
+    }
+  }
+  return metrics;
+}
+
+}  // namespace fp4lab
