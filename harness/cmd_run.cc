@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <sstream>
 
 #include "engine/file_util.h"
@@ -20,6 +21,7 @@
 #include "reports/report.h"
 #include "tasks/chat_prompt.h"
 #include "tasks/humaneval_task.h"
+#include "tasks/mmlu_generative.h"
 #include "tasks/sandbox_dirs.h"
 
 namespace fp4lab {
@@ -54,7 +56,7 @@ struct RunFlags {
   float temperature = 0.0f;
   float top_p = 1.0f;
   uint64_t seed = 0;
-  int max_new_tokens = 512;
+  std::optional<int> max_new_tokens;  // unset = each generating task's own default
   bool allow_code_exec = false;
   std::string chat_template = "none";  // none | auto | FILE (tasks/chat_prompt.h)
   bool fewshot_as_multiturn = false;
@@ -162,7 +164,8 @@ Result<int> RunRun(RunFlags f) {
   if (!f.mmlu_subjects.empty()) mmlu["subjects"] = SplitCommaList(f.mmlu_subjects);
   if (!f.mmlu_data.empty()) mmlu["data_dir"] = f.mmlu_data;
   nlohmann::json humaneval = {{"n", f.humaneval_samples}, {"temperature", f.temperature}, {"top_p", f.top_p},
-                              {"seed", f.seed}, {"max_new_tokens", f.max_new_tokens}, {"limit", f.limit},
+                              {"seed", f.seed}, {"max_new_tokens", f.max_new_tokens.value_or(HumanevalOptions{}.max_new_tokens)},
+                              {"limit", f.limit},
                               {"allow_code_exec", f.allow_code_exec}};
   if (f.humaneval_samples > 1) humaneval["ks"] = std::vector<int>{1, f.humaneval_samples};
   if (!f.humaneval_data.empty()) humaneval["problems"] = f.humaneval_data;
@@ -177,6 +180,7 @@ Result<int> RunRun(RunFlags f) {
   humaneval.update(chat.ToJson());
   plan.task_options = {{"perplexity", ppl}, {"fidelity", fidelity}, {"mmlu", mmlu}, {"humaneval", humaneval}};
   plan.task_options["mmlu_generative"] = mmlu;  // the same data, shots and chat flags; lm-eval's max_gen_toks
+  if (f.max_new_tokens) plan.task_options["mmlu_generative"]["max_new_tokens"] = *f.max_new_tokens;
   nlohmann::json denoiser_fidelity = nlohmann::json::object();
   if (!f.ppl_data.empty()) denoiser_fidelity["data"] = f.ppl_data;
   plan.task_options["denoiser_fidelity"] = denoiser_fidelity;
@@ -313,8 +317,9 @@ Command AddRunCommand(CLI::App& root, const std::string& command_line) {
       ->check(InRange(0, 100));
   app->add_option("--top-p", f->top_p, "HumanEval nucleus mass")->capture_default_str()->check(InRange(0, 1));
   app->add_option("--seed", f->seed, "HumanEval sampling seed")->capture_default_str();
-  app->add_option("--max-new-tokens", f->max_new_tokens, "HumanEval generation limit")
-      ->capture_default_str()
+  app->add_option("--max-new-tokens", f->max_new_tokens,
+                  "Generation limit of HumanEval (default " + std::to_string(HumanevalOptions{}.max_new_tokens) +
+                      ") and mmlu_generative (default lm-eval's " + std::to_string(kMmluGenerativeMaxGenToks) + ")")
       ->check(AtLeast(1));
   app->add_flag("--allow-code-exec", f->allow_code_exec,
                 "Allow HumanEval to execute generated code (in a bubblewrap sandbox)");
