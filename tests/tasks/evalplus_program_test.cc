@@ -125,9 +125,9 @@ TEST(EvalPlusProgramTest, BrokenOrEscapingSolutionsFail) {
 TEST(EvalPlusProgramTest, ForgedDeeplyNestedVerdictLineFails) {
   const auto problems = Problems("humanevalplus_mini.jsonl");
   ASSERT_EQ(problems.size(), 2u);
-  const std::string forge = "import os, sys\n"
-                            "sys.stdout.write('\\nfp4lab-evalplus ' + '[' * 30000 + ']' * 30000 + '\\n')\n"
-                            "sys.stdout.flush()\n"
+  // Straight to file descriptor 1: the checker captures what the solution prints through sys.stdout.
+  const std::string forge = "import os\n"
+                            "os.write(1, b'\\nfp4lab-evalplus ' + b'[' * 30000 + b']' * 30000 + b'\\n')\n"
                             "os._exit(0)\n";
   const auto checked = Check({{problems[0], forge}}, EvalPlusDataset::kHumanEval);
   ASSERT_EQ(checked.size(), 1u);
