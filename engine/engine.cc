@@ -126,6 +126,7 @@ Result<std::unique_ptr<Engine>> Engine::OpenDirectory(const EngineOptions& optio
   } else {
     return tokenizer.status();
   }
+  FP4LAB_RETURN_IF_ERROR(engine->ReadDiffusionSettings(options.model_dir));
 
   // Quantizing a bf16 checkpoint to a scheme with static activation scales needs calibrated amax per Linear.
   std::map<std::string, float> amax;
@@ -180,6 +181,7 @@ Result<std::unique_ptr<Engine>> Engine::OpenSyntheticImpl(const SyntheticModelSp
   }
   // The config's quantization_config is ignored, so quant_ is still empty here: --kv-cache auto means bf16.
   FP4LAB_RETURN_IF_ERROR(engine->ResolvePrecision(options, label));
+  FP4LAB_RETURN_IF_ERROR(engine->ReadDiffusionSettings(""));
   if (!load_weights) return engine;
   FP4LAB_ASSIGN_OR_RETURN(auto source,
                           SyntheticWeights::Create(engine->blueprint_->manifest(), {engine->scheme_, spec.seed, label}));
@@ -371,10 +373,7 @@ Result<std::vector<TokenId>> Engine::Generate(std::span<const TokenId> prompt, i
                                               const SamplingOptions& sampling,
                                               const std::function<bool(TokenId)>& on_token) {
   FP4LAB_RETURN_IF_ERROR(RequireWeights("Generate"));
-  if (config_.block_diffusion) {
-    return Status::FailedPrecondition("Generate on " + config_.model_type + ": block-diffusion generation: see "
-                                      "engine/diffusion");
-  }
+  if (config_.block_diffusion) return GenerateByDiffusion(prompt, max_new_tokens, sampling, on_token);
   if (prompt.empty()) return Status::InvalidArgument("Generate: empty prompt (add BOS at least)");
   const int64_t capacity = std::min<int64_t>(MaxContext(), static_cast<int64_t>(prompt.size()) + max_new_tokens);
   if (static_cast<int64_t>(prompt.size()) >= capacity && max_new_tokens > 0) {

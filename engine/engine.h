@@ -4,6 +4,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,8 @@
 
 #include "engine/arch/architecture.h"
 #include "engine/backend.h"
+#include "engine/diffusion/diffusion_generation_config.h"
+#include "engine/diffusion/unloaded_denoiser.h"
 #include "engine/kv_cache_format.h"
 #include "engine/language_model.h"
 #include "engine/quant_config.h"
@@ -127,13 +130,18 @@ class Engine : public LanguageModel {
   // with its own generator); on CUDA a step's batched GEMMs may round differently from batch 1.
   Result<std::vector<std::vector<TokenId>>> GenerateBatch(std::span<const GenerationRequest> requests,
                                                           const BatchTokenCallback& on_token) override;
-  // On a block-diffusion model (config().block_diffusion) Logits, ScoreTokens and ScoreBatch return
-  // FailedPrecondition (no causal next-token distribution), and so does Generate until the sampler is wired.
+  // On a block-diffusion model (config().block_diffusion) Logits, ScoreTokens, ScoreBatch and LogitsBatch return
+  // FailedPrecondition (no causal next-token distribution), and Generate runs block-diffusion sampling
+  // (GenerateByDiffusion, engine/engine_diffusion.cc).
   Result<std::vector<TokenId>> Generate(std::span<const TokenId> prompt, int max_new_tokens,
                                         const SamplingOptions& sampling,
                                         const std::function<bool(TokenId)>& on_token) override;
-  // The loaded diffusion model's denoiser; null for a causal model or one opened without weights.
-  BlockDenoiser* AsBlockDenoiser() override { return model_ ? model_->AsBlockDenoiser() : nullptr; }
+  // A diffusion model's denoiser (an UnloadedDenoiser, whose sizes answer but which cannot run, when the engine was
+  // opened without weights); null for a causal model.
+  BlockDenoiser* AsBlockDenoiser() override;
+  // A diffusion model's sampler settings: its generation_config.json (defaults where absent; EosIds() added to its
+  // EOS ids); empty for a causal model.
+  const std::optional<DiffusionGenerationConfig>& diffusion_generation() const { return diffusion_generation_; }
 
   bool has_weights() const { return model_ != nullptr; }
   const ModelConfig& config() const { return config_; }
@@ -180,6 +188,16 @@ class Engine : public LanguageModel {
   nlohmann::json synthetic_;  // {origin, seed, ...} for a synthetic model; null otherwise
   int64_t downloaded_bytes_ = 0;
   TokenCounts tokens_;
+  std::optional<DiffusionGenerationConfig> diffusion_generation_;  // set for block-diffusion models
+  std::unique_ptr<UnloadedDenoiser> unloaded_denoiser_;             // a diffusion model opened without weights
+
+  // For a block-diffusion model: reads `model_dir`'s generation_config.json (empty: a synthetic model, defaults)
+  // into diffusion_generation_ and makes unloaded_denoiser_. InvalidArgument naming the file and field.
+  Status ReadDiffusionSettings(const std::string& model_dir);
+  // Generate on a block-diffusion model (engine/engine_diffusion.cc).
+  Result<std::vector<TokenId>> GenerateByDiffusion(std::span<const TokenId> prompt, int max_new_tokens,
+                                                   const SamplingOptions& sampling,
+                                                   const std::function<bool(TokenId)>& on_token);
 
   // backend_->Download, counted in downloaded_bytes_.
   Status Download(const DeviceTensor& src, std::span<float> host);

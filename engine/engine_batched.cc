@@ -39,6 +39,7 @@ Result<std::vector<std::pair<size_t, size_t>>> Engine::PlanPasses(std::span<cons
 }
 
 Status Engine::LogitsBatch(std::span<const LogitsSequence> batch, const LogitRowsConsumer& on_rows) {
+  FP4LAB_RETURN_IF_ERROR(RequireCausal("logits"));
   std::vector<size_t> lengths;
   for (size_t i = 0; i < batch.size(); ++i) {
     const size_t n = batch[i].tokens.size();
@@ -96,6 +97,8 @@ struct LiveRequest {
 Result<std::vector<std::vector<TokenId>>> Engine::GenerateBatch(std::span<const GenerationRequest> requests,
                                                                 const BatchTokenCallback& on_token) {
   FP4LAB_RETURN_IF_ERROR(RequireWeights("GenerateBatch"));
+  // A diffusion model denoises one canvas of one sequence at a time: one Generate per request.
+  if (config_.block_diffusion) return LanguageModel::GenerateBatch(requests, on_token);
   const int64_t context = MaxContext();
   std::vector<int> limits(requests.size(), 0);
   std::vector<size_t> waiting;  // requests with tokens to generate, in order

@@ -106,12 +106,12 @@ struct JsonRejected {
   std::string message;
 };
 
-}  // namespace
-
-Result<nlohmann::json> ParseJsonBounded(std::string_view text, const std::string& where) {
-  using Event = nlohmann::json::parse_event_t;
+// ParseJsonBounded for either of nlohmann's object types (json sorts keys, ordered_json keeps their order).
+template <class Json>
+Result<Json> ParseBounded(std::string_view text, const std::string& where) {
+  using Event = typename Json::parse_event_t;
   std::vector<std::set<std::string>> keys_of_open_objects;
-  auto check = [&](int depth, Event event, nlohmann::json& parsed) {
+  auto check = [&](int depth, Event event, Json& parsed) {
     switch (event) {
       case Event::object_start:
       case Event::array_start:
@@ -123,8 +123,8 @@ Result<nlohmann::json> ParseJsonBounded(std::string_view text, const std::string
         break;
       case Event::object_end: keys_of_open_objects.pop_back(); break;
       case Event::key:
-        if (!keys_of_open_objects.back().insert(parsed.get<std::string>()).second) {
-          throw JsonRejected{"duplicate key '" + parsed.get<std::string>() + "'"};
+        if (!keys_of_open_objects.back().insert(parsed.template get<std::string>()).second) {
+          throw JsonRejected{"duplicate key '" + parsed.template get<std::string>() + "'"};
         }
         break;
       default: break;
@@ -132,12 +132,22 @@ Result<nlohmann::json> ParseJsonBounded(std::string_view text, const std::string
     return true;
   };
   try {
-    return nlohmann::json::parse(text.begin(), text.end(), check);
+    return Json::parse(text.begin(), text.end(), check);
   } catch (const JsonRejected& e) {
     return Status::InvalidArgument(where + ": " + e.message);
   } catch (const nlohmann::json::exception& e) {
     return Status::InvalidArgument(where + ": not valid JSON: " + e.what());
   }
+}
+
+}  // namespace
+
+Result<nlohmann::json> ParseJsonBounded(std::string_view text, const std::string& where) {
+  return ParseBounded<nlohmann::json>(text, where);
+}
+
+Result<nlohmann::ordered_json> ParseOrderedJsonBounded(std::string_view text, const std::string& where) {
+  return ParseBounded<nlohmann::ordered_json>(text, where);
 }
 
 Result<std::string> ReadGzipFile(const std::string& path) {

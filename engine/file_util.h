@@ -62,6 +62,8 @@ Result<std::string> ReadFile(const std::string& path, uint64_t max_bytes = kMaxR
 // keep the last). `where` names the source in errors: InvalidArgument "<where>: not valid JSON: ...",
 // "<where>: JSON nested deeper than 64 levels", "<where>: duplicate key 'k'".
 Result<nlohmann::json> ParseJsonBounded(std::string_view text, const std::string& where);
+// The same for text whose object keys must keep their order (chat-template inputs: tojson prints them as given).
+Result<nlohmann::ordered_json> ParseOrderedJsonBounded(std::string_view text, const std::string& where);
 // Reads a gzip file (gzip -9 -n, as the bundled fixtures and data are stored) and returns its inflated bytes.
 // NotFound if missing, InvalidArgument "<path>: not a valid gzip file" if it does not inflate.
 Result<std::string> ReadGzipFile(const std::string& path);

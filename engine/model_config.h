@@ -20,6 +20,7 @@ struct ModelConfig {
   int num_layers = 0;
   // A block-diffusion model (diffusion_gemma): no causal next-token distribution; LanguageModel::AsBlockDenoiser.
   bool block_diffusion = false;
+  int canvas_length = 0;            // block-diffusion models: tokens per denoised canvas (config.json canvas_length)
 };
 
 }  // namespace fp4lab

@@ -68,7 +68,10 @@ class [[nodiscard]] Result {
   }
 
   bool ok() const { return value_.has_value(); }
-  const Status& status() const { return status_; }
+  // On a temporary Result the status is returned by value, so `const Status& s = F().status();` cannot dangle
+  // (ASan found that use-after-free in a config reader).
+  const Status& status() const& { return status_; }
+  Status status() && { return std::move(status_); }
   // REQUIRES: ok().
   T& value() & { return *value_; }
   const T& value() const& { return *value_; }

@@ -109,7 +109,8 @@ Result<BenchSummary> LoadBenchSummary(ResultStore& store, int64_t run_id) {
     const nlohmann::json kv_by_batch = memory.value("kv_cache_bytes_by_batch", nlohmann::json::object());
     std::map<int64_t, BenchBatch> batches;
     std::map<int64_t, BenchRow> decode_rows;
-    auto row_of = [&](const MetricRecord& m, const std::string& test, int64_t batch) {
+    // The init-capture: clang before 16 cannot capture a structured binding (the sanitizer builds use clang 14).
+    auto row_of = [&, &precision = precision](const MetricRecord& m, const std::string& test, int64_t batch) {
       BenchRow row{precision, test, batch, m.value, std::nullopt, m.n};
       if (m.stderr_value) row.stddev = *m.stderr_value * std::sqrt(static_cast<double>(m.n));
       return row;

@@ -32,8 +32,11 @@ Result<nlohmann::ordered_json> ParseVars(const std::vector<std::string>& vars) {
       return Status::InvalidArgument("--var '" + var + "': expected NAME=VALUE (e.g. enable_thinking=false)");
     }
     const std::string value = var.substr(eq + 1);
-    nlohmann::ordered_json parsed = nlohmann::ordered_json::parse(value, nullptr, /*allow_exceptions=*/false);
-    out[var.substr(0, eq)] = parsed.is_discarded() ? nlohmann::ordered_json(value) : parsed;
+    if (!nlohmann::ordered_json::accept(value)) {
+      out[var.substr(0, eq)] = value;
+      continue;
+    }
+    FP4LAB_ASSIGN_OR_RETURN(out[var.substr(0, eq)], ParseOrderedJsonBounded(value, "--var '" + var.substr(0, eq) + "'"));
   }
   return out;
 }
@@ -51,9 +54,7 @@ Result<std::optional<std::vector<int32_t>>> EncodeIfTokenizer(const std::string&
 
 Result<int> RunChat(const ChatFlags& f) {
   FP4LAB_ASSIGN_OR_RETURN(std::string messages_text, ReadFile(f.messages));
-  const nlohmann::ordered_json messages =
-      nlohmann::ordered_json::parse(messages_text, nullptr, /*allow_exceptions=*/false);
-  if (messages.is_discarded()) return Status::InvalidArgument(f.messages + ": not valid JSON");
+  FP4LAB_ASSIGN_OR_RETURN(const nlohmann::ordered_json messages, ParseOrderedJsonBounded(messages_text, f.messages));
   ChatRenderOptions options;
   options.add_generation_prompt = f.generation_prompt;
   FP4LAB_ASSIGN_OR_RETURN(options.extra_variables, ParseVars(f.vars));

@@ -34,12 +34,7 @@ Result<std::vector<std::string>> ReadJsonlTexts(const std::string& path) {
     ++line_number;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     const std::string where = path + ":" + std::to_string(line_number);
-    nlohmann::json item;
-    try {
-      item = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::exception& e) {
-      return Status::InvalidArgument(where + ": not valid JSON: " + e.what());
-    }
+    FP4LAB_ASSIGN_OR_RETURN(const nlohmann::json item, ParseJsonBounded(line, where));
     if (!item.is_object() || !item.contains("text") || !item["text"].is_string()) {
       return Status::InvalidArgument(where + ": field 'text': expected {\"text\": \"...\"} with a string");
     }

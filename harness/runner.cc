@@ -11,7 +11,6 @@
 #include <memory>
 
 #include "datasets/sha256.h"
-#include "engine/diffusion/diffusion_generation_config.h"
 #include "engine/engine.h"
 #include "engine/file_util.h"
 #include "harness/paths.h"
@@ -120,11 +119,8 @@ Status RunTaskAtPrecision(ResultStore& store, int64_t run_id, const RunPlan& pla
   };
   TaskRun run{.model = engine, .precision = precision, .is_reference = IsReference(plan, precision),
               .log_samples = plan.log_samples, .engine = &engine};
-  if (engine.AsBlockDenoiser() != nullptr) {  // a block-diffusion model: the latency task times its sampler
-    FP4LAB_ASSIGN_OR_RETURN(DiffusionGenerationConfig generation,
-                            ReadDiffusionGenerationConfig(ModelFor(plan, precision)));
-    run.diffusion_sampler = MakeDiffusionSampler(std::move(generation));
-  }
+  // A block-diffusion model: the latency task times its sampler, with the settings Generate uses.
+  if (engine.diffusion_generation()) run.diffusion_sampler = MakeDiffusionSampler(*engine.diffusion_generation());
   if (task.NeedsReference() && !run.is_reference) {
     const std::string reference_precision = plan.precisions.front();
     run.reference_attachment = [&store, run_id, &record, reference_precision](const std::string& sample_id) {

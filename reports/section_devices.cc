@@ -160,9 +160,11 @@ Result<Section> BuildDevicesSection(const ReportData& data) {
     std::vector<std::tuple<std::string, std::string, std::string>> keys;
     for (const auto& [task, metric] : names) {
       for (const std::string& precision : precisions) {
-        const bool any = std::any_of(data.runs.begin(), data.runs.end(), [&](const RunReportData& run) {
-          return FindMetric(run, task, precision, metric) != nullptr;
-        });
+        // Init-captures: clang before 16 cannot capture structured bindings (the sanitizer builds use clang 14).
+        const bool any = std::any_of(data.runs.begin(), data.runs.end(),
+                                     [&task = task, &metric = metric, &precision](const RunReportData& run) {
+                                       return FindMetric(run, task, precision, metric) != nullptr;
+                                     });
         if (any) keys.emplace_back(task, metric, precision);
       }
     }

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/file_util.h"
+
 namespace fp4lab {
 namespace {
 
@@ -257,9 +259,10 @@ std::vector<SandboxRunResult> RunEvalPlusPrograms(const CodeSandbox& sandbox, st
     }
     const size_t start = at + kVerdictPrefix.size();
     const size_t end = run.stdout_tail.find('\n', start);
-    const nlohmann::json verdict =
-        nlohmann::json::parse(run.stdout_tail.substr(start, end == std::string::npos ? end : end - start), nullptr,
-                              /*allow_exceptions=*/false);
+    // The program's output is untrusted (the completion can print anything): parsed with the depth bound.
+    const auto parsed = ParseJsonBounded(
+        std::string_view(run.stdout_tail).substr(start, end == std::string::npos ? end : end - start), "verdict line");
+    const nlohmann::json verdict = parsed.ok() ? *parsed : nlohmann::json();
     if (!verdict.is_object() || !verdict.value("base", nlohmann::json()).is_string() ||
         !verdict.value("plus", nlohmann::json()).is_string()) {
       run.outcome = SandboxOutcome::kFailed;

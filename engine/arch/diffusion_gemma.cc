@@ -323,6 +323,7 @@ Result<std::unique_ptr<ModelBlueprint>> ParseDiffusionGemma(const nlohmann::json
                                           std::to_string(c.text.decoder.model.max_position_embeddings) + ")");
   }
   c.canvas_length = static_cast<int>(canvas);
+  c.text.decoder.model.canvas_length = c.canvas_length;
   return std::unique_ptr<ModelBlueprint>(new DiffusionGemmaBlueprint(std::move(c)));
 }
 

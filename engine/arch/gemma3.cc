@@ -178,7 +178,10 @@ Result<std::unique_ptr<ModelBlueprint>> ParseGemma3(const nlohmann::json& json, 
   FP4LAB_ASSIGN_OR_RETURN(const double scalar,
                           r.OptionalNumber("query_pre_attn_scalar", d.head_dim, 1e-6, kMaxModelDimension));
   // Validated like every field, then ignored as transformers ignores it (see the top of this file).
-  FP4LAB_RETURN_IF_ERROR(r.OptionalNumber("attn_logit_softcapping", 0.0, 0.0, 1e6).status());
+  // A named Result: `.status()` of a temporary is a reference into it, dangling once the macro's statement ends
+  // (ASan: stack-use-after-scope in every gemma3 load).
+  const Result<double> attn_cap = r.OptionalNumber("attn_logit_softcapping", 0.0, 0.0, 1e6);
+  FP4LAB_RETURN_IF_ERROR(attn_cap);
   FP4LAB_ASSIGN_OR_RETURN(const double final_cap, r.OptionalNumber("final_logit_softcapping", 0.0, 0.0, 1e6));
   c.query_pre_attn_scalar = static_cast<float>(scalar);
   c.final_softcap = static_cast<float>(final_cap);

@@ -18,9 +18,7 @@ constexpr const char* kSpecialTokenKeys[] = {"bos_token", "eos_token", "unk_toke
 
 Result<nlohmann::ordered_json> ReadOrderedJson(const std::string& path) {
   FP4LAB_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
-  nlohmann::ordered_json json = nlohmann::ordered_json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (json.is_discarded()) return Status::InvalidArgument(path + ": not valid JSON");
-  return json;
+  return ParseOrderedJsonBounded(text, path);
 }
 
 // A token given as "text" or as an AddedToken object {"content": "text", ...}; nullopt for null.

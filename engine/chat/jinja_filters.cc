@@ -1,6 +1,7 @@
 #include "engine/chat/jinja_filters.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <functional>
 #include <map>
@@ -29,8 +30,12 @@ Value AttributePath(const Value& item, const std::string& path) {
   while (true) {
     const size_t dot = path.find('.', start);
     const std::string part = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    int64_t index = 0;
+    const auto [stop, error] = std::from_chars(part.data(), part.data() + part.size(), index);
     const bool numeric = !part.empty() && std::all_of(part.begin(), part.end(), ::isdigit);
-    v = numeric ? GetItem(v, Value::Int(std::stoll(part))) : GetItem(v, Value::String(part));
+    // An index past int64 is past every list's end, as Python's unbounded int would be: undefined either way.
+    if (numeric && (error != std::errc() || stop != part.data() + part.size())) index = INT64_MAX;
+    v = numeric ? GetItem(v, Value::Int(index)) : GetItem(v, Value::String(part));
     if (dot == std::string::npos) return v;
     start = dot + 1;
   }

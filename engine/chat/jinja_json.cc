@@ -61,7 +61,7 @@ void DumpString(const std::string& s, std::string& out) {
 }
 
 void Dump(const Value& v, std::optional<int> indent, int depth, std::string& out) {
-  if (depth > 512) Fail("tojson: value nested too deeply");
+  if (depth > kMaxValueDepth) Fail("tojson: value nested too deeply");
   const std::string item_separator = indent ? "," : ", ";
   auto newline = [&](int level) {
     if (!indent) return;

@@ -1,6 +1,7 @@
 #include "engine/chat/jinja_parser.h"
 
 #include <algorithm>
+#include <charconv>
 #include <initializer_list>
 #include <string_view>
 
@@ -48,17 +49,34 @@ class Parser {
 
  private:
   // Counts nesting (blocks and sub-expressions) so a hostile template cannot overflow the stack.
+  void EnterLevel() {
+    if (++depth_ > limits_.max_parse_depth) {
+      FailAt(Peek().pos, "nested more than " + std::to_string(limits_.max_parse_depth) + " levels deep");
+    }
+  }
   class DepthGuard {
    public:
-    explicit DepthGuard(Parser& p) : p_(p) {
-      if (++p_.depth_ > p_.limits_.max_parse_depth) {
-        FailAt(p_.Peek().pos, "nested more than " + std::to_string(p_.limits_.max_parse_depth) + " levels deep");
-      }
-    }
+    explicit DepthGuard(Parser& p) : p_(p) { p_.EnterLevel(); }
     ~DepthGuard() { --p_.depth_; }
 
    private:
     Parser& p_;
+  };
+  // A chain built by a loop (a + b + c, x.y[0](z), x | f | g) is a tree as deep as the chain is long, and the
+  // evaluator and the tree's destructor recurse along it: each link counts as one level of nesting, from the link
+  // to the end of the expression that holds the chain.
+  class ChainGuard {
+   public:
+    explicit ChainGuard(Parser& p) : p_(p) {}
+    void AddLink() {
+      ++links_;
+      p_.EnterLevel();
+    }
+    ~ChainGuard() { p_.depth_ -= links_; }
+
+   private:
+    Parser& p_;
+    int links_ = 0;
   };
 
   const Token& Peek(size_t ahead = 0) const { return tokens_[std::min(index_ + ahead, tokens_.size() - 1)]; }
@@ -340,8 +358,10 @@ class Parser {
 
   ExprPtr ParseOr() {
     ExprPtr left = ParseAnd();
+    ChainGuard chain(*this);
     while (IsName("or")) {
       const SourcePos pos = Next().pos;
+      chain.AddLink();
       left = Binary("or", pos, std::move(left), ParseAnd());
     }
     return left;
@@ -349,8 +369,10 @@ class Parser {
 
   ExprPtr ParseAnd() {
     ExprPtr left = ParseNot();
+    ChainGuard chain(*this);
     while (IsName("and")) {
       const SourcePos pos = Next().pos;
+      chain.AddLink();
       left = Binary("and", pos, std::move(left), ParseNot());
     }
     return left;
@@ -400,8 +422,10 @@ class Parser {
 
   ExprPtr ParseMath1() {
     ExprPtr left = ParseConcat();
+    ChainGuard chain(*this);
     while (IsOperator("+") || IsOperator("-")) {
       const Token& op = Next();
+      chain.AddLink();
       left = Binary(op.value, op.pos, std::move(left), ParseConcat());
     }
     return left;
@@ -409,8 +433,10 @@ class Parser {
 
   ExprPtr ParseConcat() {
     ExprPtr left = ParseMath2();
+    ChainGuard chain(*this);
     while (IsOperator("~")) {
       const SourcePos pos = Next().pos;
+      chain.AddLink();
       left = Binary("~", pos, std::move(left), ParseMath2());
     }
     return left;
@@ -418,8 +444,10 @@ class Parser {
 
   ExprPtr ParseMath2() {
     ExprPtr left = ParsePow();
+    ChainGuard chain(*this);
     while (IsOperator("*") || IsOperator("/") || IsOperator("//") || IsOperator("%")) {
       const Token& op = Next();
+      chain.AddLink();
       left = Binary(op.value, op.pos, std::move(left), ParsePow());
     }
     return left;
@@ -427,8 +455,10 @@ class Parser {
 
   ExprPtr ParsePow() {
     ExprPtr left = ParseUnary(true);
+    ChainGuard chain(*this);
     while (IsOperator("**")) {
       const SourcePos pos = Next().pos;
+      chain.AddLink();
       left = Binary("**", pos, std::move(left), ParseUnary(true));
     }
     return left;
@@ -446,6 +476,15 @@ class Parser {
     }
     if (!with_filters) return node;
     return ParseFiltersAndTests(std::move(node));
+  }
+
+  // An integer token's value (jinja2's integers are unbounded; these are int64, and a larger one is an error).
+  static Value IntegerLiteral(const Token& t) {
+    int64_t value = 0;
+    const char* end = t.value.data() + t.value.size();
+    const auto [stop, error] = std::from_chars(t.value.data(), end, value);
+    if (error != std::errc() || stop != end) FailAt(t.pos, "integer literal out of range: " + t.value);
+    return Value::Int(value);
   }
 
   ExprPtr ParsePrimary() {
@@ -475,11 +514,7 @@ class Parser {
       }
       case TokenType::kInteger: {
         auto e = MakeExpr(ExprKind::kLiteral, Next().pos);
-        try {
-          e->literal = Value::Int(std::stoll(t.value));
-        } catch (const std::exception&) {
-          FailAt(t.pos, "integer literal out of range: " + t.value);
-        }
+        e->literal = IntegerLiteral(t);
         return e;
       }
       case TokenType::kFloat: {
@@ -529,7 +564,10 @@ class Parser {
   }
 
   ExprPtr ParsePostfix(ExprPtr node) {
+    ChainGuard chain(*this);
     while (true) {
+      if (!IsOperator(".") && !IsOperator("[") && !IsOperator("(")) return node;
+      chain.AddLink();
       if (IsOperator(".")) {
         const SourcePos pos = Next().pos;
         auto e = MakeExpr(ExprKind::kAttribute, pos);
@@ -537,7 +575,7 @@ class Parser {
           e->kind = ExprKind::kItem;
           e->children.push_back(std::move(node));
           auto index = MakeExpr(ExprKind::kLiteral, Peek().pos);
-          index->literal = Value::Int(std::stoll(Next().value));
+          index->literal = IntegerLiteral(Next());
           e->children.push_back(std::move(index));
         } else {
           e->name = ExpectIdentifier();
@@ -546,10 +584,8 @@ class Parser {
         node = std::move(e);
       } else if (IsOperator("[")) {
         node = ParseSubscript(std::move(node));
-      } else if (IsOperator("(")) {
-        node = ParseCall(std::move(node));
       } else {
-        return node;
+        node = ParseCall(std::move(node));
       }
     }
   }
@@ -607,7 +643,10 @@ class Parser {
   }
 
   ExprPtr ParseFiltersAndTests(ExprPtr node) {
+    ChainGuard chain(*this);
     while (true) {
+      if (!IsOperator("|") && !IsName("is") && !IsOperator("(")) return node;
+      chain.AddLink();
       if (IsOperator("|")) {
         Next();
         auto e = MakeExpr(ExprKind::kFilter, Peek().pos);
@@ -630,10 +669,8 @@ class Parser {
         }
         e->children.push_back(std::move(node));
         node = std::move(e);
-      } else if (IsOperator("(")) {
-        node = ParseCall(std::move(node));
       } else {
-        return node;
+        node = ParseCall(std::move(node));
       }
     }
   }

@@ -26,6 +26,36 @@ void DictData::Set(const std::string& key, Value value) {
   entries.emplace_back(key, std::move(value));
 }
 
+namespace {
+
+// Moves the items of the lists and dicts that die with `data` into `pending` (those shared elsewhere stay).
+void TakeItems(ListData& data, std::vector<Value>& pending) {
+  for (Value& item : data.items) pending.push_back(std::move(item));
+  data.items.clear();
+}
+void TakeItems(DictData& data, std::vector<Value>& pending) {
+  for (auto& entry : data.entries) pending.push_back(std::move(entry.second));
+  data.entries.clear();
+}
+
+}  // namespace
+
+template <class Data>
+void Value::DeleteNested(Data* data) {
+  std::vector<Value> pending;
+  TakeItems(*data, pending);
+  delete data;
+  while (!pending.empty()) {
+    Value last = std::move(pending.back());
+    pending.pop_back();
+    // The last owner of a list or dict hands its items over, so it dies empty and its deleter does not recurse.
+    if (last.list != nullptr && last.list.use_count() == 1) TakeItems(*last.list, pending);
+    if (last.dict != nullptr && last.dict.use_count() == 1) TakeItems(*last.dict, pending);
+  }
+}
+template void Value::DeleteNested<ListData>(ListData*);
+template void Value::DeleteNested<DictData>(DictData*);
+
 const char* TypeName(const Value& v) {
   switch (v.kind) {
     case Value::Kind::kUndefined: return "undefined";
@@ -121,34 +151,97 @@ std::string ReprString(const std::string& s) {
   return out;
 }
 
-}  // namespace
+// Called on entering a list or dict `depth` levels deep in one of the recursive walks below.
+void CheckValueDepth(int depth, const char* walk) {
+  if (depth > kMaxValueDepth) {
+    Fail(std::string(walk) + ": value nested more than " + std::to_string(kMaxValueDepth) +
+         " levels deep (or containing itself)");
+  }
+}
 
-std::string Repr(const Value& v) {
+std::string Repr(const Value& v, int depth) {
   switch (v.kind) {
     case Value::Kind::kString: return ReprString(v.text);
     case Value::Kind::kList: {
+      CheckValueDepth(depth, "repr");
       std::string out = v.list->is_tuple ? "(" : "[";
       for (size_t i = 0; i < v.list->items.size(); ++i) {
         if (i) out += ", ";
-        out += Repr(v.list->items[i]);
+        out += Repr(v.list->items[i], depth + 1);
       }
       if (v.list->is_tuple && v.list->items.size() == 1) out += ",";
       return out + (v.list->is_tuple ? ")" : "]");
     }
     case Value::Kind::kDict: {
       if (v.dict->is_namespace) return "<Namespace>";
+      CheckValueDepth(depth, "repr");
       std::string out = "{";
       bool first = true;
       for (const auto& [key, item] : v.dict->entries) {
         if (!first) out += ", ";
         first = false;
-        out += ReprString(key) + ": " + Repr(item);
+        out += ReprString(key) + ": " + Repr(item, depth + 1);
       }
       return out + "}";
     }
     default: return ToStr(v);
   }
 }
+
+bool Equals(const Value& a, const Value& b, int depth) {
+  if (a.IsNumber() && b.IsNumber()) {
+    if (a.IsInteger() && b.IsInteger()) return a.AsInteger() == b.AsInteger();
+    return a.AsDouble() == b.AsDouble();
+  }
+  if (a.kind != b.kind) return false;
+  switch (a.kind) {
+    case Value::Kind::kUndefined:
+    case Value::Kind::kNone: return true;
+    case Value::Kind::kString: return a.text == b.text;
+    case Value::Kind::kList: {
+      if (a.list->items.size() != b.list->items.size()) return false;
+      CheckValueDepth(depth, "==");
+      for (size_t i = 0; i < a.list->items.size(); ++i) {
+        if (!Equals(a.list->items[i], b.list->items[i], depth + 1)) return false;
+      }
+      return true;
+    }
+    case Value::Kind::kDict: {
+      if (a.dict->is_namespace || b.dict->is_namespace) return a.dict == b.dict;
+      if (a.dict->entries.size() != b.dict->entries.size()) return false;
+      CheckValueDepth(depth, "==");
+      for (const auto& [key, item] : a.dict->entries) {
+        const Value* other = b.dict->Find(key);
+        if (other == nullptr || !Equals(item, *other, depth + 1)) return false;
+      }
+      return true;
+    }
+    case Value::Kind::kCallable: return a.callable == b.callable;
+    default: return false;
+  }
+}
+
+bool LessThan(const Value& a, const Value& b, int depth) {
+  if (a.IsNumber() && b.IsNumber()) {
+    if (a.IsInteger() && b.IsInteger()) return a.AsInteger() < b.AsInteger();
+    return a.AsDouble() < b.AsDouble();
+  }
+  if (a.IsString() && b.IsString()) return a.text < b.text;  // UTF-8 byte order = code point order
+  if (a.IsList() && b.IsList()) {
+    CheckValueDepth(depth, "<");
+    const auto& x = a.list->items;
+    const auto& y = b.list->items;
+    for (size_t i = 0; i < x.size() && i < y.size(); ++i) {
+      if (!Equals(x[i], y[i], depth + 1)) return LessThan(x[i], y[i], depth + 1);
+    }
+    return x.size() < y.size();
+  }
+  Fail(std::string("cannot order ") + TypeName(a) + " and " + TypeName(b));
+}
+
+}  // namespace
+
+std::string Repr(const Value& v) { return Repr(v, 1); }
 
 std::string ToStr(const Value& v) {
   switch (v.kind) {
@@ -165,53 +258,9 @@ std::string ToStr(const Value& v) {
   return "";
 }
 
-bool Equals(const Value& a, const Value& b) {
-  if (a.IsNumber() && b.IsNumber()) {
-    if (a.IsInteger() && b.IsInteger()) return a.AsInteger() == b.AsInteger();
-    return a.AsDouble() == b.AsDouble();
-  }
-  if (a.kind != b.kind) return false;
-  switch (a.kind) {
-    case Value::Kind::kUndefined:
-    case Value::Kind::kNone: return true;
-    case Value::Kind::kString: return a.text == b.text;
-    case Value::Kind::kList: {
-      if (a.list->items.size() != b.list->items.size()) return false;
-      for (size_t i = 0; i < a.list->items.size(); ++i) {
-        if (!Equals(a.list->items[i], b.list->items[i])) return false;
-      }
-      return true;
-    }
-    case Value::Kind::kDict: {
-      if (a.dict->is_namespace || b.dict->is_namespace) return a.dict == b.dict;
-      if (a.dict->entries.size() != b.dict->entries.size()) return false;
-      for (const auto& [key, item] : a.dict->entries) {
-        const Value* other = b.dict->Find(key);
-        if (other == nullptr || !Equals(item, *other)) return false;
-      }
-      return true;
-    }
-    case Value::Kind::kCallable: return a.callable == b.callable;
-    default: return false;
-  }
-}
+bool Equals(const Value& a, const Value& b) { return Equals(a, b, 1); }
 
-bool LessThan(const Value& a, const Value& b) {
-  if (a.IsNumber() && b.IsNumber()) {
-    if (a.IsInteger() && b.IsInteger()) return a.AsInteger() < b.AsInteger();
-    return a.AsDouble() < b.AsDouble();
-  }
-  if (a.IsString() && b.IsString()) return a.text < b.text;  // UTF-8 byte order = code point order
-  if (a.IsList() && b.IsList()) {
-    const auto& x = a.list->items;
-    const auto& y = b.list->items;
-    for (size_t i = 0; i < x.size() && i < y.size(); ++i) {
-      if (!Equals(x[i], y[i])) return LessThan(x[i], y[i]);
-    }
-    return x.size() < y.size();
-  }
-  Fail(std::string("cannot order ") + TypeName(a) + " and " + TypeName(b));
-}
+bool LessThan(const Value& a, const Value& b) { return LessThan(a, b, 1); }
 
 std::vector<Value> IterationItems(const Value& v) {
   switch (v.kind) {

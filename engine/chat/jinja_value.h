@@ -16,6 +16,11 @@ namespace fp4lab::jinja {
 
 struct Value;
 
+// Deepest nesting of lists and dicts that repr, ==, < and tojson walk (recursively); a deeper value, or one that
+// contains itself (x.append(x)), is an error there rather than a stack overflow. A template can build either in a
+// loop; JSON input is at most kMaxJsonDepth (64) deep.
+inline constexpr int kMaxValueDepth = 512;
+
 struct ListData {
   std::vector<Value> items;
   bool is_tuple = false;  // prints as (a, b) instead of [a, b]; otherwise the same
@@ -81,12 +86,12 @@ struct Value {
   }
   static Value List(std::vector<Value> items = {}, bool is_tuple = false) {
     Value v = WithKind(Kind::kList);
-    v.list = std::make_shared<ListData>(ListData{std::move(items), is_tuple});
+    v.list = std::shared_ptr<ListData>(new ListData{std::move(items), is_tuple}, DeleteNested<ListData>);
     return v;
   }
   static Value Dict() {
     Value v = WithKind(Kind::kDict);
-    v.dict = std::make_shared<DictData>();
+    v.dict = std::shared_ptr<DictData>(new DictData(), DeleteNested<DictData>);
     return v;
   }
   static Value Function(std::string name, std::function<Value(CallArgs&)> call) {
@@ -107,6 +112,11 @@ struct Value {
   double AsDouble() const { return kind == Kind::kFloat ? number : static_cast<double>(AsInteger()); }
 
  private:
+  // The deleter of every list and dict: releases the lists and dicts nested in it one at a time, not recursively,
+  // so a value nested 100,000 deep (a template can build one in a loop) does not overflow the stack when it dies.
+  template <class Data>
+  static void DeleteNested(Data* data);
+
   static Value WithKind(Kind k) {
     Value v;
     v.kind = k;

@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include "engine/diffusion/block_diffusion_sampler.h"
+#include "engine/diffusion/diffusion_draws.h"
 #include "engine/engine.h"
 #include "engine_test_util.h"
 #include "test_util.h"
@@ -147,14 +149,65 @@ TEST(DiffusionGemma, CausalQueriesAreRefusedWithWhy) {
   EXPECT_EQ(engine->ScoreTokens(tokens, requests).status().code(), StatusCode::kFailedPrecondition);
   const std::vector<ScoreSequence> batch = {{tokens, requests}};
   EXPECT_EQ(engine->ScoreBatch(batch).status().code(), StatusCode::kFailedPrecondition);
-  auto generated = engine->Generate(tokens, 4, SamplingOptions{}, nullptr);
-  ASSERT_FALSE(generated.ok());
-  EXPECT_EQ(generated.status().code(), StatusCode::kFailedPrecondition);
-  EXPECT_NE(generated.status().message().find("engine/diffusion"), std::string::npos);
   // A causal model has no denoiser.
   auto causal = testing::OpenEngine(FixturePath("gemma4moe_tiny"));
   ASSERT_NE(causal, nullptr);
   EXPECT_EQ(causal->AsBlockDenoiser(), nullptr);
+}
+
+// Generate on a diffusion model is the block-diffusion sampler with the checkpoint's settings (all defaults for this
+// fixture) and CounterDraws(seed), its whole canvases cut to Generate's contract: at most max_new_tokens tokens, and
+// none after on_token returns false.
+TEST(DiffusionGemma, GenerateRunsTheSamplerWithinGeneratesContract) {
+  auto engine = testing::OpenEngine(FixturePath("diffusiongemma_tiny"));
+  ASSERT_NE(engine, nullptr);
+  ASSERT_TRUE(engine->diffusion_generation().has_value());
+  const std::vector<int32_t> prompt = {2, 10, 11, 12};
+  SamplingOptions sampling;
+  sampling.seed = 7;
+  constexpr int kMaxNew = 20;  // two canvases of 16, the second cut after 4 tokens
+  auto generated = engine->Generate(prompt, kMaxNew, sampling, nullptr);
+  ASSERT_TRUE(generated.ok()) << generated.status().ToString();
+
+  BlockDiffusionOptions options{.config = *engine->diffusion_generation()};
+  options.config.max_new_tokens = kMaxNew;
+  CounterDraws draws(7);
+  auto direct = GenerateBlockDiffusion(*engine->AsBlockDenoiser(), prompt, options, draws);
+  ASSERT_TRUE(direct.ok()) << direct.status().ToString();
+  std::vector<int32_t> expected = direct->tokens;
+  const auto& eos = options.config.eos_token_ids;
+  expected.erase(std::find_first_of(expected.begin(), expected.end(), eos.begin(), eos.end()), expected.end());
+  if (expected.size() > kMaxNew) expected.resize(kMaxNew);
+  EXPECT_EQ(*generated, expected);
+  EXPECT_LE(generated->size(), static_cast<size_t>(kMaxNew));
+  EXPECT_GT(generated->size(), 3u) << "too short to check the on_token cut below";
+
+  // on_token stops it: the token it refused is the last one returned, as in causal generation.
+  std::vector<int32_t> seen;
+  auto stopped = engine->Generate(prompt, kMaxNew, sampling, [&](int32_t t) {
+    seen.push_back(t);
+    return seen.size() < 3;
+  });
+  ASSERT_TRUE(stopped.ok());
+  EXPECT_EQ(*stopped, seen);
+  EXPECT_LE(seen.size(), 3u);
+  EXPECT_EQ(*stopped, std::vector<int32_t>(expected.begin(), expected.begin() + std::min<size_t>(3, expected.size())));
+}
+
+// Opened without weights (the runner's checks), a diffusion model still answers its sizes through AsBlockDenoiser,
+// and refuses to run.
+TEST(DiffusionGemma, UnloadedDenoiserAnswersSizesAndRefusesToRun) {
+  auto shell = Engine::OpenWithoutWeights({.model_dir = FixturePath("diffusiongemma_tiny")});
+  ASSERT_TRUE(shell.ok()) << shell.status().ToString();
+  BlockDenoiser* denoiser = (*shell)->AsBlockDenoiser();
+  ASSERT_NE(denoiser, nullptr);
+  EXPECT_EQ(denoiser->canvas_length(), 16);
+  EXPECT_EQ(denoiser->vocab_size(), 256);
+  EXPECT_EQ(denoiser->max_context(), 256);
+  const std::vector<int32_t> prompt = {2, 10};
+  const Status commit = denoiser->Commit(prompt);
+  EXPECT_EQ(commit.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(commit.message().find("without weights"), std::string::npos) << commit.ToString();
 }
 
 // --kv-cache fp8 (what NVIDIA's export declares) reaches both modes: the committed and the canvas K/V are rounded

@@ -111,28 +111,36 @@ TEST_P(FamilyReference, ConfigThatDisagreesWithTheTensorsIsRefusedAtLoad) {
 }
 
 // config.json's eos_token_id may be a list: every id in it ends generation, the first is EosId().
+// qwen3_tiny's greedy continuation repeats one token (203): listed second it stops generation before the first new
+// token; a list without it lets the whole continuation through. (This test used to search the continuation for a
+// token unlike those before it, found none, and read past the vector's end: its EOS was whatever lay there, which
+// made it flaky; ASan reported the read.)
 TEST(EosIds, EveryConfigEosIdStopsGeneration) {
-  const std::string dir = testing::TempDir("eos_list");
-  for (const char* file : {"config.json", "model.safetensors"}) {
-    std::filesystem::copy_file(FixturePath(std::string("qwen3_tiny/") + file), dir + "/" + file,
-                               std::filesystem::copy_options::overwrite_existing);
-  }
   const auto prompt = ReadReference<int32_t>(FixturePath("qwen3_tiny/reference.safetensors"), "greedy_prompt");
   const auto greedy = ReadReference<int32_t>(FixturePath("qwen3_tiny/reference.safetensors"), "greedy_tokens");
-  auto config = ReadJsonFile(dir + "/config.json");
-  ASSERT_TRUE(config.ok());
-  // The first greedy token that differs from all before it becomes an EOS: generation must stop right before it.
-  size_t stop = 1;
-  while (std::find(greedy.begin(), greedy.begin() + stop, greedy[stop]) != greedy.begin() + stop) ++stop;
-  (*config)["eos_token_id"] = {250, greedy[stop]};
-  ASSERT_TRUE(WriteConfig(dir, *config).ok());
-  auto engine = OpenOrDie(dir);
-  ASSERT_NE(engine, nullptr);
-  EXPECT_EQ(engine->EosId(), 250);
-  EXPECT_EQ(engine->EosIds(), (std::vector<TokenId>{250, greedy[stop]}));
-  auto got = engine->Generate(prompt, static_cast<int>(greedy.size()), SamplingOptions{}, nullptr);
-  ASSERT_TRUE(got.ok()) << got.status().ToString();
-  EXPECT_EQ(*got, std::vector<int32_t>(greedy.begin(), greedy.begin() + stop));
+  ASSERT_FALSE(greedy.empty());
+  ASSERT_EQ(std::count(greedy.begin(), greedy.end(), greedy[0]), static_cast<std::ptrdiff_t>(greedy.size()))
+      << "the fixture's continuation changed: pick the EOS ids again";
+  const TokenId repeated = greedy[0];
+  const TokenId never = repeated == 7 ? 8 : 7;
+  for (const auto& [second, expected] : {std::pair{repeated, std::vector<int32_t>{}}, std::pair{never, greedy}}) {
+    const std::string dir = testing::TempDir("eos_list_" + std::to_string(second));
+    for (const char* file : {"config.json", "model.safetensors"}) {
+      std::filesystem::copy_file(FixturePath(std::string("qwen3_tiny/") + file), dir + "/" + file,
+                                 std::filesystem::copy_options::overwrite_existing);
+    }
+    auto config = ReadJsonFile(dir + "/config.json");
+    ASSERT_TRUE(config.ok());
+    (*config)["eos_token_id"] = {250, second};
+    ASSERT_TRUE(WriteConfig(dir, *config).ok());
+    auto engine = OpenOrDie(dir);
+    ASSERT_NE(engine, nullptr);
+    EXPECT_EQ(engine->EosId(), 250);
+    EXPECT_EQ(engine->EosIds(), (std::vector<TokenId>{250, second}));
+    auto got = engine->Generate(prompt, static_cast<int>(greedy.size()), SamplingOptions{}, nullptr);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_EQ(*got, expected) << "eos_token_id [250, " << second << "]";
+  }
 }
 
 // Older Gemma 3 configs have no layer_types: transformers' Gemma3TextConfig slides on every layer but each

@@ -83,6 +83,50 @@ TEST(JinjaTest, DeepNestingIsAnErrorNotAStackOverflow) {
             std::string::npos);
 }
 
+// Loops build these trees (a + b + ..., x.a.b..., x | f | g ...), not recursion, but evaluating and freeing them
+// recurses once per link: each link counts as a level. 300,000 links overflowed the 8 MiB stack when the tree was
+// freed.
+TEST(JinjaTest, LongOperatorAndFilterChainsAreErrorsNotStackOverflows) {
+  auto chain = [](const std::string& first, const std::string& link, int links) {
+    std::string source = "{{ " + first;
+    for (int i = 0; i < links; ++i) source += link;
+    return source + " }}";
+  };
+  for (const auto& [first, link] : std::vector<std::pair<std::string, std::string>>{
+           {"1", " + 1"}, {"1", " * 1"}, {"'a'", " ~ 'a'"}, {"x", " or x"}, {"x", ".a"}, {"x", "[0]"},
+           {"'a'", " | trim"}, {"x", " is defined"}}) {
+    EXPECT_NE(ErrorOf(chain(first, link, 300000)).find("nested more than 100 levels deep"), std::string::npos)
+        << first << link;
+  }
+  // A chain as long as a real template writes renders (the budget also counts the expression's own nesting).
+  EXPECT_EQ(ErrorOf(chain("0", " + 1", 90)), "rendered: 90");
+  EXPECT_EQ(ErrorOf(chain("'a'", " | trim", 90)), "rendered: a");
+}
+
+// Integers past int64 in an attribute path: stoll threw std::out_of_range through the interpreter (an abort).
+TEST(JinjaTest, HugeIndexesAreUndefinedOrAnErrorNotAnAbort) {
+  EXPECT_EQ(ErrorOf("{{ x.99999999999999999999 }}", {{"x", {1}}}),
+            "t.jinja:1:6: integer literal out of range: 99999999999999999999");
+  EXPECT_EQ(ErrorOf("{{ x | map(attribute='99999999999999999999') | first is undefined }}", {{"x", {{1}}}}),
+            "rendered: True");
+}
+
+// A template can nest a value as deep as its step budget allows: freeing one 300,000 levels deep overflowed the
+// 8 MiB stack in the destructors (now iterative), and repr, ==, < and tojson stop at 512 levels.
+TEST(JinjaTest, ValuesNestedByALoopAreErrorsWhenWalkedAndFreedWithoutRecursion) {
+  auto nested = [](int depth) {
+    return "{% set ns = namespace(x=[]) %}{% for i in range(" + std::to_string(depth) +
+           ") %}{% set ns.x = [ns.x] %}{% endfor %}";
+  };
+  EXPECT_EQ(ErrorOf(nested(300000) + "{{ ns.x | length }}"), "rendered: 1");
+  for (const std::string walk : {"{{ ns.x }}", "{{ ns.x == [ns.x] }}", "{{ ns.x < [ns.x] }}", "{{ ns.x | tojson }}"}) {
+    EXPECT_NE(ErrorOf(nested(1000) + walk).find("nested"), std::string::npos) << walk;
+  }
+  // Below the limit the walks work as before.
+  EXPECT_EQ(ErrorOf(nested(3) + "{{ ns.x }} {{ ns.x == [[[[]]]] }} {{ ns.x < [[[[0]]]] }} {{ ns.x | tojson }}"),
+            "rendered: [[[[]]]] True True [[[[]]]]");
+}
+
 TEST(JinjaTest, RunawayRecursionAndLoopsStopAtTheLimits) {
   EXPECT_NE(ErrorOf("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}").find("evaluation nested more than 1000"),
             std::string::npos);

@@ -167,7 +167,8 @@ TEST(Qwen3Moe, ManifestFollowsTheConfig) {
 
   for (const auto& [field, value, dense_layer] :
        {std::tuple{"mlp_only_layers", nlohmann::json::array({1}), 1}, std::tuple{"decoder_sparse_step", nlohmann::json(2), 0}}) {
-    auto edited = BlueprintWith([&](nlohmann::json& c) { c[field] = value; });
+    // Init-captures: clang before 16 cannot capture structured bindings (the sanitizer builds use clang 14).
+    auto edited = BlueprintWith([&field = field, &value = value](nlohmann::json& c) { c[field] = value; });
     ASSERT_TRUE(edited.ok()) << edited.status().ToString();
     const TensorManifest& m = (*edited)->manifest();
     const std::string dense = "model.layers." + std::to_string(dense_layer) + ".mlp.";
@@ -321,7 +322,7 @@ TEST(Qwen3Moe, PrefixWildcardExclusionsSelectTheSameLayers) {
   (*config)["quantization_config"]["ignore"] = patterns;
   (*hf_quant)["quantization"]["exclude_modules"] = patterns;
   for (const auto& [name, json] : {std::pair{"config.json", &*config}, std::pair{"hf_quant_config.json", &*hf_quant}}) {
-    ASSERT_TRUE(WriteFileAtomically(dir + "/" + name, [&](std::ostream& o) {
+    ASSERT_TRUE(WriteFileAtomically(dir + "/" + name, [json = json](std::ostream& o) {
                   o << json->dump();
                   return Status::Ok();
                 }).ok());

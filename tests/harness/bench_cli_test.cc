@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include "engine/file_util.h"
 #include "engine/presets.h"
 
 #include "harness/command.h"
@@ -216,12 +217,17 @@ TEST(BenchCliTest, BinaryRunsBenchWhenRegistered) {
   // The help teaches the batch flag and what a batch is.
   EXPECT_NE(help.find("--batches"), std::string::npos) << help;
   EXPECT_NE(help.find("B sequences decoded together"), std::string::npos) << help;
-  const std::string db = TempDir("bench_cli_exe") + "/bench.sqlite";
+  const std::string dir = TempDir("bench_cli_exe");
+  const std::string db = dir + "/bench.sqlite";
   const std::string command = std::string(FP4LAB_EXE) + " bench --preset tiny --precisions nvfp4 --prompt-lengths 16 "
                               "--batches 1,2 --decode-tokens 2 --decode-prompt 4 --repetitions 1 --warmup 0 --json "
-                              "--db " + db + " 2>/dev/null";
+                              "--db " + db + " 2>" + dir + "/stderr.txt";
   const Captured run = Capture(command);
-  EXPECT_EQ(run.status, 0);
+  // On failure say why (this failed once, unexplained, with stderr thrown away and the parse throwing).
+  const auto stderr_text = ReadFile(dir + "/stderr.txt");
+  const std::string why = "stdout: " + run.out + "\nstderr: " + (stderr_text.ok() ? *stderr_text : "?");
+  EXPECT_EQ(run.status, 0) << why;
+  ASSERT_TRUE(nlohmann::json::accept(run.out)) << why;
   const nlohmann::json json = nlohmann::json::parse(run.out);
   ASSERT_EQ(json["rows"].size(), 3u);  // pp16, tg2, tg2 b2
   EXPECT_EQ(json["rows"][2]["test"], "tg2 b2");

@@ -94,5 +94,47 @@ TEST(ChatCliTest, BadInputExitsTwoNamingTheProblem) {
   EXPECT_NE(bad_var.output.find("expected NAME=VALUE"), std::string::npos) << bad_var.output;
 }
 
+// Every JSON input of `chat` (messages, --var values, tokenizer_config.json, special_tokens_map.json, a .json
+// --chat-template) is parsed with the depth bound: a value nested 100,000 deep is exit 2 naming the file. (A message
+// content nested that deep segfaulted while copied into the template's variables; the config files were accepted.)
+TEST(ChatCliTest, DeeplyNestedJsonExitsTwoNamingTheFile) {
+  const ReferenceCase c = TinyLlamaCase("chat_cli_deep");
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  const std::string dir = TempDir("chat_cli_deep_inputs");
+  auto write = [](const std::string& path, const std::string& text) {
+    ASSERT_TRUE(WriteFileAtomically(path, [&](std::ostream& out) {
+                  out << text;
+                  return Status::Ok();
+                }).ok());
+  };
+  const std::string too_deep = ": JSON nested deeper than 64 levels";
+
+  write(dir + "/messages.json", R"([{"role": "user", "content": )" + deep + "}]");
+  auto messages = RunFp4lab("chat --model " + FixturePath(kTinyLlama) + " --messages " + dir + "/messages.json");
+  EXPECT_EQ(messages.exit_code, 2) << messages.output;
+  EXPECT_NE(messages.output.find(dir + "/messages.json" + too_deep), std::string::npos) << messages.output;
+
+  // 60,000 deep on the command line: one argument (and the shell's command string) is at most 128 KiB on Linux.
+  const std::string deep_var = std::string(60000, '[') + std::string(60000, ']');
+  auto var = RunFp4lab("chat --model " + FixturePath(kTinyLlama) + " --messages " + c.messages_file + " --var 'x=" +
+                       deep_var + "'");
+  EXPECT_EQ(var.exit_code, 2) << var.output.substr(0, 500);
+  EXPECT_NE(var.output.find("--var 'x'" + too_deep), std::string::npos) << var.output.substr(0, 500);
+
+  for (const std::string file : {"tokenizer_config.json", "special_tokens_map.json"}) {
+    const std::string model = TempDir("chat_cli_deep_" + file);
+    write(model + "/" + file, R"({"chat_template": "{{ 1 }}", "deep": )" + deep + "}");
+    auto r = RunFp4lab("chat --model " + model + " --messages " + c.messages_file);
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find(model + "/" + file + too_deep), std::string::npos) << r.output;
+  }
+
+  write(dir + "/template.json", R"({"chat_template": )" + deep + "}");
+  auto template_file = RunFp4lab("chat --model " + FixturePath(kTinyLlama) + " --chat-template " + dir +
+                                 "/template.json --messages " + c.messages_file);
+  EXPECT_EQ(template_file.exit_code, 2) << template_file.output;
+  EXPECT_NE(template_file.output.find(dir + "/template.json" + too_deep), std::string::npos) << template_file.output;
+}
+
 }  // namespace
 }  // namespace fp4lab

@@ -55,6 +55,13 @@ TEST(TokenizeCli, BadInputExitsTwoNamingTheFile) {
   EXPECT_NE(bad_line.output.find(input + ":2: field 'text'"), std::string::npos) << bad_line.output;
   EXPECT_EQ(bad_line.output.find("\"ids\""), std::string::npos) << "nothing half-written: " << bad_line.output;
 
+  const std::string deep = testing::WriteTempText(
+      "tokenize_deep_jsonl", "{\"text\": \"ok\"}\n" + std::string(100000, '[') + std::string(100000, ']') + "\n");
+  auto deep_line = RunFp4lab("tokenize --model " + dir + " --jsonl " + deep);
+  EXPECT_EQ(deep_line.exit_code, 2) << deep_line.output;
+  EXPECT_NE(deep_line.output.find(deep + ":2: JSON nested deeper than 64 levels"), std::string::npos)
+      << deep_line.output;
+
   {
     std::ofstream truncated(dir + "/tokenizer.json", std::ios::binary | std::ios::trunc);
     truncated << R"({"model": {"type": "BPE", "vocab": {"a": 0)";

@@ -120,5 +120,20 @@ TEST(EvalPlusProgramTest, BrokenOrEscapingSolutionsFail) {
   EXPECT_NE(checked[2].run.message.find("exited before its verdict"), std::string::npos) << checked[2].run.message;
 }
 
+// The verdict line is read from the program's stdout, which the completion controls: a forged line nested 30,000
+// deep (inside the 64 KiB stdout tail) is parsed with the depth bound and fails the sample.
+TEST(EvalPlusProgramTest, ForgedDeeplyNestedVerdictLineFails) {
+  const auto problems = Problems("humanevalplus_mini.jsonl");
+  ASSERT_EQ(problems.size(), 2u);
+  // Straight to file descriptor 1: the checker captures what the solution prints through sys.stdout.
+  const std::string forge = "import os\n"
+                            "os.write(1, b'\\nfp4lab-evalplus ' + b'[' * 30000 + b']' * 30000 + b'\\n')\n"
+                            "os._exit(0)\n";
+  const auto checked = Check({{problems[0], forge}}, EvalPlusDataset::kHumanEval);
+  ASSERT_EQ(checked.size(), 1u);
+  EXPECT_EQ(checked[0].run.outcome, SandboxOutcome::kFailed);
+  EXPECT_EQ(checked[0].run.message, "unreadable verdict line") << checked[0].run.stdout_tail.substr(0, 200);
+}
+
 }  // namespace
 }  // namespace fp4lab
