@@ -7,6 +7,7 @@
 
 #include "datasets/sha256.h"
 #include "results/stats.h"
+#include "tasks/causal_only.h"
 #include "tasks/evalplus_program.h"
 #include "tasks/humaneval_scoring.h"
 #include "tasks/lm_requests.h"
@@ -228,6 +229,10 @@ Status HumanevalTask::Run(TaskRun& run) {
   FP4LAB_RETURN_IF_ERROR(Preflight(run.model, nullptr));
   LanguageModel& model = run.model;
   const int max_context = model.MaxContext();
+  // The least room a generation needs after the prompt: one token, or one whole canvas on a block-diffusion model
+  // (its sampler emits whole canvases).
+  const BlockDenoiser* denoiser = BlockDenoiserFacts(model);
+  const int min_generation_room = denoiser != nullptr ? denoiser->canvas_length() : 1;
   std::vector<std::pair<size_t, int>> pending;  // (problem index, draw)
   for (size_t p = 0; p < problems_.size(); ++p) {
     for (int draw = 0; draw < options_.samples_per_problem; ++draw) {
@@ -262,7 +267,7 @@ Status HumanevalTask::Run(TaskRun& run) {
       FP4LAB_ASSIGN_OR_RETURN(d.context, RenderTurns(std::move(turns), options_.chat));
       FP4LAB_ASSIGN_OR_RETURN(d.prompt, model.Encode(d.context));
       if (PrependBos(d.context, options_.chat)) d.prompt.insert(d.prompt.begin(), model.BosId());
-      const size_t max_prompt = static_cast<size_t>(max_context - 1);
+      const size_t max_prompt = static_cast<size_t>(std::max(1, max_context - min_generation_room));
       d.truncated = d.prompt.size() > max_prompt;
       if (d.truncated) d.prompt.erase(d.prompt.begin(), d.prompt.end() - static_cast<std::ptrdiff_t>(max_prompt));
       draws.push_back(std::move(d));

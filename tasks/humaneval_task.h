@@ -12,7 +12,8 @@
 // With n > 1 draws (lm-eval humaneval_64 samples with temperature 0.2, top_p 0.95), draw j uses the sampling options
 // with seed = sampling.seed + j.
 // Context: when prompt + max_new_tokens exceed the model's MaxContext(), fp4lab first shortens the generation to
-// the room left and, only if the prompt alone leaves no room, keeps its last MaxContext() - 1 tokens (lm-eval instead
+// the room left and, only if the prompt leaves less than R tokens of room, keeps its last MaxContext() - R tokens
+// (R = 1; the canvas length on a block-diffusion model, whose sampler emits whole canvases) (lm-eval instead
 // truncates the prompt to MaxContext() - max_new_tokens). Such draws have data "prompt_truncated": true.
 // Scoring: the program prompt + completion + test + check(entry_point) (tasks/humaneval_scoring.h) runs in the
 // CodeSandbox (tasks/code_sandbox.h); code runs only with SandboxOptions::allow_code_exec (CLI --allow-code-exec).
