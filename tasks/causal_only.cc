@@ -9,6 +9,11 @@ const BlockDenoiser* BlockDenoiserFacts(const LanguageModel& model) {
   return const_cast<LanguageModel&>(model).AsBlockDenoiser();
 }
 
+int MinGenerationRoom(const LanguageModel& model) {
+  const BlockDenoiser* denoiser = BlockDenoiserFacts(model);
+  return denoiser != nullptr ? denoiser->canvas_length() : 1;
+}
+
 bool IsBlockDiffusionModel(const LanguageModel& model) { return BlockDenoiserFacts(model) != nullptr; }
 
 Status RefuseBlockDiffusionModel(const LanguageModel& model, std::string_view task, std::string_view instead) {

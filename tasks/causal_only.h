@@ -15,6 +15,10 @@ namespace fp4lab {
 const BlockDenoiser* BlockDenoiserFacts(const LanguageModel& model);
 // True when `model` is a block-diffusion model.
 bool IsBlockDiffusionModel(const LanguageModel& model);
+// The least context a generation needs after its prompt: one token on a causal model, one whole canvas on a
+// block-diffusion model (its sampler emits whole canvases). Tasks cut long prompts from the left to leave
+// max(max_new_tokens, this).
+int MinGenerationRoom(const LanguageModel& model);
 
 // Ok for a causal model; for a block-diffusion model InvalidArgument "<task>: <model> is a block-diffusion model:
 // ... use the <instead> task".

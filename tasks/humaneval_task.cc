@@ -229,10 +229,7 @@ Status HumanevalTask::Run(TaskRun& run) {
   FP4LAB_RETURN_IF_ERROR(Preflight(run.model, nullptr));
   LanguageModel& model = run.model;
   const int max_context = model.MaxContext();
-  // The least room a generation needs after the prompt: one token, or one whole canvas on a block-diffusion model
-  // (its sampler emits whole canvases).
-  const BlockDenoiser* denoiser = BlockDenoiserFacts(model);
-  const int min_generation_room = denoiser != nullptr ? denoiser->canvas_length() : 1;
+  const int min_generation_room = MinGenerationRoom(model);
   std::vector<std::pair<size_t, int>> pending;  // (problem index, draw)
   for (size_t p = 0; p < problems_.size(); ++p) {
     for (int draw = 0; draw < options_.samples_per_problem; ++draw) {

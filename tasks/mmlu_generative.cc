@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <utility>
 
+#include "tasks/causal_only.h"     // MinGenerationRoom
 #include "tasks/humaneval_task.h"  // GenerateUntilBatch
 #include "tasks/lm_requests.h"     // TokensSha256
 #include "tasks/mmlu_aggregate.h"
@@ -82,7 +83,8 @@ Result<MmluGenerativeTask::PreparedItem> MmluGenerativeTask::PrepareItem(const L
                           BuildMmluPrompt(subject.name, subject.dev, mmlu.shots, subject.items[row], mmlu.chat));
   FP4LAB_ASSIGN_OR_RETURN(item.context, model.Encode(item.prompt.context));
   if (PrependBos(item.prompt.context, mmlu.chat)) item.context.insert(item.context.begin(), model.BosId());
-  const size_t room = static_cast<size_t>(model.MaxContext() - options_.max_new_tokens);
+  const int reserved = std::max(options_.max_new_tokens, MinGenerationRoom(model));
+  const size_t room = static_cast<size_t>(model.MaxContext() - reserved);
   const size_t drop = item.context.size() > room ? item.context.size() - room : 0;
   item.input.assign(item.context.begin() + static_cast<std::ptrdiff_t>(drop), item.context.end());
   return item;
