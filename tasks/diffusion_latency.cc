@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "results/stats.h"
+#include "tasks/latency_metrics.h"
 #include "tasks/denoiser_fidelity.h"  // DenoiserCanvas
 
 namespace fp4lab {
@@ -99,28 +100,6 @@ Result<double> Number(const SampleRecord& s, const char* key) {
     return BadSample(s, std::string("data field '") + key + "' must be a number");
   }
   return s.data[key].get<double>();
-}
-
-MetricRecord Metric(const std::string& name, double value, int64_t n, const char* unit, const char* higher_is,
-                    std::optional<double> stderr_value = std::nullopt) {
-  MetricRecord m;
-  m.metric = name;
-  m.value = value;
-  m.n = n;
-  m.unit = unit;
-  m.higher_is = higher_is;
-  m.stderr_value = stderr_value;
-  return m;
-}
-
-Result<MetricRecord> MeanMetric(const std::string& name, const std::vector<double>& values, const char* unit,
-                                const char* higher_is) {
-  FP4LAB_ASSIGN_OR_RETURN(const double mean, Mean(values));
-  std::optional<double> se;
-  if (values.size() >= 2) {
-    FP4LAB_ASSIGN_OR_RETURN(se, StandardError(values));
-  }
-  return Metric(name, mean, static_cast<int64_t>(values.size()), unit, higher_is, se);
 }
 
 }  // namespace
@@ -237,22 +216,24 @@ Result<std::vector<MetricRecord>> AggregateDiffusionLatency(const std::vector<co
   }
   std::vector<MetricRecord> metrics;
   if (!tok_s.empty()) {
-    FP4LAB_ASSIGN_OR_RETURN(MetricRecord a, MeanMetric("diffusion_tok_s", tok_s, "tok/s", "better"));
-    FP4LAB_ASSIGN_OR_RETURN(MetricRecord b, MeanMetric("diffusion_canvas_tok_s", canvas_tok_s, "tok/s", "better"));
-    FP4LAB_ASSIGN_OR_RETURN(MetricRecord c, MeanMetric("ttfc_ms", ttfc_ms, "ms", "worse"));
+    FP4LAB_ASSIGN_OR_RETURN(MetricRecord a, LatencyMeanMetric("diffusion_tok_s", tok_s, "tok/s", "better"));
+    FP4LAB_ASSIGN_OR_RETURN(MetricRecord b,
+                            LatencyMeanMetric("diffusion_canvas_tok_s", canvas_tok_s, "tok/s", "better"));
+    FP4LAB_ASSIGN_OR_RETURN(MetricRecord c, LatencyMeanMetric("ttfc_ms", ttfc_ms, "ms", "worse"));
     metrics.insert(metrics.end(), {a, b, c});
     if (!steps.empty()) {
-      FP4LAB_ASSIGN_OR_RETURN(MetricRecord d, MeanMetric("steps_per_canvas", steps, "steps", ""));
+      FP4LAB_ASSIGN_OR_RETURN(MetricRecord d, LatencyMeanMetric("steps_per_canvas", steps, "steps", ""));
       metrics.push_back(std::move(d));
     }
-    FP4LAB_ASSIGN_OR_RETURN(MetricRecord e, MeanMetric("tokens_per_forward", tokens_per_forward, "tokens", "better"));
+    FP4LAB_ASSIGN_OR_RETURN(MetricRecord e,
+                            LatencyMeanMetric("tokens_per_forward", tokens_per_forward, "tokens", "better"));
     metrics.push_back(std::move(e));
   }
   if (memory != nullptr) {
     for (const char* key : {"self_conditioning_bytes", "weight_bytes", "kv_cache_bytes"}) {
       if (!memory->data.contains(key) && std::string(key) != "self_conditioning_bytes") continue;
       FP4LAB_ASSIGN_OR_RETURN(const double bytes, Number(*memory, key));
-      metrics.push_back(Metric(key, bytes, 1, "bytes", "worse"));
+      metrics.push_back(LatencyMetric(key, bytes, 1, "bytes", "worse"));
     }
   }
   return metrics;

@@ -3,6 +3,7 @@
 #include <optional>
 
 #include "results/stats.h"
+#include "tasks/latency_metrics.h"
 #include "tasks/diffusion_latency.h"
 #include "tasks/latency.h"
 
@@ -49,29 +50,8 @@ struct DecodeSamples {
   std::vector<double> tok_s, ttft_ms, itl_ms;  // tok_s and ttft_ms per repetition; itl_ms pools every step
 };
 
-MetricRecord Metric(const std::string& name, double value, int64_t n, const char* unit, const char* higher_is) {
-  MetricRecord m;
-  m.metric = name;
-  m.value = value;
-  m.n = n;
-  m.unit = unit;
-  m.higher_is = higher_is;
-  return m;
-}
-
-// Mean over repetitions with stderr = sample stddev / sqrt(n) (absent for one repetition).
-Result<MetricRecord> MeanMetric(const std::string& name, const std::vector<double>& values, const char* unit,
-                                const char* higher_is) {
-  FP4LAB_ASSIGN_OR_RETURN(const double mean, Mean(values));
-  MetricRecord m = Metric(name, mean, static_cast<int64_t>(values.size()), unit, higher_is);
-  if (values.size() >= 2) {
-    FP4LAB_ASSIGN_OR_RETURN(m.stderr_value, StandardError(values));
-  }
-  return m;
-}
-
 MetricRecord Bytes(const std::string& name, double value, const char* higher_is) {
-  return Metric(name, value, 1, "bytes", higher_is);
+  return LatencyMetric(name, value, 1, "bytes", higher_is);
 }
 
 }  // namespace
@@ -123,20 +103,20 @@ Result<std::vector<MetricRecord>> LatencyTask::Aggregate(const std::vector<Sampl
   FP4LAB_ASSIGN_OR_RETURN(std::vector<MetricRecord> metrics, AggregateDiffusionLatency(diffusion));
   for (const auto& [length, values] : prefill_tok_s) {
     FP4LAB_ASSIGN_OR_RETURN(MetricRecord m,
-                            MeanMetric("prefill_tok_s@" + std::to_string(length), values, "tok/s", "better"));
+                            LatencyMeanMetric("prefill_tok_s@" + std::to_string(length), values, "tok/s", "better"));
     metrics.push_back(std::move(m));
   }
   for (const auto& [batch, d] : decode) {
     const std::string at = "@b" + std::to_string(batch);
     const std::string suffix = batch == 1 ? "" : at;  // batch 1 keeps the version 1 names
-    FP4LAB_ASSIGN_OR_RETURN(MetricRecord tok_s, MeanMetric("decode_tok_s" + at, d.tok_s, "tok/s", "better"));
+    FP4LAB_ASSIGN_OR_RETURN(MetricRecord tok_s, LatencyMeanMetric("decode_tok_s" + at, d.tok_s, "tok/s", "better"));
     metrics.push_back(std::move(tok_s));
-    FP4LAB_ASSIGN_OR_RETURN(MetricRecord ttft, MeanMetric("ttft_ms" + suffix, d.ttft_ms, "ms", "worse"));
+    FP4LAB_ASSIGN_OR_RETURN(MetricRecord ttft, LatencyMeanMetric("ttft_ms" + suffix, d.ttft_ms, "ms", "worse"));
     metrics.push_back(std::move(ttft));
     for (const auto& [name, q] : {std::pair<const char*, double>{"itl_ms_p50", 50.0}, {"itl_ms_p90", 90.0},
                                   {"itl_ms_p99", 99.0}}) {
       FP4LAB_ASSIGN_OR_RETURN(const double value, Percentile(d.itl_ms, q));
-      metrics.push_back(Metric(name + suffix, value, static_cast<int64_t>(d.itl_ms.size()), "ms", "worse"));
+      metrics.push_back(LatencyMetric(name + suffix, value, static_cast<int64_t>(d.itl_ms.size()), "ms", "worse"));
     }
   }
   if (memory != nullptr) {
