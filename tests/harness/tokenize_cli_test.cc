@@ -1,5 +1,8 @@
 // `fp4lab tokenize` on a directory holding only tokenizer files: ids, pieces, the round trip, JSON Lines, errors.
 #include <fstream>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -76,6 +79,46 @@ TEST(TokenizeCli, BadInputExitsTwoNamingTheFile) {
 
   auto two_sources = RunFp4lab("tokenize --model " + dir + " --text hi --file " + input);
   EXPECT_EQ(two_sources.exit_code, 2) << two_sources.output;
+}
+
+// --file tokenizes the file's whole content exactly as --text does (reference.jsonl case 001 of Qwen3).
+TEST(TokenizeCli, FileGivesTheIdsOfItsWholeContent) {
+  const std::string dir = testing::TokenizerFixtureDir("qwen3", "tokenize_cli_file");
+  const std::string file =
+      testing::WriteTempText("tokenize_file", "The quick brown fox jumps over the lazy dog.");
+  auto r = RunFp4lab("tokenize --model " + dir + " --file " + file + " --json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto out = nlohmann::json::parse(r.output);
+  EXPECT_EQ(out["ids"], nlohmann::json({785, 3974, 13876, 38835, 34208, 916, 279, 15678, 5562, 13}));
+  EXPECT_EQ(out["decoded"], "The quick brown fox jumps over the lazy dog.");
+}
+
+// The issue's four kinds of malformed tokenizer.json, each through the real binary: exit 2, the message naming the
+// file and (where the JSON parses) the field, and nothing printed as if tokenized.
+TEST(TokenizeCli, MalformedTokenizerJsonExitsTwoNamingTheFileAndField) {
+  const nlohmann::json good = nlohmann::json::parse(R"({
+    "added_tokens": [], "normalizer": null, "post_processor": null, "decoder": null,
+    "pre_tokenizer": {"type": "Split", "pattern": {"Regex": " ?[a-z]+"}, "behavior": "Isolated", "invert": false},
+    "model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": ["a b"]}
+  })");
+  nlohmann::json unknown_model = good, missing_token = good, bad_regex = good;
+  unknown_model["model"]["type"] = "WordPiece";
+  missing_token["model"]["merges"].push_back("ab c");
+  bad_regex["pre_tokenizer"]["pattern"]["Regex"] = "[a-";
+  const std::string text = good.dump();
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {text.substr(0, text.size() / 2), "not valid JSON"},
+      {unknown_model.dump(), "field 'model.type'"},
+      {missing_token.dump(), "field 'model.merges[1]'"},
+      {bad_regex.dump(), "field 'pre_tokenizer.pattern.Regex'"}};
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const std::string dir = testing::TempDir("tokenize_cli_malformed_" + std::to_string(i));
+    std::ofstream(dir + "/tokenizer.json", std::ios::binary | std::ios::trunc) << cases[i].first;
+    auto r = RunFp4lab("tokenize --model " + dir + " --text ab --json");
+    EXPECT_EQ(r.exit_code, 2) << cases[i].second << ": " << r.output;
+    EXPECT_NE(r.output.find(dir + "/tokenizer.json: " + cases[i].second), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("\"ids\""), std::string::npos) << r.output;
+  }
 }
 
 }  // namespace
