@@ -1,6 +1,7 @@
 // tokenizer.json behaviour the bundled references do not reach (legacy files, merges as pairs, added-token
-// options, Metaspace, unk handling) and malformed files: each error names the file, the JSON field and what was
-// expected. Expected ids follow the Hugging Face tokenizers source (models/bpe, added_vocabulary.rs).
+// options, Metaspace, unk handling, NFKC/NFD) and malformed files: each error names the file, the JSON field and
+// what was expected. Expected ids follow the Hugging Face tokenizers source (models/bpe, added_vocabulary.rs).
+#include <algorithm>
 #include <fstream>
 
 #include <gtest/gtest.h>
@@ -107,6 +108,45 @@ TEST(TokenizerJson, MetaspacePreTokenizerAndDecoder) {
   const auto ids = EncodeOk(**tok, "a ab");
   EXPECT_EQ(ids, (std::vector<int32_t>{3, 3, 4}));
   EXPECT_EQ(Text((*tok)->Decode(ids, false)), "a ab");
+}
+
+// Unicode normalizers (ICU) against the Unicode standard's decompositions: fullwidth U+FF41..U+FF43 have
+// compatibility decompositions to "abc" (folded by NFKC only), and "a" + U+0301 (combining acute) composes to
+// U+00E1 under NFC and NFKC, which NFD takes apart again.
+TEST(TokenizerJson, UnicodeNormalizersComposeAndFoldAsTheStandardSays) {
+  const std::string fullwidth = "\uff41\uff42\uff43", decomposed = "a\u0301", composed = "\u00e1";
+  const auto with_normalizer = [](const char* type) {
+    auto json = TinyTokenizer();
+    json["model"]["vocab"]["\u00e1"] = 8;
+    json["normalizer"] = {{"type", type}};
+    auto tok = Parse(json);
+    EXPECT_TRUE(tok.ok()) << type << ": " << tok.status().ToString();
+    return tok.ok() ? std::move(tok).value() : nullptr;
+  };
+  const auto nfkc = with_normalizer("NFKC"), nfc = with_normalizer("NFC"), nfd = with_normalizer("NFD");
+  ASSERT_TRUE(nfkc && nfc && nfd);
+  EXPECT_EQ(EncodeOk(*nfkc, fullwidth), (std::vector<int32_t>{5}));
+  EXPECT_EQ(EncodeOk(*nfkc, decomposed), (std::vector<int32_t>{8}));
+  EXPECT_EQ(EncodeOk(*nfc, fullwidth), (std::vector<int32_t>{0, 0, 0}));  // no compatibility folding: unknown
+  EXPECT_EQ(EncodeOk(*nfc, decomposed), (std::vector<int32_t>{8}));
+  EXPECT_EQ(EncodeOk(*nfd, composed), (std::vector<int32_t>{1, 0}));  // "a", then the lone combining mark
+}
+
+// added_tokens' `normalized`: true matches the token in the normalized text, false in the raw text (tokenizers'
+// added_vocabulary.rs splits on raw-text tokens, normalizes the rest, then splits on normalized tokens).
+TEST(TokenizerJson, NormalizedAddedTokensAreMatchedAfterTheNormalizer) {
+  auto json = TinyTokenizer();
+  json["normalizer"] = {{"type", "Lowercase"}};
+  json["added_tokens"][0]["normalized"] = true;
+  auto normalized = Parse(json);
+  ASSERT_TRUE(normalized.ok()) << normalized.status().ToString();
+  EXPECT_EQ(EncodeOk(**normalized, "ab<EOS>"), (std::vector<int32_t>{4, 6}));
+  json["added_tokens"][0]["normalized"] = false;
+  auto raw = Parse(json);
+  ASSERT_TRUE(raw.ok()) << raw.status().ToString();
+  EXPECT_EQ(EncodeOk(**raw, "ab<eos>"), (std::vector<int32_t>{4, 6}));
+  const auto upper = EncodeOk(**raw, "ab<EOS>");  // not in the raw text: "<", "eos", ">" reach the model
+  EXPECT_EQ(std::count(upper.begin(), upper.end(), 6), 0) << ::testing::PrintToString(upper);
 }
 
 // Malformed files: InvalidArgument naming the file, the field and what was expected.
