@@ -67,5 +67,17 @@ TEST(InspectRoles, ConfigPredictionIncludesTheKvCachePerToken) {
   EXPECT_EQ(Inspect("--config qwen3-8b --kv-cache fp8")["kv_cache"]["bytes_per_token"], 73728);
 }
 
+// --config PRESET: the parameter count a user reads, equal to the published totals derived by hand in
+// tests/engine/presets_test.cc: Qwen3-8B's 8,190,735,360 (published 8.2B) and Gemma 3 27B's text model's
+// 27,009,346,304 (its technical report's 25.6B non-embedding + 1.4B embedding parameters; the published 27.4B adds
+// the 0.4B vision encoder, which the gemma3_text preset does not have). The text output states the same number.
+TEST(InspectRoles, ConfigPresetsGiveThePublishedParameterCounts) {
+  EXPECT_EQ(Inspect("--config qwen3-8b")["parameters"], 8190735360);
+  EXPECT_EQ(Inspect("--config gemma-3-27b")["parameters"], 27009346304);
+  const auto text = RunFp4lab("inspect --config gemma-3-27b");
+  EXPECT_EQ(text.exit_code, 0) << text.output;
+  EXPECT_NE(text.output.find("27009346304 parameters"), std::string::npos) << text.output;
+}
+
 }  // namespace
 }  // namespace fp4lab
