@@ -33,9 +33,15 @@ TEST(ScoreBatch, PackedSequencesScoreExactlyAsOneAtATime) {
   }
   std::vector<ScoreSequence> batch;
   for (size_t s = 0; s < tokens.size(); ++s) batch.push_back({tokens[s], requests[s]});
+  const int64_t downloaded_before = (*engine)->DownloadedBytes();
   auto packed = (*engine)->ScoreBatch(batch);
   ASSERT_TRUE(packed.ok()) << packed.status().ToString();
   ASSERT_EQ(packed->size(), tokens.size());
+  // Tasks score through ScoreBatch: it too moves a double and a flag (12 bytes) per request to the host, not the
+  // [T, V] logits of the pass.
+  int64_t request_count = 0;
+  for (const auto& r : requests) request_count += static_cast<int64_t>(r.size());
+  EXPECT_EQ((*engine)->DownloadedBytes() - downloaded_before, 12 * request_count);
   for (size_t s = 0; s < tokens.size(); ++s) {
     auto alone = (*engine)->ScoreTokens(tokens[s], requests[s]);
     ASSERT_TRUE(alone.ok()) << alone.status().ToString();
