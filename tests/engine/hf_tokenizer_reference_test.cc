@@ -1,5 +1,6 @@
 // Every case of every bundled tokenizer.json against the reference encodings of the Rust HF tokenizers library
-// (cross-checked with transformers.js): ids without and with special tokens, and the decoded text.
+// (cross-checked with transformers.js): ids without and with special tokens, and the decoded text; and the ids of
+// the reference chat renderings.
 #include <fstream>
 #include <string>
 #include <vector>
@@ -65,6 +66,18 @@ TEST_P(HfTokenizerReference, EveryCaseMatchesIdsAndDecodedText) {
       ASSERT_NE(token, nullptr);
       EXPECT_EQ(*token, tokens[i]);
     }
+  }
+  // The rendered conversations of chat_template.json (special tokens written in the text) encode to the ids the
+  // reference gives them, encode(rendered, add_special_tokens=false): what `fp4lab chat` prints
+  // (tests/harness/chat_cli_test.cc checks that it prints the tokenizer's Encode).
+  auto chat_text = ReadFile(testing::FixturePath("tokenizers/" + GetParam() + "/chat_template.json"));
+  ASSERT_TRUE(chat_text.ok()) << chat_text.status().ToString();
+  const auto renders = nlohmann::json::parse(*chat_text)["renders"];
+  ASSERT_GE(renders.size(), 2u);
+  for (const auto& [name, render] : renders.items()) {
+    auto ids = tokenizer->Encode(render["rendered"].get<std::string>(), /*add_special_tokens=*/false);
+    ASSERT_TRUE(ids.ok()) << name << ": " << ids.status().ToString();
+    EXPECT_EQ(*ids, render["ids"].get<std::vector<int32_t>>()) << "chat_template.json " << name;
   }
 }
 
