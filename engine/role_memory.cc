@@ -16,13 +16,17 @@ std::vector<RoleMemory> MemoryByRole(const TensorManifest& manifest, const std::
       role->bytes += 2 * t.Parameters();
       continue;
     }
-    const auto loaded = by_layer.find(t.name);
-    if (loaded == by_layer.end()) {
-      role->linears_by_scheme[LinearSchemeName(LinearScheme::kBf16)]++;
-      role->bytes += 2 * t.Parameters();
-    } else {
-      role->linears_by_scheme[LinearSchemeName(loaded->second->scheme)]++;
-      role->bytes += loaded->second->bytes;
+    // An experts entry stands for one Linear per expert, each in the layer map under its own name.
+    const int64_t linears = t.experts > 0 ? t.experts : 1;
+    for (int64_t e = 0; e < linears; ++e) {
+      const auto loaded = by_layer.find(t.experts > 0 ? t.ExpertName(e) : t.name);
+      if (loaded == by_layer.end()) {
+        role->linears_by_scheme[LinearSchemeName(LinearScheme::kBf16)]++;
+        role->bytes += 2 * t.Parameters() / linears;
+      } else {
+        role->linears_by_scheme[LinearSchemeName(loaded->second->scheme)]++;
+        role->bytes += loaded->second->bytes;
+      }
     }
   }
   return roles;

@@ -22,8 +22,8 @@ struct RoleMemory {
   int64_t bytes = 0;  // Linears: their stored bytes (LayerPrecision::bytes); embeddings and vectors: bf16, 2 B each
 };
 
-// One entry per part, in first-appearance order of the manifest. A Linear missing from `layer_map` (not loaded)
-// counts as bf16.
+// One entry per part, in first-appearance order of the manifest. An experts entry counts each expert's Linear
+// under its own name (ManifestTensor::ExpertName). A Linear missing from `layer_map` (not loaded) counts as bf16.
 std::vector<RoleMemory> MemoryByRole(const TensorManifest& manifest, const std::vector<LayerPrecision>& layer_map);
 
 // The KV cache of a run in `format`: bytes one token (position) occupies over every layer's K and V, from the

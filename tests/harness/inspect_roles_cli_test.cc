@@ -60,6 +60,19 @@ TEST(InspectRoles, BytesPerRoleAndKvCachePerToken) {
   EXPECT_EQ(fp8_kv["stored_weight_bytes"], total);  // the cache format changes no weight
 }
 
+// qwen3moe_tiny_nvfp4 (2 layers x 8 experts x gate/up/down, each [64, 128] or [128, 64]: 8192 parameters; ModelOpt
+// NVFP4 experts, everything else bf16): the experts role counts each expert's Linear at the weight-only precision,
+// 8192/2 codes + 8192/16 scales + a 4-byte weight_scale_2 each. (Looking up the manifest's "experts.*" pattern in
+// the layer map found nothing and reported every expert as bf16.)
+TEST(InspectRoles, ExpertsAreCountedPerExpertAtTheirStoredPrecision) {
+  const nlohmann::json inspect = Inspect("--model " + FixturePath("qwen3moe_tiny_nvfp4"));
+  const nlohmann::json& experts = Role(inspect, "experts");
+  const int64_t linears = 2 * 8 * 3, per_linear = 8192;
+  EXPECT_EQ(experts["parameters"], linears * per_linear);
+  EXPECT_EQ(experts["linears_by_scheme"], nlohmann::json({{"nvfp4-w4a16", linears}}));
+  EXPECT_EQ(experts["bytes"], linears * (per_linear / 2 + per_linear / 16 + 4));
+}
+
 // --config: the KV cache a config implies, Qwen3-8B's 36 layers x (K + V) x 8 KV heads x 128 = 73728 elements per
 // token, 2 bytes each at bf16 (auto: the preset declares no KV quantization) and 1 at fp8.
 TEST(InspectRoles, ConfigPredictionIncludesTheKvCachePerToken) {
