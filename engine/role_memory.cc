@@ -10,10 +10,14 @@ std::vector<RoleMemory> MemoryByRole(const TensorManifest& manifest, const std::
   std::vector<RoleMemory> roles;
   for (const ManifestTensor& t : manifest.tensors) {
     auto role = std::find_if(roles.begin(), roles.end(), [&](const RoleMemory& r) { return r.role == t.part; });
-    if (role == roles.end()) role = roles.insert(roles.end(), RoleMemory{t.part, {}, 0, 0});
+    if (role == roles.end()) role = roles.insert(roles.end(), RoleMemory{t.part, {}, 0, 0, {}});
     role->parameters += t.Parameters();
+    const auto add_bytes = [&](LinearScheme scheme, int64_t bytes) {
+      role->bytes += bytes;
+      role->bytes_by_scheme[LinearSchemeName(scheme)] += bytes;
+    };
     if (t.kind != TensorKind::kLinear) {
-      role->bytes += 2 * t.Parameters();
+      add_bytes(LinearScheme::kBf16, 2 * t.Parameters());
       continue;
     }
     // An experts entry stands for one Linear per expert, each in the layer map under its own name.
@@ -22,10 +26,10 @@ std::vector<RoleMemory> MemoryByRole(const TensorManifest& manifest, const std::
       const auto loaded = by_layer.find(t.experts > 0 ? t.ExpertName(e) : t.name);
       if (loaded == by_layer.end()) {
         role->linears_by_scheme[LinearSchemeName(LinearScheme::kBf16)]++;
-        role->bytes += 2 * t.Parameters() / linears;
+        add_bytes(LinearScheme::kBf16, 2 * t.Parameters() / linears);
       } else {
         role->linears_by_scheme[LinearSchemeName(loaded->second->scheme)]++;
-        role->bytes += loaded->second->bytes;
+        add_bytes(loaded->second->scheme, loaded->second->bytes);
       }
     }
   }

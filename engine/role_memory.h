@@ -20,6 +20,7 @@ struct RoleMemory {
   std::map<std::string, int64_t> linears_by_scheme;  // scheme name ("bf16", "nvfp4", ...) -> Linear layers in it
   int64_t parameters = 0;
   int64_t bytes = 0;  // Linears: their stored bytes (LayerPrecision::bytes); embeddings and vectors: bf16, 2 B each
+  std::map<std::string, int64_t> bytes_by_scheme;  // `bytes` split by scheme name (embeddings and vectors: "bf16")
 };
 
 // One entry per part, in first-appearance order of the manifest. An experts entry counts each expert's Linear

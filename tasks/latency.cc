@@ -344,7 +344,7 @@ Status LatencyTask::Run(TaskRun& run) {
         {"weight_bytes_source", "Model::WeightDeviceBytes on " + backend.Name() +
                                     " (the backend's weight buffers; the CPU reference reports the stored form and "
                                     "computes on an f32 copy)"},
-        {"weight_bytes_by_kind", WeightBytesByKind(config, engine->layer_map())},
+        {"weight_bytes_by_kind", WeightBytesByRole(blueprint.manifest(), engine->layer_map())},
         {"predicted_weight_bytes", prediction.bytes},
         {"predicted_by_part", by_part},
         {"kv_cache_bytes", blueprint.KvCacheBytes(p + n)},

@@ -31,7 +31,8 @@
 //   "prefill@<L>/rep<r>"  tok/s; {tokens, seconds}
 //   "decode@b<B>/rep<r>"  tok/s = B * N / sum(itl); {batch, prompt_tokens, decode_tokens, ttft_ms,
 //                         itl_ms: [N values, each one step of all B sequences]}
-//   "memory"              {weight_bytes, weight_bytes_source, weight_bytes_by_kind, predicted_weight_bytes,
+//   "memory"              {weight_bytes, weight_bytes_source, weight_bytes_by_kind ({role: {scheme: bytes}},
+//                          tasks/latency_memory.h WeightBytesByRole), predicted_weight_bytes,
 //                          predicted_by_part, kv_cache_bytes (one sequence), kv_cache_positions,
 //                          kv_cache_bytes_per_token, kv_cache_bytes_by_batch {"<B>": bytes}, workspace_bytes,
 //                          workspace_tokens, available_bytes, available_source, peak_device_bytes (when

@@ -1,7 +1,7 @@
 #include "tasks/latency_memory.h"
 
 #include "engine/host_memory.h"
-#include "engine/linear_scheme.h"
+#include "engine/role_memory.h"
 
 namespace fp4lab {
 
@@ -12,13 +12,6 @@ bool IsCpu(const nlohmann::json& facts) { return facts.value("kind", std::string
 std::optional<int64_t> IntFact(const nlohmann::json& facts, const char* key) {
   if (!facts.is_object() || !facts.contains(key) || !facts[key].is_number_integer()) return std::nullopt;
   return facts[key].get<int64_t>();
-}
-
-std::string LayerKind(const std::string& layer) {
-  if (layer.find("self_attn.") != std::string::npos) return "attention";
-  if (layer.find("mlp.") != std::string::npos) return "mlp";
-  if (layer.find("lm_head") != std::string::npos) return "lm_head";
-  return "other";
 }
 
 }  // namespace
@@ -42,14 +35,10 @@ PeakMemory MeasurePeakMemory(const Backend& backend) {
   return {std::nullopt, "not measured: " + backend.Name() + " does not report its peak memory"};
 }
 
-nlohmann::json WeightBytesByKind(const ModelConfig& config, const std::vector<LayerPrecision>& layers) {
-  nlohmann::json kinds = nlohmann::json::object();
-  kinds["embedding"][LinearSchemeName(LinearScheme::kBf16)] = int64_t{config.vocab_size} * config.hidden_size * 2;
-  for (const LayerPrecision& layer : layers) {
-    nlohmann::json& slot = kinds[LayerKind(layer.layer)][LinearSchemeName(layer.scheme)];
-    slot = (slot.is_null() ? int64_t{0} : slot.get<int64_t>()) + layer.bytes;
-  }
-  return kinds;
+nlohmann::json WeightBytesByRole(const TensorManifest& manifest, const std::vector<LayerPrecision>& layers) {
+  nlohmann::json roles = nlohmann::json::object();
+  for (const RoleMemory& role : MemoryByRole(manifest, layers)) roles[role.role] = role.bytes_by_scheme;
+  return roles;
 }
 
 }  // namespace fp4lab

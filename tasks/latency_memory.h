@@ -1,6 +1,5 @@
-// Memory figures of the latency task (tasks/latency.h): what one forward pass needs (analytic, from the buffers
-// engine/arch/llama.cc and the caller allocate), what the backend's device has available, the peak it reached,
-// and stored weight bytes by layer kind.
+// Memory figures of the latency task (tasks/latency.h): what one forward pass needs (analytic, from the model's
+// blueprint), what the backend's device has available, the peak it reached, and stored weight bytes by role.
 //
 // Device facts read from Backend::Facts() (a backend that does not report a key gets the fallback stated): those of
 // engine/device_memory.h (AvailableMemory), and
@@ -33,8 +32,9 @@ struct PeakMemory {
 };
 PeakMemory MeasurePeakMemory(const Backend& backend);
 
-// {"<kind>": {"<scheme>": bytes}} with kinds "embedding" (the bf16 table, V * D * 2), "attention" (self_attn.*),
-// "mlp" (mlp.*), "lm_head" and "other", from the layer map's stored bytes.
-nlohmann::json WeightBytesByKind(const ModelConfig& config, const std::vector<LayerPrecision>& layers);
+// {"<role>": {"<scheme>": bytes}} over the parts of the model's tensor manifest ("embedding", "attention", "mlp",
+// "experts", "norms", "lm_head", ...; engine/role_memory.h): Linears at their stored bytes from the layer map,
+// everything else bf16.
+nlohmann::json WeightBytesByRole(const TensorManifest& manifest, const std::vector<LayerPrecision>& layers);
 
 }  // namespace fp4lab

@@ -226,6 +226,13 @@ TEST_F(LatencyRunTest, MeasuresEveryShapeOnTheCpuAndRecordsMemory) {
       EXPECT_GT(kinds["mlp"]["nvfp4"].get<int64_t>(), 0);
       EXPECT_EQ(kinds["lm_head"]["bf16"], int64_t{config.vocab_size} * config.hidden_size * 2);
       EXPECT_EQ(kinds["embedding"]["bf16"], int64_t{config.vocab_size} * config.hidden_size * 2);
+      // The manifest's roles cover every stored weight: but for the norm vectors (bf16, 2 B each), which
+      // Model::WeightDeviceBytes leaves out, they add up to the engine's own count of its weight buffers.
+      int64_t by_role = 0;
+      for (const auto& [role, schemes] : kinds.items()) {
+        for (const auto& [scheme, bytes] : schemes.items()) by_role += bytes.get<int64_t>();
+      }
+      EXPECT_EQ(by_role - kinds["norms"]["bf16"].get<int64_t>(), s.data["weight_bytes"].get<int64_t>()) << kinds.dump();
     }
   }
   auto metrics = (*task)->Aggregate(samples);
