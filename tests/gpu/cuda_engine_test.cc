@@ -8,10 +8,12 @@
 #include <sstream>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "engine/codecs.h"
 #include "engine/engine.h"
 #include "engine/nvfp4.h"
+#include "engine/safetensors.h"
 #include "gpu_test_util.h"
 #include "test_util.h"
 
@@ -28,29 +30,91 @@ std::unique_ptr<Engine> Open(const std::string& dir, const std::string& precisio
   return testing::OpenEngine(dir, precision, device);
 }
 
-// Logits of both reference sequences, concatenated [2, 40, 256].
-std::vector<float> FixtureLogits(Engine& engine, const std::vector<int32_t>& ids) {
-  std::vector<float> out;
-  for (int seq = 0; seq < 2; ++seq) {
-    const std::vector<int32_t> tokens(ids.begin() + seq * kLen, ids.begin() + (seq + 1) * kLen);
-    auto logits = engine.Logits(tokens);
-    EXPECT_TRUE(logits.ok()) << logits.status().ToString();
-    if (!logits.ok()) return {};
-    out.insert(out.end(), logits->begin(), logits->end());
-  }
-  return out;
-}
-
-// max |a - b| over sequence `seq` of [2, 40, 256] logits.
-double MaxDiff(const std::vector<float>& a, const std::vector<float>& b, int seq) {
+// max |a - b| over positions [0, positions) of sequence `seq` of [2, 40, 256] logits.
+double MaxDiff(const std::vector<float>& a, const std::vector<float>& b, int seq, int positions = kLen) {
   double diff = 0.0;
-  for (int i = seq * kLen * kVocab; i < (seq + 1) * kLen * kVocab; ++i) {
+  for (int i = seq * kLen * kVocab; i < (seq * kLen + positions) * kVocab; ++i) {
     diff = std::max(diff, std::fabs(double{a[i]} - b[i]));
   }
   return diff;
 }
 
-// Every family's tiny fixture (llama, qwen3, gemma3, qwen3_moe) on the GPU at bf16.
+// One forward pass over `tokens` that also records every Linear's input (host copies, in call order).
+struct ObservedInput {
+  std::string linear;
+  int64_t cols = 0;
+  std::vector<float> x;  // [tokens, cols]
+};
+std::vector<float> ObservedLogits(Engine& engine, const std::vector<int32_t>& tokens,
+                                  std::vector<ObservedInput>* inputs) {
+  engine.model().SetLinearInputObserver([&](const std::string& linear, const DeviceTensor& x) -> Status {
+    ObservedInput in{linear, x.cols(), std::vector<float>(static_cast<size_t>(x.size()))};
+    FP4LAB_RETURN_IF_ERROR(engine.backend().Download(x, in.x));
+    inputs->push_back(std::move(in));
+    return Status::Ok();
+  });
+  auto logits = engine.Logits(tokens);
+  engine.model().SetLinearInputObserver(nullptr);
+  EXPECT_TRUE(logits.ok()) << logits.status().ToString();
+  return logits.ok() ? std::move(logits).value() : std::vector<float>();
+}
+
+// Where the two sides' routers part: the first position at which a router (a Linear named "*.mlp.gate" in Qwen3-MoE,
+// "*.router.proj" in Gemma 4, both choosing the top k of their raw output) picks a
+// different top-k set from the GPU's input than from the CPU's, each set computed in double from that side's observed
+// input (the GPU's rounded to bf16, as its GEMM consumes it). Routing is causal: positions before it saw the same
+// experts on both sides.
+struct RouterSplit {
+  int position = kLen;  // kLen: the sides agree everywhere (or the model has no router)
+  std::string router;
+  double cpu_margin = 0.0;     // the CPU's k-th minus (k+1)-th router logit there
+  double rounding_room = 0.0;  // 2 * 2^-8 * max_j sum_k |x_k w_jk|: what bf16-rounding the input on both sides moves
+};
+RouterSplit FirstRouterSplit(const std::vector<ObservedInput>& cpu, const std::vector<ObservedInput>& gpu,
+                             const std::string& checkpoint, int top_k) {
+  RouterSplit split;
+  auto reader = SafetensorsReader::Open(checkpoint);
+  EXPECT_TRUE(reader.ok()) << reader.status().ToString();
+  if (!reader.ok()) return split;
+  EXPECT_EQ(cpu.size(), gpu.size());
+  for (size_t l = 0; l < std::min(cpu.size(), gpu.size()); ++l) {
+    const std::string& name = cpu[l].linear;
+    if (!name.ends_with(".mlp.gate") && !name.ends_with(".router.proj")) continue;
+    const TensorView* w = (*reader)->Find(name + ".weight");
+    EXPECT_TRUE(w != nullptr && w->dtype == DType::kBF16 && w->shape.size() == 2) << name;
+    if (w == nullptr || w->dtype != DType::kBF16 || w->shape.size() != 2) continue;
+    const int64_t experts = w->shape[0], k = w->shape[1];
+    std::vector<float> weight(static_cast<size_t>(experts * k));
+    DecodeBf16Row({reinterpret_cast<const uint16_t*>(w->bytes.data()), weight.size()}, weight);
+    for (int p = 0; p < split.position; ++p) {
+      std::vector<double> on_cpu(experts), on_gpu(experts), magnitude(experts);
+      for (int64_t e = 0; e < experts; ++e) {
+        for (int64_t i = 0; i < k; ++i) {
+          const double wi = weight[e * k + i], xc = cpu[l].x[p * k + i];
+          on_cpu[e] += xc * wi;
+          on_gpu[e] += double{Bf16ToF32(F32ToBf16(gpu[l].x[p * k + i]))} * wi;
+          magnitude[e] += std::fabs(xc * wi);
+        }
+      }
+      auto top = [&](const std::vector<double>& logits) {
+        std::vector<int64_t> order(experts);
+        for (int64_t e = 0; e < experts; ++e) order[e] = e;
+        std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return logits[a] > logits[b]; });
+        return order;
+      };
+      const std::vector<int64_t> c = top(on_cpu), g = top(on_gpu);
+      std::vector<int64_t> c_set(c.begin(), c.begin() + top_k), g_set(g.begin(), g.begin() + top_k);
+      std::sort(c_set.begin(), c_set.end());
+      std::sort(g_set.begin(), g_set.end());
+      if (c_set == g_set) continue;
+      split = {p, name, on_cpu[c[top_k - 1]] - on_cpu[c[top_k]],
+               2 * gpu_testing::kBf16Unit * *std::max_element(magnitude.begin(), magnitude.end())};
+    }
+  }
+  return split;
+}
+
+// Every causal family's tiny fixture (llama, qwen3, gemma3, qwen3_moe, gemma4 MoE) on the GPU at bf16.
 class CudaFamilyTest : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(CudaFamilyTest, TinyBf16LogitsAgainstTransformers) {
@@ -63,27 +127,57 @@ TEST_P(CudaFamilyTest, TinyBf16LogitsAgainstTransformers) {
   const auto ids = ReadReference<int32_t>(ref, "input_ids");
   const auto f32 = ReadReference<float>(ref, "logits_f32");
   const auto bf16 = ReadReference<float>(ref, "logits_bf16");
-  const std::vector<float> got = FixtureLogits(*gpu, ids), cpu_logits = FixtureLogits(*cpu, ids);
+  std::ifstream config_file(FixturePath(fixture + "/config.json"));
+  const nlohmann::json config = nlohmann::json::parse(config_file);
+  const int top_k = config.value("num_experts_per_tok", config.value("top_k_experts", 0));  // Qwen3-MoE, Gemma 4
+  std::vector<float> got, cpu_logits;
+  std::vector<RouterSplit> splits;
+  for (int seq = 0; seq < 2; ++seq) {
+    const std::vector<int32_t> tokens(ids.begin() + seq * kLen, ids.begin() + (seq + 1) * kLen);
+    std::vector<ObservedInput> cpu_in, gpu_in;
+    const std::vector<float> g = ObservedLogits(*gpu, tokens, &gpu_in), c = ObservedLogits(*cpu, tokens, &cpu_in);
+    got.insert(got.end(), g.begin(), g.end());
+    cpu_logits.insert(cpu_logits.end(), c.begin(), c.end());
+    splits.push_back(top_k > 0 ? FirstRouterSplit(cpu_in, gpu_in, FixturePath(fixture + "/model.safetensors"), top_k)
+                               : RouterSplit{});
+  }
   ASSERT_EQ(got.size(), f32.size());
+  int positions_checked = 0;
   for (int seq = 0; seq < 2; ++seq) {
     // Tolerance: the GPU bf16 path computes in f32 and rounds only each Linear's input to bf16; PyTorch's bf16 run
     // rounds those same inputs and, besides, every Linear output, the residual stream, the norms and the attention
     // probabilities. So the GPU sits no farther from the f32 logits than the bf16 run does (its spread is the
     // bound), and by the triangle inequality within twice that spread of the bf16 run itself.
-    const double spread = MaxDiff(bf16, f32, seq);
-    const double vs_f32 = MaxDiff(got, f32, seq), vs_bf16 = MaxDiff(got, bf16, seq);
-    const double vs_cpu = MaxDiff(got, cpu_logits, seq);
-    std::cout << "[" << fixture << " bf16, sequence " << seq << "] max |gpu - logits_f32| = " << vs_f32
-              << ", |gpu - logits_bf16| = " << vs_bf16 << ", |gpu - cpu| = " << vs_cpu
-              << "; bf16 spread |logits_bf16 - logits_f32| = " << spread << "\n";
+    // A router choosing its top-k is discontinuous: where two experts' logits are closer than what rounding the
+    // router's input to bf16 moves them, the GPU may pick the other one, and no rounding bound covers the jump. So
+    // the comparison holds the positions before such a split (routing is causal), and the split must be a near tie.
+    const RouterSplit& split = splits[seq];
+    const int n = split.position;
+    const double spread = MaxDiff(bf16, f32, seq, n);
+    const double vs_f32 = MaxDiff(got, f32, seq, n), vs_bf16 = MaxDiff(got, bf16, seq, n);
+    const double vs_cpu = MaxDiff(got, cpu_logits, seq, n);
+    std::cout << "[" << fixture << " bf16, sequence " << seq << "] positions 0.." << n - 1
+              << ": max |gpu - logits_f32| = " << vs_f32 << ", |gpu - logits_bf16| = " << vs_bf16
+              << ", |gpu - cpu| = " << vs_cpu << "; bf16 spread |logits_bf16 - logits_f32| = " << spread;
+    if (n < kLen) {
+      std::cout << "; routers part at position " << n << " (" << split.router << "): cpu top-k margin "
+                << split.cpu_margin << ", bf16 rounding room " << split.rounding_room
+                << "; max |gpu - cpu| over all positions = " << MaxDiff(got, cpu_logits, seq);
+    }
+    std::cout << "\n";
     EXPECT_LE(vs_f32, spread) << "sequence " << seq;
     EXPECT_LE(vs_bf16, 2 * spread) << "sequence " << seq;
     EXPECT_LE(vs_cpu, spread) << "sequence " << seq;  // the CPU path is f32 throughout, like logits_f32
+    EXPECT_LE(split.cpu_margin, split.rounding_room) << "sequence " << seq << ": routers part at a clear choice";
+    positions_checked += n;
   }
+  // Not vacuous: at least one whole sequence and some of the other were held to the bound.
+  EXPECT_GT(positions_checked, kLen);
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, CudaFamilyTest,
-                         ::testing::Values("llama_tiny", "qwen3_tiny", "gemma3_tiny", "qwen3moe_tiny"));
+                         ::testing::Values("llama_tiny", "qwen3_tiny", "gemma3_tiny", "qwen3moe_tiny",
+                                           "gemma4moe_tiny"));
 
 // Greedy decoding on the GPU at bf16 (prefill, then recorded decode steps) gives transformers' greedy tokens.
 // Why equality is the right bound: every logit the GPU computes, in prefill or decode, rounds only each Linear's
@@ -126,26 +220,6 @@ TEST_P(CudaGreedyTest, TinyBf16GreedyTokensEqualTransformers) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, CudaGreedyTest, ::testing::Values("qwen3_tiny", "gemma3_tiny"));
-
-// One forward pass over `tokens` that also records every Linear's input (host copies, in call order).
-struct ObservedInput {
-  std::string linear;
-  int64_t cols = 0;
-  std::vector<float> x;  // [tokens, cols]
-};
-std::vector<float> ObservedLogits(Engine& engine, const std::vector<int32_t>& tokens,
-                                  std::vector<ObservedInput>* inputs) {
-  engine.model().SetLinearInputObserver([&](const std::string& linear, const DeviceTensor& x) -> Status {
-    ObservedInput in{linear, x.cols(), std::vector<float>(static_cast<size_t>(x.size()))};
-    FP4LAB_RETURN_IF_ERROR(engine.backend().Download(x, in.x));
-    inputs->push_back(std::move(in));
-    return Status::Ok();
-  });
-  auto logits = engine.Logits(tokens);
-  engine.model().SetLinearInputObserver(nullptr);
-  EXPECT_TRUE(logits.ok()) << logits.status().ToString();
-  return logits.ok() ? std::move(logits).value() : std::vector<float>();
-}
 
 // The first position whose NVFP4 activation codes or block scales differ between two runs' inputs to the quantized
 // Linears (quantized on the host with the reference quantizer and each layer's input_scale), kLen if none; *flips
