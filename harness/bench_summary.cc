@@ -62,6 +62,58 @@ std::string PathOf(const nlohmann::json& engine, const std::string& precision) {
   return "—";
 }
 
+// The block-diffusion table: one row per precision that has one (empty when none has).
+std::string RenderDiffusionTable(const std::vector<BenchPrecision>& precisions) {
+  std::ostringstream out;
+  bool header = false;
+  auto steps = [](double v) { return FormatSignificant(v, 4); };
+  for (const BenchPrecision& p : precisions) {
+    if (!p.diffusion) continue;
+    const BenchDiffusion& d = *p.diffusion;
+    if (!header) {
+      out << "\n| precision | canvas | canvases | steps/canvas | at max steps | step p50 ms | step p90 ms | "
+          << "prompt commit ms | canvas commit ms | TTFC ms | tokens/forward |\n"
+          << "| :--- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n";
+      header = true;
+    }
+    out << "| " << p.precision << " | " << d.canvas_length << " | " << d.canvases << " | "
+        << OptionalCell(d.steps_per_canvas, steps)
+        << (d.max_denoising_steps ? " of " + std::to_string(*d.max_denoising_steps) : "") << " | "
+        << OptionalCell(d.canvases_at_max_steps, steps) << " | " << OptionalCell(d.step_p50_ms, Ms) << " | "
+        << OptionalCell(d.step_p90_ms, Ms) << " | " << OptionalCell(d.prompt_commit_ms, Ms) << " | "
+        << OptionalCell(d.canvas_commit_ms, Ms) << " | " << OptionalCell(d.ttfc_ms, Ms) << " | "
+        << OptionalCell(d.tokens_per_forward, steps) << " |\n";
+  }
+  return out.str();
+}
+
+// What the block-diffusion figures are (empty when no precision has them).
+std::string DiffusionNote(const std::vector<BenchPrecision>& precisions) {
+  const auto first = std::find_if(precisions.begin(), precisions.end(),
+                                  [](const BenchPrecision& p) { return p.diffusion.has_value(); });
+  if (first == precisions.end()) return "";
+  const BenchDiffusion& d = *first->diffusion;
+  bool all_at_max = true;
+  for (const BenchPrecision& p : precisions) {
+    if (p.diffusion && p.diffusion->canvases_at_max_steps.value_or(0.0) < static_cast<double>(p.diffusion->canvases)) {
+      all_at_max = false;
+    }
+  }
+  std::ostringstream out;
+  out << "dg" << d.max_new_tokens << ": block-diffusion generation (the sampler with the checkpoint's "
+      << "generation_config.json, transformers' defaults without one) after a " << d.prompt_tokens
+      << "-token prompt, batch 1, up to " << d.max_new_tokens << " new tokens in whole canvases of " << d.canvas_length
+      << "; t/s = generated tokens / generation time, with every denoising step, the sampler's host work and each "
+         "encoder commit on the clock (--prompt-lengths and --batches do not apply). steps/canvas: decoder forwards "
+         "actually taken per canvas"
+      << (d.max_denoising_steps ? ", at most max_denoising_steps = " + std::to_string(*d.max_denoising_steps) : "")
+      << "; at max steps: canvases per generation that did not converge and ran them all"
+      << (all_at_max ? " (here every canvas: random weights do not converge, so t/s is the worst case of the sampler)"
+                     : "")
+      << ". step: one decoder pass with its per-position sampling; commit: the encoder over the prompt or a canvas.\n";
+  return out.str();
+}
+
 }  // namespace
 
 Result<BenchSummary> LoadBenchSummary(ResultStore& store, int64_t run_id) {
@@ -100,8 +152,10 @@ Result<BenchSummary> LoadBenchSummary(ResultStore& store, int64_t run_id) {
     p.path = PathOf(engines.value(precision, nlohmann::json::object()), precision);
     int64_t decode_tokens = 0;
     nlohmann::json memory = nlohmann::json::object();
+    nlohmann::json diffusion_rep;  // the first measured block-diffusion repetition
     for (const SampleRecord& s : samples) {
-      if (s.sample_id == "memory") memory = s.data;
+      if (s.sample_id == "memory" || s.sample_id == "diffusion_memory") memory = s.data;
+      if (s.sample_id.rfind("diffusion@p", 0) == 0 && diffusion_rep.is_null()) diffusion_rep = s.data;
       if (s.sample_id.rfind("decode@b", 0) == 0 && s.outcome == "measured") {
         decode_tokens = s.data.value("decode_tokens", int64_t{0});
       }
@@ -115,7 +169,33 @@ Result<BenchSummary> LoadBenchSummary(ResultStore& store, int64_t run_id) {
       if (m.stderr_value) row.stddev = *m.stderr_value * std::sqrt(static_cast<double>(m.n));
       return row;
     };
+    if (diffusion_rep.is_object()) {
+      BenchDiffusion d;
+      d.prompt_tokens = diffusion_rep.value("prompt_tokens", int64_t{0});
+      d.max_new_tokens = diffusion_rep.value("max_new_tokens", int64_t{0});
+      d.canvas_length = diffusion_rep.value("canvas_length", int64_t{0});
+      d.canvases = static_cast<int64_t>(diffusion_rep.value("steps_per_canvas", nlohmann::json::array()).size());
+      if (diffusion_rep.contains("max_denoising_steps")) {
+        d.max_denoising_steps = diffusion_rep.value("max_denoising_steps", int64_t{0});
+      }
+      p.diffusion = d;
+    }
     for (const MetricRecord* m : metrics[precision]) {
+      if (p.diffusion) {
+        BenchDiffusion& d = *p.diffusion;
+        if (m->metric == "diffusion_tok_s") {
+          summary.rows.push_back(row_of(*m, "dg" + std::to_string(d.max_new_tokens), 1));
+        }
+        const std::map<std::string, std::optional<double>*> figures = {
+            {"steps_per_canvas", &d.steps_per_canvas},   {"canvases_at_max_steps", &d.canvases_at_max_steps},
+            {"step_ms_p50", &d.step_p50_ms},             {"step_ms_p90", &d.step_p90_ms},
+            {"prompt_commit_ms", &d.prompt_commit_ms},   {"canvas_commit_ms", &d.canvas_commit_ms},
+            {"ttfc_ms", &d.ttfc_ms},                     {"tokens_per_forward", &d.tokens_per_forward}};
+        if (const auto it = figures.find(m->metric); it != figures.end()) {
+          *it->second = m->value;
+          continue;
+        }
+      }
       if (m->metric.rfind("prefill_tok_s@", 0) == 0) {
         summary.rows.push_back(row_of(*m, "pp" + m->metric.substr(14), 0));
         continue;
@@ -162,8 +242,12 @@ std::string RenderBenchSummary(const BenchSummary& s) {
         << paths[row.precision] << " | " << s.device << " | " << row.test << " | " << Fixed2(row.tok_s)
         << (row.stddev ? " ± " + Fixed2(*row.stddev) : "") << " |\n";
   }
-  out << "\n| precision | batch | TTFT ms | ITL p50 ms | ITL p90 ms | ITL p99 ms | KV cache |\n"
-      << "| :--- | ---: | ---: | ---: | ---: | ---: | ---: |\n";
+  const bool causal = std::any_of(s.precisions.begin(), s.precisions.end(),
+                                  [](const BenchPrecision& p) { return !p.batches.empty(); });
+  if (causal) {
+    out << "\n| precision | batch | TTFT ms | ITL p50 ms | ITL p90 ms | ITL p99 ms | KV cache |\n"
+        << "| :--- | ---: | ---: | ---: | ---: | ---: | ---: |\n";
+  }
   for (const BenchPrecision& p : s.precisions) {
     for (const BenchBatch& b : p.batches) {
       out << "| " << p.precision << " | " << b.batch << " | " << OptionalCell(b.ttft_ms, Ms) << " | "
@@ -171,6 +255,7 @@ std::string RenderBenchSummary(const BenchSummary& s) {
           << OptionalCell(b.itl_p99_ms, Ms) << " | " << OptionalCell(b.kv_cache_bytes, Bytes) << " |\n";
     }
   }
+  out << RenderDiffusionTable(s.precisions);
   out << "\n| precision | weights | predicted | workspace | peak |\n"
       << "| :--- | ---: | ---: | ---: | ---: |\n";
   std::set<std::string> peak_sources;
@@ -183,12 +268,15 @@ std::string RenderBenchSummary(const BenchSummary& s) {
     kv_positions = std::max(kv_positions, p.kv_cache_positions);
     workspace_tokens = std::max(workspace_tokens, p.workspace_tokens);
   }
-  out << "\n" << s.device << " (" << s.device_name << "). t/s: mean ± stddev over the repetitions after warm-up; "
-      << "tokenization and sampling excluded (Model::Forward / Model::DecodeStep and the logits download are "
-      << "timed). tg<N> b<B>: B sequences decoded together, t/s = B * N / decode time; ITL = one step of all B.\n"
-      << "KV cache: f32, B sequences of " << kv_positions << " positions (decode prompt + decode tokens); "
-      << "workspace: activation buffers and logits of a " << workspace_tokens << "-token pass (analytic); weights: "
-      << "Model::WeightDeviceBytes; predicted: engine/memory_model.h.\n";
+  out << "\n" << s.device << " (" << s.device_name << "). t/s: mean ± stddev over the repetitions after warm-up";
+  if (causal) {
+    out << "; tokenization and sampling excluded (Model::Forward / Model::DecodeStep and the logits download are "
+        << "timed). tg<N> b<B>: B sequences decoded together, t/s = B * N / decode time; ITL = one step of all B.\n"
+        << "KV cache: f32, B sequences of " << kv_positions << " positions (decode prompt + decode tokens); "
+        << "workspace: activation buffers and logits of a " << workspace_tokens << "-token pass (analytic)";
+  }
+  out << "; weights: Model::WeightDeviceBytes; predicted: engine/memory_model.h.\n";
+  out << DiffusionNote(s.precisions);
   for (const std::string& source : peak_sources) out << "peak: " << source << "\n";
   return out.str();
 }
@@ -213,7 +301,26 @@ nlohmann::json BenchSummaryJson(const BenchSummary& s) {
                          {"itl_ms_p99", opt(b.itl_p99_ms)},
                          {"kv_cache_bytes", opt(b.kv_cache_bytes)}});
     }
+    nlohmann::json diffusion;
+    if (p.diffusion) {
+      const BenchDiffusion& d = *p.diffusion;
+      diffusion = {{"prompt_tokens", d.prompt_tokens},
+                   {"max_new_tokens", d.max_new_tokens},
+                   {"canvas_length", d.canvas_length},
+                   {"canvases", d.canvases},
+                   {"max_denoising_steps",
+                    d.max_denoising_steps ? nlohmann::json(*d.max_denoising_steps) : nlohmann::json()},
+                   {"steps_per_canvas", opt(d.steps_per_canvas)},
+                   {"canvases_at_max_steps", opt(d.canvases_at_max_steps)},
+                   {"step_ms_p50", opt(d.step_p50_ms)},
+                   {"step_ms_p90", opt(d.step_p90_ms)},
+                   {"prompt_commit_ms", opt(d.prompt_commit_ms)},
+                   {"canvas_commit_ms", opt(d.canvas_commit_ms)},
+                   {"ttfc_ms", opt(d.ttfc_ms)},
+                   {"tokens_per_forward", opt(d.tokens_per_forward)}};
+    }
     precisions.push_back({{"precision", p.precision},
+                          {"diffusion", diffusion},
                           {"path", p.path},
                           {"batches", batches},
                           {"weight_bytes", opt(p.weight_bytes)},

@@ -16,8 +16,10 @@
 
 namespace fp4lab {
 
-// One throughput row: "pp<L>" (prefill of L tokens), "tg<N>" (N decode steps at batch 1) or "tg<N> b<B>" (N decode
-// steps of B sequences at once; t/s counts the tokens of every sequence, B * N per repetition).
+// One throughput row: "pp<L>" (prefill of L tokens), "tg<N>" (N decode steps at batch 1), "tg<N> b<B>" (N decode
+// steps of B sequences at once; t/s counts the tokens of every sequence, B * N per repetition) or, on a
+// block-diffusion model, "dg<N>" (block-diffusion generation of up to N new tokens at batch 1, whole canvases, every
+// denoising step timed; t/s = generated tokens / generation time).
 struct BenchRow {
   std::string precision;
   std::string test;
@@ -34,11 +36,24 @@ struct BenchBatch {
   std::optional<double> kv_cache_bytes;  // B sequences of kv_cache_positions positions
 };
 
+// Block-diffusion generation of one precision (tasks/diffusion_latency.h; absent figures stay nullopt).
+struct BenchDiffusion {
+  int64_t prompt_tokens = 0;
+  int64_t max_new_tokens = 0;
+  int64_t canvas_length = 0;
+  int64_t canvases = 0;                      // canvases per generation (the first repetition's)
+  std::optional<int64_t> max_denoising_steps;  // the sampler's cap on steps per canvas, when stored
+  std::optional<double> steps_per_canvas;    // decoder forwards per canvas actually taken, mean
+  std::optional<double> canvases_at_max_steps, step_p50_ms, step_p90_ms, prompt_commit_ms, canvas_commit_ms,
+      ttfc_ms, tokens_per_forward;
+};
+
 // Latency and memory of one precision (absent figures stay nullopt).
 struct BenchPrecision {
   std::string precision;
   std::string path;                 // the linear path that ran: "reference", "native", "emulated", "weight-only"
   std::vector<BenchBatch> batches;  // ascending
+  std::optional<BenchDiffusion> diffusion;  // set on a block-diffusion model
   std::optional<double> weight_bytes, predicted_weight_bytes, workspace_bytes, peak_bytes;
   int64_t kv_cache_positions = 0;   // per sequence: decode prompt + decode tokens
   int64_t workspace_tokens = 0;
@@ -65,7 +80,10 @@ Result<BenchSummary> LoadBenchSummary(ResultStore& store, int64_t run_id);
 std::string RenderBenchSummary(const BenchSummary& summary);
 
 // The same content as JSON: {run_id, db, model, parameters, device, device_name, rows: [...], precisions: [...]},
-// each precision with its "batches": [{batch, ttft_ms, itl_ms_p50, itl_ms_p90, itl_ms_p99, kv_cache_bytes}].
+// each precision with its "batches": [{batch, ttft_ms, itl_ms_p50, itl_ms_p90, itl_ms_p99, kv_cache_bytes}] and, on
+// a block-diffusion model, "diffusion": {prompt_tokens, max_new_tokens, canvas_length, canvases, max_denoising_steps,
+// steps_per_canvas, canvases_at_max_steps, step_ms_p50, step_ms_p90, prompt_commit_ms, canvas_commit_ms, ttfc_ms,
+// tokens_per_forward}.
 nlohmann::json BenchSummaryJson(const BenchSummary& summary);
 
 }  // namespace fp4lab

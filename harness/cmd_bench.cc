@@ -148,6 +148,8 @@ Command AddBenchCommand(CLI::App& root) {
       "sequences decoded together, one token each per step), TTFT and inter-token latency percentiles per batch,\n"
       "weight / KV-cache / peak memory beside the analytic prediction, per precision.\n"
       "Tokenization and sampling are excluded. Results go to the SQLite store like `fp4lab run --tasks latency`.\n"
+      "A block-diffusion model (DiffusionGemma) is timed through its sampler instead: tok/s of whole generations\n"
+      "(every denoising step), steps per canvas actually taken, per-step and encoder-commit latency.\n"
       "With no model flag: the built-in 'tiny' preset (seconds on a CPU).");
   auto* model = app->add_option("--model", f->model, "Checkpoint directory (HF, bf16 or NVFP4)");
   auto* preset = app->add_option("--preset", f->preset,

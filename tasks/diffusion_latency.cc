@@ -4,6 +4,7 @@
 #include <chrono>
 #include <optional>
 
+#include "engine/engine.h"
 #include "results/stats.h"
 #include "tasks/latency_metrics.h"
 #include "tasks/denoiser_fidelity.h"  // DenoiserCanvas
@@ -20,10 +21,13 @@ double Milliseconds(Clock::time_point begin, Clock::time_point end) {
   return std::chrono::duration<double, std::milli>(end - begin).count();
 }
 
-// Forwards every call to `inner`, counting Commit and Denoise calls and noting when the first canvas was done.
+// Forwards every call to `inner`, timing each Commit and Denoise call and noting when the first canvas was done.
+// With a backend, each Commit is followed by Backend::Synchronize, so its time covers the encoder's device work (a
+// Denoise returns host logits, so its own time already does).
 class TimedDenoiser : public BlockDenoiser {
  public:
-  TimedDenoiser(BlockDenoiser& inner, Clock::time_point start) : inner_(inner), start_(start) {}
+  TimedDenoiser(BlockDenoiser& inner, Backend* backend, Clock::time_point start)
+      : inner_(inner), backend_(backend), start_(start) {}
 
   int64_t vocab_size() const override { return inner_.vocab_size(); }
   int canvas_length() const override { return inner_.canvas_length(); }
@@ -33,28 +37,39 @@ class TimedDenoiser : public BlockDenoiser {
 
   Status Commit(std::span<const int32_t> tokens) override {
     // The first Commit after a Denoise commits the first canvas: it was done when that Denoise returned.
-    if (!first_canvas_ms_ && forwards_ > 0) first_canvas_ms_ = last_denoise_ms_;
-    ++commits_;
-    return inner_.Commit(tokens);
+    if (!first_canvas_ms_ && !step_ms_.empty()) first_canvas_ms_ = last_denoise_ms_;
+    const Clock::time_point begin = Clock::now();
+    Status status = inner_.Commit(tokens);
+    if (status.ok() && backend_ != nullptr) status = backend_->Synchronize();
+    commit_ms_.push_back(Milliseconds(begin, Clock::now()));
+    commit_tokens_.push_back(static_cast<int64_t>(tokens.size()));
+    return status;
   }
 
   Status Denoise(std::span<const int32_t> canvas, std::span<const float> self_conditioning,
                  std::span<float> logits) override {
-    ++forwards_;
+    const Clock::time_point begin = Clock::now();
     const Status status = inner_.Denoise(canvas, self_conditioning, logits);
-    last_denoise_ms_ = Milliseconds(start_, Clock::now());
+    const Clock::time_point end = Clock::now();
+    step_ms_.push_back(Milliseconds(begin, end));
+    last_denoise_ms_ = Milliseconds(start_, end);
     return status;
   }
 
-  int64_t commits() const { return commits_; }
-  int64_t forwards() const { return forwards_; }
+  int64_t commits() const { return static_cast<int64_t>(commit_ms_.size()); }
+  int64_t forwards() const { return static_cast<int64_t>(step_ms_.size()); }
   double first_canvas_ms() const { return first_canvas_ms_.value_or(last_denoise_ms_); }
+  const std::vector<double>& commit_ms() const { return commit_ms_; }
+  const std::vector<int64_t>& commit_tokens() const { return commit_tokens_; }
+  const std::vector<double>& step_ms() const { return step_ms_; }
 
  private:
   BlockDenoiser& inner_;
+  Backend* backend_;
   Clock::time_point start_;
-  int64_t commits_ = 0;
-  int64_t forwards_ = 0;
+  std::vector<double> commit_ms_;       // per Commit call, in order (the prompt first)
+  std::vector<int64_t> commit_tokens_;  // tokens of each Commit call
+  std::vector<double> step_ms_;         // per Denoise call (one denoising step), in order
   double last_denoise_ms_ = 0.0;
   std::optional<double> first_canvas_ms_;
 };
@@ -63,16 +78,22 @@ struct TimedGeneration {
   DiffusionGeneration generation;
   double seconds = 0.0;
   double ttfc_ms = 0.0;
+  std::vector<double> commit_ms;       // TimedDenoiser's
+  std::vector<int64_t> commit_tokens;
+  std::vector<double> step_ms;
 };
 
-Result<TimedGeneration> TimeGeneration(const DiffusionSampler& sampler, BlockDenoiser& denoiser,
+Result<TimedGeneration> TimeGeneration(const DiffusionSampler& sampler, BlockDenoiser& denoiser, Backend* backend,
                                        std::span<const TokenId> prompt, int max_new_tokens, uint64_t seed) {
   const Clock::time_point start = Clock::now();
-  TimedDenoiser timed(denoiser, start);
+  TimedDenoiser timed(denoiser, backend, start);
   TimedGeneration out;
   FP4LAB_ASSIGN_OR_RETURN(out.generation, sampler(timed, prompt, max_new_tokens, seed));
   out.seconds = Milliseconds(start, Clock::now()) / 1e3;
   out.ttfc_ms = timed.first_canvas_ms();
+  out.commit_ms = timed.commit_ms();
+  out.commit_tokens = timed.commit_tokens();
+  out.step_ms = timed.step_ms();
   const DiffusionStats& stats = out.generation.stats;
   int64_t steps = 0;
   for (int s : stats.steps_per_canvas) steps += s;
@@ -100,6 +121,18 @@ Result<double> Number(const SampleRecord& s, const char* key) {
     return BadSample(s, std::string("data field '") + key + "' must be a number");
   }
   return s.data[key].get<double>();
+}
+
+// The numbers of array field `key`, appended to `out`; nothing when the field is absent (samples stored before it
+// existed). InvalidArgument when it is not an array of numbers.
+Status AppendNumbers(const SampleRecord& s, const char* key, std::vector<double>& out) {
+  if (!s.data.contains(key)) return Status::Ok();
+  if (!s.data[key].is_array()) return BadSample(s, std::string("data field '") + key + "' must be an array of numbers");
+  for (const auto& v : s.data[key]) {
+    if (!v.is_number()) return BadSample(s, std::string("data field '") + key + "' must hold numbers only");
+    out.push_back(v.get<double>());
+  }
+  return Status::Ok();
 }
 
 }  // namespace
@@ -140,14 +173,16 @@ Status RunDiffusionLatency(TaskRun& run, BlockDenoiser& denoiser, const LatencyO
   };
 
   const std::vector<TokenId> prompt = DenoiserCanvas(p, vocab, options.seed);
+  Backend* backend = run.engine != nullptr ? &run.engine->backend() : nullptr;
   if (!todo.empty()) {
     for (int w = 0; w < options.warmup; ++w) {
-      FP4LAB_RETURN_IF_ERROR(TimeGeneration(run.diffusion_sampler, denoiser, prompt, n, options.seed).status());
+      FP4LAB_RETURN_IF_ERROR(
+          TimeGeneration(run.diffusion_sampler, denoiser, backend, prompt, n, options.seed).status());
     }
   }
   for (int r : todo) {
     FP4LAB_ASSIGN_OR_RETURN(const TimedGeneration g,
-                            TimeGeneration(run.diffusion_sampler, denoiser, prompt, n, options.seed));
+                            TimeGeneration(run.diffusion_sampler, denoiser, backend, prompt, n, options.seed));
     const DiffusionStats& stats = g.generation.stats;
     const int64_t generated = static_cast<int64_t>(g.generation.tokens.size());
     SampleRecord sample;
@@ -164,7 +199,15 @@ Status RunDiffusionLatency(TaskRun& run, BlockDenoiser& denoiser, const LatencyO
                    {"decoder_forwards", stats.decoder_forwards},
                    {"encoder_commits", stats.encoder_commits},
                    {"tokens_per_forward", stats.tokens_per_forward},
-                   {"ttfc_ms", g.ttfc_ms}};
+                   {"ttfc_ms", g.ttfc_ms},
+                   {"canvases_at_max_steps",
+                    static_cast<int64_t>(stats.steps_per_canvas.size()) - stats.converged_canvases},
+                   {"commit_ms", g.commit_ms},
+                   {"commit_tokens", g.commit_tokens},
+                   {"step_ms", g.step_ms}};
+    if (run.engine != nullptr && run.engine->diffusion_generation()) {
+      sample.data["max_denoising_steps"] = run.engine->diffusion_generation()->max_denoising_steps;
+    }
     FP4LAB_RETURN_IF_ERROR(emit(std::move(sample)));
   }
   if (wants_memory) {
@@ -184,6 +227,7 @@ Status RunDiffusionLatency(TaskRun& run, BlockDenoiser& denoiser, const LatencyO
 
 Result<std::vector<MetricRecord>> AggregateDiffusionLatency(const std::vector<const SampleRecord*>& samples) {
   std::vector<double> tok_s, canvas_tok_s, ttfc_ms, steps, tokens_per_forward;
+  std::vector<double> step_ms, prompt_commit_ms, canvas_commit_ms, canvases_at_max_steps;
   const SampleRecord* memory = nullptr;
   for (const SampleRecord* s : samples) {
     if (s->sample_id == kMemoryId) {
@@ -202,12 +246,16 @@ Result<std::vector<MetricRecord>> AggregateDiffusionLatency(const std::vector<co
     if (!(seconds > 0.0) || !(decoder_forwards > 0.0)) {
       return BadSample(*s, "seconds and decoder_forwards must be positive");
     }
-    if (!s->data.contains("steps_per_canvas") || !s->data["steps_per_canvas"].is_array()) {
-      return BadSample(*s, "data field 'steps_per_canvas' must be an array of numbers");
-    }
-    for (const auto& v : s->data["steps_per_canvas"]) {
-      if (!v.is_number()) return BadSample(*s, "data field 'steps_per_canvas' must hold numbers only");
-      steps.push_back(v.get<double>());
+    if (!s->data.contains("steps_per_canvas")) return BadSample(*s, "data field 'steps_per_canvas' is missing");
+    FP4LAB_RETURN_IF_ERROR(AppendNumbers(*s, "steps_per_canvas", steps));
+    FP4LAB_RETURN_IF_ERROR(AppendNumbers(*s, "step_ms", step_ms));
+    std::vector<double> commits;
+    FP4LAB_RETURN_IF_ERROR(AppendNumbers(*s, "commit_ms", commits));
+    if (!commits.empty()) prompt_commit_ms.push_back(commits.front());
+    if (commits.size() > 1) canvas_commit_ms.insert(canvas_commit_ms.end(), commits.begin() + 1, commits.end());
+    if (s->data.contains("canvases_at_max_steps")) {
+      FP4LAB_ASSIGN_OR_RETURN(const double at_max, Number(*s, "canvases_at_max_steps"));
+      canvases_at_max_steps.push_back(at_max);
     }
     tok_s.push_back(generated / seconds);
     canvas_tok_s.push_back(decoder_forwards * canvas / seconds);
@@ -228,6 +276,23 @@ Result<std::vector<MetricRecord>> AggregateDiffusionLatency(const std::vector<co
     FP4LAB_ASSIGN_OR_RETURN(MetricRecord e,
                             LatencyMeanMetric("tokens_per_forward", tokens_per_forward, "tokens", "better"));
     metrics.push_back(std::move(e));
+    if (!canvases_at_max_steps.empty()) {
+      FP4LAB_ASSIGN_OR_RETURN(MetricRecord f,
+                              LatencyMeanMetric("canvases_at_max_steps", canvases_at_max_steps, "canvases", ""));
+      metrics.push_back(std::move(f));
+    }
+    if (!step_ms.empty()) {
+      for (const auto& [name, q] : {std::pair{"step_ms_p50", 50.0}, std::pair{"step_ms_p90", 90.0}}) {
+        FP4LAB_ASSIGN_OR_RETURN(const double value, Percentile(step_ms, q));
+        metrics.push_back(LatencyMetric(name, value, static_cast<int64_t>(step_ms.size()), "ms", "worse"));
+      }
+    }
+    for (const auto& [name, values] : {std::pair{"prompt_commit_ms", &prompt_commit_ms},
+                                       std::pair{"canvas_commit_ms", &canvas_commit_ms}}) {
+      if (values->empty()) continue;
+      FP4LAB_ASSIGN_OR_RETURN(MetricRecord m, LatencyMeanMetric(name, *values, "ms", "worse"));
+      metrics.push_back(std::move(m));
+    }
   }
   if (memory != nullptr) {
     for (const char* key : {"self_conditioning_bytes", "weight_bytes", "kv_cache_bytes"}) {

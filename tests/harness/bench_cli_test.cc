@@ -1,6 +1,7 @@
 // `fp4lab bench` on the CPU with the tiny preset: the llama-bench-like table, the JSON form, what lands in the
 // result store (metrics, device facts, NVFP4 path), and bad input (exit codes via Status).
 #include <cstdio>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -187,6 +188,44 @@ TEST(BenchCliTest, BadFlagsAreInputErrors) {
   const Outcome precision = RunBench({"bench", "--precisions", "int4", "--db", db});
   ASSERT_FALSE(precision.result.ok());
   EXPECT_EQ(ExitCodeFor(precision.result.status()), 2);
+}
+
+// A block-diffusion config: bench times the sampler (transformers' default generation settings, as the synthetic
+// model has no generation_config.json) and says how many denoising steps its canvases actually took.
+TEST(BenchCliTest, DiffusionConfigTimesTheSamplerAndStatesItsSteps) {
+  const std::string db = TempDir("bench_cli_diffusion") + "/bench.sqlite";
+  const Outcome outcome =
+      RunBench({"bench", "--config", testing::FixturePath("diffusiongemma_tiny/config.json"), "--precisions", "bf16",
+                "--decode-tokens", "16", "--decode-prompt", "8", "--repetitions", "2", "--warmup", "0", "--db", db});
+  ASSERT_TRUE(outcome.result.ok()) << outcome.result.status().ToString();
+  // One "dg16" row: one canvas of 16 after an 8-token prompt.
+  const size_t row = outcome.out.find(" | bf16 | reference | cpu | dg16 | ");
+  ASSERT_NE(row, std::string::npos) << outcome.out;
+  EXPECT_NE(outcome.out.find("| precision | canvas | canvases | steps/canvas | at max steps | step p50 ms"),
+            std::string::npos)
+      << outcome.out;
+  // Random weights never converge: the one canvas ran all 48 steps (transformers' max_denoising_steps default).
+  EXPECT_NE(outcome.out.find("| bf16 | 16 | 1 | 48.00 of 48 | 1.000 | "), std::string::npos) << outcome.out;
+  EXPECT_NE(outcome.out.find("at most max_denoising_steps = 48"), std::string::npos) << outcome.out;
+  EXPECT_NE(outcome.out.find("here every canvas"), std::string::npos) << outcome.out;
+  EXPECT_EQ(outcome.out.find("| precision | batch | TTFT ms"), std::string::npos) << outcome.out;  // no causal decode
+
+  auto store = ResultStore::Open(db, OpenMode::kReadOnly);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto metrics = (*store)->ListMetrics(1);
+  ASSERT_TRUE(metrics.ok());
+  std::map<std::string, MetricRecord> by_name;
+  for (const MetricRecord& m : *metrics) by_name[m.metric] = m;
+  for (const std::string name : {"diffusion_tok_s", "steps_per_canvas", "canvases_at_max_steps", "step_ms_p50",
+                                 "step_ms_p90", "prompt_commit_ms", "ttfc_ms", "tokens_per_forward"}) {
+    EXPECT_EQ(by_name.count(name), 1u) << name;
+  }
+  EXPECT_EQ(by_name.count("canvas_commit_ms"), 0u);  // one canvas: nothing committed after the prompt
+  EXPECT_EQ(by_name.count("decode_tok_s@b1"), 0u);
+  EXPECT_DOUBLE_EQ(by_name.at("steps_per_canvas").value, 48.0);
+  EXPECT_DOUBLE_EQ(by_name.at("canvases_at_max_steps").value, 1.0);
+  EXPECT_EQ(by_name.at("step_ms_p50").n, 2 * 48);  // every step of both repetitions
+  EXPECT_LE(by_name.at("step_ms_p50").value, by_name.at("step_ms_p90").value);
 }
 
 // A config whose context admits a prompt far beyond this host's memory: refused with the bytes needed, exit 2.

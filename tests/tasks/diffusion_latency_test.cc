@@ -95,6 +95,17 @@ TEST(DiffusionLatencyTest, TimesWholeGenerationsAndCountsStepsCanvasesAndForward
   // The first canvas is done before the whole generation is.
   EXPECT_GT(rep.data["ttfc_ms"].get<double>(), 0.0);
   EXPECT_LE(rep.data["ttfc_ms"].get<double>(), 1e3 * seconds);
+  // Each Commit and each step timed on its own: the prompt and the two canvases; 3 + 5 steps. Neither canvas
+  // converged (the planned sampler reports none), so both ran max_denoising_steps.
+  EXPECT_EQ(rep.data["commit_tokens"], nlohmann::json({16, 8, 8}));
+  ASSERT_EQ(rep.data["commit_ms"].size(), 3u);
+  ASSERT_EQ(rep.data["step_ms"].size(), 8u);
+  double timed_ms = 0.0;
+  for (const auto& ms : rep.data["commit_ms"]) timed_ms += ms.get<double>();
+  for (const auto& ms : rep.data["step_ms"]) timed_ms += ms.get<double>();
+  EXPECT_LE(timed_ms, 1e3 * seconds);  // parts of the generation's time
+  EXPECT_EQ(rep.data["canvases_at_max_steps"], 2);
+  EXPECT_FALSE(rep.data.contains("max_denoising_steps"));  // no Engine to read it from
   const SampleRecord& memory = (*samples)[2];
   EXPECT_EQ(memory.sample_id, "diffusion_memory");
   EXPECT_EQ(memory.data["self_conditioning_bytes"], 2 * 8 * 259 * 4);
@@ -112,6 +123,10 @@ TEST(DiffusionLatencyTest, TimesWholeGenerationsAndCountsStepsCanvasesAndForward
   EXPECT_DOUBLE_EQ(by_name.at("diffusion_canvas_tok_s").value, (64.0 / s0 + 64.0 / s1) / 2);
   EXPECT_EQ(by_name.at("self_conditioning_bytes").value, 2 * 8 * 259 * 4);
   EXPECT_EQ(by_name.count("ttfc_ms"), 1u);
+  EXPECT_DOUBLE_EQ(by_name.at("canvases_at_max_steps").value, 2.0);
+  EXPECT_EQ(by_name.at("step_ms_p50").n, 16);  // 8 steps in each of 2 repetitions
+  EXPECT_EQ(by_name.at("prompt_commit_ms").n, 2);
+  EXPECT_EQ(by_name.at("canvas_commit_ms").n, 4);  // the planned sampler commits both canvases, in 2 repetitions
   EXPECT_EQ(by_name.count("weight_bytes"), 0u);  // no Engine behind the fake
 }
 
@@ -132,6 +147,10 @@ TEST(DiffusionLatencyTest, AggregateRejectsMalformedDiffusionSamples) {
             {"ttfc_ms", 1.0}, {"tokens_per_forward", 2.0}};
   EXPECT_EQ(task->Aggregate({s}).status().code(), StatusCode::kInvalidArgument);  // no steps_per_canvas
   s.data["steps_per_canvas"] = {2};
+  EXPECT_TRUE(task->Aggregate({s}).ok());
+  s.data["step_ms"] = {1.0, "x"};
+  EXPECT_EQ(task->Aggregate({s}).status().code(), StatusCode::kInvalidArgument);  // a timing that is not a number
+  s.data["step_ms"] = {1.0, 2.0};
   EXPECT_TRUE(task->Aggregate({s}).ok());
   s.data["seconds"] = 0.0;
   EXPECT_EQ(task->Aggregate({s}).status().code(), StatusCode::kInvalidArgument);
