@@ -27,8 +27,8 @@
 //                            [...], step_ms: [per denoising step], and with an Engine max_denoising_steps}
 //     ttfc_ms (time to first canvas): from the start until the end of the last step before the first canvas is
 //     committed (the first Commit after a step), or of the last step when no canvas is committed.
-//   "diffusion_memory"       {self_conditioning_bytes = 2 x canvas_length x vocab x 4 (the previous step's logits
-//                            and the current ones, f32, which self-conditioning keeps both of), canvas_length,
+//   "diffusion_memory"       {self_conditioning_bytes = 2 x canvas_length x vocab x 4 (the step's logits, kept
+//                            processed for the next step, and the self-conditioning probabilities, f32), canvas_length,
 //                            vocab; with an Engine: weight_bytes (Model::WeightDeviceBytes), kv_cache_bytes and
 //                            kv_cache_positions (the committed context of P + N positions)}
 // Metrics (mean over repetitions, stderr = stddev / sqrt(n)):
