@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/diffusion/canvas_row.h"
 #include "engine/kv_cache_format.h"
 #include "engine/linear_weights.h"
 #include "engine/status.h"
@@ -263,6 +264,20 @@ class Backend {
                          const DeviceIndices& ids, const DeviceTensor& weights, DeviceTensor& out,
                          DeviceTensor* hidden) = 0;
 
+  // --- block diffusion (engine/diffusion/): a denoising step's per-position work, the logits staying here ---
+  // On logits [C, V] in place: row c becomes row c / temperature (f32) and outcomes[c] = its argmax, entropy and
+  // the token drawn with uniforms[c], exactly as ProcessCanvasRow (engine/diffusion/canvas_row.h) defines them; only
+  // the C outcomes reach the host. REQUIRES uniforms.size() == outcomes.size() == C, temperature > 0. The default
+  // (every backend without a kernel, the CPU included) downloads the logits, runs ProcessCanvasRow on each row and
+  // uploads the scaled rows: the reference, bit for bit. A kernel sums in another order: its entropy and draw stay
+  // within the bounds its header states (CUDA: engine/cuda/canvas_kernels.h).
+  virtual Status ProcessCanvasRows(DeviceTensor& logits, float temperature, std::span<const double> uniforms,
+                                   std::span<CanvasRowOutcome> outcomes);
+  // probs[c, :] = SelfConditioningSoftmaxRow(logits[c, :], round_to_bf16) (engine/diffusion/self_conditioning_probs.h)
+  // for logits and probs [C, V]; `probs` may alias `logits`. The default downloads, computes on the host and uploads
+  // (the reference, bit for bit); a kernel within the bound its header states.
+  virtual Status SelfConditioningSoftmax(const DeviceTensor& logits, bool round_to_bf16, DeviceTensor& probs);
+
   // Waits for queued work (no-op on CPU).
   virtual Status Synchronize() = 0;
 
@@ -293,6 +308,10 @@ std::string AddRmsNormOperandError(const DeviceTensor& x, const DeviceTensor& de
 // Why the operands of Backend::Experts disagree (the check every backend runs first), or "" when they agree.
 std::string ExpertsOperandError(const DeviceTensor& x, const DeviceExperts& experts, const DeviceIndices& ids,
                                 const DeviceTensor& weights, const DeviceTensor& out, const DeviceTensor* hidden);
+
+// Why the operands of Backend::ProcessCanvasRows cannot be used (the check every backend runs first), or "".
+std::string CanvasRowsOperandError(const DeviceTensor& logits, float temperature, std::span<const double> uniforms,
+                                   std::span<const CanvasRowOutcome> outcomes);
 
 // The ln p and greedy flag of each request from the [N, 3] host copy of Backend::ScoreTokens' output.
 struct DecodedScore {

@@ -21,9 +21,9 @@ double Milliseconds(Clock::time_point begin, Clock::time_point end) {
   return std::chrono::duration<double, std::milli>(end - begin).count();
 }
 
-// Forwards every call to `inner`, timing each Commit and Denoise call and noting when the first canvas was done.
-// With a backend, each Commit is followed by Backend::Synchronize, so its time covers the encoder's device work (a
-// Denoise returns host logits, so its own time already does).
+// Forwards every call to `inner`, timing each Commit and each step (DenoiseStep or Denoise) and noting when the
+// first canvas was done. With a backend, each Commit is followed by Backend::Synchronize, so its time covers the
+// encoder's device work (a step returns host outcomes or logits, so its own time already does).
 class TimedDenoiser : public BlockDenoiser {
  public:
   TimedDenoiser(BlockDenoiser& inner, Backend* backend, Clock::time_point start)
@@ -36,7 +36,7 @@ class TimedDenoiser : public BlockDenoiser {
   int64_t committed_tokens() const override { return inner_.committed_tokens(); }
 
   Status Commit(std::span<const int32_t> tokens) override {
-    // The first Commit after a Denoise commits the first canvas: it was done when that Denoise returned.
+    // The first Commit after a step commits the first canvas: it was done when that step returned.
     if (!first_canvas_ms_ && !step_ms_.empty()) first_canvas_ms_ = last_denoise_ms_;
     const Clock::time_point begin = Clock::now();
     Status status = inner_.Commit(tokens);
@@ -48,12 +48,13 @@ class TimedDenoiser : public BlockDenoiser {
 
   Status Denoise(std::span<const int32_t> canvas, std::span<const float> self_conditioning,
                  std::span<float> logits) override {
-    const Clock::time_point begin = Clock::now();
-    const Status status = inner_.Denoise(canvas, self_conditioning, logits);
-    const Clock::time_point end = Clock::now();
-    step_ms_.push_back(Milliseconds(begin, end));
-    last_denoise_ms_ = Milliseconds(start_, end);
-    return status;
+    return TimeStep([&] { return inner_.Denoise(canvas, self_conditioning, logits); });
+  }
+
+  // The inner denoiser's own step (a model's keeps its logits on the device), not the default built on Denoise.
+  Status DenoiseStep(std::span<const int32_t> canvas, const DenoiseStepSettings& settings,
+                     std::span<CanvasRowOutcome> outcomes) override {
+    return TimeStep([&] { return inner_.DenoiseStep(canvas, settings, outcomes); });
   }
 
   int64_t commits() const { return static_cast<int64_t>(commit_ms_.size()); }
@@ -64,12 +65,23 @@ class TimedDenoiser : public BlockDenoiser {
   const std::vector<double>& step_ms() const { return step_ms_; }
 
  private:
+  // Runs one denoising step (its outcomes reach the host, so the device work is done when it returns) on the clock.
+  template <typename Step>
+  Status TimeStep(Step step) {
+    const Clock::time_point begin = Clock::now();
+    const Status status = step();
+    const Clock::time_point end = Clock::now();
+    step_ms_.push_back(Milliseconds(begin, end));
+    last_denoise_ms_ = Milliseconds(start_, end);
+    return status;
+  }
+
   BlockDenoiser& inner_;
   Backend* backend_;
   Clock::time_point start_;
   std::vector<double> commit_ms_;       // per Commit call, in order (the prompt first)
   std::vector<int64_t> commit_tokens_;  // tokens of each Commit call
-  std::vector<double> step_ms_;         // per Denoise call (one denoising step), in order
+  std::vector<double> step_ms_;         // per step (DenoiseStep or Denoise call), in order
   double last_denoise_ms_ = 0.0;
   std::optional<double> first_canvas_ms_;
 };
@@ -102,8 +114,8 @@ Result<TimedGeneration> TimeGeneration(const DiffusionSampler& sampler, BlockDen
     return Status::Internal("latency: the diffusion sampler reported " + std::to_string(stats.decoder_forwards) +
                             " decoder forwards (steps per canvas summing to " + std::to_string(steps) + ") and " +
                             std::to_string(stats.encoder_commits) + " encoder commits, but made " +
-                            std::to_string(timed.forwards()) + " Denoise and " + std::to_string(timed.commits()) +
-                            " Commit calls");
+                            std::to_string(timed.forwards()) + " denoising steps and " +
+                            std::to_string(timed.commits()) + " Commit calls");
   }
   return out;
 }

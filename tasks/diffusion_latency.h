@@ -3,9 +3,9 @@
 // AggregateDiffusionLatency.
 //
 // What is timed (host steady_clock): one whole generation, batch 1, by TaskRun::diffusion_sampler on a timing
-// wrapper of the model's denoiser: the prompt's Commit, every denoising step (Denoise, which returns host logits, so
-// the clock covers the device work), the sampler's acceptance and renoising, and each canvas's Commit. Each Commit
-// and each step is also timed on its own; with an Engine (TaskRun::engine) a Commit is followed by
+// wrapper of the model's denoiser: the prompt's Commit, every denoising step (DenoiseStep, which returns the
+// per-position outcomes to the host, so the clock covers the device work), the sampler's acceptance and renoising,
+// and each canvas's Commit. Each Commit and each step is also timed on its own; with an Engine (TaskRun::engine) a Commit is followed by
 // Backend::Synchronize so that its time covers the encoder's device work. The sampler runs with the settings the
 // runner gives it: the checkpoint's generation_config.json, or transformers' defaults when there is none (synthetic
 // weights: max_denoising_steps 48); random weights rarely converge, so their canvases run max_denoising_steps
@@ -13,7 +13,7 @@
 // P = min(decode_prompt, max_context - canvas_length - 1) seeded uniform ids (DenoiserCanvas(P, vocab, seed)), the
 // generation at most N = min(decode_tokens, max_context - canvas_length - P) new tokens with seed `seed` (so every
 // Commit leaves room for a canvas, as BlockDenoiser::Commit requires). `warmup` untimed runs,
-// then `repetitions` timed ones. The wrapper counts the Commit and Denoise calls and checks them against the
+// then `repetitions` timed ones. The wrapper counts the Commit and step calls and checks them against the
 // DiffusionStats the sampler reports (Internal error on a mismatch). The sampler emits whole canvases, so a
 // generation may hold up to canvas_length - 1 tokens more than N (engine/diffusion/block_diffusion_sampler.h).
 //
@@ -25,10 +25,10 @@
 //                            tokens_per_forward (the sampler's, transformers' convention: non-pad canvas tokens per
 //                            decoder forward), ttfc_ms, commit_ms: [per Commit, the prompt's first], commit_tokens:
 //                            [...], step_ms: [per denoising step], and with an Engine max_denoising_steps}
-//     ttfc_ms (time to first canvas): from the start until the end of the last Denoise before the first canvas is
-//     committed (the first Commit after a Denoise), or of the last Denoise when no canvas is committed.
-//   "diffusion_memory"       {self_conditioning_bytes = 2 x canvas_length x vocab x 4 (the previous step's logits
-//                            and the current ones, f32, which self-conditioning keeps both of), canvas_length,
+//     ttfc_ms (time to first canvas): from the start until the end of the last step before the first canvas is
+//     committed (the first Commit after a step), or of the last step when no canvas is committed.
+//   "diffusion_memory"       {self_conditioning_bytes = 2 x canvas_length x vocab x 4 (the step's logits, kept
+//                            processed for the next step, and the self-conditioning probabilities, f32), canvas_length,
 //                            vocab; with an Engine: weight_bytes (Model::WeightDeviceBytes), kv_cache_bytes and
 //                            kv_cache_positions (the committed context of P + N positions)}
 // Metrics (mean over repetitions, stderr = stddev / sqrt(n)):

@@ -85,6 +85,7 @@ class DiffusionGemmaModel : public Gemma4Backbone, public BlockDenoiser {
   int64_t max_context() const override { return config().max_position_embeddings; }
   void Reset() override {
     if (cache_) cache_->Clear();
+    processed_logits_kept_ = false;
   }
   int64_t committed_tokens() const override { return cache_ ? cache_->lengths[0] : 0; }
 
@@ -115,16 +116,46 @@ class DiffusionGemmaModel : public Gemma4Backbone, public BlockDenoiser {
     }
     if (committed_tokens() == 0) return Status::FailedPrecondition("Denoise: nothing committed (Commit a prompt first)");
     self_conditioned_ = !self_conditioning.empty();
-    if (self_conditioned_) FP4LAB_RETURN_IF_ERROR(UploadSoftmax(self_conditioning));
-    if (!device_logits_) {
-      FP4LAB_ASSIGN_OR_RETURN(device_logits_, backend().Allocate(C, V));
+    if (self_conditioned_) {
+      // The previous logits go up as they are (the caller rounded them if it wanted to); softmax on the device.
+      FP4LAB_RETURN_IF_ERROR(EnsureCanvasBuffer(sc_probs_));
+      FP4LAB_RETURN_IF_ERROR(backend().Upload(self_conditioning, *sc_probs_));
+      FP4LAB_RETURN_IF_ERROR(backend().SelfConditioningSoftmax(*sc_probs_, /*round_to_bf16=*/false, *sc_probs_));
     }
-    FP4LAB_RETURN_IF_ERROR(UploadSlidingPositions());
-    pass_ = Pass::kDecode;
-    const Status decoded = ForwardScratch(canvas, *cache_, 0, *device_logits_);
-    pass_ = Pass::kEncode;
-    FP4LAB_RETURN_IF_ERROR(decoded);
+    FP4LAB_RETURN_IF_ERROR(DecodeCanvas(canvas));
     return backend().Download(*device_logits_, logits);
+  }
+
+  // The device-resident step: the logits never leave the device; device_logits_ keeps the processed rows as the
+  // next step's self-conditioning input.
+  Status DenoiseStep(std::span<const int32_t> canvas, const DenoiseStepSettings& settings,
+                     std::span<CanvasRowOutcome> outcomes) override {
+    const int64_t C = canvas_length_;
+    if (static_cast<int64_t>(canvas.size()) != C || static_cast<int64_t>(settings.uniforms.size()) != C ||
+        static_cast<int64_t>(outcomes.size()) != C || !(settings.temperature > 0.0f)) {
+      return Status::InvalidArgument("DenoiseStep: expected a canvas, uniforms and outcomes of " + std::to_string(C) +
+                                     " and a positive temperature; got " + std::to_string(canvas.size()) + ", " +
+                                     std::to_string(settings.uniforms.size()) + ", " +
+                                     std::to_string(outcomes.size()) + " and " +
+                                     std::to_string(settings.temperature));
+    }
+    if (committed_tokens() == 0) {
+      return Status::FailedPrecondition("DenoiseStep: nothing committed (Commit a prompt first)");
+    }
+    if (settings.self_condition && !processed_logits_kept_) {
+      return Status::FailedPrecondition("DenoiseStep: self-conditioning asked for, but no previous step's logits");
+    }
+    self_conditioned_ = settings.self_condition;
+    if (self_conditioned_) {
+      FP4LAB_RETURN_IF_ERROR(EnsureCanvasBuffer(sc_probs_));
+      FP4LAB_RETURN_IF_ERROR(
+          backend().SelfConditioningSoftmax(*device_logits_, settings.self_conditioning_in_bf16, *sc_probs_));
+    }
+    FP4LAB_RETURN_IF_ERROR(DecodeCanvas(canvas));
+    FP4LAB_RETURN_IF_ERROR(
+        backend().ProcessCanvasRows(*device_logits_, settings.temperature, settings.uniforms, outcomes));
+    processed_logits_kept_ = true;
+    return Status::Ok();
   }
 
  protected:
@@ -173,24 +204,23 @@ class DiffusionGemmaModel : public Gemma4Backbone, public BlockDenoiser {
     return backend().PrepareLinear(w);
   }
 
-  // probs = softmax(previous logits) per row, in double accumulation rounded to f32 (PyTorch's f32 softmax), uploaded
-  // into sc_probs_ [C, V].
-  Status UploadSoftmax(std::span<const float> logits) {
-    const int64_t C = canvas_length_, V = vocab_size();
-    std::vector<float> probs(logits.size());
-    for (int64_t c = 0; c < C; ++c) {
-      const float* row = logits.data() + c * V;
-      const float top = *std::max_element(row, row + V);
-      double sum = 0;
-      for (int64_t v = 0; v < V; ++v) sum += std::exp(static_cast<double>(row[v]) - top);
-      for (int64_t v = 0; v < V; ++v) {
-        probs[c * V + v] = static_cast<float>(std::exp(static_cast<double>(row[v]) - top) / sum);
-      }
-    }
-    if (!sc_probs_) {
-      FP4LAB_ASSIGN_OR_RETURN(sc_probs_, backend().Allocate(C, V));
-    }
-    return backend().Upload(probs, *sc_probs_);
+  // A [canvas_length, vocab] device buffer in `buffer`, allocated on first use.
+  Status EnsureCanvasBuffer(std::unique_ptr<DeviceTensor>& buffer) {
+    if (buffer) return Status::Ok();
+    FP4LAB_ASSIGN_OR_RETURN(buffer, backend().Allocate(canvas_length_, vocab_size()));
+    return Status::Ok();
+  }
+
+  // One decoder pass over `canvas` (validated by the caller; sc_probs_ ready when self_conditioned_) into
+  // device_logits_, which then holds raw logits: whatever processed logits it kept are gone.
+  Status DecodeCanvas(std::span<const int32_t> canvas) {
+    processed_logits_kept_ = false;
+    FP4LAB_RETURN_IF_ERROR(EnsureCanvasBuffer(device_logits_));
+    FP4LAB_RETURN_IF_ERROR(UploadSlidingPositions());
+    pass_ = Pass::kDecode;
+    const Status decoded = ForwardScratch(canvas, *cache_, 0, *device_logits_);
+    pass_ = Pass::kEncode;
+    return decoded;
   }
 
   // The positions the attention op reads on a sliding layer's canvas rows: the canvas positions shifted down so that
@@ -259,11 +289,12 @@ class DiffusionGemmaModel : public Gemma4Backbone, public BlockDenoiser {
   GatedMlpWeights sc_mlp_;
   std::unique_ptr<KvCache> cache_;                  // the committed context (one sequence), null until Commit
   std::unique_ptr<DeviceTensor> no_logits_;         // the encoder writes no logits
-  std::unique_ptr<DeviceTensor> device_logits_;     // [C, V]
-  std::unique_ptr<DeviceTensor> sc_probs_;          // [C, V]
+  std::unique_ptr<DeviceTensor> device_logits_;     // [C, V]: a pass's logits, processed in place by DenoiseStep
+  std::unique_ptr<DeviceTensor> sc_probs_;          // [C, V]: self-conditioning probabilities
   std::unique_ptr<DeviceIndices> sliding_positions_;  // [C]: UploadSlidingPositions
-  Pass pass_ = Pass::kEncode;  // kDecode only inside Denoise
+  Pass pass_ = Pass::kEncode;  // kDecode only inside DecodeCanvas
   bool self_conditioned_ = false;
+  bool processed_logits_kept_ = false;  // device_logits_ holds the last DenoiseStep's processed logits
 };
 
 class DiffusionGemmaBlueprint : public ModelBlueprint {

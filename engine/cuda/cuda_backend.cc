@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/cuda/attention_kernel.h"
+#include "engine/cuda/canvas_kernels.h"
 #include "engine/cuda/cublaslt_gemm.h"
 #include "engine/cuda/cuda_check.h"
 #include "engine/cuda/cuda_context.h"
@@ -361,6 +362,44 @@ class CudaBackend : public Backend {
     FP4LAB_RETURN_IF_ERROR(context_->Activate());
     CUDA_CHECK(cuda::LaunchScoreTokens(Data(logits), logits.cols(), Data(rows), Data(targets), rows.size(),
                                        Data(out), context_->stream()));
+    return Status::Ok();
+  }
+
+  Status ProcessCanvasRows(DeviceTensor& logits, float temperature, std::span<const double> uniforms,
+                           std::span<CanvasRowOutcome> outcomes) override {
+    if (const std::string error = CanvasRowsOperandError(logits, temperature, uniforms, outcomes); !error.empty()) {
+      return ShapeError("ProcessCanvasRows", error);
+    }
+    const int64_t rows = logits.rows();
+    if (rows == 0) return Status::Ok();
+    FP4LAB_RETURN_IF_ERROR(context_->Activate());
+    FP4LAB_ASSIGN_OR_RETURN(
+        std::vector<void*> scratch,
+        workspace_.Carve({rows * int64_t{sizeof(double)}, rows * int64_t{sizeof(cuda::CanvasRowResult)}},
+                         "ProcessCanvasRows"));
+    auto* device_uniforms = static_cast<double*>(scratch[0]);
+    auto* device_results = static_cast<cuda::CanvasRowResult*>(scratch[1]);
+    CUDA_CHECK(cudaMemcpyAsync(device_uniforms, uniforms.data(), uniforms.size_bytes(), cudaMemcpyHostToDevice,
+                               context_->stream()));
+    CUDA_CHECK(cuda::LaunchProcessCanvasRows(Data(logits), rows, logits.cols(), temperature, device_uniforms,
+                                             device_results, context_->stream()));
+    std::vector<cuda::CanvasRowResult> results(static_cast<size_t>(rows));
+    CUDA_CHECK(cudaMemcpyAsync(results.data(), device_results, results.size() * sizeof(cuda::CanvasRowResult),
+                               cudaMemcpyDeviceToHost, context_->stream()));
+    CUDA_CHECK(cudaStreamSynchronize(context_->stream()));
+    for (size_t r = 0; r < results.size(); ++r) {
+      outcomes[r] = {.sampled = results[r].sampled, .argmax = results[r].argmax, .entropy = results[r].entropy};
+    }
+    return Status::Ok();
+  }
+
+  Status SelfConditioningSoftmax(const DeviceTensor& logits, bool round_to_bf16, DeviceTensor& probs) override {
+    if (logits.rows() != probs.rows() || logits.cols() != probs.cols() || logits.cols() < 1) {
+      return ShapeError("SelfConditioningSoftmax", "logits and probs must be the same [C, V], V >= 1");
+    }
+    FP4LAB_RETURN_IF_ERROR(context_->Activate());
+    CUDA_CHECK(cuda::LaunchSelfConditioningSoftmax(Data(logits), logits.rows(), logits.cols(), round_to_bf16,
+                                                   Data(probs), context_->stream()));
     return Status::Ok();
   }
 

@@ -3,8 +3,10 @@
 // The model has two modes over one set of weights: a causal encoder that appends tokens to the committed context
 // (it fills the KV cache, as an autoregressive prefill does), and a bidirectional decoder that denoises a canvas of
 // canvas_length() token ids, attending to the committed context and to the whole canvas, without writing the cache.
-// The sampler (engine/diffusion/) drives it: Commit(prompt), then Denoise steps on a canvas until it is accepted,
-// then Commit(canvas), and the next block.
+// The sampler (engine/diffusion/) drives it: Commit(prompt), then DenoiseStep calls on a canvas until it is
+// accepted, then Commit(canvas), and the next block. DenoiseStep keeps the logits where the model computes them and
+// returns O(canvas) numbers; Denoise returns the whole [canvas, vocab] logits to the host (the `logits` command, the
+// fidelity task, test fakes), and the default DenoiseStep is built on it.
 //
 // The engine implements it for a loaded diffusion_gemma checkpoint; tests implement it with fakes so the sampler and
 // the tasks are tested without weights. Thread safety: none; one caller at a time.
@@ -12,10 +14,22 @@
 
 #include <cstdint>
 #include <span>
+#include <vector>
 
+#include "engine/diffusion/canvas_row.h"
 #include "engine/status.h"
 
 namespace fp4lab {
+
+// One denoising step's settings (DenoiseStep).
+struct DenoiseStepSettings {
+  float temperature = 1.0f;          // T(s) of this step (block_diffusion_sampler.h); > 0
+  std::span<const double> uniforms;  // [canvas_length()]: position p's sampling draw, in [0, 1)
+  // Condition on the previous DenoiseStep's processed logits (false on a block's first step: no self-conditioning).
+  bool self_condition = false;
+  // Round those logits to bf16 before their softmax (transformers' cast; BlockDiffusionOptions).
+  bool self_conditioning_in_bf16 = true;
+};
 
 class BlockDenoiser {
  public:
@@ -42,6 +56,23 @@ class BlockDenoiser {
   // InvalidArgument for wrong sizes or ids outside the vocabulary.
   virtual Status Denoise(std::span<const int32_t> canvas, std::span<const float> self_conditioning,
                          std::span<float> logits) = 0;
+  // One denoising step as the sampler takes it: the decoder pass over `canvas` (as Denoise), self-conditioned when
+  // settings.self_condition on the processed logits the previous DenoiseStep kept (rounded to bf16 first when
+  // settings.self_conditioning_in_bf16, then softmax: SelfConditioningSoftmaxRow); then per position p,
+  // outcomes[p] = ProcessCanvasRow(row p, settings.temperature, settings.uniforms[p]), whose scaled rows are kept as
+  // the next step's self-conditioning input. Only `outcomes` ([canvas_length()]) reaches the caller.
+  // InvalidArgument for wrong sizes or a temperature <= 0; FailedPrecondition for self_condition when no previous
+  // step's logits are kept (none ran yet; on a model, also after Reset or a Denoise call, which discard them).
+  // The default runs Denoise into host buffers and ProcessCanvasRow on the host (every fake gets it); a model
+  // overrides it to keep the logits on its device (Backend::ProcessCanvasRows, Backend::SelfConditioningSoftmax),
+  // with the same results on the CPU backend.
+  virtual Status DenoiseStep(std::span<const int32_t> canvas, const DenoiseStepSettings& settings,
+                             std::span<CanvasRowOutcome> outcomes);
+
+ private:
+  // The default DenoiseStep's host buffers, [canvas_length(), vocab_size()] f32 each: this step's logits, and the
+  // previous step's processed logits (empty until a step has run).
+  std::vector<float> step_logits_, previous_logits_;
 };
 
 }  // namespace fp4lab

@@ -5,7 +5,6 @@
 #include <string>
 #include <utility>
 
-#include "engine/codecs.h"
 #include "engine/diffusion/canvas_row.h"
 #include "engine/diffusion/entropy_bound.h"
 #include "engine/diffusion/stable_and_confident.h"
@@ -20,16 +19,10 @@ struct DenoisedCanvas {
   bool converged = false;       // stopped by the stable-and-confident rule
 };
 
-// Rounds each value to bf16 (round to nearest even) and back, as transformers' `.to(torch.bfloat16)`.
-void RoundToBf16(std::span<float> values) {
-  for (float& value : values) value = Bf16ToF32(F32ToBf16(value));
-}
-
-// The denoising loop of canvas `canvas_index` (the file comment of block_diffusion_sampler.h states it). `logits`
-// and `conditioning` are scratch rows [canvas_length, vocab] f32 that the loop swaps between steps.
+// The denoising loop of canvas `canvas_index` (the file comment of block_diffusion_sampler.h states it); each step
+// is one BlockDenoiser::DenoiseStep, which keeps the processed logits for the next step's self-conditioning.
 Result<DenoisedCanvas> DenoiseCanvas(BlockDenoiser& model, int canvas_index, const BlockDiffusionOptions& options,
-                                     DiffusionDraws& draws, std::vector<float>& logits,
-                                     std::vector<float>& conditioning) {
+                                     DiffusionDraws& draws) {
   const DiffusionGenerationConfig& config = options.config;
   const int length = model.canvas_length();
   const int64_t vocab = model.vocab_size();
@@ -37,21 +30,23 @@ Result<DenoisedCanvas> DenoiseCanvas(BlockDenoiser& model, int canvas_index, con
   for (int p = 0; p < length; ++p) canvas[p] = draws.NoiseToken(canvas_index, 0, p, vocab);
   std::vector<int32_t> sampled(canvas.size());
   std::vector<double> entropies(canvas.size());
+  std::vector<double> uniforms(canvas.size());
+  std::vector<CanvasRowOutcome> outcomes(canvas.size());
   DenoisedCanvas result;
   result.argmax.resize(canvas.size());
   StableAndConfidentRule stop_rule(config.stability_threshold, config.confidence_threshold);
   bool self_conditioned = false;  // a block's first step has no previous logits
   for (int step = 1; step <= config.max_denoising_steps; ++step) {
-    FP4LAB_RETURN_IF_ERROR(model.Denoise(canvas, self_conditioned ? std::span<const float>(conditioning)
-                                                                  : std::span<const float>(),
-                                         logits));
+    for (int p = 0; p < length; ++p) uniforms[p] = draws.SampleUniform(canvas_index, step, p);
+    const DenoiseStepSettings settings{.temperature = DenoisingTemperature(config, step),
+                                       .uniforms = uniforms,
+                                       .self_condition = self_conditioned,
+                                       .self_conditioning_in_bf16 = options.self_conditioning_in_bf16};
+    FP4LAB_RETURN_IF_ERROR(model.DenoiseStep(canvas, settings, outcomes));
     result.steps = step;
-    const float temperature = DenoisingTemperature(config, step);
     double entropy_sum = 0.0;
     for (int p = 0; p < length; ++p) {
-      const std::span<float> row(logits.data() + static_cast<size_t>(p) * static_cast<size_t>(vocab),
-                                 static_cast<size_t>(vocab));
-      const CanvasRowOutcome outcome = ProcessCanvasRow(row, temperature, draws.SampleUniform(canvas_index, step, p));
+      const CanvasRowOutcome& outcome = outcomes[p];
       if (std::isnan(outcome.entropy)) {
         return Status::Internal("block diffusion: canvas " + std::to_string(canvas_index) + ", step " +
                                 std::to_string(step) + ", position " + std::to_string(p) +
@@ -68,10 +63,7 @@ Result<DenoisedCanvas> DenoiseCanvas(BlockDenoiser& model, int canvas_index, con
       result.converged = true;
       break;
     }
-    // This step's processed (temperature-scaled) logits self-condition the next one.
-    std::swap(logits, conditioning);
-    self_conditioned = true;
-    if (options.self_conditioning_in_bf16) RoundToBf16(conditioning);
+    self_conditioned = true;  // this step's processed (temperature-scaled) logits condition the next one
   }
   return result;
 }
@@ -90,7 +82,6 @@ Result<DiffusionGeneration> GenerateBlockDiffusion(BlockDenoiser& model, std::sp
   FP4LAB_RETURN_IF_ERROR(ValidateDiffusionGenerationConfig(config, "block-diffusion generation config"));
   if (prompt.empty()) return Status::InvalidArgument("block diffusion: empty prompt (add BOS at least)");
   const int length = model.canvas_length();
-  const int64_t vocab = model.vocab_size();
   if (static_cast<int64_t>(prompt.size()) + length > model.max_context()) {
     return Status::InvalidArgument("block diffusion: a prompt of " + std::to_string(prompt.size()) +
                                    " tokens leaves no room for a canvas of " + std::to_string(length) +
@@ -101,8 +92,6 @@ Result<DiffusionGeneration> GenerateBlockDiffusion(BlockDenoiser& model, std::sp
   DiffusionGeneration generation;
   DiffusionStats& stats = generation.stats;
   stats.encoder_commits = 1;
-  std::vector<float> logits(static_cast<size_t>(length) * static_cast<size_t>(vocab));
-  std::vector<float> conditioning(logits.size());
   const int max_canvases = (config.max_new_tokens + length - 1) / length;
   std::vector<int32_t> previous;  // the last canvas, committed when another follows
   for (int c = 0; c < max_canvases; ++c) {
@@ -114,7 +103,7 @@ Result<DiffusionGeneration> GenerateBlockDiffusion(BlockDenoiser& model, std::sp
       FP4LAB_RETURN_IF_ERROR(model.Commit(previous));
       ++stats.encoder_commits;
     }
-    FP4LAB_ASSIGN_OR_RETURN(DenoisedCanvas canvas, DenoiseCanvas(model, c, options, draws, logits, conditioning));
+    FP4LAB_ASSIGN_OR_RETURN(DenoisedCanvas canvas, DenoiseCanvas(model, c, options, draws));
     stats.steps_per_canvas.push_back(canvas.steps);
     stats.decoder_forwards += canvas.steps;
     if (canvas.converged) ++stats.converged_canvases;

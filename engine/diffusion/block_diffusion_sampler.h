@@ -5,6 +5,7 @@
 //   the prompt is committed once (Reset, Commit); each later canvas starts by committing the previous one.
 // Inner loop over denoising steps s = 1 .. N (N = max_denoising_steps; transformers counts cur_step = N - s + 1,
 // the steps *remaining*):
+// Steps 1 and 2 are one BlockDenoiser::DenoiseStep call (the logits stay with the model; outcomes come back):
 //   1. Denoise the current canvas (uniform-random ids at s = 1), self-conditioned on step s-1's processed logits
 //      (none at s = 1).
 //   2. Per position (ProcessCanvasRow): logits / T(s) with T(s) = t_min + (t_max - t_min) (N - s + 1) / N, so T(1) =
@@ -55,7 +56,7 @@ enum class DiffusionFinish {
 struct DiffusionStats {
   std::vector<int> steps_per_canvas;  // decoder passes each canvas took, in order (size = canvases)
   int converged_canvases = 0;         // canvases stopped by the stable-and-confident rule, not by max_denoising_steps
-  int64_t decoder_forwards = 0;       // Denoise calls (the sum of steps_per_canvas)
+  int64_t decoder_forwards = 0;       // DenoiseStep calls (the sum of steps_per_canvas)
   int64_t encoder_commits = 0;        // Commit calls: the prompt, then each canvas a later one continued
   // transformers' tokens_per_forward: the generated tokens that are not pad_token_id (every position of every
   // canvas when the config has no pad id, as transformers then overwrites nothing) per decoder forward.
