@@ -6,14 +6,15 @@
 //   the CPU engine  at the same precision and cache, within that plus the emulation's measured distance from it;
 //   transformers    the fixture's reference logits, within that plus the CPU engine's measured distance from them.
 //
-// Why not the CPU engine alone: the GPU rounds every bf16 Linear's input to bf16 (engine/cuda/cuda_linear.h), which
-// moves each K/V element by up to 2^-8 of itself where an E4M3 step is 2^-4..2^-3 of it, and each expert input by as
-// much where an E2M1 step is ~1/12 of its block. Measured on the CPU with that rounding emulated, the FP8 cache (in
-// the FP8 runs) and the W4A4 codes (in the W4A4 runs) then differ from the CPU engine's at position 0 of every
-// sequence, so a comparison stopped at the first such discontinuity would check nothing. The expert inputs do pass the
-// Linear-input observer (DecoderModel::RoutedExperts reports x for every expert's gate/up and the slots' hidden
-// activations for every down), and the K/V rows are read back from the cache; the emulation uses both to take the
-// GPU's side of each tie, which leaves the two runs computing the same function in different summation orders.
+// Why not the CPU engine alone: the GPU rounds every bf16 Linear's input of a 40-row pass to bf16 (cuda_linear.h),
+// which moves each K/V element by up to 2^-8 of itself where an E4M3 step is 2^-4..2^-3 of it, and each expert
+// input by as much where an E2M1 step is ~1/12 of its block. Measured on the CPU with that rounding emulated, the
+// FP8 cache (in the FP8 runs) and the W4A4 codes (in the W4A4 runs) then differ from the CPU engine's at position 0
+// of every sequence, so a comparison stopped at the first such discontinuity would check nothing. The expert inputs
+// do pass the Linear-input observer (DecoderModel::RoutedExperts reports x for every expert's gate/up and the
+// slots' hidden activations for every down), and the K/V rows are read back from the cache; the emulation uses both
+// to take the GPU's side of each tie, which leaves the two runs computing the same function in different summation
+// orders. MoeFixtureComparison checks that machinery on the CPU, without a GPU, against a stand-in.
 //
 // Greedy tokens of the MoE fixtures are not checked on the GPU: their margins do not allow it. Along the bf16
 // fixtures' reference continuations (CPU, f32) qwen3moe_tiny's top-1 margin at step 17 is 0.0061 against a bf16
@@ -327,13 +328,6 @@ Discontinuity FirstParting(const FollowingBackend& emulation, const Pass& e, con
   return first;
 }
 
-// The router's k (Qwen3-MoE: num_experts_per_tok, Gemma 4: top_k_experts) from the fixture's config.json.
-int TopK(const std::string& dir) {
-  std::ifstream file(dir + "/config.json");
-  const nlohmann::json config = nlohmann::json::parse(file);
-  return config.value("num_experts_per_tok", config.value("top_k_experts", 0));
-}
-
 // max |a[p, :] - b[p, :]| of one position of [kLen, kVocab] logits (b at `b_offset` positions into its array).
 double RowDiff(const std::vector<float>& a, const std::vector<float>& b, int p, size_t b_offset = 0) {
   double diff = 0.0;
@@ -343,12 +337,69 @@ double RowDiff(const std::vector<float>& a, const std::vector<float>& b, int p, 
   return diff;
 }
 
+// The router's k (Qwen3-MoE: num_experts_per_tok, Gemma 4: top_k_experts) from the fixture's config.json.
+int TopK(const std::string& dir) {
+  std::ifstream file(dir + "/config.json");
+  const nlohmann::json config = nlohmann::json::parse(file);
+  return config.value("num_experts_per_tok", config.value("top_k_experts", 0));
+}
+
+// A model of the checkpoint in `dir` loaded onto `backend` with the precision and cache `like` resolved, and the
+// tensor source it was read from.
+struct LoadedModel {
+  std::unique_ptr<TensorSource> source;
+  std::unique_ptr<Model> model;
+};
+LoadedModel LoadOnto(const Engine& like, const std::string& dir, Backend& backend) {
+  LoadedModel loaded;
+  auto file = SafetensorsReader::Open(dir);
+  EXPECT_TRUE(file.ok()) << file.status().ToString();
+  if (!file.ok()) return loaded;
+  auto source = SplitExpertsSource::Wrap(std::move(*file));  // gemma4moe_tiny stores fused 3-D experts
+  EXPECT_TRUE(source.ok()) << source.status().ToString();
+  if (!source.ok()) return loaded;
+  loaded.source = std::move(*source);
+  WeightLoader loader(*loaded.source, like.quant_config(), like.precision());
+  loader.SetKvCacheFormat(like.kv_cache_format());
+  auto model = like.blueprint().Load(loader, backend);
+  EXPECT_TRUE(model.ok()) << model.status().ToString();
+  if (model.ok()) loaded.model = std::move(*model);
+  return loaded;
+}
+
+// The emulation of one sequence, given the GPU's pass `gpu` over `tokens`: the checkpoint in `dir` at the CPU
+// engine `cpu`'s precision and cache on a FollowingBackend, its pass, where it parts from the GPU's and the ties it
+// followed.
+struct Emulation {
+  Pass pass;
+  Discontinuity parting;
+  int64_t bf16_ties = 0, code_ties = 0, fp8_ties = 0;
+};
+Emulation Emulate(const Engine& cpu, const std::string& dir, const Pass& gpu, const std::vector<int32_t>& tokens) {
+  Emulation emulation;
+  const std::string checkpoint = dir + "/model.safetensors";
+  auto scales = SafetensorsReader::Open(checkpoint);
+  EXPECT_TRUE(scales.ok()) << scales.status().ToString();
+  if (!scales.ok()) return emulation;
+  const bool w4a4 = cpu.precision() == LinearScheme::kNvfp4;
+  FollowingBackend following(gpu, w4a4, **scales);
+  LoadedModel loaded = LoadOnto(cpu, dir, following);
+  if (loaded.model == nullptr) return emulation;
+  emulation.pass = RunPass(*loaded.model, following, tokens, &following);
+  emulation.parting = FirstParting(following, emulation.pass, gpu, checkpoint, TopK(dir), w4a4);
+  emulation.bf16_ties = following.bf16_ties();
+  emulation.code_ties = following.code_ties();
+  emulation.fp8_ties = following.fp8_ties();
+  return emulation;
+}
+
 struct MoeCase {
   const char* fixture;    // under tests/fixtures
-  const char* precision;  // the run label: weights, and the KV cache when the fixture's declaration is not meant
+  const char* precision;  // the run label: weights, and the KV cache where not the one the checkpoint declares
   const char* reference;  // transformers' logits: file under tests/fixtures and tensor, or "" where none exists
   const char* tensor;
 };
+void PrintTo(const MoeCase& c, std::ostream* os) { *os << c.fixture << " " << c.precision; }
 
 class CudaMoeFixtureTest : public ::testing::TestWithParam<MoeCase> {};
 
@@ -369,36 +420,20 @@ TEST_P(CudaMoeFixtureTest, LogitsAgainstTheEmulationTheCpuAndTransformers) {
   auto cpu = testing::OpenEngine(dir, c.precision, "cpu");
   ASSERT_TRUE(gpu && cpu);
   ASSERT_EQ(gpu->kv_cache_format(), cpu->kv_cache_format());
-  const bool w4a4 = cpu->precision() == LinearScheme::kNvfp4;
-  auto file = SafetensorsReader::Open(dir);
-  ASSERT_TRUE(file.ok()) << file.status().ToString();
-  auto source = SplitExpertsSource::Wrap(std::move(*file));  // gemma4moe_tiny stores fused 3-D experts
-  ASSERT_TRUE(source.ok()) << source.status().ToString();
-  const std::string checkpoint = dir + "/model.safetensors";
-  auto scales = SafetensorsReader::Open(checkpoint);
-  ASSERT_TRUE(scales.ok()) << scales.status().ToString();
-
   const auto ids = ReadReference<int32_t>(dir + "/reference.safetensors", "input_ids");
   const std::vector<float> reference =
       *c.reference ? ReadReference<float>(FixturePath(c.reference), c.tensor) : std::vector<float>();
-  const int top_k = TopK(dir);
   int positions_checked = 0;
   for (int seq = 0; seq < 2; ++seq) {
     const std::vector<int32_t> tokens(ids.begin() + seq * kLen, ids.begin() + (seq + 1) * kLen);
     const Pass g = RunPass(gpu->model(), gpu->backend(), tokens);
     const Pass p = RunPass(cpu->model(), cpu->backend(), tokens);
-    // The emulation of this sequence: the checkpoint, precision and cache of the CPU engine on a FollowingBackend.
-    FollowingBackend following(g, w4a4, **scales);
-    WeightLoader loader(**source, cpu->quant_config(), cpu->precision());
-    loader.SetKvCacheFormat(cpu->kv_cache_format());
-    auto emulation = cpu->blueprint().Load(loader, following);
-    ASSERT_TRUE(emulation.ok()) << emulation.status().ToString();
-    const Pass e = RunPass(**emulation, following, tokens, &following);
+    const Emulation emulation = Emulate(*cpu, dir, g, tokens);
+    const Pass& e = emulation.pass;
     ASSERT_EQ(g.logits.size(), static_cast<size_t>(kLen * kVocab));
     ASSERT_EQ(p.logits.size(), g.logits.size());
     ASSERT_EQ(e.logits.size(), g.logits.size());
-
-    const Discontinuity parting = FirstParting(following, e, g, checkpoint, top_k, w4a4);
+    const Discontinuity& parting = emulation.parting;
     const int n = parting.position;
     EXPECT_TRUE(parting.tie) << label << " sequence " << seq << ": the GPU and the emulation part at position " << n
                              << ", not at a tie: " << parting.what;
@@ -437,8 +472,8 @@ TEST_P(CudaMoeFixtureTest, LogitsAgainstTheEmulationTheCpuAndTransformers) {
               << "] positions 0.." << n - 1 << ": max |gpu - emulation| / bound = " << vs_emulation << " (bound "
               << tolerance << "), max |gpu - cpu| / bound = " << vs_cpu;
     if (!reference.empty()) std::cout << ", max |gpu - " << c.tensor << "| / bound = " << vs_reference;
-    std::cout << "; max |emulation - cpu| = " << effect_max << "; GPU ties followed: " << following.bf16_ties()
-              << " bf16 inputs, " << following.code_ties() << " NVFP4 blocks, " << following.fp8_ties()
+    std::cout << "; max |emulation - cpu| = " << effect_max << "; GPU ties followed: " << emulation.bf16_ties
+              << " bf16 inputs, " << emulation.code_ties << " NVFP4 blocks, " << emulation.fp8_ties
               << " FP8 K/V elements";
     if (n < kLen) std::cout << "; parts at position " << n << ": " << parting.what;
     std::cout << "\n";
@@ -470,6 +505,59 @@ INSTANTIATE_TEST_SUITE_P(
                       '_');
       return name;
     });
+
+// The comparison's own machinery, on the CPU (no GPU needed): a stand-in for the GPU with its numerics (bf16 Linear
+// inputs) and a different f32 evaluation (every Linear output moved by a fixed pseudo-random factor within
+// 1 +- 2^-20, the spread of a K = 128..256 dot product's f32 rounding in another summation order) is followed tie by
+// tie and matched at every position; the CPU engine itself (no bf16 rounding) is not: the emulation parts from it
+// at position 0, at a difference that is no tie.
+class GpuStandIn : public testing::DelegatingBackend {
+ public:
+  GpuStandIn() : DelegatingBackend(CreateCpuBackend()) {}
+  Status Linear(const DeviceTensor& x, const DeviceLinear& w, DeviceTensor& y) override {
+    std::vector<float> host = testing::Get(inner(), x);
+    for (float& v : host) v = Bf16ToF32(F32ToBf16(v));
+    FP4LAB_ASSIGN_OR_RETURN(auto rounded, inner().Allocate(x.rows(), x.cols()));
+    FP4LAB_RETURN_IF_ERROR(inner().Upload(host, *rounded));
+    FP4LAB_RETURN_IF_ERROR(inner().Linear(*rounded, w, y));
+    std::vector<float> out = testing::Get(inner(), y);
+    for (float& v : out) {
+      state_ = state_ * 1664525u + 1013904223u;  // a linear congruential generator: fixed, platform-independent
+      v = static_cast<float>(v * (1.0 + 0x1p-20 * (static_cast<double>(state_ >> 8) * 0x1p-23 - 1.0)));
+    }
+    return inner().Upload(out, y);
+  }
+
+ private:
+  uint32_t state_ = 1;
+};
+
+TEST(MoeFixtureComparison, FollowsAStandInWithTheGpuNumericsAndRejectsTheCpuEngine) {
+  const std::string dir = FixturePath("gemma4moe_tiny_nvfp4");
+  auto cpu = testing::OpenEngine(dir, "nvfp4+kv-fp8", "cpu");
+  ASSERT_NE(cpu, nullptr);
+  const auto ids = ReadReference<int32_t>(dir + "/reference.safetensors", "input_ids");
+  const std::vector<int32_t> tokens(ids.begin(), ids.begin() + kLen);
+  GpuStandIn stand_in_backend;
+  LoadedModel stand_in = LoadOnto(*cpu, dir, stand_in_backend);
+  ASSERT_NE(stand_in.model, nullptr);
+  const Pass g = RunPass(*stand_in.model, stand_in_backend, tokens);
+  const Emulation followed = Emulate(*cpu, dir, g, tokens);
+  ASSERT_EQ(followed.pass.logits.size(), g.logits.size());
+  EXPECT_EQ(followed.parting.position, kLen) << followed.parting.what;
+  EXPECT_GT(followed.bf16_ties, 0);  // the stand-in's f32 differences did tip bf16 roundings, and were followed
+  double scale = 0.0, diff = 0.0;
+  for (size_t i = 0; i < g.logits.size(); ++i) {
+    scale = std::max(scale, std::fabs(double{followed.pass.logits[i]}));
+    diff = std::max(diff, std::fabs(double{g.logits[i]} - followed.pass.logits[i]));
+  }
+  EXPECT_LE(diff, kF32Tolerance * scale);
+
+  const Pass plain = RunPass(cpu->model(), cpu->backend(), tokens);
+  const Emulation rejected = Emulate(*cpu, dir, plain, tokens);
+  EXPECT_EQ(rejected.parting.position, 0);
+  EXPECT_FALSE(rejected.parting.tie) << rejected.parting.what;
+}
 
 }  // namespace
 }  // namespace fp4lab
