@@ -10,7 +10,6 @@
 #include <cstring>
 #include <span>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -59,13 +58,6 @@ inline std::vector<float> ObservedLogits(Engine& engine, const std::vector<int32
   engine.model().SetLinearInputObserver(nullptr);
   EXPECT_TRUE(logits.ok()) << logits.status().ToString();
   return logits.ok() ? std::move(logits).value() : std::vector<float>();
-}
-
-// The layer index N of a Linear named "model.layers.N....", -1 for another name (lm_head).
-inline int LayerOf(const std::string& linear) {
-  constexpr std::string_view kPrefix = "model.layers.";
-  if (!linear.starts_with(kPrefix)) return -1;
-  return std::stoi(linear.substr(kPrefix.size()));
 }
 
 // Whether `linear` is a router: "*.mlp.gate" in Qwen3-MoE, "*.router.proj" in Gemma 4, both choosing the top k of

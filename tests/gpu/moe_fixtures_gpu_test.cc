@@ -72,7 +72,10 @@ constexpr double kF32Tolerance = 1e-4;
 // A rounding tie: such implementations' values of one element agree to a few ulp of the dot products behind them,
 // after cancellation ~2^-14 of the largest magnitude in the row (tests/engine/kv_cache_fp8_family_test.cc argues the
 // same). Where the two sides' values are that close and still round (to bf16, an NVFP4 code or block scale, E4M3)
-// to different values, a rounding boundary lies between them: either result is right.
+// to different values, a rounding boundary lies between them: either result is right. (Measured 2026-12-08 against
+// MoeFixtureComparison's stand-in, f32 differences of 2^-20 per Linear output, over all nine runs: the largest gap
+// between the two sides' Linear inputs is 2^-17 of the row, at an attention output; |stand-in - emulation| stays
+// below 0.01 of kF32Tolerance.)
 constexpr double kTieGap = 0x1p-14;
 
 // The largest |x| of row r ([rows, cols] row-major).
