@@ -14,104 +14,27 @@
 #include "engine/engine.h"
 #include "engine/nvfp4.h"
 #include "engine/safetensors.h"
+#include "fixture_compare.h"
 #include "gpu_test_util.h"
 #include "test_util.h"
 
 namespace fp4lab {
 namespace {
 
+using gpu_testing::FirstQuantizationFlip;
+using gpu_testing::FirstRouterSplit;
+using gpu_testing::kLen;
+using gpu_testing::kVocab;
+using gpu_testing::MaxDiff;
+using gpu_testing::ObservedInput;
+using gpu_testing::ObservedLogits;
+using gpu_testing::RouterSplit;
 using testing::FixturePath;
 using testing::ReadReference;
 using testing::SourcePath;
 
-constexpr int kLen = 40, kVocab = 256;  // every tiny fixture's reference: 2 sequences of 40 ids, vocabulary 256
-
 std::unique_ptr<Engine> Open(const std::string& dir, const std::string& precision, const std::string& device) {
   return testing::OpenEngine(dir, precision, device);
-}
-
-// max |a - b| over positions [0, positions) of sequence `seq` of [2, 40, 256] logits.
-double MaxDiff(const std::vector<float>& a, const std::vector<float>& b, int seq, int positions = kLen) {
-  double diff = 0.0;
-  for (int i = seq * kLen * kVocab; i < (seq * kLen + positions) * kVocab; ++i) {
-    diff = std::max(diff, std::fabs(double{a[i]} - b[i]));
-  }
-  return diff;
-}
-
-// One forward pass over `tokens` that also records every Linear's input (host copies, in call order).
-struct ObservedInput {
-  std::string linear;
-  int64_t cols = 0;
-  std::vector<float> x;  // [tokens, cols]
-};
-std::vector<float> ObservedLogits(Engine& engine, const std::vector<int32_t>& tokens,
-                                  std::vector<ObservedInput>* inputs) {
-  engine.model().SetLinearInputObserver([&](const std::string& linear, const DeviceTensor& x) -> Status {
-    ObservedInput in{linear, x.cols(), std::vector<float>(static_cast<size_t>(x.size()))};
-    FP4LAB_RETURN_IF_ERROR(engine.backend().Download(x, in.x));
-    inputs->push_back(std::move(in));
-    return Status::Ok();
-  });
-  auto logits = engine.Logits(tokens);
-  engine.model().SetLinearInputObserver(nullptr);
-  EXPECT_TRUE(logits.ok()) << logits.status().ToString();
-  return logits.ok() ? std::move(logits).value() : std::vector<float>();
-}
-
-// Where the two sides' routers part: the first position at which a router (a Linear named "*.mlp.gate" in Qwen3-MoE,
-// "*.router.proj" in Gemma 4, both choosing the top k of their raw output) picks a
-// different top-k set from the GPU's input than from the CPU's, each set computed in double from that side's observed
-// input (the GPU's rounded to bf16, as its GEMM consumes it). Routing is causal: positions before it saw the same
-// experts on both sides.
-struct RouterSplit {
-  int position = kLen;  // kLen: the sides agree everywhere (or the model has no router)
-  std::string router;
-  double cpu_margin = 0.0;     // the CPU's k-th minus (k+1)-th router logit there
-  double rounding_room = 0.0;  // 2 * 2^-8 * max_j sum_k |x_k w_jk|: what bf16-rounding the input on both sides moves
-};
-RouterSplit FirstRouterSplit(const std::vector<ObservedInput>& cpu, const std::vector<ObservedInput>& gpu,
-                             const std::string& checkpoint, int top_k) {
-  RouterSplit split;
-  auto reader = SafetensorsReader::Open(checkpoint);
-  EXPECT_TRUE(reader.ok()) << reader.status().ToString();
-  if (!reader.ok()) return split;
-  EXPECT_EQ(cpu.size(), gpu.size());
-  for (size_t l = 0; l < std::min(cpu.size(), gpu.size()); ++l) {
-    const std::string& name = cpu[l].linear;
-    if (!name.ends_with(".mlp.gate") && !name.ends_with(".router.proj")) continue;
-    const TensorView* w = (*reader)->Find(name + ".weight");
-    EXPECT_TRUE(w != nullptr && w->dtype == DType::kBF16 && w->shape.size() == 2) << name;
-    if (w == nullptr || w->dtype != DType::kBF16 || w->shape.size() != 2) continue;
-    const int64_t experts = w->shape[0], k = w->shape[1];
-    std::vector<float> weight(static_cast<size_t>(experts * k));
-    DecodeBf16Row({reinterpret_cast<const uint16_t*>(w->bytes.data()), weight.size()}, weight);
-    for (int p = 0; p < split.position; ++p) {
-      std::vector<double> on_cpu(experts), on_gpu(experts), magnitude(experts);
-      for (int64_t e = 0; e < experts; ++e) {
-        for (int64_t i = 0; i < k; ++i) {
-          const double wi = weight[e * k + i], xc = cpu[l].x[p * k + i];
-          on_cpu[e] += xc * wi;
-          on_gpu[e] += double{Bf16ToF32(F32ToBf16(gpu[l].x[p * k + i]))} * wi;
-          magnitude[e] += std::fabs(xc * wi);
-        }
-      }
-      auto top = [&](const std::vector<double>& logits) {
-        std::vector<int64_t> order(experts);
-        for (int64_t e = 0; e < experts; ++e) order[e] = e;
-        std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return logits[a] > logits[b]; });
-        return order;
-      };
-      const std::vector<int64_t> c = top(on_cpu), g = top(on_gpu);
-      std::vector<int64_t> c_set(c.begin(), c.begin() + top_k), g_set(g.begin(), g.begin() + top_k);
-      std::sort(c_set.begin(), c_set.end());
-      std::sort(g_set.begin(), g_set.end());
-      if (c_set == g_set) continue;
-      split = {p, name, on_cpu[c[top_k - 1]] - on_cpu[c[top_k]],
-               2 * gpu_testing::kBf16Unit * *std::max_element(magnitude.begin(), magnitude.end())};
-    }
-  }
-  return split;
 }
 
 // Every causal family's tiny fixture (llama, qwen3, gemma3, qwen3_moe, gemma4 MoE) on the GPU at bf16.
@@ -220,40 +143,6 @@ TEST_P(CudaGreedyTest, TinyBf16GreedyTokensEqualTransformers) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, CudaGreedyTest, ::testing::Values("qwen3_tiny", "gemma3_tiny"));
-
-// The first position whose NVFP4 activation codes or block scales differ between two runs' inputs to the quantized
-// Linears (quantized on the host with the reference quantizer and each layer's input_scale), kLen if none; *flips
-// counts the differing codes and scales.
-int FirstQuantizationFlip(const std::vector<ObservedInput>& a, const std::vector<ObservedInput>& b,
-                          const std::string& checkpoint, int64_t* flips) {
-  int first = kLen;
-  EXPECT_EQ(a.size(), b.size());
-  for (size_t l = 0; l < std::min(a.size(), b.size()); ++l) {
-    EXPECT_EQ(a[l].linear, b[l].linear);
-    if (a[l].linear == "lm_head") continue;  // excluded from quantization in this checkpoint
-    const float input_scale = ReadReference<float>(checkpoint, a[l].linear + ".input_scale").at(0);
-    const int64_t k = a[l].cols;
-    std::vector<uint8_t> packed[2], scales[2];
-    for (int64_t p = 0; p < kLen; ++p) {
-      for (int side = 0; side < 2; ++side) {
-        const std::vector<float>& x = side == 0 ? a[l].x : b[l].x;
-        packed[side].assign(static_cast<size_t>(k / 2), 0);
-        scales[side].assign(static_cast<size_t>(k / 16), 0);
-        EXPECT_TRUE(QuantizeNvfp4ActivationRow(std::span(x).subspan(p * k, k), input_scale, packed[side],
-                                               scales[side]).ok());
-      }
-      int64_t row_flips = 0;
-      for (int64_t i = 0; i < k / 2; ++i) {
-        row_flips += ((packed[0][i] ^ packed[1][i]) & 0x0F) != 0;
-        row_flips += ((packed[0][i] ^ packed[1][i]) & 0xF0) != 0;
-      }
-      for (int64_t i = 0; i < k / 16; ++i) row_flips += scales[0][i] != scales[1][i];
-      *flips += row_flips;
-      if (row_flips > 0) first = std::min(first, static_cast<int>(p));
-    }
-  }
-  return first;
-}
 
 // Per logit of one position: the GPU's lm_head (a bf16 Linear in this checkpoint) multiplies bf16(h_k) where the
 // CPU multiplies h_k, |bf16(h) - h| <= 2^-8 |h|, so the logit moves by at most 2^-8 sum_k |h_k w_nk|; everything
