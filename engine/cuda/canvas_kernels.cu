@@ -15,24 +15,6 @@ constexpr int kMaxRowThreads = 1024;
 // Threads per row: a whole block of 1024 for a real vocabulary (262,144: 256 ids per thread), 256 for small ones.
 int RowThreads(int64_t vocab) { return vocab >= 32768 ? kMaxRowThreads : kThreads; }
 
-__device__ __forceinline__ double WarpSumDouble(double v) {
-#pragma unroll
-  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, offset);
-  return v;
-}
-
-// Sum over the block, returned to every thread. REQUIRES blockDim.x a multiple of 32, every thread calling it,
-// `scratch` kMaxWarps doubles of shared memory.
-__device__ double BlockSumDouble(double v, double* scratch) {
-  v = WarpSumDouble(v);
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
-  if (lane == 0) scratch[warp] = v;
-  __syncthreads();
-  v = WarpSumDouble(lane < warps ? scratch[lane] : 0.0);
-  __syncthreads();  // scratch may be reused right after
-  return v;
-}
-
 // The sum of `v` over the threads before this one (thread order), 0 for thread 0 (same requirements).
 __device__ double BlockExclusiveSum(double v, double* scratch) {
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
@@ -80,19 +62,6 @@ __device__ int BlockExtremeInt(int v, int* scratch) {
   return v;
 }
 
-// (largest value, lowest index among equal values) over a warp.
-__device__ __forceinline__ void WarpArgMax(float& best, int& best_index) {
-#pragma unroll
-  for (int offset = 16; offset > 0; offset >>= 1) {
-    const float other = __shfl_xor_sync(0xFFFFFFFFu, best, offset);
-    const int other_index = __shfl_xor_sync(0xFFFFFFFFu, best_index, offset);
-    if (other > best || (other == best && other_index < best_index)) {
-      best = other;
-      best_index = other_index;
-    }
-  }
-}
-
 // ProcessCanvasRow (engine/diffusion/canvas_row.cc) on row blockIdx.x, its three passes:
 //   1. scale in place and find the maximum with its first index (strided over the threads; NaN never wins);
 //   2. Z and W over contiguous chunks, one per thread, in double, skipping zero weights;
@@ -119,25 +88,9 @@ __global__ void __launch_bounds__(kMaxRowThreads)
     }
   }
   has_nan = __syncthreads_or(has_nan);  // also orders pass 1's writes before pass 2's reads
-  WarpArgMax(best, best_index);
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
-  if (lane == 0) {
-    max_s[warp] = best;
-    index_s[warp] = best_index;
-  }
-  __syncthreads();
-  if (warp == 0) {
-    best = lane < warps ? max_s[lane] : -INFINITY;
-    best_index = lane < warps ? index_s[lane] : INT_MAX;
-    WarpArgMax(best, best_index);
-    if (lane == 0) {
-      max_s[0] = best;
-      index_s[0] = best_index;
-    }
-  }
-  __syncthreads();
-  const float row_max = max_s[0];
-  const int argmax = index_s[0] == INT_MAX ? 0 : index_s[0];
+  BlockArgMax(best, best_index, INT_MAX, max_s, index_s);
+  const float row_max = best;
+  const int argmax = best_index == INT_MAX ? 0 : best_index;
   if (has_nan || !isfinite(row_max)) {  // the same for every thread of the block
     if (threadIdx.x == 0) out[blockIdx.x] = {argmax, argmax, NAN};
     return;
@@ -156,8 +109,8 @@ __global__ void __launch_bounds__(kMaxRowThreads)
     last_nonzero = static_cast<int>(i);
   }
   const double before = BlockExclusiveSum(total, sum_s);
-  const double z = BlockSumDouble(total, sum_s);
-  const double w = BlockSumDouble(weighted, sum_s);
+  const double z = BlockSum(total, sum_s);
+  const double w = BlockSum(weighted, sum_s);
   last_nonzero = BlockExtremeInt<false>(last_nonzero, index_s);
 
   const double target = uniforms[blockIdx.x] * z;
@@ -196,7 +149,7 @@ __global__ void __launch_bounds__(kMaxRowThreads)
   top = BlockMax(top, max_s);
   double sum = 0.0;
   for (int64_t v = threadIdx.x; v < vocab; v += blockDim.x) sum += exp(static_cast<double>(value(v)) - top);
-  sum = BlockSumDouble(sum, sum_s);
+  sum = BlockSum(sum, sum_s);
   for (int64_t v = threadIdx.x; v < vocab; v += blockDim.x) {
     out[v] = static_cast<float>(exp(static_cast<double>(value(v)) - top) / sum);
   }

@@ -57,18 +57,6 @@ __global__ void SoftCapKernel(float* x, float cap, int64_t count) {
   for (int64_t i = GlobalThread(); i < count; i += GlobalStride()) x[i] = __fmul_rn(cap, tanhf(__fdiv_rn(x[i], cap)));
 }
 
-// (best, best_index) becomes the warp's largest value and the lowest index holding it, in every lane.
-__device__ __forceinline__ void WarpArgMax(float& best, int64_t& best_index) {
-  for (int offset = 16; offset > 0; offset >>= 1) {
-    const float other = __shfl_xor_sync(0xFFFFFFFFu, best, offset);
-    const int64_t other_index = __shfl_xor_sync(0xFFFFFFFFu, best_index, offset);
-    if (other > best || (other == best && other_index < best_index)) {
-      best = other;
-      best_index = other_index;
-    }
-  }
-}
-
 // One block of kThreads per request: the first index of its row's maximum, then the sum of exp(x - max) in double.
 __global__ void ScoreTokensKernel(const float* logits, int64_t vocab, const int32_t* rows, const int32_t* targets,
                                   float* out) {
@@ -84,28 +72,12 @@ __global__ void ScoreTokensKernel(const float* logits, int64_t vocab, const int3
       best_index = v;
     }
   }
-  // (max, first index) over the block: warps by shuffles, then warp 0 over the warps' winners.
-  WarpArgMax(best, best_index);
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
-  if (lane == 0) {
-    max_s[warp] = best;
-    index_s[warp] = best_index;
-  }
-  __syncthreads();
-  if (warp == 0) {
-    best = lane < warps ? max_s[lane] : -INFINITY;
-    best_index = lane < warps ? index_s[lane] : vocab;
-    WarpArgMax(best, best_index);
-    if (lane == 0) {
-      max_s[0] = best;
-      index_s[0] = best_index;
-    }
-  }
-  __syncthreads();
-  const double row_max = max_s[0];
+  BlockArgMax(best, best_index, vocab, max_s, index_s);  // (max, first index) over the block
+  const double row_max = best;
   double sum = 0.0;
   for (int64_t v = threadIdx.x; v < vocab; v += blockDim.x) sum += exp(static_cast<double>(row[v]) - row_max);
-  for (int offset = 16; offset > 0; offset >>= 1) sum += __shfl_xor_sync(0xFFFFFFFFu, sum, offset);
+  sum = WarpSum(sum);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
   if (lane == 0) sum_s[warp] = sum;
   __syncthreads();
   if (threadIdx.x == 0) {
@@ -116,7 +88,7 @@ __global__ void ScoreTokensKernel(const float* logits, int64_t vocab, const int3
     const unsigned long long bits = __double_as_longlong(logprob);
     out[3 * blockIdx.x] = __uint_as_float(static_cast<unsigned>(bits));
     out[3 * blockIdx.x + 1] = __uint_as_float(static_cast<unsigned>(bits >> 32));
-    out[3 * blockIdx.x + 2] = index_s[0] == target ? 1.0f : 0.0f;
+    out[3 * blockIdx.x + 2] = best_index == target ? 1.0f : 0.0f;
   }
 }
 

@@ -70,10 +70,54 @@ __device__ __forceinline__ uint2 LoadStreaming(const uint2* p) {
   return v;
 }
 
-__device__ __forceinline__ float WarpSum(float v) {
+// Sum over the warp's lanes, returned to every lane (float or double; butterfly order, the same on every lane).
+template <typename T>
+__device__ __forceinline__ T WarpSum(T v) {
 #pragma unroll
   for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, offset);
   return v;
+}
+
+// (best, best_index) becomes the warp's largest value and the lowest index holding it, in every lane (Index: int
+// or int64_t).
+template <typename Index>
+__device__ __forceinline__ void WarpArgMax(float& best, Index& best_index) {
+#pragma unroll
+  for (int offset = 16; offset > 0; offset >>= 1) {
+    const float other = __shfl_xor_sync(0xFFFFFFFFu, best, offset);
+    const Index other_index = __shfl_xor_sync(0xFFFFFFFFu, best_index, offset);
+    if (other > best || (other == best && other_index < best_index)) {
+      best = other;
+      best_index = other_index;
+    }
+  }
+}
+
+// The same over the block, returned to every thread: warps by shuffles, then warp 0 over the warps' winners. `none`
+// is the index a thread without a candidate holds (above every real index). REQUIRES blockDim.x a multiple of 32 (at
+// most 1024), every thread of the block calling it, `max_s` and `index_s` kMaxWarps entries of shared memory.
+template <typename Index>
+__device__ __forceinline__ void BlockArgMax(float& best, Index& best_index, Index none, float* max_s, Index* index_s) {
+  WarpArgMax(best, best_index);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, warps = blockDim.x / 32;
+  if (lane == 0) {
+    max_s[warp] = best;
+    index_s[warp] = best_index;
+  }
+  __syncthreads();
+  if (warp == 0) {
+    best = lane < warps ? max_s[lane] : -INFINITY;
+    best_index = lane < warps ? index_s[lane] : none;
+    WarpArgMax(best, best_index);
+    if (lane == 0) {
+      max_s[0] = best;
+      index_s[0] = best_index;
+    }
+  }
+  __syncthreads();
+  best = max_s[0];
+  best_index = index_s[0];
+  __syncthreads();  // max_s and index_s may be reused right after
 }
 
 __device__ __forceinline__ float WarpMax(float v) {
@@ -82,14 +126,15 @@ __device__ __forceinline__ float WarpMax(float v) {
   return v;
 }
 
-// Sum of `v` over the block, returned to every thread. REQUIRES blockDim.x a multiple of 32 (at most 1024), every
-// thread of the block calling it, and `scratch` holding kMaxWarps floats of shared memory.
-__device__ __forceinline__ float BlockSum(float v, float* scratch) {
+// Sum of `v` over the block, returned to every thread (float or double). REQUIRES blockDim.x a multiple of 32 (at
+// most 1024), every thread of the block calling it, and `scratch` holding kMaxWarps values of shared memory.
+template <typename T>
+__device__ __forceinline__ T BlockSum(T v, T* scratch) {
   v = WarpSum(v);
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
   if (lane == 0) scratch[warp] = v;
   __syncthreads();
-  v = WarpSum(lane < warps ? scratch[lane] : 0.0f);
+  v = WarpSum(lane < warps ? scratch[lane] : T{0});
   __syncthreads();  // scratch may be reused right after
   return v;
 }
