@@ -12,6 +12,7 @@
 #include "harness/kv_cache_flag.h"
 #include "engine/presets.h"
 #include "harness/comma_list.h"
+#include "harness/diffusion_tasks.h"
 #include "harness/command.h"
 #include "harness/flag_checks.h"
 #include "harness/paths.h"
@@ -144,6 +145,13 @@ Result<int> RunRun(RunFlags f) {
   plan.tasks = SplitCommaList(f.tasks);
   // --suite picks what the task "humaneval" in --tasks runs (tasks/humaneval_task.h); the task is named after it.
   std::replace(plan.tasks.begin(), plan.tasks.end(), std::string("humaneval"), suite_name);
+  if (IsBlockDiffusionCheckpoint(f.model)) {
+    DiffusionTaskList diffusion = SubstituteDiffusionTasks(plan.tasks);
+    for (const std::string& line : diffusion.substitutions) {
+      std::fprintf(stderr, "note: %s is a block-diffusion model: %s\n", f.model.c_str(), line.c_str());
+    }
+    plan.tasks = std::move(diffusion.tasks);
+  }
   const bool runs_code = std::any_of(plan.tasks.begin(), plan.tasks.end(), [](const std::string& t) {
     return ParseCodeSuite(t).ok();
   });
@@ -269,7 +277,8 @@ Command AddRunCommand(CLI::App& root, const std::string& command_line) {
       ->capture_default_str();
   app->add_option("--tasks", f->tasks, "Comma list of tasks: perplexity, fidelity, mmlu, humaneval (or humaneval+, "
                   "mbpp+), mmlu_generative (lm-eval mmlu_generative: causal and diffusion models), "
-                  "denoiser_fidelity (diffusion models: decoder KL/top-1 vs the reference), latency")
+                  "denoiser_fidelity (diffusion models: decoder KL/top-1 vs the reference), latency. On a "
+                  "block-diffusion model mmlu runs as mmlu_generative and fidelity as denoiser_fidelity")
       ->capture_default_str();
   app->add_option("--device", f->device, "cpu | cuda[:N] (with --shard auto, cuda picks the rank's GPU)")
       ->capture_default_str();

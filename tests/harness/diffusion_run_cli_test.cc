@@ -1,5 +1,6 @@
 // `fp4lab run` end to end on the real diffusion_gemma code path (issue 16): the tiny DiffusionGemma fixture runs
-// humaneval, mmlu_generative, denoiser_fidelity and latency in bf16 and weight-only NVFP4, and `fp4lab report` names
+// humaneval, mmlu, fidelity and latency (mmlu and fidelity as their diffusion counterparts mmlu_generative and
+// denoiser_fidelity, harness/diffusion_tasks.h) in bf16 and weight-only NVFP4, and `fp4lab report` names
 // the diffusion conventions; a causal-only task (perplexity) is refused with exit 2 before a run is stored.
 //
 // The fixture's weights are random, so every score is meaningless: these tests check the pipeline (each task stores
@@ -56,11 +57,14 @@ TEST(DiffusionRunCli, AllDiffusionTasksRunInBothPrecisionsAndTheReportNamesTheir
   const std::string dir = fs::path(model).parent_path().string();
   // --limit 1: one HumanEval problem and one MMLU question; --max-new-tokens 16: one canvas for both generating
   // tasks (mmlu_generative's default 256 would fill the fixture's whole 256-token context).
+  // The issue's task names: on a diffusion model mmlu runs as mmlu_generative, fidelity as denoiser_fidelity.
   const auto r = RunFp4lab("run --model " + model + " --precisions bf16,nvfp4-w4a16 "
-                           "--tasks humaneval,mmlu_generative,denoiser_fidelity,latency --allow-code-exec --limit 1 "
+                           "--tasks humaneval,mmlu,fidelity,latency --allow-code-exec --limit 1 "
                            "--max-new-tokens 16 --mmlu-subjects world_religions --report \"\" --db " + dir +
                            "/r.sqlite");
   ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("is a block-diffusion model: mmlu runs as mmlu_generative"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("is a block-diffusion model: fidelity runs as denoiser_fidelity"), std::string::npos);
 
   auto store = ResultStore::Open(dir + "/r.sqlite", OpenMode::kReadOnly);
   ASSERT_TRUE(store.ok()) << store.status().ToString();
