@@ -20,6 +20,7 @@
 #include "engine/diffusion/block_denoiser.h"
 #include "engine/diffusion/diffusion_draws.h"
 #include "gpu_test_util.h"
+#include "host_step_denoiser.h"
 #include "test_util.h"
 
 namespace fp4lab {
@@ -27,22 +28,13 @@ namespace {
 
 using gpu_testing::Bits;
 using gpu_testing::Get;
-using gpu_testing::MakeBackend;
 using gpu_testing::Normal;
 using gpu_testing::Put;
+using testing::HostStepDenoiser;
 
 constexpr double kUnit = 0x1p-53;
 
-class CanvasGpuTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    FP4LAB_REQUIRE_GPU();
-    cpu_ = MakeBackend("cpu");
-    gpu_ = MakeBackend("cuda");
-    ASSERT_TRUE(cpu_ && gpu_);
-  }
-  std::unique_ptr<Backend> cpu_, gpu_;
-};
+class CanvasGpuTest : public gpu_testing::CpuAndGpuTest {};
 
 double EntropyBound(std::span<const float> scaled) {
   float low = std::numeric_limits<float>::infinity(), high = -low;
@@ -154,25 +146,6 @@ TEST_F(CanvasGpuTest, SelfConditioningSoftmaxIsTheReferenceOrItsF32Neighbour) {
     }
   }
 }
-
-// Forwards everything but DenoiseStep, which stays the host default (Denoise, then ProcessCanvasRow on the host).
-class HostStepDenoiser : public BlockDenoiser {
- public:
-  explicit HostStepDenoiser(BlockDenoiser& inner) : inner_(inner) {}
-  int64_t vocab_size() const override { return inner_.vocab_size(); }
-  int canvas_length() const override { return inner_.canvas_length(); }
-  int64_t max_context() const override { return inner_.max_context(); }
-  void Reset() override { inner_.Reset(); }
-  int64_t committed_tokens() const override { return inner_.committed_tokens(); }
-  Status Commit(std::span<const int32_t> tokens) override { return inner_.Commit(tokens); }
-  Status Denoise(std::span<const int32_t> canvas, std::span<const float> self_conditioning,
-                 std::span<float> logits) override {
-    return inner_.Denoise(canvas, self_conditioning, logits);
-  }
-
- private:
-  BlockDenoiser& inner_;
-};
 
 // The model's first step on CUDA (the canvas kernel on device logits) against the host step over the same device
 // logits (Denoise runs the same decoder pass): the same outcomes within the bounds above.

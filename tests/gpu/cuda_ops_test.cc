@@ -26,20 +26,12 @@ namespace {
 using gpu_testing::Bits;
 using gpu_testing::Get;
 using gpu_testing::kF32Unit;
-using gpu_testing::MakeBackend;
 using gpu_testing::Normal;
 using gpu_testing::Put;
 using gpu_testing::PutIndices;
 
-class CudaOpsTest : public ::testing::Test {
+class CudaOpsTest : public gpu_testing::CpuAndGpuTest {
  protected:
-  void SetUp() override {
-    FP4LAB_REQUIRE_GPU();
-    cpu_ = MakeBackend("cpu");
-    gpu_ = MakeBackend("cuda");
-    ASSERT_TRUE(cpu_ && gpu_);
-  }
-
   // Runs `op` on both backends with tensors made from `inputs` (rows, cols, values) and returns the tensors' final
   // contents per backend: {cpu tensors..., } and {gpu tensors...}.
   template <typename Op>
@@ -56,8 +48,6 @@ class CudaOpsTest : public ::testing::Test {
     }
     return {results[0], results[1]};
   }
-
-  std::unique_ptr<Backend> cpu_, gpu_;
 };
 
 void ExpectBitIdentical(const std::vector<float>& cpu, const std::vector<float>& gpu, const std::string& what) {

@@ -70,6 +70,18 @@ inline std::unique_ptr<Backend> MakeBackend(const std::string& device) {
   return backend.ok() ? std::move(backend).value() : nullptr;
 }
 
+// A fixture holding the CPU reference backend and the CUDA backend; skips without a GPU.
+class CpuAndGpuTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    FP4LAB_REQUIRE_GPU();
+    cpu_ = MakeBackend("cpu");
+    gpu_ = MakeBackend("cuda");
+    ASSERT_TRUE(cpu_ && gpu_);
+  }
+  std::unique_ptr<Backend> cpu_, gpu_;
+};
+
 // The backend-generic helpers (tests/engine_test_util.h), under the names the GPU tests use.
 using testing::Get;
 using testing::Normal;
