@@ -323,8 +323,11 @@ TEST(HostileCli, InterruptedScoreHumanevalLeavesNoSandboxFolders) {
   const std::string script =
       "TMPDIR=" + tmp + " " + FP4LAB_EXE + " score-humaneval --problems " + problems + " --samples " + samples +
       " --k 1 --timeout 60 --workers 2 >/dev/null 2>&1 & pid=$!; "
-      "for i in $(seq 300); do ls " + tmp + " | grep -q fp4lab-sandbox && break; sleep 0.1; done; "
-      "echo \"during=$(ls " + tmp + " | grep -c fp4lab-sandbox)\"; kill -TERM $pid; wait $pid; echo \"exit=$?\"; "
+      // The sandbox's startup trial ("pass") makes and removes a folder of its own first: wait until folders
+      // have been there for 5 polls in a row (the samples' programs sleep 60 s), and report the last poll's count.
+      "stable=0; for i in $(seq 300); do during=$(ls " + tmp + " | grep -c fp4lab-sandbox); "
+      "if [ $during -ge 1 ]; then stable=$((stable + 1)); else stable=0; fi; [ $stable -ge 5 ] && break; sleep 0.1; "
+      "done; echo \"during=$during\"; kill -TERM $pid; wait $pid; echo \"exit=$?\"; "
       "echo \"after=$(ls " + tmp + " | grep -c fp4lab-sandbox)\"";
   const std::string out = Shell(script);
   // The folders existed while the programs ran (so their absence afterwards means something).
