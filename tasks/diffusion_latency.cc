@@ -5,7 +5,9 @@
 #include <optional>
 
 #include "engine/engine.h"
+#include "engine/memory_model.h"
 #include "results/stats.h"
+#include "tasks/latency_memory.h"
 #include "tasks/latency_metrics.h"
 #include "tasks/denoiser_fidelity.h"  // DenoiserCanvas
 
@@ -228,9 +230,18 @@ Status RunDiffusionLatency(TaskRun& run, BlockDenoiser& denoiser, const LatencyO
     sample.outcome = "measured";
     sample.data = {{"self_conditioning_bytes", 2 * canvas * vocab * 4}, {"canvas_length", canvas}, {"vocab", vocab}};
     if (run.engine != nullptr) {
-      sample.data["weight_bytes"] = run.engine->model().WeightDeviceBytes();
-      sample.data["kv_cache_bytes"] = run.engine->blueprint().KvCacheBytes(p + n);
+      Engine& engine = *run.engine;
+      sample.data["weight_bytes"] = engine.model().WeightDeviceBytes();
+      sample.data["predicted_weight_bytes"] =
+          PredictWeightMemory(InventoryFromManifest(engine.blueprint().manifest(), engine.config().model_type),
+                              engine.precision())
+              .bytes;
+      sample.data["kv_cache_bytes"] = engine.blueprint().KvCacheBytes(p + n);
       sample.data["kv_cache_positions"] = p + n;
+      // What the generations above held at most (tasks/latency_memory.h: the scope peak_source names).
+      const PeakMemory peak = MeasurePeakMemory(engine.backend());
+      sample.data["peak_source"] = peak.source;
+      if (peak.bytes) sample.data["peak_device_bytes"] = *peak.bytes;
     }
     FP4LAB_RETURN_IF_ERROR(emit(std::move(sample)));
   }
@@ -307,7 +318,8 @@ Result<std::vector<MetricRecord>> AggregateDiffusionLatency(const std::vector<co
     }
   }
   if (memory != nullptr) {
-    for (const char* key : {"self_conditioning_bytes", "weight_bytes", "kv_cache_bytes"}) {
+    for (const char* key :
+         {"self_conditioning_bytes", "weight_bytes", "predicted_weight_bytes", "kv_cache_bytes", "peak_device_bytes"}) {
       if (!memory->data.contains(key) && std::string(key) != "self_conditioning_bytes") continue;
       FP4LAB_ASSIGN_OR_RETURN(const double bytes, Number(*memory, key));
       metrics.push_back(LatencyMetric(key, bytes, 1, "bytes", "worse"));

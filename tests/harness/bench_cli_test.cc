@@ -217,9 +217,15 @@ TEST(BenchCliTest, DiffusionConfigTimesTheSamplerAndStatesItsSteps) {
   std::map<std::string, MetricRecord> by_name;
   for (const MetricRecord& m : *metrics) by_name[m.metric] = m;
   for (const std::string name : {"diffusion_tok_s", "steps_per_canvas", "canvases_at_max_steps", "step_ms_p50",
-                                 "step_ms_p90", "prompt_commit_ms", "ttfc_ms", "tokens_per_forward"}) {
+                                 "step_ms_p90", "prompt_commit_ms", "ttfc_ms", "tokens_per_forward", "weight_bytes",
+                                 "predicted_weight_bytes", "kv_cache_bytes", "self_conditioning_bytes",
+                                 "peak_device_bytes"}) {
     EXPECT_EQ(by_name.count(name), 1u) << name;
   }
+  // The prediction prices every stored tensor; Model::WeightDeviceBytes counts the Linear and expert buffers but
+  // not the norm vectors (7,228 bytes of this tiny config's 1.3 MB; the causal gemma4 family shows the same gap).
+  EXPECT_GE(by_name.at("predicted_weight_bytes").value, by_name.at("weight_bytes").value);
+  EXPECT_GT(by_name.at("peak_device_bytes").value, by_name.at("weight_bytes").value);  // CPU: the process's peak RSS
   EXPECT_EQ(by_name.count("canvas_commit_ms"), 0u);  // one canvas: nothing committed after the prompt
   EXPECT_EQ(by_name.count("decode_tok_s@b1"), 0u);
   EXPECT_DOUBLE_EQ(by_name.at("steps_per_canvas").value, 48.0);
