@@ -15,26 +15,28 @@ constexpr int kMaxRowThreads = 1024;
 // Threads per row: a whole block of 1024 for a real vocabulary (262,144: 256 ids per thread), 256 for small ones.
 int RowThreads(int64_t vocab) { return vocab >= 32768 ? kMaxRowThreads : kThreads; }
 
-// The sum of `v` over the threads before this one (thread order), 0 for thread 0 (same requirements).
-__device__ double BlockExclusiveSum(double v, double* scratch) {
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
-  double inclusive = v;
+// The sum of `v` over this lane and the lanes before it (a warp's inclusive scan). REQUIRES the whole warp.
+__device__ __forceinline__ double WarpInclusiveSum(double v) {
+  const int lane = threadIdx.x % 32;
 #pragma unroll
   for (int offset = 1; offset < 32; offset <<= 1) {
-    const double before = __shfl_up_sync(0xFFFFFFFFu, inclusive, offset);
-    if (lane >= offset) inclusive += before;
+    const double before = __shfl_up_sync(0xFFFFFFFFu, v, offset);
+    if (lane >= offset) v += before;
   }
+  return v;
+}
+
+// The sum of `v` over the threads before this one (thread order), 0 for thread 0. REQUIRES blockDim.x a multiple of
+// 32, every thread of the block calling it, `scratch` kMaxWarps doubles of shared memory.
+__device__ double BlockExclusiveSum(double v, double* scratch) {
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+  const double inclusive = WarpInclusiveSum(v);
   double exclusive = __shfl_up_sync(0xFFFFFFFFu, inclusive, 1);
   if (lane == 0) exclusive = 0.0;
   if (lane == 31) scratch[warp] = inclusive;  // the warp's total
   __syncthreads();
   if (warp == 0) {
-    double total = lane < warps ? scratch[lane] : 0.0;
-#pragma unroll
-    for (int offset = 1; offset < 32; offset <<= 1) {
-      const double before = __shfl_up_sync(0xFFFFFFFFu, total, offset);
-      if (lane >= offset) total += before;
-    }
+    const double total = WarpInclusiveSum(lane < warps ? scratch[lane] : 0.0);
     double before_warp = __shfl_up_sync(0xFFFFFFFFu, total, 1);
     if (lane == 0) before_warp = 0.0;
     __syncwarp();
