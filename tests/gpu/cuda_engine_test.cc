@@ -37,16 +37,27 @@ std::unique_ptr<Engine> Open(const std::string& dir, const std::string& precisio
   return testing::OpenEngine(dir, precision, device);
 }
 
+// One tiny fixture (GetParam() names it) with its bf16 engines on the GPU and on the CPU, and its reference file.
+class FixtureEnginesTest : public ::testing::TestWithParam<const char*> {
+ protected:
+  void SetUp() override {
+    FP4LAB_REQUIRE_GPU();
+    fixture_ = GetParam();
+    gpu_ = Open(FixturePath(fixture_), "bf16", "cuda");
+    cpu_ = Open(FixturePath(fixture_), "bf16", "cpu");
+    ASSERT_TRUE(gpu_ && cpu_);
+    ref_ = FixturePath(fixture_ + "/reference.safetensors");
+  }
+  std::string fixture_, ref_;
+  std::unique_ptr<Engine> gpu_, cpu_;
+};
+
 // Every causal family's tiny fixture (llama, qwen3, gemma3, qwen3_moe, gemma4 MoE) on the GPU at bf16.
-class CudaFamilyTest : public ::testing::TestWithParam<const char*> {};
+class CudaFamilyTest : public FixtureEnginesTest {};
 
 TEST_P(CudaFamilyTest, TinyBf16LogitsAgainstTransformers) {
-  FP4LAB_REQUIRE_GPU();
-  const std::string fixture = GetParam();
-  auto gpu = Open(FixturePath(fixture), "bf16", "cuda");
-  auto cpu = Open(FixturePath(fixture), "bf16", "cpu");
-  ASSERT_TRUE(gpu && cpu);
-  const std::string ref = FixturePath(fixture + "/reference.safetensors");
+  const std::string& fixture = fixture_;
+  const std::string& ref = ref_;
   const auto ids = ReadReference<int32_t>(ref, "input_ids");
   const auto f32 = ReadReference<float>(ref, "logits_f32");
   const auto bf16 = ReadReference<float>(ref, "logits_bf16");
@@ -58,7 +69,7 @@ TEST_P(CudaFamilyTest, TinyBf16LogitsAgainstTransformers) {
   for (int seq = 0; seq < 2; ++seq) {
     const std::vector<int32_t> tokens(ids.begin() + seq * kLen, ids.begin() + (seq + 1) * kLen);
     std::vector<ObservedInput> cpu_in, gpu_in;
-    const std::vector<float> g = ObservedLogits(*gpu, tokens, &gpu_in), c = ObservedLogits(*cpu, tokens, &cpu_in);
+    const std::vector<float> g = ObservedLogits(*gpu_, tokens, &gpu_in), c = ObservedLogits(*cpu_, tokens, &cpu_in);
     got.insert(got.end(), g.begin(), g.end());
     cpu_logits.insert(cpu_logits.end(), c.begin(), c.end());
     splits.push_back(top_k > 0 ? FirstRouterSplit(cpu_in, gpu_in, FixturePath(fixture + "/model.safetensors"), top_k)
@@ -110,15 +121,11 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, CudaFamilyTest,
 // margins >= 47.8 against a spread of 0.389; gemma3_tiny: >= 0.42 against 0.0385). llama_tiny is left out: its
 // continuation has a step with margin 0.015 below twice its spread (0.027), where bf16 may legitimately choose
 // otherwise.
-class CudaGreedyTest : public ::testing::TestWithParam<const char*> {};
+class CudaGreedyTest : public FixtureEnginesTest {};
 
 TEST_P(CudaGreedyTest, TinyBf16GreedyTokensEqualTransformers) {
-  FP4LAB_REQUIRE_GPU();
-  const std::string fixture = GetParam();
-  auto gpu = Open(FixturePath(fixture), "bf16", "cuda");
-  auto cpu = Open(FixturePath(fixture), "bf16", "cpu");
-  ASSERT_TRUE(gpu && cpu);
-  const std::string ref = FixturePath(fixture + "/reference.safetensors");
+  const std::string& fixture = fixture_;
+  const std::string& ref = ref_;
   const auto prompt = ReadReference<int32_t>(ref, "greedy_prompt");
   const auto expected = ReadReference<int32_t>(ref, "greedy_tokens");
   const auto f32 = ReadReference<float>(ref, "logits_f32"), bf16 = ReadReference<float>(ref, "logits_bf16");
@@ -126,7 +133,7 @@ TEST_P(CudaGreedyTest, TinyBf16GreedyTokensEqualTransformers) {
   // The premise: on the f32 path the reference continuation wins every step by more than twice the spread.
   std::vector<int32_t> path(prompt.begin(), prompt.end());
   path.insert(path.end(), expected.begin(), expected.end() - 1);
-  auto path_logits = cpu->Logits(path);
+  auto path_logits = cpu_->Logits(path);
   ASSERT_TRUE(path_logits.ok()) << path_logits.status().ToString();
   for (size_t step = 0; step < expected.size(); ++step) {
     const float* row = path_logits->data() + (prompt.size() - 1 + step) * kVocab;
@@ -136,8 +143,8 @@ TEST_P(CudaGreedyTest, TinyBf16GreedyTokensEqualTransformers) {
     }
     ASSERT_GT(row[expected[step]] - runner_up, 2 * spread) << fixture << " step " << step << ": the premise fails";
   }
-  ASSERT_EQ(std::count(expected.begin(), expected.end(), gpu->EosId()), 0);  // all of them are generated
-  auto got = gpu->Generate(prompt, static_cast<int>(expected.size()), SamplingOptions{}, nullptr);
+  ASSERT_EQ(std::count(expected.begin(), expected.end(), gpu_->EosId()), 0);  // all of them are generated
+  auto got = gpu_->Generate(prompt, static_cast<int>(expected.size()), SamplingOptions{}, nullptr);
   ASSERT_TRUE(got.ok()) << got.status().ToString();
   EXPECT_EQ(*got, expected) << fixture;
 }
