@@ -15,6 +15,7 @@
 
 #include "harness/cli_util.h"
 #include "results/result_store.h"
+#include "run_metrics.h"
 #include "test_util.h"
 
 namespace fp4lab {
@@ -107,13 +108,7 @@ TEST(DiffusionRunCli, PerplexityIsRefusedWithExitTwoNamingDenoiserFidelity) {
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("is a block-diffusion model"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("denoiser_fidelity"), std::string::npos) << r.output;
-  if (fs::exists(db)) {
-    auto store = ResultStore::Open(db, OpenMode::kReadOnly);
-    ASSERT_TRUE(store.ok());
-    auto runs = (*store)->ListRuns();
-    ASSERT_TRUE(runs.ok());
-    EXPECT_TRUE(runs->empty());
-  }
+  testing::ExpectNoRunStored(db);
 }
 
 }  // namespace

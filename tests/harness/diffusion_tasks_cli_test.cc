@@ -2,10 +2,10 @@
 // model and stores its convention, denoiser_fidelity refuses a causal model with exit 2 before a run is stored.
 #include <gtest/gtest.h>
 
-#include <filesystem>
 
 #include "harness/cli_util.h"
 #include "results/result_store.h"
+#include "run_metrics.h"
 #include "test_util.h"
 
 namespace fp4lab {
@@ -48,13 +48,7 @@ TEST(DiffusionTasksCli, DenoiserFidelityOnACausalModelExitsTwoBeforeStoringARun)
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("is not a block-diffusion model"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("use the fidelity task"), std::string::npos) << r.output;
-  if (std::filesystem::exists(dir + "/r.sqlite")) {
-    auto store = ResultStore::Open(dir + "/r.sqlite", OpenMode::kReadOnly);
-    ASSERT_TRUE(store.ok());
-    auto runs = (*store)->ListRuns();
-    ASSERT_TRUE(runs.ok());
-    EXPECT_TRUE(runs->empty());
-  }
+  testing::ExpectNoRunStored(dir + "/r.sqlite");
 }
 
 }  // namespace

@@ -27,6 +27,18 @@ std::string IdList(const std::vector<int32_t>& ids, size_t begin, size_t end) {
   return text;
 }
 
+// max |logits - expected| within the engine's parity bound, 1e-4 of the reference's logit scale
+// (tests/engine/family_reference_test.cc).
+void ExpectWithinParityBound(const std::vector<float>& logits, const std::vector<float>& expected) {
+  ASSERT_EQ(logits.size(), expected.size());
+  double diff = 0, scale = 0;
+  for (size_t i = 0; i < logits.size(); ++i) {
+    diff = std::max(diff, std::fabs(double{logits[i]} - expected[i]));
+    scale = std::max(scale, std::fabs(double{expected[i]}));
+  }
+  EXPECT_LE(diff, 1e-4 * scale);
+}
+
 struct LogitsCase {
   const char* fixture;
   const char* precision;
@@ -52,13 +64,7 @@ TEST_P(LogitsCliReference, WritesTheLogitsOfEverySequence) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto logits = ReadReference<float>(out, "logits");
   EXPECT_EQ(ReadReference<int32_t>(out, "input_ids"), ids);
-  ASSERT_EQ(logits.size(), expected.size());
-  double diff = 0, scale = 0;
-  for (size_t i = 0; i < logits.size(); ++i) {
-    diff = std::max(diff, std::fabs(double{logits[i]} - expected[i]));
-    scale = std::max(scale, std::fabs(double{expected[i]}));
-  }
-  EXPECT_LE(diff, 1e-4 * scale);
+  ExpectWithinParityBound(logits, expected);
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, LogitsCliReference,
@@ -84,13 +90,7 @@ TEST(LogitsCli, MixtureOfExpertsNvfp4CheckpointAtW4A4) {
                      IdList(ids, 0, 40) + ";" + IdList(ids, 40, 80) + "\" --out " + out);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto logits = ReadReference<float>(out, "logits");
-  ASSERT_EQ(logits.size(), expected.size());
-  double diff = 0, scale = 0;
-  for (size_t i = 0; i < logits.size(); ++i) {
-    diff = std::max(diff, std::fabs(double{logits[i]} - expected[i]));
-    scale = std::max(scale, std::fabs(double{expected[i]}));
-  }
-  EXPECT_LE(diff, 1e-4 * scale);
+  ExpectWithinParityBound(logits, expected);
 }
 
 TEST(LogitsCli, BadIdsAndUnequalLengthsExitTwoWithoutAFile) {
@@ -143,13 +143,7 @@ TEST(LogitsCli, DiffusionCanvasAfterOneSelfConditioningStep) {
   EXPECT_EQ(ReadReference<int32_t>(out, "input_ids"), prompt);
   EXPECT_EQ(ReadReference<int32_t>(out, "canvas_ids"), canvas);
   const auto logits = ReadReference<float>(out, "logits");
-  ASSERT_EQ(logits.size(), expected.size());
-  double diff = 0, scale = 0;
-  for (size_t i = 0; i < logits.size(); ++i) {
-    diff = std::max(diff, std::fabs(double{logits[i]} - expected[i]));
-    scale = std::max(scale, std::fabs(double{expected[i]}));
-  }
-  EXPECT_LE(diff, 1e-4 * scale);
+  ExpectWithinParityBound(logits, expected);
 }
 
 // Each misuse exits 2 naming the flag and why, writing nothing.

@@ -1,6 +1,7 @@
-// Reading back what a CLI test's run stored: the metrics of the newest run of a result file.
+// Reading back what a CLI test's run stored: the metrics of the newest run of a result file, or that there is none.
 #pragma once
 
+#include <filesystem>
 #include <map>
 #include <string>
 
@@ -24,6 +25,16 @@ inline std::map<std::string, double> MetricsOf(const std::string& db) {
   auto metrics = (*store)->ListMetrics(runs->back().id);
   for (const auto& m : *metrics) out[m.task + "/" + m.precision + "/" + m.metric] = m.value;
   return out;
+}
+
+// A refused command stored no run: `db` is absent, or holds no run.
+inline void ExpectNoRunStored(const std::string& db) {
+  if (!std::filesystem::exists(db)) return;
+  auto store = ResultStore::Open(db, OpenMode::kReadOnly);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto runs = (*store)->ListRuns();
+  ASSERT_TRUE(runs.ok());
+  EXPECT_TRUE(runs->empty()) << db;
 }
 
 }  // namespace fp4lab::testing
