@@ -183,7 +183,8 @@ TEST_F(CudaOpsTest, UnscaledRmsNormWithinDerivedBound) {
 }
 
 TEST_F(CudaOpsTest, RopeIsBitIdentical) {
-  for (const auto& [heads, head_dim] : std::vector<std::pair<int, int>>{{4, 64}, {8, 8}, {2, 128}}) {
+  for (const auto& shape : std::vector<std::pair<int, int>>{{4, 64}, {8, 8}, {2, 128}}) {
+    const int heads = shape.first, head_dim = shape.second;  // not a binding: clang 14 cannot capture one
     const std::vector<int32_t> positions = {0, 1, 17, 511, 4095, 100000};
     std::vector<float> inv_freq(head_dim / 2);
     for (int i = 0; i < head_dim / 2; ++i) {

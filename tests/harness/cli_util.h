@@ -28,9 +28,9 @@ inline CliResult RunShell(const std::string& command) {
 }
 
 // Runs `FP4LAB_EXE <args>` through the shell (args are trusted test strings) with FP4LAB_DATA_DIR pointing at
-// the repository's datasets/.
-inline CliResult RunFp4lab(const std::string& args) {
-  return RunShell(std::string("FP4LAB_DATA_DIR=") + FP4LAB_SOURCE_DIR + "/datasets " + FP4LAB_EXE + " " + args);
+// the repository's datasets/, and `env` (shell assignments "NAME=value ...", may be empty) before it.
+inline CliResult RunFp4lab(const std::string& args, const std::string& env = "") {
+  return RunShell(env + " FP4LAB_DATA_DIR=" + FP4LAB_SOURCE_DIR + "/datasets " + FP4LAB_EXE + " " + args);
 }
 
 }  // namespace fp4lab::testing
