@@ -576,7 +576,8 @@ Result<std::unique_ptr<Backend>> CreateCudaBackend(const CudaBackendOptions& opt
                    "accumulation (GEMV), larger bf16 GEMMs round x to bf16 (cuBLASLt, f32 accumulation); W4A4 "
                    "emulation bit-identical quantizer, exact bf16 operands, f32 accumulation, alpha once per output"}};
   if (options.memory_limit_bytes > 0) facts["memory_limit_bytes"] = options.memory_limit_bytes;
-  // nvfp4-w4a16 batches beyond the GEMV: "mma" (tensor-core GEMM) or "dequant" (bf16 W + cuBLASLt); FP4LAB_W4A16_GEMM.
+  // nvfp4-w4a16 batches beyond the GEMV: "mma" (tensor-core GEMM, the default) or "dequant" (bf16 W + cuBLASLt);
+  // FP4LAB_W4A16_GEMM.
   facts["w4a16_batched_kernel"] = options.w4a16_mma_gemm ? "mma" : "dequant";
   return std::unique_ptr<Backend>(new CudaBackend(context, std::move(gemm), std::move(nvfp4), std::move(facts)));
 }

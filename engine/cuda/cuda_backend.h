@@ -22,9 +22,9 @@ struct CudaBackendOptions {
   Nvfp4PathRequest nvfp4_path = Nvfp4PathRequest::kAuto;
   // > 0: the most device bytes this backend may hold (weights, activations, KV cache, scratch); 0 = the card.
   int64_t memory_limit_bytes = 0;
-  // nvfp4-w4a16 batches the GEMV does not take: false = weights dequantized to bf16 + cuBLASLt (the default until the
-  // tensor-core GEMM is measured), true = the tensor-core GEMM (engine/cuda/w4a16_dispatch.h).
-  bool w4a16_mma_gemm = false;
+  // nvfp4-w4a16 batches the GEMV does not take: true = the tensor-core GEMM (engine/cuda/w4a16_dispatch.h; the
+  // default since it was measured, docs/PERFORMANCE.md), false = weights dequantized to bf16 + cuBLASLt.
+  bool w4a16_mma_gemm = true;
 };
 
 // Parses "cuda" (device 0) or "cuda:N" and the environment: FP4LAB_NVFP4_PATH = auto | native | emulated,

@@ -21,8 +21,8 @@
 //                 alpha                                                              [summation order]
 //   nvfp4 native  cuBLASLt block-scaled FP4 GEMM on the same codes and scales (Blackwell tensor cores apply the
 //                 block scales internally), same alpha                               [hardware summation]
-//   nvfp4-w4a16   the kernel per batch size is ChooseW4A16Kernel's (engine/cuda/w4a16_dispatch.h; the MMA GEMM only
-//                 with FP4LAB_W4A16_GEMM=mma):
+//   nvfp4-w4a16   the kernel per batch size is ChooseW4A16Kernel's (engine/cuda/w4a16_dispatch.h; the MMA GEMM unless
+//                 FP4LAB_W4A16_GEMM=dequant):
 //                 GEMV (decode): f32 x, exactly dequantized W in registers, f32 FMA accumulation, * weight_scale_2
 //                 (engine/cuda/w4a16_gemv.h)                                          [summation order]
 //                 MMA GEMM (batched decode, short prefill): x rounded to bf16, W dequantized exactly to bf16 in

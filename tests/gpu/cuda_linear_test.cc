@@ -29,7 +29,8 @@ using gpu_testing::Put;
 using gpu_testing::ScopedEnv;
 
 // True when the CUDA backend runs a W4A16 layer of this batch through the GEMV (f32 x) rather than a bf16 GEMM (the
-// tensor-core MMA GEMM or cuBLASLt, both on bf16 x). mma_gemm: the backend's FP4LAB_W4A16_GEMM=mma.
+// tensor-core MMA GEMM or cuBLASLt, both on bf16 x). mma_gemm: the backend allows the MMA GEMM (its default; not
+// with FP4LAB_W4A16_GEMM=dequant).
 bool W4A16GemvTakes(int64_t rows, int64_t n, int64_t k, bool mma_gemm) {
 #ifdef FP4LAB_WITH_CUDA
   return cuda::ChooseW4A16Kernel(rows, n, k, mma_gemm) == cuda::W4A16Kernel::kGemv;

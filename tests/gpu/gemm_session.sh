@@ -2,8 +2,9 @@
 # One call on a GPU machine, for the W4A16 tensor-core GEMM (docs/perf/w4a16_mma_gemm.md): builds fp4lab,
 # fp4lab_gpu_tests and fp4lab_bench, runs the GEMM's GPU tests, the kernel benchmark (the GEMM beside the GEMV,
 # the dequantize + cuBLASLt path and cuBLASLt bf16, with the read ceiling), `fp4lab bench` on llama-3.1-8b twice
-# (FP4LAB_W4A16_GEMM=mma: bf16 and nvfp4-w4a16 with the GEMM; the default: nvfp4-w4a16 as before, the baseline of the
-# same run; batches 1, 8, 32, prompts 128 and 2048), then the other GPU tests while time is left.
+# (bf16 and nvfp4-w4a16 with the GEMM, the default; FP4LAB_W4A16_GEMM=dequant: nvfp4-w4a16 through the dequantize +
+# cuBLASLt path, the baseline of the same run; batches 1, 8, 32, prompts 128 and 2048), then the other GPU tests while
+# time is left.
 # Run from the repository root: OUT=DIR [BUDGET=seconds] tests/gpu/gemm_session.sh
 # Machines without SQLite, PCRE2, ICU or zlib headers: the .gpu/ helpers (prepare.sh, deps.sh) are used when present.
 # Logs and the JSON benchmark output land in $OUT; a short table comes last.
@@ -37,16 +38,16 @@ bench() {  # bench PRECISIONS LOG: the issue's command
   timeout "$(left)" $B/harness/fp4lab bench --device cuda --preset llama-3.1-8b --precisions "$1" --batches 1,8,32 \
     --prompt-lengths 128,2048 --decode-tokens 64 --repetitions 3 --db "$OUT/bench.sqlite" >"$OUT/$2" 2>&1
 }
-FP4LAB_W4A16_GEMM=mma bench bf16,nvfp4-w4a16 bench_mma.txt
-at "fp4lab bench (FP4LAB_W4A16_GEMM=mma)" $?
-bench nvfp4-w4a16 bench_dequant.txt
-at "fp4lab bench (default: dequantize + cuBLASLt)" $?
+bench bf16,nvfp4-w4a16 bench_mma.txt
+at "fp4lab bench (default: the tensor-core GEMM)" $?
+FP4LAB_W4A16_GEMM=dequant bench nvfp4-w4a16 bench_dequant.txt
+at "fp4lab bench (FP4LAB_W4A16_GEMM=dequant: dequantize + cuBLASLt)" $?
 timeout "$(left)" $B/tests/fp4lab_gpu_tests --gtest_filter='-W4A16MmaGemm*' >"$OUT/gpu_tests.txt" 2>&1
 at "other GPU tests" $?
 grep -E "^\[  (PASSED|FAILED) " "$OUT/gpu_tests.txt" | tail -12
 echo "=== kernels (name, time)"
 grep -E "^BM_" "$OUT/kernels.txt" | awk '{sub(/^BM_/, "", $1); print $1, $2, $3}' | head -150
-echo "=== fp4lab bench, FP4LAB_W4A16_GEMM=mma"
+echo "=== fp4lab bench, default (the tensor-core GEMM)"
 tail -22 "$OUT/bench_mma.txt"
-echo "=== fp4lab bench, default"
+echo "=== fp4lab bench, FP4LAB_W4A16_GEMM=dequant"
 tail -12 "$OUT/bench_dequant.txt"

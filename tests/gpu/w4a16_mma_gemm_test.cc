@@ -9,7 +9,7 @@
 //   - bound: quantized N(0, 1/K) weights, x ~ N(0, 1) with outliers, bias, against the CPU reference CpuLinear within
 //     the bound derived below.
 // Every output is poisoned with NaN first, so an unwritten element fails. Last, the backend switch FP4LAB_W4A16_GEMM
-// (off by default until the GEMM is measured; "mma" routes the backend's batches through it).
+// (the GEMM by default or with "mma"; "dequant" turns it off).
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -226,7 +226,7 @@ TEST(W4A16MmaGemmTest, SupportsWholeKTilesAndTheDispatchUsesIt) {
   EXPECT_FALSE(cuda::W4A16GemmSupports(0, 4096, 4096));
   using cuda::ChooseW4A16Kernel;
   using cuda::W4A16Kernel;
-  // Switched on (FP4LAB_W4A16_GEMM=mma).
+  // Switched on (the default; FP4LAB_W4A16_GEMM=mma).
   EXPECT_EQ(ChooseW4A16Kernel(1, 4096, 4096, true), W4A16Kernel::kGemv);
   EXPECT_EQ(ChooseW4A16Kernel(cuda::kW4A16GemvBatches + 1, 4096, 4096, true), W4A16Kernel::kMmaGemm);
   EXPECT_EQ(ChooseW4A16Kernel(cuda::kW4A16MmaMaxBatch, 4096, 4096, true), W4A16Kernel::kMmaGemm);
@@ -277,15 +277,21 @@ TEST(W4A16MmaGemmTest, WithinDerivedBoundOfCpuReference) {
 #endif
 }
 
-// FP4LAB_W4A16_GEMM: off by default (the backend says "dequant"), a bad value refused with the variable's name, and
-// "mma" routes the backend's nvfp4-w4a16 Linears of 2..256 rows (K % 128 == 0) through the GEMM: Linear (and the
+// FP4LAB_W4A16_GEMM: "dequant" turns the GEMM off (the backend says so), a bad value is refused with the variable's
+// name, and by default (or "mma") the backend routes the backend's nvfp4-w4a16 Linears of 2..256 rows (K % 128 == 0) through the GEMM: Linear (and the
 // fused q|k|v-style Linear) against CpuLinear within the same bound, which also exercises the workspace carve.
 TEST(W4A16MmaGemmTest, BackendSwitchRoutesBatchesThroughTheGemm) {
   FP4LAB_REQUIRE_GPU();
   {
+    gpu_testing::ScopedEnv off("FP4LAB_W4A16_GEMM", "dequant");
     auto gpu = MakeBackend("cuda");
     ASSERT_TRUE(gpu);
     EXPECT_EQ(gpu->Facts()["w4a16_batched_kernel"], "dequant");
+  }
+  {
+    auto gpu = MakeBackend("cuda");
+    ASSERT_TRUE(gpu);
+    EXPECT_EQ(gpu->Facts()["w4a16_batched_kernel"], "mma");  // the default
   }
   {
     gpu_testing::ScopedEnv bad("FP4LAB_W4A16_GEMM", "fastest");
