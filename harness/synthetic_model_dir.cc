@@ -55,7 +55,8 @@ Result<std::string> WriteSyntheticModel(SyntheticModelSpec spec, const std::stri
     fs::create_directories(copy, ec);
     if (ec) return Status::IoError(copy.string() + ": cannot create directory: " + ec.message());
     for (const auto& [name, bytes] : tokenizer) {
-      FP4LAB_RETURN_IF_ERROR(WriteFileAtomically((copy / name).string(), [&bytes = bytes](std::ostream& out) -> Status {  // init-capture: clang 14 cannot capture a binding
+      // An init-capture: clang 14 cannot capture a structured binding.
+      FP4LAB_RETURN_IF_ERROR(WriteFileAtomically((copy / name).string(), [&bytes = bytes](std::ostream& out) -> Status {
         out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
         return Status::Ok();
       }));

@@ -8,10 +8,10 @@
 //               up to kW4A16MmaMaxBatch when K is a whole number of 128-element tiles
 //   kDequantGemm  the weights dequantized to bf16 into the workspace, then cuBLASLt (bf16 x): all other batches
 // The limits are to come from BM_W4A16Gemm against BM_W4A16Gemv, BM_W4A16DequantGemm and BM_CublasLtBf16 on the
-// Llama-3.1-8B layer shapes (tests/bench/gpu_kernels_bench.cc). Not measured per kernel yet: the values below are the
-// rooflines' prediction (docs/perf/w4a16_mma_gemm.md): tensor cores win from M = 2, where the GEMV's f32 FMAs grow with M and
-// the GEMM reads the same weight bytes; from M ~ 256 a W4A16 GEMM is bound by the tensor cores at best at bf16's time,
-// and mma.sync runs below cuBLASLt's wgmma rate.
+// Llama-3.1-8B layer shapes (tests/bench/gpu_kernels_bench.cc). Not measured per kernel yet: the values below are
+// the rooflines' prediction (docs/perf/w4a16_mma_gemm.md): tensor cores win from M = 2, where the GEMV's f32 FMAs
+// grow with M and the GEMM reads the same weight bytes; from M ~ 256 a W4A16 GEMM is bound by the tensor cores at
+// best at bf16's time, and mma.sync runs below cuBLASLt's wgmma rate.
 #pragma once
 
 #include <cstdint>
